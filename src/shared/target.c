@@ -1,1 +1,180 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <pwd.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "macro.h"
+#include "target.h"
+
+static const char *const kind_names[_TARGET_KIND_MAX] = {
+	[TARGET_CGROUP] = "cgroup",
+	[TARGET_USER] = "user",
+};
+
+const char *target_kind_to_string(TargetKind k) {
+	return k >= 0 && k < _TARGET_KIND_MAX ? kind_names[k] : NULL;
+}
+
+/* Collapses "//", refuses "." and ".." (a rule must name one cgroup, not a
+ * walk), refuses control characters; keeps a leading "/" and drops a
+ * trailing one. */
+static int normalize_cgroup_path(const char *in, char **ret, const char **ret_reason) {
+	_cleanup_free_ char *out = NULL;
+	size_t n = 0, len = strlen(in);
+	const char *p = in;
+
+	if (in[0] != '/')
+		return *ret_reason = "cgroup path must start with '/'", -EINVAL;
+	if (len >= TARGET_PATH_MAX)
+		return *ret_reason = "cgroup path too long", -EINVAL;
+
+	out = malloc(len + 2);
+	if (!out)
+		return -ENOMEM;
+
+	while (*p) {
+		const char *e;
+		size_t l;
+
+		while (*p == '/')
+			p++;
+		if (!*p)
+			break;
+		e = strchrnul(p, '/');
+		l = e - p;
+		if ((l == 1 && p[0] == '.') || (l == 2 && p[0] == '.' && p[1] == '.'))
+			return *ret_reason = "cgroup path must not contain '.' or '..'", -EINVAL;
+		for (const char *c = p; c < e; c++)
+			if ((unsigned char)*c < 0x20 || *c == 0x7f)
+				return *ret_reason = "cgroup path contains a control character", -EINVAL;
+		out[n++] = '/';
+		memcpy(out + n, p, l);
+		n += l;
+		p = e;
+	}
+	if (n == 0)
+		out[n++] = '/';
+	out[n] = '\0';
+	*ret = TAKE_PTR(out);
+	return 0;
+}
+
+static int parse_uid(const char *s, uid_t *ret) {
+	unsigned long long v = 0;
+
+	if (!*s)
+		return -EINVAL;
+	for (const char *p = s; *p; p++) {
+		if (*p < '0' || *p > '9')
+			return -EINVAL;
+		v = v * 10 + (unsigned)(*p - '0');
+		if (v >= UINT32_MAX) /* (uid_t) -1 is "no uid" in every syscall */
+			return -ERANGE;
+	}
+	if (s[0] == '0' && s[1])
+		return -EINVAL; /* "007": refuse ambiguous forms */
+	*ret = (uid_t)v;
+	return 0;
+}
+
+/* What useradd(8) accepts, plus the '$' machine accounts end with. */
+static bool valid_user_name(const char *s) {
+	size_t l = strlen(s);
+
+	if (l == 0 || l > 256 || s[0] == '-')
+		return false;
+	for (size_t i = 0; i < l; i++) {
+		char c = s[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+		      c == '-' || c == '.' || (c == '$' && i == l - 1)))
+			return false;
+	}
+	return true;
+}
+
+int target_parse(const char *s, Target *ret, const char **ret_reason) {
+	const char *dummy;
+	Target t = {};
+	int r;
+
+	if (!ret_reason)
+		ret_reason = &dummy;
+	if (!s || !*s)
+		return *ret_reason = "empty target", -EINVAL;
+
+	if (strncmp(s, "cgroup:", 7) == 0) {
+		t.kind = TARGET_CGROUP;
+		r = normalize_cgroup_path(s + 7, &t.path, ret_reason);
+		if (r < 0)
+			return r;
+	} else if (strncmp(s, "user@", 5) == 0) {
+		const char *u = s + 5;
+
+		t.kind = TARGET_USER;
+		if (!*u)
+			return *ret_reason = "missing user after 'user@'", -EINVAL;
+		if (u[0] >= '0' && u[0] <= '9') {
+			r = parse_uid(u, &t.uid);
+			if (r < 0)
+				return *ret_reason = r == -ERANGE ? "uid out of range" : "invalid uid", -EINVAL;
+			t.resolved = 1;
+		} else {
+			if (!valid_user_name(u))
+				return *ret_reason = "invalid user name", -EINVAL;
+			t.user_name = strdup(u);
+			if (!t.user_name)
+				return -ENOMEM;
+		}
+	} else
+		return *ret_reason = "unknown target kind (expected cgroup:/PATH or user@USER)", -EINVAL;
+
+	*ret = t;
+	return 0;
+}
+
+int target_resolve(Target *t) {
+	struct passwd pw, *res = NULL;
+	char buf[4096];
+	int r;
+
+	if (t->kind != TARGET_USER || t->resolved)
+		return 0;
+	r = getpwnam_r(t->user_name, &pw, buf, sizeof(buf), &res);
+	if (r != 0)
+		return -r;
+	if (!res)
+		return -ENOENT;
+	t->uid = pw.pw_uid;
+	t->resolved = 1;
+	return 0;
+}
+
+char *target_to_string(const Target *t) {
+	char *s = NULL;
+
+	switch (t->kind) {
+	case TARGET_CGROUP:
+		if (asprintf(&s, "cgroup:%s", t->path) < 0)
+			return NULL;
+		return s;
+	case TARGET_USER:
+		if (!t->resolved)
+			return t->user_name && asprintf(&s, "user@%s", t->user_name) >= 0 ? s : NULL;
+		if (asprintf(&s, "user@%u", (unsigned)t->uid) < 0)
+			return NULL;
+		return s;
+	default:
+		return NULL;
+	}
+}
+
+void target_done(Target *t) {
+	if (!t)
+		return;
+	free(t->path);
+	free(t->user_name);
+	*t = (Target){};
+}

@@ -1,0 +1,23 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* cgroup v2 helpers: where it is mounted, ids, path containment. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* The cgroup2 mount point from /proc/self/mountinfo (first one found).
+ * -ENOMEDIUM when cgroup v2 is not mounted. */
+int cg_find_mount(char **ret);
+
+/* The cgroup id the kernel reports to BPF (bpf_skb_cgroup_id() and friends):
+ * the kernfs node id, read with name_to_handle_at(2). */
+int cg_get_id(const char *path, uint64_t *ret);
+
+/* True when path equals root or lies below it, comparing whole components.
+ * Both are normalized ("/" or "/a/b"). */
+bool cg_path_is_inside(const char *path, const char *root);
+
+/* The cgroup v2 path of a process ("/a/b"), from /proc/PID/cgroup's "0::"
+ * line. */
+int cg_pid_get_path(pid_t pid, char **ret);

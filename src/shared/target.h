@@ -1,0 +1,42 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Targets: what a rule limits.
+ *   cgroup:/PATH   a cgroup v2, PATH relative to the cgroup2 mount as
+ *                  /proc/PID/cgroup shows it ("0::/PATH")
+ *   user@UID       every socket owned by that user
+ *   user@NAME      the same, NAME resolved with getpwnam(3)
+ */
+#pragma once
+
+#include <stdint.h>
+#include <sys/types.h>
+
+typedef enum TargetKind {
+	TARGET_CGROUP,
+	TARGET_USER,
+	_TARGET_KIND_MAX,
+} TargetKind;
+
+typedef struct Target {
+	TargetKind kind;
+	char *path;      /* TARGET_CGROUP: normalized, "/" or "/a/b" */
+	uid_t uid;       /* TARGET_USER, valid when name is NULL or resolved */
+	char *user_name; /* TARGET_USER given by name, NULL when given by number */
+	int resolved;    /* TARGET_USER: uid is known */
+} Target;
+
+#define TARGET_PATH_MAX 4096
+
+/* Parses s. On failure returns -EINVAL and, if ret_reason is not NULL, a
+ * static string saying what is wrong with it. Does not look anything up. */
+int target_parse(const char *s, Target *ret, const char **ret_reason);
+
+/* Resolves a user name to its uid. -ENOENT (unknown user) or -errno. */
+int target_resolve(Target *t);
+
+/* The canonical form: "cgroup:/a/b" or "user@1000" (needs a resolved
+ * target). Returns a new string or NULL on OOM. */
+char *target_to_string(const Target *t);
+
+void target_done(Target *t);
+const char *target_kind_to_string(TargetKind k);

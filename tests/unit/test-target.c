@@ -1,0 +1,86 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+
+#include "target.h"
+#include "tests.h"
+
+static void ok(const char *s, const char *canonical) {
+	Target t;
+	const char *reason = NULL;
+	char *c;
+
+	if (target_parse(s, &t, &reason) < 0) {
+		fprintf(stderr, "target_parse(\"%s\") failed: %s\n", s, reason);
+		exit(EXIT_FAILURE);
+	}
+	c = target_to_string(&t);
+	ASSERT_STREQ(c, canonical);
+	free(c);
+	target_done(&t);
+}
+
+static void bad(const char *s) {
+	Target t = { .kind = TARGET_USER, .uid = 4242 };
+	const char *reason = NULL;
+
+	if (target_parse(s, &t, &reason) != -EINVAL || !reason || !*reason || t.uid != 4242) {
+		fprintf(stderr, "target_parse(\"%s\") accepted or gave no reason\n", s);
+		exit(EXIT_FAILURE);
+	}
+}
+
+int main(void) {
+	ok("cgroup:/", "cgroup:/");
+	ok("cgroup:/a", "cgroup:/a");
+	ok("cgroup:/a/b/", "cgroup:/a/b");
+	ok("cgroup://a//b", "cgroup:/a/b");
+	ok("cgroup:/system.slice/backup.service", "cgroup:/system.slice/backup.service");
+	ok("cgroup:/a b/..c", "cgroup:/a b/..c");
+	ok("user@0", "user@0");
+	ok("user@1000", "user@1000");
+	ok("user@4294967294", "user@4294967294");
+	ok("user@alice", "user@alice"); /* unresolved keeps the name */
+
+	bad("");
+	bad("cgroup");
+	bad("cgroup:");
+	bad("cgroup:a/b");
+	bad("cgroup:/a/../b");
+	bad("cgroup:/a/./b");
+	bad("cgroup:/a\nb");
+	bad("user@");
+	bad("user@-1");
+	bad("user@4294967295");
+	bad("user@99999999999999999999");
+	bad("user@12ab");
+	bad("user@007");
+	bad("user@a/b");
+	bad("user@al ice");
+	bad("pig:1");
+	bad("Cgroup:/a");
+	bad("/a/b");
+
+	/* Resolution: root exists everywhere, a random name does not. */
+	{
+		Target t;
+		ASSERT_OK(target_parse("user@root", &t, NULL));
+		ASSERT_OK(target_resolve(&t));
+		ASSERT_EQ(t.uid, 0);
+		char *c = target_to_string(&t);
+		ASSERT_STREQ(c, "user@0");
+		free(c);
+		target_done(&t);
+
+		ASSERT_OK(target_parse("user@no-such-user-netbump", &t, NULL));
+		ASSERT_EQ(target_resolve(&t), -ENOENT);
+		target_done(&t);
+	}
+
+	{
+		char big[TARGET_PATH_MAX + 16] = "cgroup:/";
+		memset(big + 8, 'a', TARGET_PATH_MAX);
+		big[TARGET_PATH_MAX + 8] = '\0';
+		bad(big);
+	}
+	return 0;
+}
