@@ -1,0 +1,428 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* netbumpctl: add, change, remove and list netbump's limits. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "macro.h"
+#include "rate.h"
+#include "target.h"
+#include "varlink.h"
+
+#define DEFAULT_SOCKET "/run/netbump/netbumpd.sock"
+#define CALL_TIMEOUT_MS 30000
+
+/* Exit codes: 0 success, 1 the daemon refused or failed, 2 bad usage or
+ * input (nothing was sent), 3 the daemon could not be reached. */
+enum { EXIT_REFUSED = 1, EXIT_USAGE = 2, EXIT_UNREACHABLE = 3 };
+
+static const char *arg_socket;
+static bool arg_json;
+
+static void help(void) {
+	printf("Usage: netbumpctl [OPTIONS] VERB [ARGS]\n"
+	       "Add, change, remove and list bandwidth limits, while traffic flows.\n\n"
+	       "Verbs:\n"
+	       "  set TARGET RATE                Limit upload and download to RATE\n"
+	       "  set TARGET [--up R] [--down R] Limit one or both directions\n"
+	       "                                 (R may be 'unlimited' to lift one side)\n"
+	       "  unset TARGET                   Remove the limit\n"
+	       "  list                           Show rules with live rates and counters\n"
+	       "  status                         Show the daemon's interfaces and state\n\n"
+	       "Targets:  cgroup:/PATH   (as in /proc/PID/cgroup)\n"
+	       "          user@UID  user@NAME\n"
+	       "Rates:    tc(8) units: 500kbit 5mbit 1gbit 2mibit (bit/s);\n"
+	       "          kbps mbps gbps are BYTES per second (10mbps = 80mbit)\n\n"
+	       "Options:\n"
+	       "  -h --help          Show this help\n"
+	       "     --version       Show the version\n"
+	       "     --socket PATH   Daemon socket (default $NETBUMP_SOCKET or " DEFAULT_SOCKET ")\n"
+	       "     --json          Print replies as JSON\n");
+}
+
+static int connect_daemon(void) {
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd;
+
+	if (strlen(arg_socket) >= sizeof(sa.sun_path)) {
+		fprintf(stderr, "netbumpctl: socket path too long: %s\n", arg_socket);
+		return -ENAMETOOLONG;
+	}
+	strcpy(sa.sun_path, arg_socket);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return negative_errno();
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		int r = negative_errno();
+		fprintf(stderr, "netbumpctl: cannot reach netbumpd at %s: %s\n", arg_socket, strerror(-r));
+		close(fd);
+		return r;
+	}
+	return fd;
+}
+
+/* Calls a method; on success *ret holds the reply parameters (owned by the
+ * returned message in *ret_msg). Prints the daemon's error and returns an
+ * exit code otherwise. */
+static int call(const char *method, json_object *params, json_object **ret_msg, json_object **ret) {
+	_cleanup_close_ int fd = -1;
+	json_object *msg = NULL, *p = NULL;
+	const char *error = NULL;
+	char full[128];
+	int r;
+
+	fd = connect_daemon();
+	if (fd < 0) {
+		json_object_put(params);
+		return EXIT_UNREACHABLE;
+	}
+	snprintf(full, sizeof(full), VARLINK_INTERFACE ".%s", method);
+	r = vl_call_sync(fd, full, params, CALL_TIMEOUT_MS, &msg);
+	if (r < 0) {
+		fprintf(stderr, "netbumpctl: %s failed: %s\n", method, strerror(-r));
+		return EXIT_UNREACHABLE;
+	}
+	if (vl_reply_parse(msg, &error, &p) < 0) {
+		fprintf(stderr, "netbumpctl: malformed reply from netbumpd\n");
+		json_object_put(msg);
+		return EXIT_REFUSED;
+	}
+	if (error) {
+		json_object *reason = NULL, *param = NULL;
+		const char *short_error = strrchr(error, '.') ? strrchr(error, '.') + 1 : error;
+
+		if (arg_json)
+			printf("%s\n", json_object_to_json_string_ext(msg, JSON_C_TO_STRING_PRETTY));
+		if (p)
+			json_object_object_get_ex(p, "reason", &reason);
+		if (p)
+			json_object_object_get_ex(p, "parameter", &param);
+		fprintf(stderr, "netbumpctl: %s%s%s%s\n", reason ? json_object_get_string(reason) : short_error,
+			param ? " (parameter '" : "", param ? json_object_get_string(param) : "", param ? "')" : "");
+		json_object_put(msg);
+		return EXIT_REFUSED;
+	}
+	*ret_msg = msg;
+	*ret = p;
+	return 0;
+}
+
+static int parse_rate_arg(const char *what, const char *s, uint64_t *ret) {
+	bool bytes = false;
+	char buf[RATE_STRING_MAX];
+	int r;
+
+	if (streq(s, "unlimited") || streq(s, "none")) {
+		*ret = 0;
+		return 0;
+	}
+	r = rate_parse(s, ret, &bytes);
+	if (r == -ERANGE) {
+		fprintf(stderr, "netbumpctl: %s rate '%s' out of range (8bit to 10tbit)\n", what, s);
+		return r;
+	}
+	if (r < 0) {
+		fprintf(stderr, "netbumpctl: invalid %s rate '%s' (expected e.g. 500kbit, 5mbit, 1gbit)\n", what, s);
+		return r;
+	}
+	if (bytes)
+		fprintf(stderr, "netbumpctl: warning: '%s' counts BYTES per second, i.e. %s; use 'bit' units for bits\n",
+			s, rate_format(*ret, buf));
+	return 0;
+}
+
+static int check_target(const char *s) {
+	const char *reason = NULL;
+	Target t;
+
+	if (target_parse(s, &t, &reason) < 0) {
+		fprintf(stderr, "netbumpctl: invalid target '%s': %s\n", s, reason ?: "out of memory");
+		return -EINVAL;
+	}
+	target_done(&t);
+	return 0;
+}
+
+static void human_bytes(uint64_t b, char *buf, size_t n) {
+	static const char *const u[] = { "B", "KiB", "MiB", "GiB", "TiB", "PiB" };
+	double v = (double)b;
+	size_t k = 0;
+
+	while (v >= 1024. && k + 1 < ELEMENTSOF(u)) {
+		v /= 1024.;
+		k++;
+	}
+	if (k == 0)
+		snprintf(buf, n, "%lluB", (unsigned long long)b);
+	else
+		snprintf(buf, n, "%.1f%s", v, u[k]);
+}
+
+static uint64_t get_u64(json_object *o, const char *key) {
+	json_object *v;
+	if (!o || !json_object_object_get_ex(o, key, &v))
+		return 0;
+	int64_t x = json_object_get_int64(v);
+	return x < 0 ? 0 : (uint64_t)x;
+}
+
+static const char *limit_str(uint64_t bps, char *buf) {
+	return bps ? rate_format(bps, buf) : "-";
+}
+
+static void print_rule_line(json_object *rule) {
+	json_object *t, *us, *ds;
+	char up[RATE_STRING_MAX], down[RATE_STRING_MAX], ur[RATE_STRING_MAX], dr[RATE_STRING_MAX];
+	char ub[32], db[32];
+
+	json_object_object_get_ex(rule, "target", &t);
+	json_object_object_get_ex(rule, "up_stats", &us);
+	json_object_object_get_ex(rule, "down_stats", &ds);
+	human_bytes(get_u64(us, "bytes"), ub, sizeof(ub));
+	human_bytes(get_u64(ds, "bytes"), db, sizeof(db));
+	printf("%-32s %10s %10s %12s %12s %10s %10s %7llu %7llu\n", json_object_get_string(t),
+	       limit_str(get_u64(rule, "up"), up), limit_str(get_u64(rule, "down"), down),
+	       get_u64(us, "rate") ? rate_format(get_u64(us, "rate"), ur) : "0",
+	       get_u64(ds, "rate") ? rate_format(get_u64(ds, "rate"), dr) : "0", ub, db,
+	       (unsigned long long)get_u64(us, "drops"), (unsigned long long)get_u64(ds, "drops"));
+}
+
+static void print_header(void) {
+	printf("%-32s %10s %10s %12s %12s %10s %10s %7s %7s\n", "TARGET", "UP", "DOWN", "UP-RATE", "DOWN-RATE",
+	       "UP-BYTES", "DOWN-BYTES", "UP-DROP", "DN-DROP");
+}
+
+static int print_json(json_object *p) {
+	printf("%s\n", json_object_to_json_string_ext(p, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED));
+	return 0;
+}
+
+static int verb_set(int argc, char *argv[]) {
+	_cleanup_json_ json_object *msg = NULL;
+	json_object *params, *reply, *rule;
+	bool has_up = false, has_down = false;
+	uint64_t up = 0, down = 0;
+	const char *target = NULL;
+	int r;
+
+	for (int k = 1; k < argc; k++) {
+		const char *a = argv[k], *v = NULL;
+		bool is_up = false, is_down = false;
+
+		if (strncmp(a, "--up", 4) == 0 && (a[4] == '\0' || a[4] == '='))
+			is_up = true;
+		else if (strncmp(a, "--down", 6) == 0 && (a[6] == '\0' || a[6] == '='))
+			is_down = true;
+		if (is_up || is_down) {
+			v = strchr(a, '=') ? strchr(a, '=') + 1 : (k + 1 < argc ? argv[++k] : NULL);
+			if (!v) {
+				fprintf(stderr, "netbumpctl: %s needs a rate\n", a);
+				return EXIT_USAGE;
+			}
+			if (parse_rate_arg(is_up ? "upload" : "download", v, is_up ? &up : &down) < 0)
+				return EXIT_USAGE;
+			if (is_up)
+				has_up = true;
+			else
+				has_down = true;
+		} else if (a[0] == '-' && a[1] == '-' && a[2]) {
+			fprintf(stderr, "netbumpctl: unknown option '%s' for set\n", a);
+			return EXIT_USAGE;
+		} else if (!target)
+			target = a;
+		else if (!has_up && !has_down) {
+			if (parse_rate_arg("", a, &up) < 0)
+				return EXIT_USAGE;
+			if (up == 0) {
+				fprintf(stderr, "netbumpctl: '%s' as the only rate would limit nothing: use unset\n", a);
+				return EXIT_USAGE;
+			}
+			down = up;
+			has_up = has_down = true;
+		} else {
+			fprintf(stderr, "netbumpctl: unexpected argument '%s'\n", a);
+			return EXIT_USAGE;
+		}
+	}
+	if (!target || (!has_up && !has_down)) {
+		fprintf(stderr, "netbumpctl: usage: set TARGET RATE | set TARGET [--up RATE] [--down RATE]\n");
+		return EXIT_USAGE;
+	}
+	if (check_target(target) < 0)
+		return EXIT_USAGE;
+
+	params = json_object_new_object();
+	json_object_object_add(params, "target", json_object_new_string(target));
+	if (has_up)
+		json_object_object_add(params, "up", json_object_new_int64((int64_t)up));
+	if (has_down)
+		json_object_object_add(params, "down", json_object_new_int64((int64_t)down));
+	r = call("Set", params, &msg, &reply);
+	if (r != 0)
+		return r;
+	if (arg_json)
+		return print_json(reply);
+	if (json_object_object_get_ex(reply, "rule", &rule)) {
+		json_object *t;
+		char a[RATE_STRING_MAX], b[RATE_STRING_MAX];
+		json_object_object_get_ex(rule, "target", &t);
+		printf("%s: up %s, down %s\n", json_object_get_string(t),
+		       get_u64(rule, "up") ? rate_format(get_u64(rule, "up"), a) : "unlimited",
+		       get_u64(rule, "down") ? rate_format(get_u64(rule, "down"), b) : "unlimited");
+	}
+	return 0;
+}
+
+static int verb_unset(int argc, char *argv[]) {
+	_cleanup_json_ json_object *msg = NULL;
+	json_object *params, *reply;
+	int r;
+
+	if (argc != 2) {
+		fprintf(stderr, "netbumpctl: usage: unset TARGET\n");
+		return EXIT_USAGE;
+	}
+	if (check_target(argv[1]) < 0)
+		return EXIT_USAGE;
+	params = json_object_new_object();
+	json_object_object_add(params, "target", json_object_new_string(argv[1]));
+	r = call("Unset", params, &msg, &reply);
+	if (r != 0)
+		return r;
+	if (arg_json)
+		return print_json(reply);
+	return 0;
+}
+
+static int verb_list(int argc, char *argv[]) {
+	_cleanup_json_ json_object *msg = NULL;
+	json_object *reply, *rules;
+	int r;
+
+	if (argc != 1) {
+		fprintf(stderr, "netbumpctl: list takes no arguments\n");
+		return EXIT_USAGE;
+	}
+	r = call("List", NULL, &msg, &reply);
+	if (r != 0)
+		return r;
+	if (arg_json)
+		return print_json(reply);
+	if (!json_object_object_get_ex(reply, "rules", &rules) || json_object_array_length(rules) == 0) {
+		printf("No rules.\n");
+		return 0;
+	}
+	print_header();
+	for (size_t k = 0; k < json_object_array_length(rules); k++)
+		print_rule_line(json_object_array_get_idx(rules, k));
+	return 0;
+}
+
+static int verb_status(int argc, char *argv[]) {
+	_cleanup_json_ json_object *msg = NULL;
+	json_object *reply, *v, *ifs;
+	int r;
+
+	if (argc != 1) {
+		fprintf(stderr, "netbumpctl: status takes no arguments\n");
+		return EXIT_USAGE;
+	}
+	r = call("Status", NULL, &msg, &reply);
+	if (r != 0)
+		return r;
+	if (arg_json)
+		return print_json(reply);
+	printf("netbumpd %s, up %llus\n",
+	       json_object_object_get_ex(reply, "version", &v) ? json_object_get_string(v) : "?",
+	       (unsigned long long)(get_u64(reply, "uptime_usec") / 1000000));
+	printf("cgroup root: %s (cgroup2 at %s)\n",
+	       json_object_object_get_ex(reply, "cgroup_root", &v) ? json_object_get_string(v) : "?",
+	       json_object_object_get_ex(reply, "cgroup_mount", &v) ? json_object_get_string(v) : "?");
+	printf("leaf qdisc: %s\n", json_object_object_get_ex(reply, "leaf_qdisc", &v) ? json_object_get_string(v) : "?");
+	printf("rules: %llu\n", (unsigned long long)get_u64(reply, "rules"));
+	if (json_object_object_get_ex(reply, "interfaces", &ifs))
+		for (size_t k = 0; k < json_object_array_length(ifs); k++) {
+			json_object *i = json_object_array_get_idx(ifs, k), *n, *x;
+			json_object_object_get_ex(i, "name", &n);
+			if (json_object_object_get_ex(i, "ifb", &x))
+				printf("interface %s: shaped, downloads via %s\n", json_object_get_string(n),
+				       json_object_get_string(x));
+			else if (json_object_object_get_ex(i, "reason", &x))
+				printf("interface %s: not shaped (%s)\n", json_object_get_string(n),
+				       json_object_get_string(x));
+		}
+	return 0;
+}
+
+int main(int argc, char *argv[]) {
+	static const struct {
+		const char *name;
+		int (*fn)(int argc, char *argv[]);
+	} verbs[] = {
+		{ "set", verb_set },
+		{ "unset", verb_unset },
+		{ "list", verb_list },
+		{ "status", verb_status },
+	};
+	enum { ARG_VERSION = 0x100, ARG_SOCKET, ARG_JSON };
+	static const struct option options[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, ARG_VERSION },
+		{ "socket", required_argument, NULL, ARG_SOCKET },
+		{ "json", no_argument, NULL, ARG_JSON },
+		{}
+	};
+	int c;
+
+	arg_socket = getenv("NETBUMP_SOCKET");
+	if (!arg_socket || !*arg_socket)
+		arg_socket = DEFAULT_SOCKET;
+
+	/* '+': stop at the verb, so that "set X --up 1mbit" reaches the verb. */
+	while ((c = getopt_long(argc, argv, "+h", options, NULL)) >= 0) {
+		switch (c) {
+		case 'h':
+			help();
+			return 0;
+		case ARG_VERSION:
+			printf("netbumpctl %s\n", NETBUMP_VERSION);
+			return 0;
+		case ARG_SOCKET:
+			arg_socket = optarg;
+			break;
+		case ARG_JSON:
+			arg_json = true;
+			break;
+		default:
+			return EXIT_USAGE;
+		}
+	}
+	if (optind >= argc) {
+		fprintf(stderr, "netbumpctl: missing verb (set, unset, list, status); see --help\n");
+		return EXIT_USAGE;
+	}
+	/* Global options may also follow the verb's arguments. */
+	int n = 0;
+	char **args = argv + optind;
+	int nargs = argc - optind;
+	for (int k = 0; k < nargs; k++) {
+		if (streq(args[k], "--json"))
+			arg_json = true;
+		else if (streq(args[k], "--socket") && k + 1 < nargs)
+			arg_socket = args[++k];
+		else if (strncmp(args[k], "--socket=", 9) == 0)
+			arg_socket = args[k] + 9;
+		else
+			args[n++] = args[k];
+	}
+	for (size_t k = 0; k < ELEMENTSOF(verbs); k++)
+		if (streq(args[0], verbs[k].name))
+			return verbs[k].fn(n, args);
+	fprintf(stderr, "netbumpctl: unknown verb '%s' (expected set, unset, list, status)\n", args[0]);
+	return EXIT_USAGE;
+}

@@ -1,0 +1,551 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Interfaces netbump shapes. For each one:
+ *   - a root HTB 6e62: on the interface: uploads, classified by skb->priority
+ *     (set by the cgroup_skb egress program); default class 0, so traffic
+ *     without a rule is sent directly and never waits behind a limit;
+ *   - an IFB "nbifb<ifindex>" with the same HTB and class ids: downloads,
+ *     redirected there by the tc ingress program;
+ *   - a clsact qdisc (ours, or one that was already there) holding the
+ *     ingress filter.
+ */
+#include <errno.h>
+#include <linux/pkt_sched.h>
+#include <linux/rtnetlink.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "manager.h"
+#include "netbump/netbump.h"
+
+#define NB_ROOT_HANDLE (NB_HTB_MAJOR << 16)
+#define INGRESS_PARENT TC_H_MAKE(TC_H_CLSACT, TC_H_MIN_INGRESS)
+#define DIRECT_QLEN 1000u
+
+Iface *manager_find_iface(Manager *m, uint32_t ifindex) {
+	for (Iface *i = m->ifaces; i; i = i->next)
+		if (i->ifindex == ifindex)
+			return i;
+	return NULL;
+}
+
+/* Our IFBs are named NB_IFB_PREFIX<ifindex>; the alias is not checked: the
+ * kernel announces a new link before its alias is set, and a crash between
+ * the two would leave a device without one. */
+static bool is_our_ifb(const struct nl_link *l) {
+	return streq(l->kind, "ifb") && strncmp(l->name, NB_IFB_PREFIX, strlen(NB_IFB_PREFIX)) == 0;
+}
+
+/* ---- leftovers of a run that was killed ---- */
+
+typedef struct U32Set {
+	uint32_t *v;
+	size_t n;
+} U32Set;
+
+static int u32set_add(U32Set *s, uint32_t x) {
+	uint32_t *n = realloc(s->v, (s->n + 1) * sizeof(uint32_t));
+	if (!n)
+		return -ENOMEM;
+	n[s->n++] = x;
+	s->v = n;
+	return 0;
+}
+
+static bool u32set_has(const U32Set *s, uint32_t x) {
+	for (size_t k = 0; k < s->n; k++)
+		if (s->v[k] == x)
+			return true;
+	return false;
+}
+
+typedef struct LinkScan {
+	U32Set ifbs, others;
+} LinkScan;
+
+static int scan_link_cb(const struct nl_link *l, void *userdata) {
+	LinkScan *s = userdata;
+	return u32set_add(is_our_ifb(l) ? &s->ifbs : &s->others, l->ifindex);
+}
+
+typedef struct QdiscScan {
+	bool our_root;
+	bool clsact;
+} QdiscScan;
+
+static int scan_qdisc_cb(const struct nl_qdisc *q, void *userdata) {
+	QdiscScan *s = userdata;
+	if (q->parent == TC_H_ROOT && q->handle == NB_ROOT_HANDLE && streq(q->kind, "htb"))
+		s->our_root = true;
+	if (streq(q->kind, "clsact"))
+		s->clsact = true;
+	return 0;
+}
+
+typedef struct FilterScan {
+	bool ours;
+	unsigned others;
+} FilterScan;
+
+static int scan_filter_cb(const struct nl_filter *f, void *userdata) {
+	FilterScan *s = userdata;
+	if (f->prio == NB_FILTER_PRIO && streq(f->kind, "bpf") &&
+	    strncmp(f->bpf_name, NB_FILTER_NAME, strlen(NB_FILTER_NAME)) == 0)
+		s->ours = true;
+	else if (f->kind[0])
+		s->others++;
+	return 0;
+}
+
+/* A run that was SIGKILLed leaves its qdiscs, filters and IFBs behind (its
+ * cgroup BPF links die with it). They are recognized by the marks we give
+ * them (handle 6e62:, filter prio and name, IFB name and alias) and by the
+ * state file, which says where we created a clsact qdisc. */
+int manager_recover_leftovers(Manager *m) {
+	_cleanup_free_ uint32_t *clsact = NULL;
+	LinkScan ls = {};
+	size_t n_clsact = 0;
+	unsigned removed = 0;
+	int r;
+
+	(void)manager_state_load_clsact(m, &clsact, &n_clsact);
+
+	r = nl_link_dump(m->nl, scan_link_cb, &ls);
+	if (r < 0) {
+		log_error_errno(r, "Failed to list links: %m");
+		goto finish;
+	}
+
+	for (size_t k = 0; k < ls.ifbs.n; k++) {
+		r = nl_link_delete(m->nl, ls.ifbs.v[k]);
+		if (r < 0 && r != -ENODEV)
+			log_warning_errno(r, "Failed to remove leftover IFB %u: %m %s", ls.ifbs.v[k], nl_extack(m->nl));
+		else
+			removed++;
+	}
+
+	for (size_t k = 0; k < ls.others.n; k++) {
+		uint32_t ifindex = ls.others.v[k];
+		QdiscScan qs = {};
+		FilterScan fs = {};
+
+		if (nl_qdisc_dump(m->nl, ifindex, scan_qdisc_cb, &qs) < 0)
+			continue;
+		if (qs.our_root) {
+			r = nl_qdisc_delete(m->nl, ifindex, TC_H_ROOT, NB_ROOT_HANDLE);
+			if (r < 0)
+				log_warning_errno(r, "Failed to remove leftover HTB on ifindex %u: %m %s", ifindex,
+						  nl_extack(m->nl));
+			else
+				removed++;
+		}
+		if (!qs.clsact)
+			continue;
+		if (nl_filter_dump(m->nl, ifindex, INGRESS_PARENT, scan_filter_cb, &fs) < 0)
+			continue;
+		if (fs.ours) {
+			r = nl_filter_delete(m->nl, ifindex, INGRESS_PARENT, NB_FILTER_PRIO);
+			if (r < 0)
+				log_warning_errno(r, "Failed to remove leftover filter on ifindex %u: %m %s", ifindex,
+						  nl_extack(m->nl));
+			else
+				removed++;
+		}
+		/* Only a clsact we made, and only if nobody else uses it now. */
+		bool made = false;
+		for (size_t c = 0; c < n_clsact; c++)
+			made = made || clsact[c] == ifindex;
+		if (made && fs.others == 0) {
+			r = nl_qdisc_delete(m->nl, ifindex, TC_H_CLSACT, TC_H_MAKE(TC_H_CLSACT, 0));
+			if (r < 0)
+				log_warning_errno(r, "Failed to remove leftover clsact on ifindex %u: %m %s", ifindex,
+						  nl_extack(m->nl));
+			else
+				removed++;
+		}
+	}
+	if (removed > 0)
+		log_notice("Removed %u leftovers of a previous run that did not stop cleanly.", removed);
+	r = 0;
+finish:
+	free(ls.ifbs.v);
+	free(ls.others.v);
+	manager_state_remove(m);
+	return r;
+}
+
+/* ---- classes ---- */
+
+/* HTB parameters for a rate. burst: about 1 ms at the rate, so a change of
+ * rate is felt at once and short bursts stay short, but never below a few
+ * full frames, or HTB could not send one packet per token refill at low
+ * rates. quantum only matters for borrowing, which rate == ceil rules out,
+ * but must hold a full frame and stay below HTB's 200000-byte warning. */
+static void htb_params(uint64_t bps, uint32_t mtu, struct nl_htb_class *c) {
+	uint64_t Bps = bps / 8 ?: 1, frame = (uint64_t)mtu + 14, burst;
+
+	burst = Bps / 1000;
+	if (burst < 4 * frame)
+		burst = 4 * frame;
+	if (burst > UINT32_MAX / 2)
+		burst = UINT32_MAX / 2;
+	c->rate = Bps;
+	c->burst = (uint32_t)burst;
+	c->quantum = (uint32_t)(burst > 200000 ? 200000 : burst < frame ? frame : burst);
+}
+
+/* Leaf queue: fq_codel where the kernel has it (it keeps queues short by
+ * itself); else a byte FIFO bounded to about 50 ms at the class rate, but
+ * holding at least two 64 KiB GSO packets, which is what a veth or a GRO
+ * path hands us. */
+static uint32_t fifo_limit(uint64_t bps, uint32_t mtu) {
+	uint64_t l = bps / 8 / 20, floor = 2 * 65536 + 2 * ((uint64_t)mtu + 14);
+	if (l < floor)
+		l = floor;
+	return l > UINT32_MAX ? UINT32_MAX : (uint32_t)l;
+}
+
+static int leaf_replace(Manager *m, uint32_t ifindex, uint32_t minor, uint64_t bps, uint32_t mtu) {
+	uint32_t classid = NB_CLASSID(minor), handle = minor << 16;
+	int r;
+
+	if (m->leaf == LEAF_UNKNOWN || m->leaf == LEAF_FQ_CODEL) {
+		r = nl_leaf_qdisc_replace(m->nl, ifindex, classid, handle, NL_LEAF_FQ_CODEL, 10240);
+		if (r >= 0) {
+			if (m->leaf == LEAF_UNKNOWN)
+				log_info("Leaf qdisc: fq_codel.");
+			m->leaf = LEAF_FQ_CODEL;
+			return 0;
+		}
+		if (m->leaf == LEAF_FQ_CODEL)
+			return r;
+		log_info("Leaf qdisc: bfifo bounded to ~50 ms (fq_codel unavailable: %s).",
+			 nl_extack(m->nl)[0] ? nl_extack(m->nl) : strerror(-r));
+		m->leaf = LEAF_BFIFO;
+	}
+	return nl_leaf_qdisc_replace(m->nl, ifindex, classid, handle, NL_LEAF_BFIFO, fifo_limit(bps, mtu));
+}
+
+/* One direction of one rule on one device: create, change in place or
+ * delete the class as the rate goes from old to new. */
+static int apply_class(Manager *m, uint32_t ifindex, uint32_t mtu, uint32_t minor, uint64_t old, uint64_t new) {
+	struct nl_htb_class c;
+	int r;
+
+	if (new == 0) {
+		if (old == 0)
+			return 0;
+		r = nl_class_delete(m->nl, ifindex, NB_CLASSID(minor));
+		return r == -ENOENT ? 0 : r;
+	}
+	htb_params(new, mtu, &c);
+	if (old == 0) {
+		r = nl_htb_class_set(m->nl, ifindex, NB_ROOT_HANDLE, NB_CLASSID(minor), &c, true);
+		if (r == -EEXIST)
+			r = nl_htb_class_set(m->nl, ifindex, NB_ROOT_HANDLE, NB_CLASSID(minor), &c, false);
+		if (r < 0)
+			return r;
+		r = leaf_replace(m, ifindex, minor, new, mtu);
+		if (r < 0)
+			(void)nl_class_delete(m->nl, ifindex, NB_CLASSID(minor));
+		return r;
+	}
+	r = nl_htb_class_set(m->nl, ifindex, NB_ROOT_HANDLE, NB_CLASSID(minor), &c, false);
+	if (r < 0)
+		return r;
+	if (m->leaf == LEAF_BFIFO)
+		return leaf_replace(m, ifindex, minor, new, mtu);
+	return 0;
+}
+
+int iface_apply_rule(Manager *m, Iface *i, const Rule *r, uint64_t old_up, uint64_t old_down) {
+	int k;
+
+	if (i->skipped)
+		return 0;
+	k = apply_class(m, i->ifindex, i->mtu, r->minor, old_up, r->up_bps);
+	if (k < 0)
+		return log_warning_errno(k, "Failed to set upload class %x:%x on %s: %m %s", NB_HTB_MAJOR, r->minor,
+					 i->name, nl_extack(m->nl));
+	k = apply_class(m, i->ifb_ifindex, i->mtu, r->minor, old_down, r->down_bps);
+	if (k < 0) {
+		log_warning_errno(k, "Failed to set download class %x:%x on %s: %m %s", NB_HTB_MAJOR, r->minor,
+				  i->ifb_name, nl_extack(m->nl));
+		/* Put the upload side back as it was. */
+		(void)apply_class(m, i->ifindex, i->mtu, r->minor, r->up_bps, old_up);
+		return k;
+	}
+	return 0;
+}
+
+int iface_remove_rule(Manager *m, Iface *i, const Rule *r) {
+	if (i->skipped)
+		return 0;
+	(void)apply_class(m, i->ifindex, i->mtu, r->minor, r->up_bps, 0);
+	(void)apply_class(m, i->ifb_ifindex, i->mtu, r->minor, r->down_bps, 0);
+	return 0;
+}
+
+/* ---- set up and tear down ---- */
+
+static int root_qdisc_cb(const struct nl_qdisc *q, void *userdata) {
+	struct nl_qdisc *root = userdata;
+	if (q->parent == TC_H_ROOT)
+		*root = *q;
+	return 0;
+}
+
+static void iface_teardown(Manager *m, Iface *i, bool gone) {
+	int r;
+
+	(void)manager_bpf_del_iface(m, i->ifindex);
+	if (!gone) {
+		if (i->filter) {
+			r = nl_filter_delete(m->nl, i->ifindex, INGRESS_PARENT, NB_FILTER_PRIO);
+			if (r < 0 && r != -ENOENT && r != -ENODEV)
+				log_warning_errno(r, "Failed to remove ingress filter from %s: %m %s", i->name,
+						  nl_extack(m->nl));
+		}
+		if (i->created_clsact) {
+			r = nl_qdisc_delete(m->nl, i->ifindex, TC_H_CLSACT, TC_H_MAKE(TC_H_CLSACT, 0));
+			if (r < 0 && r != -ENOENT && r != -EINVAL && r != -ENODEV)
+				log_warning_errno(r, "Failed to remove clsact from %s: %m %s", i->name, nl_extack(m->nl));
+		}
+		if (i->htb) {
+			r = nl_qdisc_delete(m->nl, i->ifindex, TC_H_ROOT, NB_ROOT_HANDLE);
+			if (r < 0 && r != -ENOENT && r != -ENODEV)
+				log_warning_errno(r, "Failed to remove HTB from %s: %m %s", i->name, nl_extack(m->nl));
+		}
+	}
+	if (i->ifb_ifindex) {
+		r = nl_link_delete(m->nl, i->ifb_ifindex);
+		if (r < 0 && r != -ENODEV)
+			log_warning_errno(r, "Failed to remove %s: %m %s", i->ifb_name, nl_extack(m->nl));
+	}
+	i->filter = i->created_clsact = i->htb = i->ifb_htb = false;
+	i->ifb_ifindex = 0;
+}
+
+static bool wanted(Manager *m, const struct nl_link *l) {
+	if (l->loopback || is_our_ifb(l))
+		return false;
+	if (!m->only_ifaces)
+		return true;
+	for (char **s = m->only_ifaces; *s; s++)
+		if (streq(*s, l->name))
+			return true;
+	return false;
+}
+
+static int iface_setup(Manager *m, const struct nl_link *l) {
+	struct nl_qdisc root = {};
+	_cleanup_free_ Iface *i = NULL;
+	char alias[64];
+	int r;
+
+	i = calloc(1, sizeof(*i));
+	if (!i)
+		return log_oom();
+	i->ifindex = l->ifindex;
+	i->mtu = l->mtu ?: 1500;
+	snprintf(i->name, sizeof(i->name), "%s", l->name);
+
+	/* Someone else's shaping (a root qdisc they configured, or an IFB)
+	 * is left alone: replacing it would break their setup. */
+	r = nl_qdisc_dump(m->nl, i->ifindex, root_qdisc_cb, &root);
+	if (r < 0)
+		return log_warning_errno(r, "Failed to read qdiscs of %s: %m", i->name);
+	if (streq(l->kind, "ifb"))
+		i->skipped = "an IFB device";
+	else if (root.handle != 0 && root.handle != NB_ROOT_HANDLE)
+		i->skipped = "has a root qdisc configured by someone else";
+	if (i->skipped) {
+		log_notice("Not shaping %s: %s.", i->name, i->skipped);
+		i->next = m->ifaces;
+		m->ifaces = TAKE_PTR(i);
+		return 0;
+	}
+
+	snprintf(i->ifb_name, sizeof(i->ifb_name), NB_IFB_PREFIX "%u", i->ifindex);
+	snprintf(alias, sizeof(alias), NB_IFB_ALIAS " downloads of %s", i->name);
+	r = nl_ifb_create(m->nl, i->ifb_name, alias, &i->ifb_ifindex);
+	if (r < 0) {
+		log_warning_errno(r, "Failed to create %s for %s: %m %s", i->ifb_name, i->name, nl_extack(m->nl));
+		goto fail;
+	}
+
+	r = nl_htb_qdisc_replace(m->nl, i->ifb_ifindex, NB_ROOT_HANDLE, DIRECT_QLEN);
+	if (r < 0) {
+		log_warning_errno(r, "Failed to add HTB to %s: %m %s", i->ifb_name, nl_extack(m->nl));
+		goto fail;
+	}
+	i->ifb_htb = true;
+	r = nl_htb_qdisc_replace(m->nl, i->ifindex, NB_ROOT_HANDLE, DIRECT_QLEN);
+	if (r < 0) {
+		log_warning_errno(r, "Failed to add HTB to %s: %m %s", i->name, nl_extack(m->nl));
+		goto fail;
+	}
+	i->htb = true;
+
+	for (Rule *rule = m->rules; rule; rule = rule->next) {
+		r = iface_apply_rule(m, i, rule, 0, 0);
+		if (r < 0)
+			goto fail;
+	}
+
+	r = manager_bpf_set_iface(m, i);
+	if (r < 0) {
+		log_warning_errno(r, "Failed to register %s with the BPF program: %m", i->name);
+		goto fail;
+	}
+
+	/* Record the intent before acting, so a crash in between still lets
+	 * the next start remove the clsact we are about to make. */
+	i->created_clsact = true;
+	i->next = m->ifaces;
+	m->ifaces = i;
+	(void)manager_state_save(m);
+	m->ifaces = i->next;
+	r = nl_clsact_create(m->nl, i->ifindex);
+	if (r == -EEXIST)
+		i->created_clsact = false;
+	else if (r < 0) {
+		i->created_clsact = false;
+		log_warning_errno(r, "Failed to add clsact to %s: %m %s", i->name, nl_extack(m->nl));
+		goto fail;
+	}
+
+	r = nl_bpf_filter_add(m->nl, i->ifindex, INGRESS_PARENT, NB_FILTER_PRIO, 1, m->ingress_prog_fd,
+			      NB_FILTER_NAME);
+	if (r < 0) {
+		log_warning_errno(r, "Failed to attach the ingress filter to %s: %m %s", i->name, nl_extack(m->nl));
+		goto fail;
+	}
+	i->filter = true;
+
+	i->next = m->ifaces;
+	m->ifaces = TAKE_PTR(i);
+	(void)manager_state_save(m);
+	log_info("Shaping %s (downloads through %s).", m->ifaces->name, m->ifaces->ifb_name);
+	return 0;
+
+fail:
+	iface_teardown(m, i, false);
+	(void)manager_state_save(m);
+	return r;
+}
+
+static void iface_remove(Manager *m, uint32_t ifindex, bool gone) {
+	for (Iface **p = &m->ifaces; *p; p = &(*p)->next)
+		if ((*p)->ifindex == ifindex) {
+			Iface *i = *p;
+			*p = i->next;
+			if (!i->skipped)
+				log_info("%s %s.", gone ? "Interface gone:" : "No longer shaping", i->name);
+			iface_teardown(m, i, gone);
+			free(i);
+			(void)manager_state_save(m);
+			return;
+		}
+}
+
+void manager_ifaces_free(Manager *m) {
+	while (m->ifaces)
+		iface_remove(m, m->ifaces->ifindex, false);
+}
+
+/* ---- following links ---- */
+
+typedef struct LinkList {
+	struct nl_link *v;
+	size_t n;
+} LinkList;
+
+static int collect_link_cb(const struct nl_link *l, void *userdata) {
+	LinkList *ll = userdata;
+	struct nl_link *n = realloc(ll->v, (ll->n + 1) * sizeof(*n));
+	if (!n)
+		return -ENOMEM;
+	n[ll->n++] = *l;
+	ll->v = n;
+	return 0;
+}
+
+/* Brings the managed set in line with the links that exist now: at start,
+ * and after the kernel dropped notifications (ENOBUFS). */
+int manager_ifaces_enumerate(Manager *m) {
+	LinkList ll = {};
+	U32Set present = {};
+	int r;
+
+	r = nl_link_dump(m->nl, collect_link_cb, &ll);
+	if (r < 0) {
+		free(ll.v);
+		return log_error_errno(r, "Failed to list links: %m");
+	}
+	for (size_t k = 0; k < ll.n; k++) {
+		(void)u32set_add(&present, ll.v[k].ifindex);
+		if (!wanted(m, &ll.v[k]) || manager_find_iface(m, ll.v[k].ifindex))
+			continue;
+		(void)iface_setup(m, &ll.v[k]);
+	}
+	for (Iface *i = m->ifaces, *next; i; i = next) {
+		next = i->next;
+		if (!u32set_has(&present, i->ifindex))
+			iface_remove(m, i->ifindex, true);
+	}
+	free(present.v);
+	free(ll.v);
+	return 0;
+}
+
+static int link_event_cb(uint16_t type, const struct nl_link *l, void *userdata) {
+	Manager *m = userdata;
+	Iface *i = manager_find_iface(m, l->ifindex);
+
+	if (type == RTM_DELLINK) {
+		if (i)
+			iface_remove(m, l->ifindex, true);
+		else
+			for (Iface *o = m->ifaces; o; o = o->next)
+				if (o->ifb_ifindex == l->ifindex)
+					log_warning("%s was deleted by someone else; downloads on %s are not shaped.",
+						    o->ifb_name, o->name);
+		return 0;
+	}
+	if (i) {
+		if (!streq(i->name, l->name)) {
+			log_info("Interface %s is now called %s.", i->name, l->name);
+			snprintf(i->name, sizeof(i->name), "%s", l->name);
+		}
+		return 0;
+	}
+	if (wanted(m, l))
+		(void)iface_setup(m, l);
+	return 0;
+}
+
+static int monitor_io_cb(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+	Manager *m = userdata;
+	int r = nl_link_monitor_receive(m->monitor, link_event_cb, m);
+
+	if (r == -ENOBUFS) {
+		log_notice("Missed link notifications; resynchronizing interfaces.");
+		(void)manager_ifaces_enumerate(m);
+	} else if (r < 0)
+		log_warning_errno(r, "Failed to read link notifications: %m");
+	return 0;
+}
+
+int manager_link_monitor_start(Manager *m) {
+	int r = nl_open_link_monitor(&m->monitor);
+
+	if (r < 0)
+		return log_error_errno(r, "Failed to watch links: %m");
+	r = sd_event_add_io(m->event, &m->monitor_io, nl_fd(m->monitor), EPOLLIN, monitor_io_cb, m);
+	if (r < 0)
+		return log_error_errno(r, "Failed to watch links: %m");
+	return 0;
+}

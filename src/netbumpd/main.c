@@ -1,0 +1,143 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <systemd/sd-daemon.h>
+
+#include "log.h"
+#include "manager.h"
+#include "target.h"
+
+static void help(void) {
+	printf("Usage: netbumpd [OPTIONS]\n"
+	       "Shape the upload and download of cgroups and users, changeable at any moment.\n\n"
+	       "  -h --help              Show this help\n"
+	       "     --version           Show the version\n"
+	       "     --foreground        Stay in the foreground (the default; kept for scripts)\n"
+	       "     --socket PATH       Varlink socket (default /run/netbump/netbumpd.sock)\n"
+	       "     --state-dir DIR     State directory (default /run/netbump)\n"
+	       "     --cgroup-root PATH  cgroup v2 subtree to classify, relative to the cgroup2\n"
+	       "                         mount (default /, the whole tree)\n"
+	       "     --interface IF      Shape only this interface (repeatable; default: all\n"
+	       "                         non-loopback interfaces, following hotplug)\n"
+	       "     --log-level LEVEL   debug, info, notice, warning, err (default info)\n");
+}
+
+static int strv_push(char ***v, const char *s) {
+	size_t n = 0;
+	char **nv;
+
+	while (*v && (*v)[n])
+		n++;
+	nv = realloc(*v, (n + 2) * sizeof(char *));
+	if (!nv)
+		return -ENOMEM;
+	nv[n] = strdup(s);
+	if (!nv[n])
+		return -ENOMEM;
+	nv[n + 1] = NULL;
+	*v = nv;
+	return 0;
+}
+
+static int parse_argv(Manager *m, int argc, char *argv[]) {
+	enum { ARG_VERSION = 0x100, ARG_FOREGROUND, ARG_SOCKET, ARG_STATE_DIR, ARG_CGROUP_ROOT, ARG_INTERFACE,
+	       ARG_LOG_LEVEL };
+	static const struct option options[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, ARG_VERSION },
+		{ "foreground", no_argument, NULL, ARG_FOREGROUND },
+		{ "socket", required_argument, NULL, ARG_SOCKET },
+		{ "state-dir", required_argument, NULL, ARG_STATE_DIR },
+		{ "cgroup-root", required_argument, NULL, ARG_CGROUP_ROOT },
+		{ "interface", required_argument, NULL, ARG_INTERFACE },
+		{ "log-level", required_argument, NULL, ARG_LOG_LEVEL },
+		{}
+	};
+	int c, r;
+
+	while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0) {
+		switch (c) {
+		case 'h':
+			help();
+			return 0;
+		case ARG_VERSION:
+			printf("netbumpd %s\n", NETBUMP_VERSION);
+			return 0;
+		case ARG_FOREGROUND:
+			m->foreground = true;
+			break;
+		case ARG_SOCKET:
+			if (optarg[0] != '/')
+				return log_error_errno(-EINVAL, "--socket needs an absolute path: %s", optarg);
+			free(m->socket_path);
+			m->socket_path = strdup(optarg);
+			break;
+		case ARG_STATE_DIR:
+			if (optarg[0] != '/')
+				return log_error_errno(-EINVAL, "--state-dir needs an absolute path: %s", optarg);
+			free(m->state_dir);
+			m->state_dir = strdup(optarg);
+			break;
+		case ARG_CGROUP_ROOT: {
+			/* Accept both forms: relative to the mount ("/a") or an
+			 * absolute path under the mount (resolved at start). */
+			free(m->cgroup_root);
+			m->cgroup_root = strdup(optarg);
+			break;
+		}
+		case ARG_INTERFACE:
+			if (strlen(optarg) >= IF_NAMESIZE || !*optarg)
+				return log_error_errno(-EINVAL, "Invalid interface name: %s", optarg);
+			r = strv_push(&m->only_ifaces, optarg);
+			if (r < 0)
+				return log_oom();
+			break;
+		case ARG_LOG_LEVEL:
+			r = log_level_from_string(optarg);
+			if (r < 0)
+				return log_error_errno(r, "Invalid log level: %s", optarg);
+			log_set_max_level(r);
+			break;
+		default:
+			return -EINVAL;
+		}
+	}
+	if (optind < argc)
+		return log_error_errno(-EINVAL, "Unexpected argument: %s", argv[optind]);
+	if (!m->socket_path || !m->state_dir)
+		return log_oom();
+	return 1;
+}
+
+int main(int argc, char *argv[]) {
+	_cleanup_(manager_freep) Manager *m = NULL;
+	int r;
+
+	log_set_prefix("netbumpd");
+	r = manager_new(&m);
+	if (r < 0)
+		return log_error_errno(r, "Failed to allocate manager: %m"), EXIT_FAILURE;
+
+	r = parse_argv(m, argc, argv);
+	if (r <= 0)
+		return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+
+	r = manager_start(m);
+	if (r < 0) {
+		manager_stop(m);
+		return EXIT_FAILURE;
+	}
+
+	sd_notify(0, "READY=1\nSTATUS=Shaping.");
+	log_info("Ready: socket %s, cgroup root %s.", m->socket_path, m->cgroup_root);
+
+	r = sd_event_loop(m->event);
+	sd_notify(0, "STOPPING=1\nSTATUS=Removing shaping.");
+	manager_stop(m);
+	if (r < 0)
+		return log_error_errno(r, "Event loop failed: %m"), EXIT_FAILURE;
+	log_info("Stopped; every change made to the host has been removed.");
+	return EXIT_SUCCESS;
+}

@@ -1,0 +1,204 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cgroup-util.h"
+#include "log.h"
+#include "manager.h"
+#include "netbump/netbump.h"
+
+uint64_t now_usec(void) {
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+int manager_new(Manager **ret) {
+	Manager *m = calloc(1, sizeof(*m));
+
+	if (!m)
+		return -ENOMEM;
+	m->listen_fd = -1;
+	m->ingress_prog_fd = -1;
+	m->next_rule_id = 1;
+	m->socket_path = strdup("/run/netbump/netbumpd.sock");
+	m->state_dir = strdup("/run/netbump");
+	m->minor_used = calloc((NB_MINOR_MAX + 8) / 8, 1);
+	if (!m->socket_path || !m->state_dir || !m->minor_used) {
+		manager_free(m);
+		return -ENOMEM;
+	}
+	*ret = m;
+	return 0;
+}
+
+Manager *manager_free(Manager *m) {
+	if (!m)
+		return NULL;
+	manager_stop(m);
+	free(m->socket_path);
+	free(m->state_dir);
+	free(m->cgroup_root);
+	free(m->cgroup_root_abs);
+	free(m->cgroup_mount);
+	free(m->minor_used);
+	for (char **s = m->only_ifaces; s && *s; s++)
+		free(*s);
+	free(m->only_ifaces);
+	free(m);
+	return NULL;
+}
+
+/* --cgroup-root may name the subtree relative to the cgroup2 mount ("/a",
+ * as /proc/PID/cgroup shows it) or by its absolute path under the mount. */
+static int resolve_cgroup_root(Manager *m) {
+	_cleanup_free_ char *rel = NULL, *abs = NULL, *spec = NULL;
+	const char *given = m->cgroup_root ?: "/", *reason = NULL;
+	size_t ml;
+	Target t;
+	struct stat st;
+	int r;
+
+	r = cg_find_mount(&m->cgroup_mount);
+	if (r < 0)
+		return log_error_errno(r, "cgroup v2 is not mounted (no cgroup2 in /proc/self/mountinfo).");
+
+	ml = strlen(m->cgroup_mount);
+	if (strncmp(given, m->cgroup_mount, ml) == 0 && (given[ml] == '/' || given[ml] == '\0'))
+		given += ml;
+	if (asprintf(&spec, "cgroup:%s", *given ? given : "/") < 0)
+		return log_oom();
+	r = target_parse(spec, &t, &reason);
+	if (r < 0)
+		return log_error_errno(r, "Invalid --cgroup-root %s: %s", m->cgroup_root, reason);
+	rel = TAKE_PTR(t.path);
+	target_done(&t);
+
+	if (asprintf(&abs, "%s%s", m->cgroup_mount, streq(rel, "/") ? "" : rel) < 0)
+		return log_oom();
+	if (stat(abs, &st) < 0 || !S_ISDIR(st.st_mode))
+		return log_error_errno(errno ?: ENOTDIR, "cgroup root %s does not exist: %m", abs);
+
+	free(m->cgroup_root);
+	m->cgroup_root = TAKE_PTR(rel);
+	m->cgroup_root_abs = TAKE_PTR(abs);
+	return 0;
+}
+
+static int make_state_dir(Manager *m) {
+	if (mkdir(m->state_dir, 0755) >= 0) {
+		m->created_state_dir = true;
+		return 0;
+	}
+	if (errno != EEXIST)
+		return log_error_errno(errno, "Failed to create state directory %s: %m", m->state_dir);
+	return 0;
+}
+
+static int stats_timer_cb(sd_event_source *s, uint64_t usec, void *userdata) {
+	Manager *m = userdata;
+
+	if (m->rules)
+		(void)manager_refresh_stats(m);
+	(void)sd_event_source_set_time(s, usec + 1000000);
+	return 0;
+}
+
+int manager_start(Manager *m) {
+	sigset_t ss;
+	uint64_t now;
+	int r;
+
+	m->start_usec = now_usec();
+
+	sigemptyset(&ss);
+	sigaddset(&ss, SIGTERM);
+	sigaddset(&ss, SIGINT);
+	sigprocmask(SIG_BLOCK, &ss, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	r = sd_event_default(&m->event);
+	if (r < 0)
+		return log_error_errno(r, "Failed to allocate event loop: %m");
+	r = sd_event_add_signal(m->event, &m->sigterm, SIGTERM, NULL, NULL);
+	if (r >= 0)
+		r = sd_event_add_signal(m->event, &m->sigint, SIGINT, NULL, NULL);
+	if (r < 0)
+		return log_error_errno(r, "Failed to watch signals: %m");
+
+	r = resolve_cgroup_root(m);
+	if (r < 0)
+		return r;
+	r = make_state_dir(m);
+	if (r < 0)
+		return r;
+
+	r = nl_open(&m->nl);
+	if (r < 0)
+		return log_error_errno(r, "Failed to open rtnetlink socket: %m");
+
+	r = manager_recover_leftovers(m);
+	if (r < 0)
+		return r;
+
+	r = manager_bpf_load(m);
+	if (r < 0)
+		return r;
+
+	r = manager_listen(m);
+	if (r < 0)
+		return r;
+
+	r = manager_link_monitor_start(m);
+	if (r < 0)
+		return r;
+	r = manager_ifaces_enumerate(m);
+	if (r < 0)
+		return r;
+
+	sd_event_now(m->event, CLOCK_MONOTONIC, &now);
+	r = sd_event_add_time(m->event, &m->stats_timer, CLOCK_MONOTONIC, now + 1000000, 100000, stats_timer_cb, m);
+	if (r >= 0)
+		r = sd_event_source_set_enabled(m->stats_timer, SD_EVENT_ON);
+	if (r < 0)
+		return log_error_errno(r, "Failed to start the statistics timer: %m");
+	return 0;
+}
+
+/* Undoes everything, in the reverse order of start; safe to call twice and
+ * on a half-started manager. */
+void manager_stop(Manager *m) {
+	manager_clients_free(m);
+	m->listen_io = sd_event_source_disable_unref(m->listen_io);
+	if (m->listen_fd >= 0) {
+		close(m->listen_fd);
+		m->listen_fd = -1;
+		if (!m->listen_fd_passed && m->socket_path)
+			(void)unlink(m->socket_path);
+	}
+	m->stats_timer = sd_event_source_disable_unref(m->stats_timer);
+	m->monitor_io = sd_event_source_disable_unref(m->monitor_io);
+	m->monitor = nl_free(m->monitor);
+
+	/* Classes go with the qdiscs; first stop classifying, then remove
+	 * the qdiscs, filters and IFBs. */
+	manager_rules_free(m);
+	manager_ifaces_free(m);
+	manager_bpf_unload(m);
+	m->nl = nl_free(m->nl);
+
+	manager_state_remove(m);
+	if (m->created_state_dir && m->state_dir) {
+		(void)rmdir(m->state_dir);
+		m->created_state_dir = false;
+	}
+
+	m->sigterm = sd_event_source_disable_unref(m->sigterm);
+	m->sigint = sd_event_source_disable_unref(m->sigint);
+	m->event = sd_event_unref(m->event);
+}

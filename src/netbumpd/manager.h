@@ -1,0 +1,173 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The daemon's state. One Manager owns everything netbumpd created: the BPF
+ * object and its links, the interfaces it shapes (with their IFBs, qdiscs
+ * and filters), the rules, the listening socket and its clients. Every
+ * change to the host is recorded here first so that stop can undo it.
+ */
+#pragma once
+
+#include <net/if.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <systemd/sd-event.h>
+
+#include "netlink.h"
+#include "target.h"
+#include "varlink.h"
+
+struct netbump_bpf;
+struct bpf_link;
+
+/* Name prefix of the IFB netbump makes for each interface: "nbifb<ifindex>".
+ * A prefix of our own (never ifb0) so we only ever delete what we made. */
+#define NB_IFB_PREFIX "nbifb"
+#define NB_IFB_ALIAS "netbump"
+/* cls_bpf filter on clsact ingress: its prio and name mark it as ours. */
+#define NB_FILTER_PRIO 0xbb01u
+#define NB_FILTER_NAME "netbump"
+
+typedef struct Manager Manager;
+
+typedef struct Iface {
+	uint32_t ifindex;
+	char name[IF_NAMESIZE];
+	uint32_t mtu;
+	uint32_t ifb_ifindex;
+	char ifb_name[IF_NAMESIZE];
+	bool htb;            /* our root HTB is on the interface */
+	bool ifb_htb;        /* ... and on its IFB */
+	bool created_clsact; /* we created the clsact qdisc (delete it on stop) */
+	bool filter;         /* our ingress filter is attached */
+	const char *skipped; /* why the interface is not shaped, or NULL */
+	struct Iface *next;
+} Iface;
+
+typedef struct RuleStats {
+	uint64_t bytes;
+	uint64_t packets;
+	uint64_t drops;
+	uint64_t backlog;
+	uint64_t rate_bps; /* over the last sampling period */
+	uint64_t last_bytes;
+	uint64_t last_usec;
+} RuleStats;
+
+typedef struct Rule {
+	uint64_t id;
+	Target target;
+	char *name;        /* canonical target string */
+	uint64_t key;      /* cgroup id, or uid */
+	uint32_t minor;    /* HTB class minor, same on every interface and IFB */
+	uint64_t up_bps;   /* 0 = unlimited */
+	uint64_t down_bps; /* 0 = unlimited */
+	RuleStats up, down;
+	struct Rule *next;
+} Rule;
+
+typedef struct Client {
+	Manager *manager;
+	int fd;
+	sd_event_source *io;
+	VarlinkBuffer in;
+	char *out;
+	size_t out_size, out_done;
+	bool closing; /* close once the output is flushed */
+	struct Client *next;
+} Client;
+
+typedef enum LeafKind {
+	LEAF_UNKNOWN,
+	LEAF_FQ_CODEL,
+	LEAF_BFIFO,
+} LeafKind;
+
+struct Manager {
+	/* options */
+	char *socket_path;
+	char *state_dir;
+	char *cgroup_root;    /* relative to the mount ("/" or "/a/b") */
+	char **only_ifaces;   /* --interface, NULL-terminated, NULL = all */
+	bool foreground;
+
+	/* discovered */
+	char *cgroup_mount;   /* where cgroup2 is mounted */
+	char *cgroup_root_abs;
+	bool created_state_dir;
+	uint64_t start_usec;
+
+	sd_event *event;
+	sd_event_source *sigterm, *sigint, *listen_io, *monitor_io, *stats_timer;
+	int listen_fd;
+	bool listen_fd_passed; /* socket activation: systemd owns the file */
+
+	struct nl *nl;
+	struct nl *monitor;
+
+	struct netbump_bpf *skel;
+	struct bpf_link *egress_link, *sock_link;
+	int ingress_prog_fd;
+
+	Iface *ifaces;
+	Rule *rules;
+	unsigned n_rules;
+	uint64_t next_rule_id;
+	uint8_t *minor_used; /* bitmap over NB_MINOR_MIN..NB_MINOR_MAX */
+
+	LeafKind leaf;
+
+	Client *clients;
+	unsigned n_clients;
+};
+
+int manager_new(Manager **ret);
+Manager *manager_free(Manager *m);
+int manager_start(Manager *m);
+void manager_stop(Manager *m);
+
+/* bpf.c */
+int manager_bpf_load(Manager *m);
+void manager_bpf_unload(Manager *m);
+int manager_bpf_set_rule(Manager *m, const Rule *r);
+int manager_bpf_del_rule(Manager *m, const Rule *r);
+int manager_bpf_set_iface(Manager *m, const Iface *i);
+int manager_bpf_del_iface(Manager *m, uint32_t ifindex);
+void manager_bpf_bump_gen(Manager *m);
+
+/* iface.c */
+int manager_recover_leftovers(Manager *m);
+int manager_ifaces_enumerate(Manager *m);
+int manager_link_monitor_start(Manager *m);
+void manager_ifaces_free(Manager *m);
+Iface *manager_find_iface(Manager *m, uint32_t ifindex);
+/* Creates, changes or deletes the rule's classes on one interface. */
+int iface_apply_rule(Manager *m, Iface *i, const Rule *r, uint64_t old_up, uint64_t old_down);
+int iface_remove_rule(Manager *m, Iface *i, const Rule *r);
+
+/* rule.c */
+typedef struct RuleRequest {
+	const char *target;
+	bool has_up, has_down;
+	uint64_t up_bps, down_bps; /* 0 = unlimited */
+} RuleRequest;
+int manager_set_rule(Manager *m, const RuleRequest *req, Rule **ret, const char **ret_error, char **ret_reason);
+int manager_unset_rule(Manager *m, const char *target, const char **ret_error, char **ret_reason);
+void manager_rules_free(Manager *m);
+int manager_refresh_stats(Manager *m);
+int manager_stats_timer_start(Manager *m);
+
+/* server.c */
+int manager_listen(Manager *m);
+void manager_clients_free(Manager *m);
+
+/* state.c: what we created, so that a SIGKILLed run can be cleaned up */
+int manager_state_save(Manager *m);
+void manager_state_remove(Manager *m);
+/* Reads the ifindexes on which a previous run created the clsact qdisc. */
+int manager_state_load_clsact(Manager *m, uint32_t **ret, size_t *ret_n);
+
+uint64_t now_usec(void);
+
+static inline void manager_freep(Manager **m) {
+	manager_free(*m);
+}

@@ -1,0 +1,470 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The Varlink server: io.netbump.Manager.{Set,Unset,List,Status}. Each client
+ * has its own bounded input buffer and output queue; a client that sends
+ * garbage gets an error for that message and nothing else changes; one that
+ * sends more than a request may hold is answered and disconnected.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <systemd/sd-daemon.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "manager.h"
+#include "netbump/netbump.h"
+#include "rate.h"
+
+#define MAX_CLIENTS 128
+#define OUTPUT_MAX (VARLINK_REPLY_MAX * 2)
+
+static void client_free(Client *c) {
+	Manager *m = c->manager;
+
+	for (Client **p = &m->clients; *p; p = &(*p)->next)
+		if (*p == c) {
+			*p = c->next;
+			m->n_clients--;
+			break;
+		}
+	sd_event_source_disable_unref(c->io);
+	if (c->fd >= 0)
+		close(c->fd);
+	vl_buffer_done(&c->in);
+	free(c->out);
+	free(c);
+}
+
+void manager_clients_free(Manager *m) {
+	while (m->clients)
+		client_free(m->clients);
+}
+
+static int client_update_events(Client *c) {
+	uint32_t ev = c->closing ? 0 : EPOLLIN;
+	if (c->out_done < c->out_size)
+		ev |= EPOLLOUT;
+	return sd_event_source_set_io_events(c->io, ev);
+}
+
+static int client_queue(Client *c, json_object *msg) {
+	_cleanup_free_ char *s = NULL;
+	size_t len;
+	int r;
+
+	if (!msg)
+		return -ENOMEM;
+	r = vl_serialize(msg, &s, &len);
+	json_object_put(msg);
+	if (r < 0)
+		return r;
+	if (c->out_done > 0) {
+		memmove(c->out, c->out + c->out_done, c->out_size - c->out_done);
+		c->out_size -= c->out_done;
+		c->out_done = 0;
+	}
+	/* A client that asks and never reads may not make us hold unbounded
+	 * memory for it. */
+	if (c->out_size + len > OUTPUT_MAX)
+		return -ENOBUFS;
+	char *n = realloc(c->out, c->out_size + len);
+	if (!n)
+		return -ENOMEM;
+	memcpy(n + c->out_size, s, len);
+	c->out = n;
+	c->out_size += len;
+	return 0;
+}
+
+static json_object *error_params(const char *key, const char *value, const char *reason) {
+	json_object *p = json_object_new_object();
+	if (!p)
+		return NULL;
+	if (key && value)
+		json_object_object_add(p, key, json_object_new_string(value));
+	if (reason)
+		json_object_object_add(p, "reason", json_object_new_string(reason));
+	return p;
+}
+
+static int reply_error(Client *c, const char *error, const char *key, const char *value, const char *reason) {
+	return client_queue(c, vl_error_new(error, error_params(key, value, reason)));
+}
+
+static json_object *stats_json(const RuleStats *s) {
+	json_object *o = json_object_new_object();
+	json_object_object_add(o, "bytes", json_object_new_int64((int64_t)s->bytes));
+	json_object_object_add(o, "packets", json_object_new_int64((int64_t)s->packets));
+	json_object_object_add(o, "drops", json_object_new_int64((int64_t)s->drops));
+	json_object_object_add(o, "backlog", json_object_new_int64((int64_t)s->backlog));
+	json_object_object_add(o, "rate", json_object_new_int64((int64_t)s->rate_bps));
+	return o;
+}
+
+static json_object *rule_json(const Rule *r) {
+	json_object *o = json_object_new_object();
+	char cls[16];
+
+	snprintf(cls, sizeof(cls), "%x:%x", NB_HTB_MAJOR, r->minor);
+	json_object_object_add(o, "id", json_object_new_int64((int64_t)r->id));
+	json_object_object_add(o, "target", json_object_new_string(r->name));
+	json_object_object_add(o, "kind", json_object_new_string(target_kind_to_string(r->target.kind)));
+	json_object_object_add(o, "class", json_object_new_string(cls));
+	json_object_object_add(o, "up", json_object_new_int64((int64_t)r->up_bps));
+	json_object_object_add(o, "down", json_object_new_int64((int64_t)r->down_bps));
+	json_object_object_add(o, "up_stats", stats_json(&r->up));
+	json_object_object_add(o, "down_stats", stats_json(&r->down));
+	return o;
+}
+
+/* Reads an optional rate parameter: a non-negative integer in bit/s, 0 for
+ * "unlimited in this direction". */
+static int get_rate_param(json_object *params, const char *key, bool *ret_has, uint64_t *ret) {
+	json_object *v;
+
+	*ret_has = false;
+	if (!json_object_object_get_ex(params, key, &v))
+		return 0;
+	if (!json_object_is_type(v, json_type_int))
+		return -EINVAL;
+	errno = 0;
+	int64_t x = json_object_get_int64(v);
+	if (errno != 0 || x < 0)
+		return -ERANGE;
+	*ret_has = true;
+	*ret = (uint64_t)x;
+	return 0;
+}
+
+static int check_params(Client *c, json_object *params, const char *const *allowed) {
+	json_object_object_foreach(params, key, val) {
+		bool ok = false;
+		(void)val;
+		for (const char *const *a = allowed; *a; a++)
+			ok = ok || streq(*a, key);
+		if (!ok) {
+			(void)reply_error(c, "org.varlink.service.InvalidParameter", "parameter", key, "unknown parameter");
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+static int method_set(Client *c, json_object *params) {
+	static const char *const allowed[] = { "target", "up", "down", NULL };
+	Manager *m = c->manager;
+	RuleRequest req = {};
+	json_object *t;
+	const char *error = NULL;
+	_cleanup_free_ char *reason = NULL;
+	Rule *rule;
+	int r;
+
+	if (check_params(c, params, allowed) < 0)
+		return 0;
+	if (!json_object_object_get_ex(params, "target", &t) || !json_object_is_type(t, json_type_string))
+		return reply_error(c, "org.varlink.service.InvalidParameter", "parameter", "target",
+				   "missing or not a string");
+	req.target = json_object_get_string(t);
+	if (get_rate_param(params, "up", &req.has_up, &req.up_bps) < 0)
+		return reply_error(c, "org.varlink.service.InvalidParameter", "parameter", "up",
+				   "not a non-negative integer (bit/s)");
+	if (get_rate_param(params, "down", &req.has_down, &req.down_bps) < 0)
+		return reply_error(c, "org.varlink.service.InvalidParameter", "parameter", "down",
+				   "not a non-negative integer (bit/s)");
+
+	r = manager_set_rule(m, &req, &rule, &error, &reason);
+	if (r == -ENOMEM)
+		return r;
+	if (r < 0) {
+		log_notice("Refused Set %s: %s", req.target, reason ?: strerror(-r));
+		return reply_error(c, error ?: "io.netbump.Manager.Failed", "target", req.target, reason ?: strerror(-r));
+	}
+	char up[RATE_STRING_MAX], down[RATE_STRING_MAX];
+	log_info("Rule %s: up %s, down %s (class %x:%x).", rule->name,
+		 rule->up_bps ? rate_format(rule->up_bps, up) : "unlimited",
+		 rule->down_bps ? rate_format(rule->down_bps, down) : "unlimited", NB_HTB_MAJOR, rule->minor);
+
+	json_object *p = json_object_new_object();
+	json_object_object_add(p, "rule", rule_json(rule));
+	return client_queue(c, vl_reply_new(p));
+}
+
+static int method_unset(Client *c, json_object *params) {
+	static const char *const allowed[] = { "target", NULL };
+	const char *error = NULL;
+	_cleanup_free_ char *reason = NULL;
+	json_object *t;
+	int r;
+
+	if (check_params(c, params, allowed) < 0)
+		return 0;
+	if (!json_object_object_get_ex(params, "target", &t) || !json_object_is_type(t, json_type_string))
+		return reply_error(c, "org.varlink.service.InvalidParameter", "parameter", "target",
+				   "missing or not a string");
+	r = manager_unset_rule(c->manager, json_object_get_string(t), &error, &reason);
+	if (r == -ENOMEM)
+		return r;
+	if (r < 0)
+		return reply_error(c, error, "target", json_object_get_string(t), reason ?: strerror(-r));
+	log_info("Rule %s removed.", json_object_get_string(t));
+	return client_queue(c, vl_reply_new(NULL));
+}
+
+static int method_list(Client *c, json_object *params) {
+	static const char *const allowed[] = { NULL };
+	Manager *m = c->manager;
+	json_object *p, *a;
+
+	if (check_params(c, params, allowed) < 0)
+		return 0;
+	(void)manager_refresh_stats(m);
+	p = json_object_new_object();
+	a = json_object_new_array();
+	for (Rule *r = m->rules; r; r = r->next)
+		json_object_array_add(a, rule_json(r));
+	json_object_object_add(p, "rules", a);
+	return client_queue(c, vl_reply_new(p));
+}
+
+static int method_status(Client *c, json_object *params) {
+	static const char *const allowed[] = { NULL };
+	Manager *m = c->manager;
+	json_object *p, *a;
+
+	if (check_params(c, params, allowed) < 0)
+		return 0;
+	p = json_object_new_object();
+	json_object_object_add(p, "version", json_object_new_string(NETBUMP_VERSION));
+	json_object_object_add(p, "uptime_usec", json_object_new_int64((int64_t)(now_usec() - m->start_usec)));
+	json_object_object_add(p, "cgroup_root", json_object_new_string(m->cgroup_root));
+	json_object_object_add(p, "cgroup_mount", json_object_new_string(m->cgroup_mount));
+	json_object_object_add(p, "leaf_qdisc", json_object_new_string(m->leaf == LEAF_FQ_CODEL ? "fq_codel"
+								       : m->leaf == LEAF_BFIFO  ? "bfifo"
+												: "not probed yet"));
+	json_object_object_add(p, "rules", json_object_new_int((int)m->n_rules));
+	a = json_object_new_array();
+	for (Iface *i = m->ifaces; i; i = i->next) {
+		json_object *o = json_object_new_object();
+		json_object_object_add(o, "name", json_object_new_string(i->name));
+		json_object_object_add(o, "ifindex", json_object_new_int((int)i->ifindex));
+		json_object_object_add(o, "shaped", json_object_new_boolean(!i->skipped));
+		if (i->skipped)
+			json_object_object_add(o, "reason", json_object_new_string(i->skipped));
+		else
+			json_object_object_add(o, "ifb", json_object_new_string(i->ifb_name));
+		json_object_array_add(a, o);
+	}
+	json_object_object_add(p, "interfaces", a);
+	return client_queue(c, vl_reply_new(p));
+}
+
+static int method_get_info(Client *c, json_object *params) {
+	json_object *p = json_object_new_object(), *a = json_object_new_array();
+
+	(void)params;
+	json_object_object_add(p, "vendor", json_object_new_string("netbump"));
+	json_object_object_add(p, "product", json_object_new_string("netbumpd"));
+	json_object_object_add(p, "version", json_object_new_string(NETBUMP_VERSION));
+	json_object_object_add(p, "url", json_object_new_string(""));
+	json_object_array_add(a, json_object_new_string(VARLINK_INTERFACE));
+	json_object_array_add(a, json_object_new_string("org.varlink.service"));
+	json_object_object_add(p, "interfaces", a);
+	return client_queue(c, vl_reply_new(p));
+}
+
+static int client_dispatch(Client *c, json_object *msg) {
+	static const struct {
+		const char *name;
+		int (*fn)(Client *c, json_object *params);
+	} methods[] = {
+		{ VARLINK_INTERFACE ".Set", method_set },
+		{ VARLINK_INTERFACE ".Unset", method_unset },
+		{ VARLINK_INTERFACE ".List", method_list },
+		{ VARLINK_INTERFACE ".Status", method_status },
+		{ "org.varlink.service.GetInfo", method_get_info },
+	};
+	const char *reason = NULL;
+	VarlinkCall call;
+	int r;
+
+	r = vl_call_parse(msg, &call, &reason);
+	if (r < 0)
+		return reply_error(c, VARLINK_INTERFACE ".InvalidRequest", NULL, NULL, reason);
+	for (size_t k = 0; k < ELEMENTSOF(methods); k++)
+		if (streq(call.method, methods[k].name)) {
+			size_t before = c->out_size;
+			r = methods[k].fn(c, call.parameters);
+			/* Varlink: a oneway call gets no reply. */
+			if (r >= 0 && call.oneway)
+				c->out_size = before;
+			return r;
+		}
+	return reply_error(c, "org.varlink.service.MethodNotFound", "method", call.method, NULL);
+}
+
+static int client_io_cb(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+	Client *c = userdata;
+	int r;
+
+	if (revents & EPOLLOUT) {
+		while (c->out_done < c->out_size) {
+			ssize_t n = send(c->fd, c->out + c->out_done, c->out_size - c->out_done,
+					 MSG_NOSIGNAL | MSG_DONTWAIT);
+			if (n < 0) {
+				if (errno == EAGAIN || errno == EINTR)
+					break;
+				client_free(c);
+				return 0;
+			}
+			c->out_done += n;
+		}
+		if (c->closing && c->out_done >= c->out_size) {
+			client_free(c);
+			return 0;
+		}
+	}
+
+	if ((revents & (EPOLLIN | EPOLLHUP | EPOLLERR)) && !c->closing) {
+		r = vl_buffer_fill(&c->in, c->fd);
+		if (r == 0 || (r < 0 && r != -EAGAIN && r != -EMSGSIZE && r != -ENOBUFS)) {
+			client_free(c);
+			return 0;
+		}
+		for (;;) {
+			json_object *msg = NULL;
+			int k = vl_buffer_take(&c->in, &msg);
+			if (k == 0)
+				break;
+			if (k == -EBADMSG) {
+				if (reply_error(c, VARLINK_INTERFACE ".InvalidRequest", NULL, NULL,
+						"message is not a JSON object") < 0) {
+					client_free(c);
+					return 0;
+				}
+				continue;
+			}
+			k = client_dispatch(c, msg);
+			json_object_put(msg);
+			if (k < 0) {
+				log_warning_errno(k, "Dropping client: %m");
+				client_free(c);
+				return 0;
+			}
+		}
+		if (r == -EMSGSIZE) {
+			(void)reply_error(c, VARLINK_INTERFACE ".InvalidRequest", NULL, NULL, "message too long");
+			c->closing = true;
+		}
+	}
+	if (client_update_events(c) < 0)
+		client_free(c);
+	return 0;
+}
+
+static int listen_io_cb(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+	Manager *m = userdata;
+	Client *c;
+	int cfd, r;
+
+	cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	if (cfd < 0)
+		return 0;
+	if (m->n_clients >= MAX_CLIENTS) {
+		log_warning("Too many clients (%u); refusing a connection.", m->n_clients);
+		close(cfd);
+		return 0;
+	}
+	c = calloc(1, sizeof(*c));
+	if (!c) {
+		close(cfd);
+		return 0;
+	}
+	c->manager = m;
+	c->fd = cfd;
+	vl_buffer_init(&c->in, VARLINK_REQUEST_MAX);
+	r = sd_event_add_io(m->event, &c->io, cfd, EPOLLIN, client_io_cb, c);
+	if (r < 0) {
+		close(cfd);
+		free(c);
+		return 0;
+	}
+	c->next = m->clients;
+	m->clients = c;
+	m->n_clients++;
+	return 0;
+}
+
+static int mkdir_parents(const char *path) {
+	_cleanup_free_ char *p = strdup(path);
+	char *s;
+
+	if (!p)
+		return -ENOMEM;
+	for (s = strchr(p + 1, '/'); s; s = strchr(s + 1, '/')) {
+		*s = '\0';
+		if (mkdir(p, 0755) < 0 && errno != EEXIST)
+			return negative_errno();
+		*s = '/';
+	}
+	return 0;
+}
+
+int manager_listen(Manager *m) {
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	_cleanup_close_ int fd = -1;
+	int n, r;
+
+	n = sd_listen_fds(1);
+	if (n > 1)
+		return log_error_errno(-EINVAL, "Expected one listening socket from systemd, got %d.", n);
+	if (n == 1) {
+		m->listen_fd = SD_LISTEN_FDS_START;
+		m->listen_fd_passed = true;
+		(void)fcntl(m->listen_fd, F_SETFL, O_NONBLOCK);
+	} else {
+		if (strlen(m->socket_path) >= sizeof(sa.sun_path))
+			return log_error_errno(-ENAMETOOLONG, "Socket path too long: %s", m->socket_path);
+		strcpy(sa.sun_path, m->socket_path);
+
+		r = mkdir_parents(m->socket_path);
+		if (r < 0)
+			return log_error_errno(r, "Failed to create the directory of %s: %m", m->socket_path);
+
+		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		if (fd < 0)
+			return log_error_errno(errno, "Failed to create socket: %m");
+
+		/* A socket file nobody answers on is left over from a crash;
+		 * one that answers belongs to a running netbumpd. */
+		if (access(m->socket_path, F_OK) >= 0) {
+			_cleanup_close_ int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+			if (probe >= 0 && connect(probe, (struct sockaddr *)&sa, sizeof(sa)) >= 0)
+				return log_error_errno(-EADDRINUSE, "Another netbumpd is listening on %s.",
+						       m->socket_path);
+			(void)unlink(m->socket_path);
+		}
+
+		/* Root only until per-user authorization exists. */
+		mode_t old = umask(0177);
+		r = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+		umask(old);
+		if (r < 0)
+			return log_error_errno(errno, "Failed to bind %s: %m", m->socket_path);
+		if (chmod(m->socket_path, 0600) < 0)
+			return log_error_errno(errno, "Failed to set the mode of %s: %m", m->socket_path);
+		if (listen(fd, SOMAXCONN) < 0)
+			return log_error_errno(errno, "Failed to listen on %s: %m", m->socket_path);
+		m->listen_fd = TAKE_FD(fd);
+	}
+	r = sd_event_add_io(m->event, &m->listen_io, m->listen_fd, EPOLLIN, listen_io_cb, m);
+	if (r < 0)
+		return log_error_errno(r, "Failed to watch the socket: %m");
+	return 0;
+}
