@@ -49,10 +49,16 @@ struct nb_class {
  * tc ingress program can re-classify a socket that only receives after the
  * rules changed: it cannot ask the kernel for a socket's cgroup itself. */
 struct nb_sk_tag {
-	__u64 gen;                    /* nb_rules_gen when cls was computed */
+	__u64 gen;                    /* NB_TAG_GEN(nb_rules_gen) when cls was
+	                               * computed; 0 = never classified */
 	__u64 cgroup[NB_MAX_DEPTH];   /* cgroup ids of levels 0..level */
-	__u32 level;                  /* level of the socket's own cgroup; 0 = unknown */
-	__u32 uid;                    /* owner uid */
+	__u32 level;                  /* level of the socket's own cgroup, capped at
+	                               * NB_MAX_DEPTH - 1 (deeper sockets match rules on
+	                               * their ancestors down to that level). A tag with
+	                               * level 0 and cgroup[0] 0 is not filled yet. */
+	__u32 uid;                    /* owner uid: the creating task's real uid
+	                               * (sock_create), else the socket's sk_uid
+	                               * (egress; as seen from the netns' user ns) */
 	struct nb_class cls;          /* the class this socket falls under */
 };
 
@@ -61,6 +67,31 @@ struct nb_iface {
 	__u32 ifb_ifindex; /* where its downloads are redirected */
 	__u32 pad;
 };
+
+/*
+ * Rule generation. The BPF object has a global `volatile __u64 nb_rules_gen`
+ * in .bss (skel->bss->nb_rules_gen, mmaped). After any change to
+ * cgroup_rules or uid_rules, user space increments it (a plain store of the
+ * next value is enough: there is one writer). It may start at 0.
+ *
+ * A tag stores NB_TAG_GEN(nb_rules_gen) as read BEFORE its rule lookups, so
+ * a tag classified while the daemon was mid-update is redone on the next
+ * packet after the bump. NB_TAG_GEN never yields 0, so tag->gen == 0 means
+ * "never classified" whatever value user space starts the counter at.
+ */
+#define NB_TAG_GEN(rules_gen) ((__u64)(rules_gen) + 1)
+
+/*
+ * Classification of a socket tag, first match wins:
+ *   1. cgroup_rules: the deepest of tag->cgroup[tag->level .. 0] that has an
+ *      entry. An entry with minor 0 is a match too: it exempts that subtree
+ *      from a rule on an ancestor (and from uid rules).
+ *   2. uid_rules[tag->uid] (minor 0 likewise means "exempt").
+ *   3. no class (minor 0): the socket is not shaped.
+ * Cgroup ids are the kernel's (the inode number of the cgroup2 directory);
+ * levels are absolute in the cgroup2 hierarchy (level 0 = its root, id 1),
+ * independent of the daemon's --cgroup-root and of cgroup namespaces.
+ */
 
 /* Names the daemon and the BPF object agree on. */
 #define NB_PROG_EGRESS "nb_egress"

@@ -1,0 +1,377 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later OR BSD-2-Clause */
+/*
+ * netbump data path.
+ *
+ * Every socket created under the daemon's cgroup root gets a tag in sk_tags
+ * (cgroup ancestry, uid, cached class). Upload: nb_egress (cgroup_skb) sets
+ * skb->priority to the socket's HTB class id on the real interface. Download:
+ * nb_ingress (tc clsact ingress) finds the receiving socket, sets the same
+ * priority and redirects to the interface's IFB, whose HTB shapes it.
+ *
+ * Map layouts, flags and the generation contract live in netbump.h.
+ */
+
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+#include <bpf/bpf_core_read.h>
+#include <netbump/netbump.h>
+
+/* uapi #defines, which BTF (and so vmlinux.h) does not carry. */
+#define TC_ACT_OK 0
+#define ETH_HLEN 14
+#define ETH_P_IP 0x0800
+#define ETH_P_IPV6 0x86DD
+#define IP_OFFSET 0x1fff /* fragment offset mask of iphdr.frag_off */
+
+/* Headers nb_ingress needs at most: Ethernet + IPv4 with a 60-byte header
+ * + TCP (IPv6: 14 + 40 + 20 is less). */
+#define NB_HDR_MAX (ETH_HLEN + 60 + 20)
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, NB_MAX_CGROUP_RULES);
+	__type(key, __u64);                /* cgroup id */
+	__type(value, struct nb_class);
+} cgroup_rules SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, NB_MAX_UID_RULES);
+	__type(key, __u32);                /* uid */
+	__type(value, struct nb_class);
+} uid_rules SEC(".maps");
+
+/* BPF_F_CLONE: bpf_sk_storage_clone() copies the listener's tag to each
+ * accepted TCP child, which never passes through cgroup/sock_create. */
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC | BPF_F_CLONE);
+	__type(key, int);
+	__type(value, struct nb_sk_tag);
+} sk_tags SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, NB_MAX_IFACES);
+	__type(key, __u32);                /* ifindex of a managed interface */
+	__type(value, struct nb_iface);
+} ifaces SEC(".maps");
+
+/* Bumped by user space after each rule change; see NB_TAG_GEN in netbump.h. */
+volatile __u64 nb_rules_gen;
+
+/* The generation a tag classified now must carry. Read it before the rule
+ * lookups: a racing update then leaves the tag stale, never wrongly fresh. */
+static __always_inline __u64 nb_current_gen(void)
+{
+	return NB_TAG_GEN(nb_rules_gen);
+}
+
+static __always_inline bool nb_tag_filled(const struct nb_sk_tag *tag)
+{
+	return tag->level != 0 || tag->cgroup[0] != 0;
+}
+
+/* Deepest level of the tag's cgroup ancestry with an entry in cgroup_rules. */
+static __always_inline const struct nb_class *nb_match_cgroup(const struct nb_sk_tag *tag)
+{
+	__u32 level = tag->level;
+
+	if (level >= NB_MAX_DEPTH)
+		level = NB_MAX_DEPTH - 1;
+
+	for (__u32 i = 0; i < NB_MAX_DEPTH; i++) {
+		const struct nb_class *c;
+		__u64 id;
+
+		if (i > level)
+			break;
+		id = tag->cgroup[(level - i) & (NB_MAX_DEPTH - 1)];
+		if (id == 0)
+			continue;
+		c = bpf_map_lookup_elem(&cgroup_rules, &id);
+		if (c)
+			return c;
+	}
+	return NULL;
+}
+
+static __always_inline const struct nb_class *nb_match_uid(const struct nb_sk_tag *tag)
+{
+	__u32 uid = tag->uid;
+
+	return bpf_map_lookup_elem(&uid_rules, &uid);
+}
+
+/*
+ * The one classifier every program uses. Sources are tried in precedence
+ * order, first match wins; a new kind of rule (socket cookie, process) is one
+ * more nb_match_*() in front of the others.
+ */
+static __always_inline void nb_tag_classify(struct nb_sk_tag *tag, __u64 gen)
+{
+	const struct nb_class *c;
+	struct nb_class cls = {};
+
+	c = nb_match_cgroup(tag);
+	if (!c)
+		c = nb_match_uid(tag);
+	if (c)
+		cls = *c;
+
+	tag->cls = cls;
+	tag->gen = gen;
+}
+
+/* A tag is acted on only when it has a class for that direction. */
+static __always_inline bool nb_class_applies(const struct nb_class *cls, __u32 flag)
+{
+	return cls->minor != 0 && (cls->flags & flag);
+}
+
+/* ---- socket creation ---------------------------------------------------- */
+
+/*
+ * Runs in the context of the task creating an AF_INET/AF_INET6 socket under
+ * our cgroup root, so the task's cgroup is the socket's cgroup (sk_alloc()
+ * takes it from current) and the task's uid its owner.
+ */
+SEC("cgroup/sock_create")
+int nb_sock_create(struct bpf_sock *ctx)
+{
+	__u64 gen = nb_current_gen();
+	struct nb_sk_tag *tag;
+	__u32 level = 0;
+
+	tag = bpf_sk_storage_get(&sk_tags, ctx, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	if (!tag)
+		return 1;
+
+	for (__u32 l = 0; l < NB_MAX_DEPTH; l++) {
+		__u64 id = bpf_get_current_ancestor_cgroup_id(l);
+
+		if (id == 0)
+			break;
+		tag->cgroup[l] = id;
+		level = l;
+	}
+	tag->level = level;
+	tag->uid = (__u32)bpf_get_current_uid_gid();
+
+	nb_tag_classify(tag, gen);
+	return 1; /* never deny a socket */
+}
+
+/* ---- upload ------------------------------------------------------------- */
+
+/*
+ * Sockets created before the programs were attached have no tag: the first
+ * packet they send creates and fills one. This can run in softirq context
+ * (retransmits, ACKs), so the ancestry comes from the skb's socket, not from
+ * current.
+ */
+static __always_inline void nb_tag_fill_from_skb(struct nb_sk_tag *tag, struct __sk_buff *skb)
+{
+	__u32 level = 0;
+
+	for (__u32 l = 0; l < NB_MAX_DEPTH; l++) {
+		__u64 id = bpf_skb_ancestor_cgroup_id(skb, l);
+
+		if (id == 0)
+			break;
+		tag->cgroup[l] = id;
+		level = l;
+	}
+	tag->level = level;
+	tag->uid = bpf_get_socket_uid(skb);
+}
+
+SEC("cgroup_skb/egress")
+int nb_egress(struct __sk_buff *skb)
+{
+	struct bpf_sock *sk = skb->sk;
+	struct nb_sk_tag *tag;
+	__u64 gen;
+
+	if (!sk)
+		return 1;
+	/* Request (SYN-ACK) and timewait sockets carry no storage. */
+	sk = bpf_sk_fullsock(sk);
+	if (!sk)
+		return 1;
+
+	gen = nb_current_gen();
+	tag = bpf_sk_storage_get(&sk_tags, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	if (!tag)
+		return 1;
+	if (!nb_tag_filled(tag))
+		nb_tag_fill_from_skb(tag, skb);
+	if (tag->gen != gen)
+		nb_tag_classify(tag, gen);
+
+	if (nb_class_applies(&tag->cls, NB_F_UP))
+		skb->priority = NB_CLASSID(tag->cls.minor);
+	return 1; /* shape, never drop */
+}
+
+/* ---- download ----------------------------------------------------------- */
+
+/*
+ * Makes sure the headers are in the linear part of the skb (usually they
+ * are; a pull copies them otherwise). Runs before the packet pointers are
+ * loaded, as bpf_skb_pull_data() invalidates them. A packet shorter than
+ * NB_HDR_MAX is made linear as a whole.
+ *
+ * Not inlined on purpose: inlined, clang 14 keeps the data/data_end offsets
+ * (76, 80) in registers shared with the caller's reload and emits
+ * "ctx + reg" loads, which the verifier rejects ("dereference of modified
+ * ctx ptr").
+ */
+static __noinline void nb_linearize(struct __sk_buff *skb)
+{
+	void *data = (void *)(long)skb->data;
+	void *data_end = (void *)(long)skb->data_end;
+	__u32 want = skb->len;
+
+	if (want > NB_HDR_MAX)
+		want = NB_HDR_MAX;
+	if (data + want > data_end)
+		bpf_skb_pull_data(skb, want);
+}
+
+/*
+ * Fills the lookup tuple of an Ethernet frame carrying TCP or UDP over IPv4
+ * or IPv6 (fixed header only), as seen by the receiving socket: daddr/dport
+ * are local. Returns the tuple length, or 0 for anything else: non-IP,
+ * extension headers, non-first fragments, truncated or malformed headers.
+ * Every header is checked against data_end before it is read.
+ */
+static __always_inline __u32 nb_parse(struct __sk_buff *skb, struct bpf_sock_tuple *tuple, __u8 *ret_proto)
+{
+	void *data, *data_end, *l4;
+	struct ethhdr *eth;
+	__u32 tuple_len;
+	__be16 sport, dport;
+	__u8 proto;
+
+	nb_linearize(skb);
+	data = (void *)(long)skb->data;
+	data_end = (void *)(long)skb->data_end;
+
+	eth = data;
+	if ((void *)(eth + 1) > data_end)
+		return 0;
+
+	if (eth->h_proto == bpf_htons(ETH_P_IP)) {
+		struct iphdr *iph = (void *)(eth + 1);
+		__u32 ihl;
+
+		if ((void *)(iph + 1) > data_end || iph->version != 4)
+			return 0;
+		ihl = iph->ihl; /* 4 bits: the verifier knows l4 is at most 60 bytes on */
+		if (ihl < 5)
+			return 0;
+		/* Only the first fragment has the ports. */
+		if (iph->frag_off & bpf_htons(IP_OFFSET))
+			return 0;
+		proto = iph->protocol;
+		tuple->ipv4.saddr = iph->saddr;
+		tuple->ipv4.daddr = iph->daddr;
+		tuple_len = sizeof(tuple->ipv4);
+		l4 = (void *)iph + ihl * 4;
+	} else if (eth->h_proto == bpf_htons(ETH_P_IPV6)) {
+		struct ipv6hdr *ip6h = (void *)(eth + 1);
+
+		if ((void *)(ip6h + 1) > data_end || ip6h->version != 6)
+			return 0;
+		proto = ip6h->nexthdr;
+		__builtin_memcpy(tuple->ipv6.saddr, &ip6h->saddr, sizeof(tuple->ipv6.saddr));
+		__builtin_memcpy(tuple->ipv6.daddr, &ip6h->daddr, sizeof(tuple->ipv6.daddr));
+		tuple_len = sizeof(tuple->ipv6);
+		l4 = ip6h + 1;
+	} else
+		return 0;
+
+	/* The whole L4 header must be there, not just the ports. */
+	if (proto == IPPROTO_TCP) {
+		struct tcphdr *th = l4;
+
+		if ((void *)(th + 1) > data_end)
+			return 0;
+		sport = th->source;
+		dport = th->dest;
+	} else if (proto == IPPROTO_UDP) {
+		struct udphdr *uh = l4;
+
+		if ((void *)(uh + 1) > data_end)
+			return 0;
+		sport = uh->source;
+		dport = uh->dest;
+	} else
+		return 0;
+
+	if (tuple_len == sizeof(tuple->ipv4)) {
+		tuple->ipv4.sport = sport;
+		tuple->ipv4.dport = dport;
+	} else {
+		tuple->ipv6.sport = sport;
+		tuple->ipv6.dport = dport;
+	}
+	*ret_proto = proto;
+	return tuple_len;
+}
+
+SEC("tc")
+int nb_ingress(struct __sk_buff *skb)
+{
+	struct bpf_sock_tuple tuple = {};
+	const struct nb_iface *iface;
+	struct nb_class cls = {};
+	struct bpf_sock *sk, *fsk;
+	struct nb_sk_tag *tag;
+	__u32 ifindex = skb->ifindex, tuple_len;
+	__u8 proto = 0;
+
+	/* Only managed interfaces have an IFB to redirect to. */
+	iface = bpf_map_lookup_elem(&ifaces, &ifindex);
+	if (!iface)
+		return TC_ACT_OK;
+
+	tuple_len = nb_parse(skb, &tuple, &proto);
+	if (tuple_len == 0)
+		return TC_ACT_OK;
+
+	/* bpf_sk_cgroup_id() is not available to tc programs, so the cgroup
+	 * comes from the tag the socket got when created or first sending. */
+	if (proto == IPPROTO_TCP)
+		sk = bpf_skc_lookup_tcp(skb, &tuple, tuple_len, BPF_F_CURRENT_NETNS, 0);
+	else
+		sk = bpf_sk_lookup_udp(skb, &tuple, tuple_len, BPF_F_CURRENT_NETNS, 0);
+	if (!sk)
+		return TC_ACT_OK;
+
+	/* Request and timewait sockets have no storage. */
+	fsk = bpf_sk_fullsock(sk);
+	if (fsk) {
+		tag = bpf_sk_storage_get(&sk_tags, fsk, 0, 0);
+		if (tag && nb_tag_filled(tag)) {
+			__u64 gen = nb_current_gen();
+
+			if (tag->gen != gen)
+				nb_tag_classify(tag, gen);
+			cls = tag->cls;
+		}
+	}
+	bpf_sk_release(sk);
+
+	if (!nb_class_applies(&cls, NB_F_DOWN))
+		return TC_ACT_OK;
+
+	skb->priority = NB_CLASSID(cls.minor);
+	return bpf_redirect(iface->ifb_ifindex, 0);
+}
+
+/* No GPL-only helper is used; "Dual BSD/GPL" is the GPL-compatible string
+ * the kernel knows that is closest to this file's licence. */
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
