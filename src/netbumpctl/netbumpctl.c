@@ -112,6 +112,7 @@ static int call(const char *method, json_object *params, json_object **ret_msg, 
 	return 0;
 }
 
+/* what: "upload ", "download " or "" */
 static int parse_rate_arg(const char *what, const char *s, uint64_t *ret) {
 	bool bytes = false;
 	char buf[RATE_STRING_MAX];
@@ -123,11 +124,11 @@ static int parse_rate_arg(const char *what, const char *s, uint64_t *ret) {
 	}
 	r = rate_parse(s, ret, &bytes);
 	if (r == -ERANGE) {
-		fprintf(stderr, "netbumpctl: %s rate '%s' out of range (8bit to 10tbit)\n", what, s);
+		fprintf(stderr, "netbumpctl: %srate '%s' out of range (8bit to 10tbit)\n", what, s);
 		return r;
 	}
 	if (r < 0) {
-		fprintf(stderr, "netbumpctl: invalid %s rate '%s' (expected e.g. 500kbit, 5mbit, 1gbit)\n", what, s);
+		fprintf(stderr, "netbumpctl: invalid %srate '%s' (expected e.g. 500kbit, 5mbit, 1gbit)\n", what, s);
 		return r;
 	}
 	if (bytes)
@@ -210,27 +211,35 @@ static int verb_set(int argc, char *argv[]) {
 	const char *target = NULL;
 	int r;
 
+	bool options_done = false;
+
 	for (int k = 1; k < argc; k++) {
 		const char *a = argv[k], *v = NULL;
 		bool is_up = false, is_down = false;
 
-		if (strncmp(a, "--up", 4) == 0 && (a[4] == '\0' || a[4] == '='))
+		if (!options_done && streq(a, "--")) {
+			options_done = true;
+			continue;
+		}
+		if (options_done)
+			;
+		else if (strncmp(a, "--up", 4) == 0 && (a[4] == '\0' || a[4] == '='))
 			is_up = true;
 		else if (strncmp(a, "--down", 6) == 0 && (a[6] == '\0' || a[6] == '='))
 			is_down = true;
-		if (is_up || is_down) {
+		if (!options_done && (is_up || is_down)) {
 			v = strchr(a, '=') ? strchr(a, '=') + 1 : (k + 1 < argc ? argv[++k] : NULL);
 			if (!v) {
 				fprintf(stderr, "netbumpctl: %s needs a rate\n", a);
 				return EXIT_USAGE;
 			}
-			if (parse_rate_arg(is_up ? "upload" : "download", v, is_up ? &up : &down) < 0)
+			if (parse_rate_arg(is_up ? "upload " : "download ", v, is_up ? &up : &down) < 0)
 				return EXIT_USAGE;
 			if (is_up)
 				has_up = true;
 			else
 				has_down = true;
-		} else if (a[0] == '-' && a[1] == '-' && a[2]) {
+		} else if (!options_done && a[0] == '-' && a[1] == '-' && a[2]) {
 			fprintf(stderr, "netbumpctl: unknown option '%s' for set\n", a);
 			return EXIT_USAGE;
 		} else if (!target)

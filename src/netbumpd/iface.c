@@ -112,7 +112,14 @@ int manager_recover_leftovers(Manager *m) {
 
 	(void)manager_state_load_clsact(m, &clsact, &n_clsact);
 
-	r = nl_link_dump(m->nl, scan_link_cb, &ls);
+	/* A dump the kernel marks interrupted (links changed meanwhile) is
+	 * started over; three tries are plenty outside of a link storm. */
+	for (int attempt = 0; attempt < 3; attempt++) {
+		ls.ifbs.n = ls.others.n = 0;
+		r = nl_link_dump(m->nl, scan_link_cb, &ls);
+		if (r != -EAGAIN)
+			break;
+	}
 	if (r < 0) {
 		log_error_errno(r, "Failed to list links: %m");
 		goto finish;
@@ -480,7 +487,12 @@ int manager_ifaces_enumerate(Manager *m) {
 	U32Set present = {};
 	int r;
 
-	r = nl_link_dump(m->nl, collect_link_cb, &ll);
+	for (int attempt = 0; attempt < 3; attempt++) {
+		ll.n = 0;
+		r = nl_link_dump(m->nl, collect_link_cb, &ll);
+		if (r != -EAGAIN)
+			break;
+	}
 	if (r < 0) {
 		free(ll.v);
 		return log_error_errno(r, "Failed to list links: %m");
