@@ -1,0 +1,47 @@
+#!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+#
+# `netbumpctl set user@1000 8mbit` limits the TCP goodput of uid 1000's sockets to what an 8 Mbit/s
+# link gives, upload and download, IPv4 and IPv6 (within 5%); meanwhile a root-owned client in the
+# same cgroup is not limited (> 500 Mbit/s). Both clients run below the daemon's --cgroup-root,
+# since netbumpd only sees sockets there.
+
+source "$(dirname "$0")/lib.sh"
+
+RATE=8mbit
+USER_ID=1000
+SECS=4
+TOL=5
+FREE_MIN=500000000
+
+nb_require_daemon
+nb_setup
+nb_start_iperf_servers 5201 5202
+make_cgroup users >/dev/null
+
+nb_start_netbumpd
+nbctl_ok set "user@$USER_ID" "$RATE"
+
+for fam in 4 6; do
+        if [[ $fam == 4 ]]; then addr=$NB_B4; else addr=$NB_B6; fi
+        expected=$(expected_goodput "$RATE" "$fam")
+        for dir in up down; do
+                opts=(-t "$SECS")
+                [[ $dir == down ]] && opts+=(-R)
+                # IPv4: a root-owned client in the same cgroup runs at the same time, same direction
+                root_pid='' root_bps=''
+                if [[ $fam == 4 ]]; then
+                        measure_goodput_bg root_pid -g users "${opts[@]}" "$addr" 5202
+                fi
+                bps=$(measure_goodput -g users -u "$USER_ID" "${opts[@]}" "$addr" 5201) ||
+                        nb_fail "iperf3 client of uid $USER_ID failed ($dir v$fam)"
+                assert_within "$bps" "$expected" "$TOL" "user@$USER_ID $dir v$fam"
+                if [[ -n $root_pid ]]; then
+                        measure_goodput_wait "$root_pid" root_bps ||
+                                nb_fail "root iperf3 client failed ($dir v$fam)"
+                        assert_above "$root_bps" "$FREE_MIN" "root in the same cgroup $dir v$fam (concurrent, unlimited)"
+                fi
+        done
+done
+
+nb_finish
