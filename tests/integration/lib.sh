@@ -530,7 +530,8 @@ nb_stop_netbumpd() {
         local sig=${1:-TERM} rc=0
         [[ -n $NB_DAEMON_PID ]] || nb_fail "nb_stop_netbumpd: netbumpd is not running"
         kill -s "$sig" "$NB_DAEMON_PID" 2>/dev/null || :
-        if ! nb_wait_pid "$NB_DAEMON_PID" 10; then
+        # 2>/dev/null: no "Killed" job notice from bash; the status is reported below
+        if ! nb_wait_pid "$NB_DAEMON_PID" 10 2>/dev/null; then
                 nb_say "netbumpd (pid $NB_DAEMON_PID) still running 10 s after SIG$sig; sending SIGKILL"
                 kill -KILL "$NB_DAEMON_PID" 2>/dev/null || :
                 wait "$NB_DAEMON_PID" 2>/dev/null || :
@@ -538,7 +539,7 @@ nb_stop_netbumpd() {
                 NB_DAEMON_STATUS=timeout
                 return 1
         fi
-        wait "$NB_DAEMON_PID" 2>/dev/null || rc=$?
+        { wait "$NB_DAEMON_PID" || rc=$?; } 2>/dev/null
         nb_say "netbumpd (pid $NB_DAEMON_PID) stopped with SIG$sig, exit status $rc"
         NB_DAEMON_PID=
         NB_DAEMON_STATUS=$rc

@@ -6,12 +6,13 @@
 #   2. start, set rules, SIGKILL: leftovers remain (qdisc, filter or IFB; proves step 3 matters);
 #   3. start again on those leftovers (clean or adopt them), limit still works, SIGTERM: snapshot
 #      equals the one taken before.
+# The transfers only check that the limit is in effect (within 25%); test-limit-* check accuracy.
 
 source "$(dirname "$0")/lib.sh"
 
 RATE=8mbit
 USER_ID=1000
-TOL=5
+TOL=25                  # "the limit is in effect"; accuracy is test-limit-*'s business
 
 nb_require_daemon
 command -v bpftool >/dev/null 2>&1 || nb_skip "'bpftool' is not installed"
