@@ -203,19 +203,29 @@ static void htb_params(uint64_t bps, uint32_t mtu, struct nl_htb_class *c) {
 	c->quantum = (uint32_t)(burst > 200000 ? 200000 : burst < frame ? frame : burst);
 }
 
-/* Leaf queue: fq_codel where the kernel has it (it keeps queues short by
- * itself); else a byte FIFO bounded to about 50 ms at the class rate, but
- * holding at least two 64 KiB GSO packets, which is what a veth or a GRO
- * path hands us. */
-static uint32_t fifo_limit(uint64_t bps, uint32_t mtu) {
-	uint64_t l = bps / 8 / 20, floor = 2 * 65536 + 2 * ((uint64_t)mtu + 14);
+/* Leaf queues. fq_codel where the kernel has it (it keeps queues short by
+ * itself). Else a byte FIFO bounded to about 50 ms at the class rate:
+ *  - uploads: a bfifo, but holding at least two 64 KiB GSO packets, which
+ *    local TCP hands down whole (TCP small queues keep it from filling);
+ *  - downloads: the FIFO inside a TBF that segments GSO aggregates (veth
+ *    and GRO deliver them whole): dropping a whole aggregate at once makes
+ *    TCP lose dozens of segments and miss the rate by 5-10%, dropping single
+ *    frames does not. The TBF runs at 4x the class rate (at least 10 Gbit/s)
+ *    so that it never shapes; HTB does. */
+#define LEAF_DELAY_DIV 20u /* 1/20 s = 50 ms */
+#define TBF_MIN_RATE (UINT64_C(10000000000) / 8)
+
+static uint32_t fifo_limit(uint64_t bps, uint32_t mtu, bool segmented) {
+	uint64_t frame = (uint64_t)mtu + 14, l = bps / 8 / LEAF_DELAY_DIV;
+	uint64_t floor = segmented ? 8 * frame : 2 * 65536 + 2 * frame;
+
 	if (l < floor)
 		l = floor;
 	return l > UINT32_MAX ? UINT32_MAX : (uint32_t)l;
 }
 
-static int leaf_replace(Manager *m, uint32_t ifindex, uint32_t minor, uint64_t bps, uint32_t mtu) {
-	uint32_t classid = NB_CLASSID(minor), handle = minor << 16;
+static int leaf_replace(Manager *m, uint32_t ifindex, uint32_t minor, uint64_t bps, uint32_t mtu, bool download) {
+	uint32_t classid = NB_CLASSID(minor), handle = minor << 16, frame = mtu + 14;
 	int r;
 
 	if (m->leaf == LEAF_UNKNOWN || m->leaf == LEAF_FQ_CODEL) {
@@ -228,16 +238,23 @@ static int leaf_replace(Manager *m, uint32_t ifindex, uint32_t minor, uint64_t b
 		}
 		if (m->leaf == LEAF_FQ_CODEL)
 			return r;
-		log_info("Leaf qdisc: bfifo bounded to ~50 ms (fq_codel unavailable: %s).",
+		log_info("Leaf qdisc: byte FIFO bounded to ~50 ms, segmenting TBF for downloads "
+			 "(fq_codel unavailable: %s).",
 			 nl_extack(m->nl)[0] ? nl_extack(m->nl) : strerror(-r));
 		m->leaf = LEAF_BFIFO;
 	}
-	return nl_leaf_qdisc_replace(m->nl, ifindex, classid, handle, NL_LEAF_BFIFO, fifo_limit(bps, mtu));
+	if (download) {
+		uint64_t rate = bps / 8 * 4;
+		return nl_tbf_leaf_replace(m->nl, ifindex, classid, handle, rate < TBF_MIN_RATE ? TBF_MIN_RATE : rate,
+					   2 * frame, fifo_limit(bps, mtu, true));
+	}
+	return nl_leaf_qdisc_replace(m->nl, ifindex, classid, handle, NL_LEAF_BFIFO, fifo_limit(bps, mtu, false));
 }
 
 /* One direction of one rule on one device: create, change in place or
  * delete the class as the rate goes from old to new. */
-static int apply_class(Manager *m, uint32_t ifindex, uint32_t mtu, uint32_t minor, uint64_t old, uint64_t new) {
+static int apply_class(Manager *m, uint32_t ifindex, uint32_t mtu, uint32_t minor, uint64_t old, uint64_t new,
+		       bool download) {
 	struct nl_htb_class c;
 	int r;
 
@@ -254,7 +271,7 @@ static int apply_class(Manager *m, uint32_t ifindex, uint32_t mtu, uint32_t mino
 			r = nl_htb_class_set(m->nl, ifindex, NB_ROOT_HANDLE, NB_CLASSID(minor), &c, false);
 		if (r < 0)
 			return r;
-		r = leaf_replace(m, ifindex, minor, new, mtu);
+		r = leaf_replace(m, ifindex, minor, new, mtu, download);
 		if (r < 0)
 			(void)nl_class_delete(m->nl, ifindex, NB_CLASSID(minor));
 		return r;
@@ -263,7 +280,7 @@ static int apply_class(Manager *m, uint32_t ifindex, uint32_t mtu, uint32_t mino
 	if (r < 0)
 		return r;
 	if (m->leaf == LEAF_BFIFO)
-		return leaf_replace(m, ifindex, minor, new, mtu);
+		return leaf_replace(m, ifindex, minor, new, mtu, download);
 	return 0;
 }
 
@@ -272,16 +289,16 @@ int iface_apply_rule(Manager *m, Iface *i, const Rule *r, uint64_t old_up, uint6
 
 	if (i->skipped)
 		return 0;
-	k = apply_class(m, i->ifindex, i->mtu, r->minor, old_up, r->up_bps);
+	k = apply_class(m, i->ifindex, i->mtu, r->minor, old_up, r->up_bps, false);
 	if (k < 0)
 		return log_warning_errno(k, "Failed to set upload class %x:%x on %s: %m %s", NB_HTB_MAJOR, r->minor,
 					 i->name, nl_extack(m->nl));
-	k = apply_class(m, i->ifb_ifindex, i->mtu, r->minor, old_down, r->down_bps);
+	k = apply_class(m, i->ifb_ifindex, i->mtu, r->minor, old_down, r->down_bps, true);
 	if (k < 0) {
 		log_warning_errno(k, "Failed to set download class %x:%x on %s: %m %s", NB_HTB_MAJOR, r->minor,
 				  i->ifb_name, nl_extack(m->nl));
 		/* Put the upload side back as it was. */
-		(void)apply_class(m, i->ifindex, i->mtu, r->minor, r->up_bps, old_up);
+		(void)apply_class(m, i->ifindex, i->mtu, r->minor, r->up_bps, old_up, false);
 		return k;
 	}
 	return 0;
@@ -290,8 +307,8 @@ int iface_apply_rule(Manager *m, Iface *i, const Rule *r, uint64_t old_up, uint6
 int iface_remove_rule(Manager *m, Iface *i, const Rule *r) {
 	if (i->skipped)
 		return 0;
-	(void)apply_class(m, i->ifindex, i->mtu, r->minor, r->up_bps, 0);
-	(void)apply_class(m, i->ifb_ifindex, i->mtu, r->minor, r->down_bps, 0);
+	(void)apply_class(m, i->ifindex, i->mtu, r->minor, r->up_bps, 0, false);
+	(void)apply_class(m, i->ifb_ifindex, i->mtu, r->minor, r->down_bps, 0, true);
 	return 0;
 }
 

@@ -246,7 +246,7 @@ static int method_status(Client *c, json_object *params) {
 	json_object_object_add(p, "cgroup_root", json_object_new_string(m->cgroup_root));
 	json_object_object_add(p, "cgroup_mount", json_object_new_string(m->cgroup_mount));
 	json_object_object_add(p, "leaf_qdisc", json_object_new_string(m->leaf == LEAF_FQ_CODEL ? "fq_codel"
-								       : m->leaf == LEAF_BFIFO  ? "bfifo"
+								       : m->leaf == LEAF_BFIFO  ? "bfifo up, tbf+bfifo down"
 												: "not probed yet"));
 	json_object_object_add(p, "rules", json_object_new_int((int)m->n_rules));
 	a = json_object_new_array();

@@ -110,6 +110,13 @@ enum nl_leaf_kind {
 int nl_leaf_qdisc_replace(struct nl *nl, uint32_t ifindex, uint32_t parent_classid, uint32_t handle,
 			  enum nl_leaf_kind kind, uint32_t limit);
 
+/* A TBF leaf (tc-tbf.c) that segments GSO packets longer than burst bytes
+ * and queues single frames in its inner bfifo of limit bytes. rate (bytes/s)
+ * is meant to be well above the parent class's, so that TBF never shapes:
+ * it is there to split aggregates, HTB does the shaping. */
+int nl_tbf_leaf_replace(struct nl *nl, uint32_t ifindex, uint32_t parent_classid, uint32_t handle, uint64_t rate,
+			uint32_t burst, uint32_t limit);
+
 /* ---- tc BPF filters (tc-bpf.c) ---- */
 struct nl_filter {
 	uint32_t ifindex;
