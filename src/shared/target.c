@@ -12,6 +12,8 @@
 static const char *const kind_names[_TARGET_KIND_MAX] = {
 	[TARGET_CGROUP] = "cgroup",
 	[TARGET_USER] = "user",
+	[TARGET_PID] = "pid",
+	[TARGET_SOCK] = "sock",
 };
 
 const char *target_kind_to_string(TargetKind k) {
@@ -80,6 +82,23 @@ static int parse_uid(const char *s, uid_t *ret) {
 	return 0;
 }
 
+/* A positive decimal number up to max, no sign, no leading zero. */
+static int parse_positive(const char *s, const char **ret_end, unsigned long long max, unsigned long long *ret) {
+	unsigned long long v = 0;
+	const char *p = s;
+
+	if (*p < '1' || *p > '9')
+		return -EINVAL;
+	for (; *p >= '0' && *p <= '9'; p++) {
+		if (v > (max - (unsigned)(*p - '0')) / 10)
+			return -ERANGE;
+		v = v * 10 + (unsigned)(*p - '0');
+	}
+	*ret_end = p;
+	*ret = v;
+	return 0;
+}
+
 /* What useradd(8) accepts, plus the '$' machine accounts end with. */
 static bool valid_user_name(const char *s) {
 	size_t l = strlen(s);
@@ -128,8 +147,48 @@ int target_parse(const char *s, Target *ret, const char **ret_reason) {
 			if (!t.user_name)
 				return -ENOMEM;
 		}
+	} else if (strncmp(s, "pid:", 4) == 0) {
+		unsigned long long v;
+		const char *e;
+
+		t.kind = TARGET_PID;
+		r = parse_positive(s + 4, &e, INT32_MAX, &v);
+		if (r < 0 || *e)
+			return *ret_reason = r == -ERANGE ? "pid out of range" : "invalid pid (expected pid:NUMBER)", -EINVAL;
+		t.pid = (pid_t)v;
+	} else if (strncmp(s, "sock:", 5) == 0) {
+		unsigned long long a, b;
+		const char *e;
+
+		t.kind = TARGET_SOCK;
+		r = parse_positive(s + 5, &e, UINT64_MAX, &a);
+		if (r < 0)
+			return *ret_reason = "invalid socket (expected sock:INODE or sock:PID:FD)", -EINVAL;
+		if (*e == '\0') {
+			t.inode = a;
+			t.resolved = 1;
+		} else if (*e == ':') {
+			if (a > INT32_MAX)
+				return *ret_reason = "pid out of range", -EINVAL;
+			/* fd 0 is a valid descriptor */
+			if (e[1] == '0' && e[2] == '\0') {
+				b = 0;
+				e += 2;
+			} else {
+				r = parse_positive(e + 1, &e, INT32_MAX, &b);
+				if (r < 0)
+					return *ret_reason = "invalid fd (expected sock:PID:FD)", -EINVAL;
+			}
+			if (*e)
+				return *ret_reason = "invalid socket (expected sock:INODE or sock:PID:FD)", -EINVAL;
+			t.pid = (pid_t)a;
+			t.fd = (int)b;
+		} else
+			return *ret_reason = "invalid socket (expected sock:INODE or sock:PID:FD)", -EINVAL;
 	} else
-		return *ret_reason = "unknown target kind (expected cgroup:/PATH or user@USER)", -EINVAL;
+		return *ret_reason = "unknown target kind (expected cgroup:/PATH, user@USER, pid:PID, sock:INODE or "
+				     "sock:PID:FD)",
+		       -EINVAL;
 
 	*ret = t;
 	return 0;
@@ -164,6 +223,17 @@ char *target_to_string(const Target *t) {
 		if (!t->resolved)
 			return t->user_name && asprintf(&s, "user@%s", t->user_name) >= 0 ? s : NULL;
 		if (asprintf(&s, "user@%u", (unsigned)t->uid) < 0)
+			return NULL;
+		return s;
+	case TARGET_PID:
+		if (asprintf(&s, "pid:%d", (int)t->pid) < 0)
+			return NULL;
+		return s;
+	case TARGET_SOCK:
+		if (t->resolved) {
+			if (asprintf(&s, "sock:%llu", (unsigned long long)t->inode) < 0)
+				return NULL;
+		} else if (asprintf(&s, "sock:%d:%d", (int)t->pid, t->fd) < 0)
 			return NULL;
 		return s;
 	default:

@@ -5,6 +5,9 @@
  *                  /proc/PID/cgroup shows it ("0::/PATH")
  *   user@UID       every socket owned by that user
  *   user@NAME      the same, NAME resolved with getpwnam(3)
+ *   pid:PID        a process, its threads and the children it starts
+ *   sock:INODE     one socket, by the inode /proc/PID/fd shows ("socket:[N]")
+ *   sock:PID:FD    the same, by a process's file descriptor
  */
 #pragma once
 
@@ -14,6 +17,8 @@
 typedef enum TargetKind {
 	TARGET_CGROUP,
 	TARGET_USER,
+	TARGET_PID,
+	TARGET_SOCK,
 	_TARGET_KIND_MAX,
 } TargetKind;
 
@@ -22,7 +27,10 @@ typedef struct Target {
 	char *path;      /* TARGET_CGROUP: normalized, "/" or "/a/b" */
 	uid_t uid;       /* TARGET_USER, valid when name is NULL or resolved */
 	char *user_name; /* TARGET_USER given by name, NULL when given by number */
-	int resolved;    /* TARGET_USER: uid is known */
+	int resolved;    /* TARGET_USER: uid is known; TARGET_SOCK: inode is known */
+	pid_t pid;       /* TARGET_PID; TARGET_SOCK given as PID:FD */
+	int fd;          /* TARGET_SOCK given as PID:FD */
+	uint64_t inode;  /* TARGET_SOCK */
 } Target;
 
 #define TARGET_PATH_MAX 4096
@@ -34,8 +42,9 @@ int target_parse(const char *s, Target *ret, const char **ret_reason);
 /* Resolves a user name to its uid. -ENOENT (unknown user) or -errno. */
 int target_resolve(Target *t);
 
-/* The canonical form: "cgroup:/a/b" or "user@1000" (needs a resolved
- * target). Returns a new string or NULL on OOM. */
+/* The canonical form: "cgroup:/a/b", "user@1000", "pid:42", "sock:12345"
+ * (a user by number, a socket by inode once resolved). Returns a new string
+ * or NULL on OOM. */
 char *target_to_string(const Target *t);
 
 void target_done(Target *t);

@@ -40,6 +40,12 @@ int main(void) {
 	ok("user@1000", "user@1000");
 	ok("user@4294967294", "user@4294967294");
 	ok("user@alice", "user@alice"); /* unresolved keeps the name */
+	ok("pid:1", "pid:1");
+	ok("pid:2147483647", "pid:2147483647");
+	ok("sock:12345", "sock:12345");
+	ok("sock:18446744073709551615", "sock:18446744073709551615");
+	ok("sock:42:0", "sock:42:0");
+	ok("sock:42:7", "sock:42:7");
 
 	bad("");
 	bad("cgroup");
@@ -59,6 +65,23 @@ int main(void) {
 	bad("pig:1");
 	bad("Cgroup:/a");
 	bad("/a/b");
+	bad("pid:");
+	bad("pid:0");
+	bad("pid:-1");
+	bad("pid:012");
+	bad("pid:2147483648");
+	bad("pid:12x");
+	bad("pid:1 ");
+	bad("sock:");
+	bad("sock:0");
+	bad("sock:18446744073709551616");
+	bad("sock:1:");
+	bad("sock:1:x");
+	bad("sock:1:00");
+	bad("sock:1:-1");
+	bad("sock:2147483648:1");
+	bad("sock:1:2:3");
+	bad("socket:[123]");
 
 	/* Resolution: root exists everywhere, a random name does not. */
 	{
