@@ -3,10 +3,12 @@
  * netbump data path.
  *
  * Every socket created under the daemon's cgroup root gets a tag in sk_tags
- * (cgroup ancestry, uid, cached class). Upload: nb_egress (cgroup_skb) sets
- * skb->priority to the socket's HTB class id on the real interface. Download:
- * nb_ingress (tc clsact ingress) finds the receiving socket, sets the same
- * priority and redirects to the interface's IFB, whose HTB shapes it.
+ * (cookie, cgroup ancestry, uid, cached class). Upload: nb_egress
+ * (cgroup_skb) sets skb->priority to the socket's HTB class id on the real
+ * interface. Download: nb_ingress (tc clsact ingress) finds the receiving
+ * socket, sets the same priority and redirects to the interface's IFB, whose
+ * HTB shapes it. nb_sock_release drops a closed socket's rule and tells user
+ * space through the events ring buffer.
  *
  * Map layouts, flags and the generation contract live in netbump.h.
  */
@@ -27,6 +29,13 @@
 /* Headers nb_ingress needs at most: Ethernet + IPv4 with a 60-byte header
  * + TCP (IPv6: 14 + 40 + 20 is less). */
 #define NB_HDR_MAX (ETH_HLEN + 60 + 20)
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, NB_MAX_SOCK_RULES);
+	__type(key, __u64);                /* socket cookie */
+	__type(value, struct nb_class);
+} sock_rules SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -58,8 +67,18 @@ struct {
 	__type(value, struct nb_iface);
 } ifaces SEC(".maps");
 
+/* struct nb_event records for user space (see netbump.h). */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, NB_EVENTS_SIZE);
+} events SEC(".maps");
+
 /* Bumped by user space after each rule change; see NB_TAG_GEN in netbump.h. */
 volatile __u64 nb_rules_gen;
+
+/* Events nb_sock_release could not queue (ring buffer full). Only BPF
+ * writes it, atomically; user space reads it. */
+volatile __u64 nb_events_lost;
 
 /* The generation a tag classified now must carry. Read it before the rule
  * lookups: a racing update then leaves the tag stale, never wrongly fresh. */
@@ -97,6 +116,20 @@ static __always_inline const struct nb_class *nb_match_cgroup(const struct nb_sk
 	return NULL;
 }
 
+/* A rule on the socket itself, else on the listener it was accepted from. */
+static __always_inline const struct nb_class *nb_match_sock(const struct nb_sk_tag *tag)
+{
+	const struct nb_class *c = NULL;
+	__u64 cookie = tag->cookie;
+
+	if (cookie != 0)
+		c = bpf_map_lookup_elem(&sock_rules, &cookie);
+	cookie = tag->listener_cookie;
+	if (!c && cookie != 0)
+		c = bpf_map_lookup_elem(&sock_rules, &cookie);
+	return c;
+}
+
 static __always_inline const struct nb_class *nb_match_uid(const struct nb_sk_tag *tag)
 {
 	__u32 uid = tag->uid;
@@ -114,7 +147,9 @@ static __always_inline void nb_tag_classify(struct nb_sk_tag *tag, __u64 gen)
 	const struct nb_class *c;
 	struct nb_class cls = {};
 
-	c = nb_match_cgroup(tag);
+	c = nb_match_sock(tag);
+	if (!c)
+		c = nb_match_cgroup(tag);
 	if (!c)
 		c = nb_match_uid(tag);
 	if (c)
@@ -158,6 +193,9 @@ int nb_sock_create(struct bpf_sock *ctx)
 	}
 	tag->level = level;
 	tag->uid = (__u32)bpf_get_current_uid_gid();
+	/* Generates the cookie now if nobody asked for it yet; SO_COOKIE and
+	 * sock_diag return the same value later. */
+	tag->cookie = bpf_get_socket_cookie(ctx);
 
 	nb_tag_classify(tag, gen);
 	return 1; /* never deny a socket */
@@ -187,6 +225,25 @@ static __always_inline void nb_tag_fill_from_skb(struct nb_sk_tag *tag, struct _
 	tag->uid = bpf_get_socket_uid(skb);
 }
 
+/*
+ * Makes tag->cookie the cookie of the socket it is attached to. Returns true
+ * when it changed, so the tag must be classified again. A tag can hold
+ * another socket's cookie only when bpf_sk_storage_clone() copied it from a
+ * listener to an accepted child (no program runs then): that cookie becomes
+ * the child's listener_cookie. Cookie 0 means the tag was made without one.
+ * nb_ingress cannot do this: it has no cookie helper for a socket it looked
+ * up (bpf_get_socket_cookie() accepts only the skb in tc programs).
+ */
+static __always_inline bool nb_tag_set_cookie(struct nb_sk_tag *tag, __u64 cookie)
+{
+	if (tag->cookie == cookie)
+		return false;
+	if (tag->cookie != 0)
+		tag->listener_cookie = tag->cookie;
+	tag->cookie = cookie;
+	return true;
+}
+
 SEC("cgroup_skb/egress")
 int nb_egress(struct __sk_buff *skb)
 {
@@ -207,7 +264,8 @@ int nb_egress(struct __sk_buff *skb)
 		return 1;
 	if (!nb_tag_filled(tag))
 		nb_tag_fill_from_skb(tag, skb);
-	if (tag->gen != gen)
+	/* skb->sk is the full socket checked above: its own cookie. */
+	if (nb_tag_set_cookie(tag, bpf_get_socket_cookie(skb)) || tag->gen != gen)
 		nb_tag_classify(tag, gen);
 
 	if (nb_class_applies(&tag->cls, NB_F_UP))
@@ -370,6 +428,42 @@ int nb_ingress(struct __sk_buff *skb)
 
 	skb->priority = NB_CLASSID(cls.minor);
 	return bpf_redirect(iface->ifb_ifindex, 0);
+}
+
+/* ---- socket release ------------------------------------------------------ */
+
+/*
+ * Runs when the last file reference to an inet socket in our subtree is
+ * closed (inet_release(); the socket may still linger in the kernel). A
+ * socket rule dies with its socket: cookies are never reused, so the entry
+ * could never match again. User space learns of it through an event.
+ */
+SEC("cgroup/sock_release")
+int nb_sock_release(struct bpf_sock *ctx)
+{
+	__u64 cookie = bpf_get_socket_cookie(ctx);
+	struct nb_event *ev;
+
+	if (!bpf_map_lookup_elem(&sock_rules, &cookie))
+		return 1;
+
+	/* Reserve first so that the event is queued only if our delete is the
+	 * one that removed the entry (user space may delete it concurrently). */
+	ev = bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
+	if (bpf_map_delete_elem(&sock_rules, &cookie) < 0) {
+		if (ev)
+			bpf_ringbuf_discard(ev, 0);
+		return 1;
+	}
+	if (!ev) {
+		__sync_fetch_and_add(&nb_events_lost, 1);
+		return 1;
+	}
+	ev->cookie = cookie;
+	ev->type = NB_EVENT_SOCK_RELEASED;
+	ev->pad = 0;
+	bpf_ringbuf_submit(ev, 0);
+	return 1; /* the return value of sock_release is ignored; 1 as elsewhere */
 }
 
 /* No GPL-only helper is used; "Dual BSD/GPL" is the GPL-compatible string

@@ -30,6 +30,11 @@
 #define NB_MAX_CGROUP_RULES 65536
 #define NB_MAX_UID_RULES 65536
 #define NB_MAX_IFACES 1024
+#define NB_MAX_SOCK_RULES 65536
+/* Bytes in the events ring buffer: a power of 2 and a multiple of the page
+ * size (BPF_MAP_TYPE_RINGBUF). One event takes 24 bytes (8 of ring header),
+ * so this holds some 2700 unread events. */
+#define NB_EVENTS_SIZE (64u * 1024u)
 
 /* Directions a rule limits (struct nb_class.flags). */
 enum {
@@ -47,10 +52,22 @@ struct nb_class {
  * inherit the listener's tag). The cgroup ancestry and uid are captured when
  * the socket is created (cgroup/sock_create) or first seen on egress, so the
  * tc ingress program can re-classify a socket that only receives after the
- * rules changed: it cannot ask the kernel for a socket's cgroup itself. */
+ * rules changed: it cannot ask the kernel for a socket's cgroup itself, nor
+ * for the cookie of a socket it looked up (bpf_get_socket_cookie() takes only
+ * the skb there, and skb->sk is NULL on ingress).
+ *
+ * Layout: 8-byte fields first, then the 4-byte ones in pairs; no implicit
+ * padding, sizeof == 296, 8-byte aligned. */
 struct nb_sk_tag {
 	__u64 gen;                    /* NB_TAG_GEN(nb_rules_gen) when cls was
 	                               * computed; 0 = never classified */
+	__u64 cookie;                 /* this socket's cookie (SO_COOKIE), the key
+	                               * of sock_rules; 0 = not known yet (a tag
+	                               * made without it: nb_egress fills it in on
+	                               * the socket's next packet) */
+	__u64 listener_cookie;        /* accepted TCP socket: the cookie of the
+	                               * listener it came from, else 0 (see
+	                               * "Classification" below) */
 	__u64 cgroup[NB_MAX_DEPTH];   /* cgroup ids of levels 0..level */
 	__u32 level;                  /* level of the socket's own cgroup, capped at
 	                               * NB_MAX_DEPTH - 1 (deeper sockets match rules on
@@ -71,8 +88,10 @@ struct nb_iface {
 /*
  * Rule generation. The BPF object has a global `volatile __u64 nb_rules_gen`
  * in .bss (skel->bss->nb_rules_gen, mmaped). After any change to
- * cgroup_rules or uid_rules, user space increments it (a plain store of the
- * next value is enough: there is one writer). It may start at 0.
+ * sock_rules, cgroup_rules or uid_rules, user space increments it (a plain
+ * store of the next value is enough: there is one writer; the BPF programs
+ * never write it, not even nb_sock_release when it deletes from sock_rules).
+ * It may start at 0.
  *
  * A tag stores NB_TAG_GEN(nb_rules_gen) as read BEFORE its rule lookups, so
  * a tag classified while the daemon was mid-update is redone on the next
@@ -83,17 +102,80 @@ struct nb_iface {
 
 /*
  * Classification of a socket tag, first match wins:
- *   1. cgroup_rules: the deepest of tag->cgroup[tag->level .. 0] that has an
- *      entry. An entry with minor 0 is a match too: it exempts that subtree
- *      from a rule on an ancestor (and from uid rules).
- *   2. uid_rules[tag->uid] (minor 0 likewise means "exempt").
- *   3. no class (minor 0): the socket is not shaped.
+ *   1. sock_rules[tag->cookie]: a rule on this very socket.
+ *   2. sock_rules[tag->listener_cookie]: a rule on the listening socket an
+ *      accepted TCP connection came from covers the connection too. A
+ *      process rule needs this: its listeners from before the rule stay in
+ *      their old cgroup, and so do the connections they accept later.
+ *   3. cgroup_rules: the deepest of tag->cgroup[tag->level .. 0] that has an
+ *      entry.
+ *   4. uid_rules[tag->uid].
+ *   5. no class (minor 0): the socket is not shaped.
+ * An entry with minor 0 is a match too, at every level: it exempts that
+ * socket / subtree / user from the rules below it.
  * Cgroup ids are the kernel's (the inode number of the cgroup2 directory);
  * levels are absolute in the cgroup2 hierarchy (level 0 = its root, id 1),
  * independent of the daemon's --cgroup-root and of cgroup namespaces.
+ *
+ * Precedence of the daemon's rules: socket > process > cgroup > user. A
+ * process rule is a cgroup rule on a cgroup the daemon makes for the process
+ * (the deepest, by construction) plus sock_rules entries for the sockets the
+ * process had before (a socket's cgroup is fixed when it is made).
+ *
+ * Cookies: the kernel's socket cookie (getsockopt SO_COOKIE, or
+ * sock_diag's idiag_cookie), unique per boot and never reused, so a stale
+ * sock_rules entry never matches another socket. An accepted TCP socket is
+ * cloned with its listener's tag: until its first packet out, its tag still
+ * says tag->cookie == the listener's cookie (so it is classified as step 2
+ * would); nb_egress then moves that to listener_cookie and stores the
+ * socket's own.
  */
+
+/* The rule maps, all with struct nb_class values: sock_rules (key: __u64
+ * socket cookie), cgroup_rules (key: __u64 cgroup id), uid_rules (key:
+ * __u32 uid). */
+
+/*
+ * Socket release events. nb_sock_release (cgroup/sock_release, attached by
+ * bpf_link at the daemon's cgroup root like the others; it runs when the
+ * last file reference to an AF_INET/AF_INET6 socket in that subtree goes
+ * away) deletes the socket's sock_rules entry, if it has one, and then
+ * queues one struct nb_event in the ring buffer map `events`
+ * (BPF_MAP_TYPE_RINGBUF, NB_EVENTS_SIZE bytes). Sockets without an entry
+ * make no event. An event is queued only when the program's delete
+ * succeeded, so a socket whose entry user space deleted first makes none.
+ *
+ * Consuming (daemon): ring_buffer__new(bpf_map__fd(skel->maps.events), cb,
+ * ...), add ring_buffer__epoll_fd() to the sd-event loop (EPOLLIN) and call
+ * ring_buffer__consume() when it fires. For each NB_EVENT_SOCK_RELEASED:
+ * forget the socket's rule (the entry is already gone: do not delete it
+ * again), and bump nb_rules_gen: tags that cached the class keep it until
+ * the next bump (connections accepted from a released listener, via
+ * listener_cookie; the socket itself while the kernel still sends its
+ * queued data and FIN after close()).
+ *
+ * Lost events: if the ring buffer is full the entry is deleted anyway (a
+ * map full of dead cookies would refuse new socket rules) and the global
+ * `volatile __u64 nb_events_lost` in .bss (skel->bss->nb_events_lost) is
+ * incremented. When it grows, the daemon resynchronises: every socket rule
+ * of its own whose cookie is no longer in sock_rules was released.
+ *
+ * Sockets outside the cgroup subtree the program is attached to (e.g. a
+ * process rule's pre-existing socket made elsewhere) make no event: their
+ * entries stay until user space deletes them.
+ */
+enum {
+	NB_EVENT_SOCK_RELEASED = 1, /* cookie: the released socket */
+};
+
+struct nb_event {
+	__u64 cookie; /* socket cookie */
+	__u32 type;   /* NB_EVENT_* */
+	__u32 pad;    /* 0; sizeof == 16 */
+};
 
 /* Names the daemon and the BPF object agree on. */
 #define NB_PROG_EGRESS "nb_egress"
 #define NB_PROG_SOCK_CREATE "nb_sock_create"
 #define NB_PROG_INGRESS "nb_ingress"
+#define NB_PROG_SOCK_RELEASE "nb_sock_release"

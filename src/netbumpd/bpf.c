@@ -63,12 +63,23 @@ int manager_bpf_load(Manager *m) {
 		r = negative_errno();
 		return log_error_errno(r, "Failed to attach cgroup_skb/egress to %s: %m", m->cgroup_root_abs);
 	}
+	/* Drops a closing socket's sock_rules entry and reports it in the
+	 * events ring buffer (see netbump.h). */
+	m->release_link = bpf_program__attach_cgroup(skel->progs.nb_sock_release, cgfd);
+	if (!m->release_link) {
+		r = negative_errno();
+		return log_error_errno(r, "Failed to attach cgroup/sock_release to %s: %m", m->cgroup_root_abs);
+	}
 	m->ingress_prog_fd = bpf_program__fd(skel->progs.nb_ingress);
 	log_debug("BPF programs attached at %s.", m->cgroup_root_abs);
 	return 0;
 }
 
 void manager_bpf_unload(Manager *m) {
+	if (m->release_link) {
+		bpf_link__destroy(m->release_link);
+		m->release_link = NULL;
+	}
 	if (m->egress_link) {
 		bpf_link__destroy(m->egress_link);
 		m->egress_link = NULL;
@@ -122,6 +133,30 @@ int manager_bpf_del_rule(Manager *m, const Rule *r) {
 	struct bpf_map *map = rule_map(m, r, key, &ks);
 
 	if (bpf_map__delete_elem(map, key, ks, 0) < 0 && errno != ENOENT)
+		return negative_errno();
+	return 0;
+}
+
+/* A rule on one socket, by cookie (SO_COOKIE, sock_diag's idiag_cookie).
+ * The caller bumps the generation afterwards. nb_sock_release deletes the
+ * entry itself when the socket closes and reports it in the events ring
+ * buffer. */
+int manager_bpf_set_sock(Manager *m, uint64_t cookie, uint32_t minor, uint32_t flags) {
+	struct nb_class v = { .minor = minor, .flags = flags };
+
+	/* The BPF side never looks cookie 0 up: it means "unknown". */
+	if (cookie == 0)
+		return -EINVAL;
+	if (bpf_map__update_elem(m->skel->maps.sock_rules, &cookie, sizeof(cookie), &v, sizeof(v), BPF_ANY) < 0)
+		return negative_errno();
+	return 0;
+}
+
+/* Already gone is success: the socket may have closed (nb_sock_release). */
+int manager_bpf_del_sock(Manager *m, uint64_t cookie) {
+	if (!m->skel)
+		return 0;
+	if (bpf_map__delete_elem(m->skel->maps.sock_rules, &cookie, sizeof(cookie), 0) < 0 && errno != ENOENT)
 		return negative_errno();
 	return 0;
 }

@@ -105,7 +105,7 @@ struct Manager {
 	struct nl *monitor;
 
 	struct netbump_bpf *skel;
-	struct bpf_link *egress_link, *sock_link;
+	struct bpf_link *egress_link, *sock_link, *release_link;
 	int ingress_prog_fd;
 
 	Iface *ifaces;
@@ -133,6 +133,9 @@ int manager_bpf_del_rule(Manager *m, const Rule *r);
 int manager_bpf_set_iface(Manager *m, const Iface *i);
 int manager_bpf_del_iface(Manager *m, uint32_t ifindex);
 void manager_bpf_bump_gen(Manager *m);
+/* sock_rules; the caller bumps the generation */
+int manager_bpf_set_sock(Manager *m, uint64_t cookie, uint32_t minor, uint32_t flags);
+int manager_bpf_del_sock(Manager *m, uint64_t cookie);
 
 /* iface.c */
 int manager_recover_leftovers(Manager *m);

@@ -4,9 +4,9 @@
  *
  * Runs in a private network namespace and a private cgroup (a child of the
  * cgroup2 mount, removed at the end); nb_sock_create is attached to that
- * cgroup only (nb_egress too, for one datagram over lo), nb_ingress is never
- * attached, so nothing on the machine is touched. Needs root; exits 77 with
- * a reason otherwise.
+ * cgroup only (nb_egress and nb_sock_release too, for datagrams over lo and
+ * closing sockets), nb_ingress is never attached, so nothing on the machine
+ * is touched. Needs root; exits 77 with a reason otherwise.
  */
 
 #include <arpa/inet.h>
@@ -27,9 +27,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stddef.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
@@ -55,6 +57,9 @@
 #define MINOR_DOWNONLY 0x12u
 #define MINOR_UID 0x20u    /* rule on our uid */
 #define MINOR_CHILD 0x30u  /* rule on the test cgroup's child */
+#define MINOR_SOCK 0x40u   /* rules on single sockets */
+#define MINOR_SOCK2 0x41u
+#define MINOR_LISTENER 0x42u /* rule on a listening socket */
 
 static unsigned n_passed, n_failed;
 
@@ -96,6 +101,8 @@ struct env {
 	struct netbump_bpf *skel;
 	struct bpf_link *sock_create_link;
 	struct bpf_link *egress_link;
+	struct bpf_link *release_link;
+	int prio_map_fd, prio_prog_fd; /* see prio_probe_setup() */
 	char mnt[PATH_MAX];       /* cgroup2 mount point */
 	unsigned mnt_level;       /* absolute cgroup level of the mount's root */
 	char orig[PATH_MAX];      /* our cgroup when we started */
@@ -213,6 +220,11 @@ static int loopback_up(void) {
 }
 
 static void env_teardown(struct env *e) {
+	if (e->prio_prog_fd >= 0)
+		close(e->prio_prog_fd);
+	if (e->prio_map_fd >= 0)
+		close(e->prio_map_fd);
+	bpf_link__destroy(e->release_link);
 	bpf_link__destroy(e->egress_link);
 	bpf_link__destroy(e->sock_create_link);
 	netbump_bpf__destroy(e->skel);
@@ -239,6 +251,24 @@ static int set_cgroup_rule(struct env *e, uint64_t id, uint32_t minor, uint32_t 
 
 static int del_cgroup_rule(struct env *e, uint64_t id) {
 	return bpf_map__delete_elem(e->skel->maps.cgroup_rules, &id, sizeof(id), 0);
+}
+
+static int set_sock_rule(struct env *e, uint64_t cookie, uint32_t minor, uint32_t flags) {
+	struct nb_class c = { .minor = minor, .flags = flags };
+
+	return bpf_map__update_elem(e->skel->maps.sock_rules, &cookie, sizeof(cookie), &c, sizeof(c), BPF_ANY);
+}
+
+static int del_sock_rule(struct env *e, uint64_t cookie) {
+	return bpf_map__delete_elem(e->skel->maps.sock_rules, &cookie, sizeof(cookie), 0);
+}
+
+/* 0 if sock_rules has an entry for the cookie, -ENOENT if not. */
+static int get_sock_rule(struct env *e, uint64_t cookie) {
+	struct nb_class c;
+
+	return bpf_map__lookup_elem(e->skel->maps.sock_rules, &cookie, sizeof(cookie), &c, sizeof(c), 0) < 0 ? -errno
+	                                                                                                          : 0;
 }
 
 static int set_uid_rule(struct env *e, uint32_t uid, uint32_t minor, uint32_t flags) {
@@ -356,6 +386,16 @@ static int sock_connect(const struct sock *l, struct sock *ret_client, struct so
 	*ret_client = (struct sock){ .fd = c, .family = l->family, .type = SOCK_STREAM, .port = sock_port(c) };
 	*ret_child = (struct sock){ .fd = a, .family = l->family, .type = SOCK_STREAM, .port = l->port };
 	return 0;
+}
+
+/* The kernel's cookie of the socket (SO_COOKIE), 0 on error. */
+static uint64_t sock_cookie(const struct sock *s) {
+	uint64_t c = 0;
+	socklen_t l = sizeof(c);
+
+	if (getsockopt(s->fd, SOL_SOCKET, SO_COOKIE, &c, &l) < 0 || l != sizeof(c))
+		return 0;
+	return c;
 }
 
 static void sock_close(struct sock *s) {
@@ -550,6 +590,121 @@ static void expect_tag(struct env *e, const struct sock *s, uint64_t cgroup_id, 
 	      r ? 0 : t.cls.minor, r ? 0ull : (unsigned long long)t.gen);
 }
 
+/* ---- skb->priority of real packets -------------------------------------------
+ *
+ * nb_egress runs on real sockets only when they really send (a test run
+ * gives it a dummy socket), and what it decides is skb->priority, which no
+ * socket option reports. Over lo the priority reaches the receiver
+ * unchanged, so a socket filter on the receiving socket records it: a
+ * seven-instruction eBPF program (written out here, it needs no object
+ * file) storing skb->priority into slot 0 of a one-entry array.
+ */
+
+#define PRIO_NONE 0xdeadbeefu /* the slot before a packet arrives */
+
+#define INSN(c, d, s, o, i) \
+	((struct bpf_insn){ .code = (c), .dst_reg = (d), .src_reg = (s), .off = (o), .imm = (i) })
+
+static int prio_probe_setup(struct env *e) {
+	const struct bpf_insn insns[] = {
+		/* r6 = skb->priority */
+		INSN(BPF_LDX | BPF_MEM | BPF_W, BPF_REG_6, BPF_REG_1, offsetof(struct __sk_buff, priority), 0),
+		/* key 0 at fp - 4; r0 = lookup(map, fp - 4) */
+		INSN(BPF_ST | BPF_MEM | BPF_W, BPF_REG_10, 0, -4, 0),
+		INSN(BPF_LD | BPF_DW | BPF_IMM, BPF_REG_1, BPF_PSEUDO_MAP_FD, 0, 0), /* imm: map fd, below */
+		INSN(0, 0, 0, 0, 0),
+		INSN(BPF_ALU64 | BPF_MOV | BPF_X, BPF_REG_2, BPF_REG_10, 0, 0),
+		INSN(BPF_ALU64 | BPF_ADD | BPF_K, BPF_REG_2, 0, 0, -4),
+		INSN(BPF_JMP | BPF_CALL, 0, 0, 0, BPF_FUNC_map_lookup_elem),
+		/* if (r0) *r0 = r6 */
+		INSN(BPF_JMP | BPF_JEQ | BPF_K, BPF_REG_0, 0, 1, 0),
+		INSN(BPF_STX | BPF_MEM | BPF_W, BPF_REG_0, BPF_REG_6, 0, 0),
+		/* keep the whole packet */
+		INSN(BPF_ALU64 | BPF_MOV | BPF_K, BPF_REG_0, 0, 0, -1),
+		INSN(BPF_JMP | BPF_EXIT, 0, 0, 0, 0),
+	};
+	struct bpf_insn prog[sizeof(insns) / sizeof(insns[0])];
+
+	e->prio_map_fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "nb_test_prio", sizeof(uint32_t), sizeof(uint32_t), 1, NULL);
+	if (e->prio_map_fd < 0)
+		return -errno;
+	memcpy(prog, insns, sizeof(prog));
+	prog[2].imm = e->prio_map_fd;
+	e->prio_prog_fd = bpf_prog_load(BPF_PROG_TYPE_SOCKET_FILTER, "nb_test_prio", "Dual BSD/GPL", prog,
+	                                sizeof(prog) / sizeof(prog[0]), NULL);
+	if (e->prio_prog_fd < 0)
+		return -errno;
+	return 0;
+}
+
+/* Records the priority of what s receives; its reads time out after 2 s. */
+static int prio_probe_attach(struct env *e, const struct sock *s) {
+	struct timeval tv = { .tv_sec = 2 };
+
+	if (setsockopt(s->fd, SOL_SOCKET, SO_ATTACH_BPF, &e->prio_prog_fd, sizeof(e->prio_prog_fd)) < 0 ||
+	    setsockopt(s->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0)
+		return negative_errno();
+	return 0;
+}
+
+static int prio_set(struct env *e, uint32_t v) {
+	uint32_t k = 0;
+
+	return bpf_map_update_elem(e->prio_map_fd, &k, &v, BPF_ANY) < 0 ? -errno : 0;
+}
+
+static uint32_t prio_get(struct env *e) {
+	uint32_t k = 0, v = PRIO_NONE;
+
+	bpf_map_lookup_elem(e->prio_map_fd, &k, &v);
+	return v;
+}
+
+/*
+ * Sends one byte from `from` to `to` (a UDP socket, or the TCP peer of a
+ * connected `from`), receives it on `to` (probe attached) and returns the
+ * priority the packet arrived with, PRIO_NONE if it did not.
+ */
+static uint32_t send_priority(struct env *e, const struct sock *from, const struct sock *to) {
+	char c;
+
+	if (prio_set(e, PRIO_NONE) < 0)
+		return PRIO_NONE;
+	if (from->type == SOCK_DGRAM) {
+		struct sockaddr_storage ss;
+		socklen_t sl;
+
+		if (sockaddr_make(to->family, loopback_addr(to->family), to->port, &ss, &sl) < 0 ||
+		    sendto(from->fd, "x", 1, 0, (struct sockaddr *)&ss, sl) != 1)
+			return PRIO_NONE;
+	} else if (send(from->fd, "x", 1, MSG_NOSIGNAL) != 1)
+		return PRIO_NONE;
+	if (recv(to->fd, &c, 1, 0) != 1)
+		return PRIO_NONE;
+	return prio_get(e);
+}
+
+/* Egress on a real socket: priority is the class (minor), or 0 (none set). */
+static void expect_send_priority(struct env *e, const struct sock *from, const struct sock *to, uint32_t minor,
+                                 const char *what) {
+	uint32_t want = minor ? NB_CLASSID(minor) : 0, got = send_priority(e, from, to);
+
+	check(got == want, "egress %s: priority %#x (got %#x%s)", what, want, got,
+	      got == PRIO_NONE ? ", nothing received" : "");
+}
+
+/* The tag's cookies: its own and the listener's it was accepted from. */
+static void expect_tag_cookie(struct env *e, const struct sock *s, uint64_t cookie, uint64_t listener,
+                              const char *what) {
+	struct nb_sk_tag t;
+	int r = get_tag(e, s->fd, &t);
+
+	check(r == 0 && cookie != 0 && t.cookie == cookie && t.listener_cookie == listener,
+	      "tag of %s: cookie %llu, listener cookie %llu (err %d, cookie %llu, listener cookie %llu)", what,
+	      (unsigned long long)cookie, (unsigned long long)listener, r, r ? 0ull : (unsigned long long)t.cookie,
+	      r ? 0ull : (unsigned long long)t.listener_cookie);
+}
+
 /* ---- the tests ---------------------------------------------------------------- */
 
 enum { S_UDP4, S_TCP4, S_UDP6, S_TCP6, S_CLIENT4, S_CHILD4, S_CLIENT6, S_CHILD6, S_EARLY, S_UNTAGGED,
@@ -658,6 +813,253 @@ static void test_malformed(struct env *e, const struct sock *udp4, const struct 
 	expect_pass(e, bad, len, "IPv6 ethertype, version 4");
 }
 
+/*
+ * Socket rules (sock_rules, by cookie) beat the cgroup rule on the test
+ * cgroup, which every socket here falls under otherwise; a rule on a
+ * listener covers the connections it accepts. Ingress through test runs,
+ * egress on real datagrams and segments over lo.
+ */
+static void test_sock_rules(struct env *e, struct sock *s) {
+	struct sock recv4 = { .fd = -1 }, nocookie = { .fd = -1 };
+	uint64_t c_udp4 = sock_cookie(&s[S_UDP4]), c_tcp4 = sock_cookie(&s[S_TCP4]);
+	uint64_t c_child4 = sock_cookie(&s[S_CHILD4]);
+	uint8_t pkt[256];
+	size_t len;
+	int r;
+
+	r = prio_probe_setup(e);
+	if (r < 0) {
+		check(false, "load the priority probe (socket filter): %s", strerror(-r));
+		return;
+	}
+	r = sock_open(AF_INET, SOCK_DGRAM, &recv4);
+	if (r >= 0)
+		r = prio_probe_attach(e, &recv4);
+	if (r >= 0)
+		r = prio_probe_attach(e, &s[S_CLIENT4]);
+	if (r < 0) {
+		check(false, "set up receivers with the priority probe: %s", strerror(-r));
+		goto out;
+	}
+	check(c_udp4 != 0 && c_tcp4 != 0 && c_child4 != 0, "SO_COOKIE gives the sockets' cookies");
+
+	set_cgroup_rule(e, e->test_id, MINOR_TEST, NB_F_UP | NB_F_DOWN);
+	bump_gen(e);
+	expect_send_priority(e, &s[S_UDP4], &recv4, MINOR_TEST, "UDP 127.0.0.1, cgroup rule (reference)");
+
+	/* Ingress runs first after the bump: it re-classifies the stale tag
+	 * with the cookie stored in it. */
+	set_sock_rule(e, c_udp4, MINOR_SOCK, NB_F_UP | NB_F_DOWN);
+	bump_gen(e);
+	expect_sock_redirect(e, &s[S_UDP4], MINOR_SOCK, "UDP 127.0.0.1, socket rule beats cgroup rule");
+	expect_send_priority(e, &s[S_UDP4], &recv4, MINOR_SOCK, "UDP 127.0.0.1, socket rule beats cgroup rule");
+	expect_sock_redirect(e, &s[S_UDP6], MINOR_TEST, "UDP ::1 in the same cgroup, no socket rule");
+	expect_sock_redirect(e, &s[S_EARLY], MINOR_TEST, "other UDP 127.0.0.1 in the same cgroup, no socket rule");
+	expect_send_priority(e, &s[S_EARLY], &recv4, MINOR_TEST, "other UDP 127.0.0.1 in the same cgroup");
+
+	/* Socket rules beat uid rules too. */
+	set_uid_rule(e, getuid(), MINOR_UID, NB_F_UP | NB_F_DOWN);
+	del_cgroup_rule(e, e->test_id);
+	bump_gen(e);
+	expect_sock_redirect(e, &s[S_UDP4], MINOR_SOCK, "UDP 127.0.0.1, socket rule beats uid rule");
+	expect_sock_redirect(e, &s[S_UDP6], MINOR_UID, "UDP ::1, uid rule only");
+	del_uid_rule(e, getuid());
+	set_cgroup_rule(e, e->test_id, MINOR_TEST, NB_F_UP | NB_F_DOWN);
+
+	/* Directions, and minor 0 = exempt from the cgroup rule. */
+	set_sock_rule(e, c_udp4, MINOR_SOCK2, NB_F_DOWN);
+	bump_gen(e);
+	expect_sock_redirect(e, &s[S_UDP4], MINOR_SOCK2, "UDP 127.0.0.1, socket rule down only");
+	expect_send_priority(e, &s[S_UDP4], &recv4, 0, "UDP 127.0.0.1, socket rule down only");
+	set_sock_rule(e, c_udp4, 0, 0);
+	bump_gen(e);
+	expect_sock_pass(e, &s[S_UDP4], "UDP 127.0.0.1, socket exempt (minor 0)");
+	expect_send_priority(e, &s[S_UDP4], &recv4, 0, "UDP 127.0.0.1, socket exempt (minor 0)");
+
+	del_sock_rule(e, c_udp4);
+	bump_gen(e);
+	expect_sock_redirect(e, &s[S_UDP4], MINOR_TEST, "UDP 127.0.0.1, socket rule deleted: cgroup rule again");
+	expect_send_priority(e, &s[S_UDP4], &recv4, MINOR_TEST, "UDP 127.0.0.1, socket rule deleted: cgroup rule again");
+
+	/* A rule on the listener: the listener and its accepted child, not the
+	 * client (the other end, same cgroup). */
+	set_sock_rule(e, c_tcp4, MINOR_LISTENER, NB_F_UP | NB_F_DOWN);
+	bump_gen(e);
+	expect_sock_redirect(e, &s[S_TCP4], MINOR_LISTENER, "TCP listener 127.0.0.1, socket rule on it");
+	len = packet_build(pkt, sizeof(pkt), AF_INET, IPPROTO_TCP, s[S_CLIENT4].port, s[S_TCP4].port, 0);
+	expect_redirect(e, pkt, len, MINOR_LISTENER, "TCP/IPv4 to the accepted child, rule on its listener");
+	len = packet_build(pkt, sizeof(pkt), AF_INET, IPPROTO_TCP, s[S_TCP4].port, s[S_CLIENT4].port, 0);
+	expect_redirect(e, pkt, len, MINOR_TEST, "TCP/IPv4 to the client, rule on the listener of its peer");
+
+	/* The child's first segment out: egress gives its tag its own cookie
+	 * and keeps the listener's as listener_cookie. */
+	expect_send_priority(e, &s[S_CHILD4], &s[S_CLIENT4], MINOR_LISTENER,
+	                     "accepted TCP 127.0.0.1, rule on its listener");
+	expect_tag_cookie(e, &s[S_CHILD4], c_child4, c_tcp4, "accepted TCP child after it sent");
+	len = packet_build(pkt, sizeof(pkt), AF_INET, IPPROTO_TCP, s[S_CLIENT4].port, s[S_TCP4].port, 0);
+	expect_redirect(e, pkt, len, MINOR_LISTENER, "TCP/IPv4 to the accepted child after it sent, rule on its listener");
+
+	/* A rule on the child itself beats the listener's. */
+	set_sock_rule(e, c_child4, MINOR_SOCK, NB_F_UP | NB_F_DOWN);
+	bump_gen(e);
+	expect_redirect(e, pkt, len, MINOR_SOCK, "TCP/IPv4 to the accepted child, rules on it and on its listener");
+	expect_send_priority(e, &s[S_CHILD4], &s[S_CLIENT4], MINOR_SOCK,
+	                     "accepted TCP 127.0.0.1, rules on it and on its listener");
+	expect_sock_redirect(e, &s[S_TCP4], MINOR_LISTENER, "TCP listener 127.0.0.1, rules on it and on a child");
+
+	del_sock_rule(e, c_child4);
+	del_sock_rule(e, c_tcp4);
+	bump_gen(e);
+	expect_redirect(e, pkt, len, MINOR_TEST, "TCP/IPv4 to the accepted child, socket rules deleted");
+	expect_send_priority(e, &s[S_CHILD4], &s[S_CLIENT4], MINOR_TEST, "accepted TCP 127.0.0.1, socket rules deleted");
+
+	/* A tag without a cookie (cookie 0: written so from here, as a tag
+	 * made by an older data path would be): ingress cannot see the socket
+	 * rule, the next packet out fills the cookie in, then both do. */
+	r = sock_open(AF_INET, SOCK_DGRAM, &nocookie);
+	if (r < 0) {
+		check(false, "open a UDP socket: %s", strerror(-r));
+		goto out;
+	}
+	{
+		struct nb_sk_tag t;
+
+		r = get_tag(e, nocookie.fd, &t);
+		if (r >= 0) {
+			t.cookie = 0;
+			r = bpf_map__update_elem(e->skel->maps.sk_tags, &nocookie.fd, sizeof(nocookie.fd), &t, sizeof(t),
+			                         BPF_EXIST) < 0 ? -errno : 0;
+		}
+		if (r >= 0)
+			r = get_tag(e, nocookie.fd, &t);
+		if (!check(r >= 0 && t.cookie == 0, "clear the cookie of a tag from user space (err %d)", r))
+			goto out;
+	}
+	set_sock_rule(e, sock_cookie(&nocookie), MINOR_SOCK, NB_F_UP | NB_F_DOWN);
+	bump_gen(e);
+	expect_sock_redirect(e, &nocookie, MINOR_TEST, "UDP with a tag without cookie: cgroup rule only");
+	expect_send_priority(e, &nocookie, &recv4, MINOR_SOCK, "UDP with a tag without cookie: socket rule");
+	expect_tag_cookie(e, &nocookie, sock_cookie(&nocookie), 0, "UDP with a tag without cookie, after sending");
+	expect_sock_redirect(e, &nocookie, MINOR_SOCK, "UDP with a tag without cookie, after sending: socket rule");
+	del_sock_rule(e, sock_cookie(&nocookie));
+	bump_gen(e);
+
+out:
+	sock_close(&nocookie);
+	sock_close(&recv4);
+}
+
+struct events_seen {
+	unsigned n;
+	uint64_t cookie; /* of the last event */
+	uint32_t type, pad;
+	size_t size;
+};
+
+static int on_event(void *ctx, void *data, size_t size) {
+	struct events_seen *seen = ctx;
+	struct nb_event ev = {};
+
+	memcpy(&ev, data, size < sizeof(ev) ? size : sizeof(ev));
+	seen->n++;
+	seen->cookie = ev.cookie;
+	seen->type = ev.type;
+	seen->pad = ev.pad;
+	seen->size = size;
+	return 0;
+}
+
+/* Closes s and reads the events ring buffer: exactly one release event for
+ * s if it had a socket rule, none otherwise. The program runs in close(),
+ * so the event is there before poll(); the timeouts only bound the wait. */
+static void expect_close_event(struct env *e, struct ring_buffer *rb, struct sock *s, bool has_rule, const char *what) {
+	uint64_t cookie = sock_cookie(s);
+	int r, n;
+
+	sock_close(s);
+	r = get_sock_rule(e, cookie);
+	if (has_rule)
+		check(r == -ENOENT, "close %s: its socket rule is gone (lookup: %d)", what, r);
+	n = ring_buffer__poll(rb, has_rule ? 1000 : 200);
+	if (n >= 0) {
+		int m = ring_buffer__consume(rb);
+
+		n = m < 0 ? m : n + m;
+	}
+	if (has_rule)
+		check(n == 1, "close %s: one event (got %d)", what, n);
+	else
+		check(n == 0, "close %s: no event (got %d)", what, n);
+}
+
+static void test_release(struct env *e, struct sock *s) {
+	struct sock a = { .fd = -1 }, b = { .fd = -1 }, c = { .fd = -1 };
+	struct events_seen seen = {};
+	struct ring_buffer *rb = NULL;
+	uint64_t ca, cc, c_child6, c_tcp6;
+	int r;
+
+	{
+		_cleanup_close_ int cg = open(e->test, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+		e->release_link = cg < 0 ? NULL : bpf_program__attach_cgroup(e->skel->progs.nb_sock_release, cg);
+		if (!check(e->release_link, "attach nb_sock_release to %s", e->test))
+			return;
+	}
+	rb = ring_buffer__new(bpf_map__fd(e->skel->maps.events), on_event, &seen, NULL);
+	if (!check(rb, "ring_buffer__new on the events map"))
+		return;
+	/* What the daemon adds to its sd-event loop. */
+	check(ring_buffer__epoll_fd(rb) >= 0, "the events ring buffer has an epoll fd");
+
+	if ((r = sock_open(AF_INET, SOCK_DGRAM, &a)) < 0 || (r = sock_open(AF_INET6, SOCK_DGRAM, &b)) < 0 ||
+	    (r = sock_open(AF_INET, SOCK_DGRAM, &c)) < 0) {
+		check(false, "open sockets: %s", strerror(-r));
+		goto out;
+	}
+	ca = sock_cookie(&a);
+	cc = sock_cookie(&c);
+	c_child6 = sock_cookie(&s[S_CHILD6]);
+	c_tcp6 = sock_cookie(&s[S_TCP6]);
+	set_sock_rule(e, ca, MINOR_SOCK, NB_F_UP | NB_F_DOWN);
+	set_sock_rule(e, cc, MINOR_SOCK, NB_F_UP | NB_F_DOWN);
+	set_sock_rule(e, c_child6, MINOR_SOCK2, NB_F_UP | NB_F_DOWN);
+	set_sock_rule(e, c_tcp6, MINOR_LISTENER, NB_F_UP | NB_F_DOWN);
+	bump_gen(e);
+
+	expect_close_event(e, rb, &a, true, "UDP 127.0.0.1 with a socket rule");
+	check(seen.n == 1 && seen.cookie == ca && seen.type == NB_EVENT_SOCK_RELEASED && seen.pad == 0 &&
+	              seen.size == sizeof(struct nb_event),
+	      "the event: cookie %llu, NB_EVENT_SOCK_RELEASED, %zu bytes (cookie %llu, type %u, pad %u, %zu bytes)",
+	      (unsigned long long)ca, sizeof(struct nb_event), (unsigned long long)seen.cookie, seen.type, seen.pad,
+	      seen.size);
+
+	expect_close_event(e, rb, &b, false, "UDP ::1 without a socket rule");
+
+	/* Deleted by user space first: nothing left to report. */
+	del_sock_rule(e, cc);
+	expect_close_event(e, rb, &c, false, "UDP 127.0.0.1 whose socket rule user space deleted first");
+
+	/* An accepted child is released under its own cookie, not the one its
+	 * tag was cloned with; the listener's rule stays until it closes. */
+	expect_close_event(e, rb, &s[S_CHILD6], true, "accepted TCP ::1 with a socket rule");
+	check(seen.cookie == c_child6, "the event carries the child's cookie %llu (got %llu)",
+	      (unsigned long long)c_child6, (unsigned long long)seen.cookie);
+	r = get_sock_rule(e, c_tcp6);
+	check(r == 0, "the listener's socket rule is still there (lookup: %d)", r);
+	expect_close_event(e, rb, &s[S_TCP6], true, "TCP listener ::1 with a socket rule");
+	check(seen.cookie == c_tcp6, "the event carries the listener's cookie %llu (got %llu)",
+	      (unsigned long long)c_tcp6, (unsigned long long)seen.cookie);
+
+	check(e->skel->bss->nb_events_lost == 0, "no event lost (nb_events_lost %llu)",
+	      (unsigned long long)e->skel->bss->nb_events_lost);
+out:
+	sock_close(&a);
+	sock_close(&b);
+	sock_close(&c);
+	ring_buffer__free(rb);
+}
+
 static int run_tests(struct env *e) {
 	struct sock s[_S_MAX];
 	unsigned lvl = e->mnt_level + 1; /* absolute level of the test cgroup */
@@ -700,6 +1102,7 @@ static int run_tests(struct env *e) {
 	if (r < 0)
 		goto fail_sock;
 	expect_tag(e, &s[S_EARLY], e->test_id, lvl, 0, 0, sock_name[S_EARLY]);
+	expect_tag_cookie(e, &s[S_EARLY], sock_cookie(&s[S_EARLY]), 0, sock_name[S_EARLY]);
 	{
 		struct nb_sk_tag t;
 
@@ -727,6 +1130,15 @@ static int run_tests(struct env *e) {
 	expect_tag(e, &s[S_TCP6], e->test_id, lvl, MINOR_TEST, e->gen, sock_name[S_TCP6]);
 	/* BPF_F_CLONE: the accepted child carries the listener's tag. */
 	expect_tag(e, &s[S_CHILD4], e->test_id, lvl, MINOR_TEST, e->gen, "accepted TCP child (cloned tag)");
+
+	/* The cookie (SO_COOKIE) of every socket made after sock_create was
+	 * attached; the accepted child has not sent yet, so its cloned tag
+	 * still holds its listener's. */
+	expect_tag_cookie(e, &s[S_UDP4], sock_cookie(&s[S_UDP4]), 0, sock_name[S_UDP4]);
+	expect_tag_cookie(e, &s[S_TCP6], sock_cookie(&s[S_TCP6]), 0, sock_name[S_TCP6]);
+	expect_tag_cookie(e, &s[S_CLIENT4], sock_cookie(&s[S_CLIENT4]), 0, sock_name[S_CLIENT4]);
+	expect_tag_cookie(e, &s[S_CHILD4], sock_cookie(&s[S_TCP4]), 0,
+	                  "accepted TCP child before it sent (cloned tag: the listener's cookie)");
 
 	for (int i = S_UDP4; i <= S_TCP6; i++)
 		expect_sock_redirect(e, &s[i], MINOR_TEST, sock_name[i]);
@@ -769,6 +1181,8 @@ static int run_tests(struct env *e) {
 			check(false, "send from %s: %m", sock_name[S_UNTAGGED]);
 		expect_tag(e, &s[S_UNTAGGED], e->test_id, lvl, MINOR_TEST, e->gen,
 		           "UDP made before sock_create was attached, after sending (egress hook)");
+		expect_tag_cookie(e, &s[S_UNTAGGED], sock_cookie(&s[S_UNTAGGED]), 0,
+		                  "UDP made before sock_create was attached, after sending (egress hook)");
 		expect_sock_redirect(e, &s[S_UNTAGGED], MINOR_TEST, "UDP made before sock_create, after sending");
 	}
 
@@ -863,6 +1277,12 @@ static int run_tests(struct env *e) {
 
 	/* --- 4. malformed packets ------------------------------------------------------ */
 	test_malformed(e, &s[S_UDP4], &s[S_TCP4], &s[S_UDP6]);
+
+	/* --- 5. socket rules ------------------------------------------------------------- */
+	test_sock_rules(e, s);
+
+	/* --- 6. socket release ------------------------------------------------------------ */
+	test_release(e, s);
 	goto out;
 
 fail_sock:
@@ -874,7 +1294,7 @@ out:
 }
 
 int main(void) {
-	struct env e = {};
+	struct env e = { .prio_map_fd = -1, .prio_prog_fd = -1 };
 	char mnt_root[PATH_MAX], own[PATH_MAX];
 	int r;
 
