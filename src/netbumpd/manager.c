@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <bpf/libbpf.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -10,7 +11,9 @@
 #include "cgroup-util.h"
 #include "log.h"
 #include "manager.h"
+#include "netbump.skel.h"
 #include "netbump/netbump.h"
+#include "sock-diag.h"
 
 uint64_t now_usec(void) {
 	struct timespec ts;
@@ -100,6 +103,41 @@ static int make_state_dir(Manager *m) {
 	return 0;
 }
 
+/* Socket-release events from the BPF programs (cgroup/sock_release), so a
+ * sock: rule ends when its socket closes, with no polling. */
+static int ringbuf_event(void *ctx, void *data, size_t size) {
+	Manager *m = ctx;
+	struct nb_event ev;
+
+	if (size < sizeof(ev))
+		return 0;
+	memcpy(&ev, data, sizeof(ev));
+	if (ev.type == NB_EVENT_SOCK_RELEASED)
+		manager_socket_released(m, ev.cookie);
+	return 0;
+}
+
+static int ringbuf_io_cb(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+	Manager *m = userdata;
+	int r = ring_buffer__consume(m->events);
+
+	if (r < 0)
+		log_warning_errno(r, "Failed to read BPF events: %m");
+	return 0;
+}
+
+static int manager_events_start(Manager *m) {
+	int r;
+
+	m->events = ring_buffer__new(bpf_map__fd(m->skel->maps.events), ringbuf_event, m, NULL);
+	if (!m->events)
+		return log_error_errno(negative_errno(), "Failed to open the BPF event ring buffer: %m");
+	r = sd_event_add_io(m->event, &m->events_io, ring_buffer__epoll_fd(m->events), EPOLLIN, ringbuf_io_cb, m);
+	if (r < 0)
+		return log_error_errno(r, "Failed to watch the BPF event ring buffer: %m");
+	return 0;
+}
+
 static int stats_timer_cb(sd_event_source *s, uint64_t usec, void *userdata) {
 	Manager *m = userdata;
 
@@ -142,11 +180,17 @@ int manager_start(Manager *m) {
 	if (r < 0)
 		return log_error_errno(r, "Failed to open rtnetlink socket: %m");
 
+	/* Before the network leftovers: that step also drops the state file. */
+	(void)manager_recover_cgroups(m);
 	r = manager_recover_leftovers(m);
 	if (r < 0)
 		return r;
 
 	r = manager_bpf_load(m);
+	if (r < 0)
+		return r;
+
+	r = manager_events_start(m);
 	if (r < 0)
 		return r;
 
@@ -184,10 +228,17 @@ void manager_stop(Manager *m) {
 	m->stats_timer = sd_event_source_disable_unref(m->stats_timer);
 	m->monitor_io = sd_event_source_disable_unref(m->monitor_io);
 	m->monitor = nl_free(m->monitor);
+	m->events_io = sd_event_source_disable_unref(m->events_io);
+	if (m->events) {
+		ring_buffer__free(m->events);
+		m->events = NULL;
+	}
 
 	/* Classes go with the qdiscs; first stop classifying, then remove
 	 * the qdiscs, filters and IFBs. */
-	manager_rules_free(m);
+	manager_rules_stop(m);
+	manager_own_cgroup_remove(m);
+	m->diag = sock_diag_free(m->diag);
 	manager_ifaces_free(m);
 	manager_bpf_unload(m);
 	m->nl = nl_free(m->nl);

@@ -18,6 +18,7 @@
 
 struct netbump_bpf;
 struct bpf_link;
+struct ring_buffer;
 
 /* Name prefix of the IFB netbump makes for each interface: "nbifb<ifindex>".
  * A prefix of our own (never ifb0) so we only ever delete what we made. */
@@ -53,15 +54,37 @@ typedef struct RuleStats {
 	uint64_t last_usec;
 } RuleStats;
 
+/* A process a pid rule moved, and where it came from. */
+typedef struct Moved {
+	pid_t pid;
+	char *from; /* cgroup path relative to the mount */
+} Moved;
+
 typedef struct Rule {
+	Manager *manager;
 	uint64_t id;
 	Target target;
 	char *name;        /* canonical target string */
-	uint64_t key;      /* cgroup id, or uid */
+	uint64_t key;      /* cgroup id (cgroup, pid), uid (user), socket cookie (sock) */
 	uint32_t minor;    /* HTB class minor, same on every interface and IFB */
 	uint64_t up_bps;   /* 0 = unlimited */
 	uint64_t down_bps; /* 0 = unlimited */
 	RuleStats up, down;
+
+	/* A transient rule ends when its cgroup empties (pid rules, and
+	 * cgroup rules made for a wrapped command). */
+	bool transient;
+	sd_event_source *events_watch; /* inotify on cgroup.events */
+	char *cgroup_abs;              /* the cgroup watched / made for a pid rule */
+
+	/* pid rules */
+	int pidfd;
+	bool made_cgroup; /* cgroup_abs is ours: remove it when the rule goes */
+	Moved *moved;
+	size_t n_moved;
+	uint64_t *cookies; /* sockets the process had when the rule was made */
+	size_t n_cookies;
+
 	struct Rule *next;
 } Rule;
 
@@ -118,6 +141,13 @@ struct Manager {
 
 	Client *clients;
 	unsigned n_clients;
+
+	/* the cgroup netbump makes its own cgroups in: <cgroup root>/netbump */
+	char *own_cgroup_abs;
+	bool made_own_cgroup;
+	struct sock_diag *diag;
+	struct ring_buffer *events; /* BPF events (socket released) */
+	sd_event_source *events_io;
 };
 
 int manager_new(Manager **ret);
@@ -152,11 +182,34 @@ typedef struct RuleRequest {
 	const char *target;
 	bool has_up, has_down;
 	uint64_t up_bps, down_bps; /* 0 = unlimited */
+	bool transient;            /* end the rule when its cgroup empties */
 } RuleRequest;
 int manager_set_rule(Manager *m, const RuleRequest *req, Rule **ret, const char **ret_error, char **ret_reason);
 int manager_unset_rule(Manager *m, const char *target, const char **ret_error, char **ret_reason);
 void manager_rules_free(Manager *m);
 int manager_refresh_stats(Manager *m);
+/* A socket went away (BPF release event): ends its sock rule, forgets it
+ * in pid rules. */
+void manager_socket_released(Manager *m, uint64_t cookie);
+/* Stops every rule; pid rules move their processes back. */
+void manager_rules_stop(Manager *m);
+/* The rule a target falls under (NULL: none) by the precedence the BPF
+ * programs apply: socket > process > cgroup (deepest) > user. */
+int manager_rule_for(Manager *m, const char *target, Rule **ret, const char **ret_error, char **ret_reason);
+/* A transient rule's cgroup emptied: remove the rule. */
+void manager_rule_expired(Manager *m, Rule *rule);
+
+/* process.c */
+int manager_own_cgroup(Manager *m);
+/* Moves the processes a killed run left in its cgroups back, removes them. */
+int manager_recover_cgroups(Manager *m);
+void manager_own_cgroup_remove(Manager *m);
+int pid_rule_prepare(Manager *m, Rule *rule, const char **ret_reason);
+int pid_rule_attach(Manager *m, Rule *rule);
+void pid_rule_detach(Manager *m, Rule *rule, bool move_back);
+void pid_rule_sync_cookies(Manager *m, Rule *rule);
+int rule_watch_cgroup(Manager *m, Rule *rule);
+uint32_t rule_flags(const Rule *r);
 int manager_stats_timer_start(Manager *m);
 
 /* server.c */
@@ -168,6 +221,7 @@ int manager_state_save(Manager *m);
 void manager_state_remove(Manager *m);
 /* Reads the ifindexes on which a previous run created the clsact qdisc. */
 int manager_state_load_clsact(Manager *m, uint32_t **ret, size_t *ret_n);
+int manager_state_load_moved(Manager *m, Moved **ret, size_t *ret_n);
 
 uint64_t now_usec(void);
 

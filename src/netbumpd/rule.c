@@ -12,12 +12,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "cgroup-util.h"
 #include "log.h"
 #include "manager.h"
 #include "netbump/netbump.h"
+#include "proc-util.h"
 #include "rate.h"
+#include "sock-diag.h"
 
 #define E_INVALID "io.netbump.Manager.InvalidParameter"
 #define E_NOTFOUND "io.netbump.Manager.TargetNotFound"
@@ -69,6 +72,14 @@ static void rule_free(Manager *m, Rule *r) {
 		return;
 	if (r->minor)
 		minor_free(m, r->minor);
+	sd_event_source_disable_unref(r->events_watch);
+	if (r->pidfd >= 0)
+		close(r->pidfd);
+	for (size_t k = 0; k < r->n_moved; k++)
+		free(r->moved[k].from);
+	free(r->moved);
+	free(r->cookies);
+	free(r->cgroup_abs);
 	target_done(&r->target);
 	free(r->name);
 	free(r);
@@ -76,6 +87,7 @@ static void rule_free(Manager *m, Rule *r) {
 
 /* Resolves a target to the key the BPF programs match on. */
 static int resolve_key(Manager *m, Rule *rule, const char **ret_error, char **ret_reason) {
+	const char *why = NULL;
 	int r;
 
 	switch (rule->target.kind) {
@@ -95,6 +107,8 @@ static int resolve_key(Manager *m, Rule *rule, const char **ret_error, char **re
 		if (r < 0)
 			return fail(ret_error, ret_reason, E_NOTFOUND, r, "cannot read the id of cgroup %s: %s",
 				    rule->target.path, strerror(-r));
+		if (rule->transient)
+			rule->cgroup_abs = TAKE_PTR(abs);
 		return 0;
 	}
 	case TARGET_USER:
@@ -106,9 +120,83 @@ static int resolve_key(Manager *m, Rule *rule, const char **ret_error, char **re
 				    rule->target.user_name, strerror(-r));
 		rule->key = rule->target.uid;
 		return 0;
+	case TARGET_PID:
+		r = pid_rule_prepare(m, rule, &why);
+		if (r == -ESRCH)
+			return fail(ret_error, ret_reason, E_NOTFOUND, r, "no such process: %d", (int)rule->target.pid);
+		if (r < 0)
+			return fail(ret_error, ret_reason, E_FAILED, r, "%s: %s: %s", rule->name, why ?: "failed",
+				    strerror(-r));
+		return 0;
+	case TARGET_SOCK: {
+		struct sock_info si;
+
+		if (!m->diag) {
+			r = sock_diag_open(&m->diag);
+			if (r < 0)
+				return fail(ret_error, ret_reason, E_FAILED, r, "cannot open sock_diag: %s", strerror(-r));
+		}
+		for (int attempt = 0; attempt < 3; attempt++) {
+			r = sock_diag_find_inode(m->diag, rule->target.inode, &si);
+			if (r != -EAGAIN)
+				break;
+		}
+		if (r == -ENOENT)
+			return fail(ret_error, ret_reason, E_NOTFOUND, r,
+				    "no TCP or UDP socket with inode %llu in netbumpd's network namespace",
+				    (unsigned long long)rule->target.inode);
+		if (r < 0)
+			return fail(ret_error, ret_reason, E_FAILED, r, "cannot look up socket %llu: %s",
+				    (unsigned long long)rule->target.inode, strerror(-r));
+		rule->key = si.cookie;
+		return 0;
+	}
 	default:
 		return fail(ret_error, ret_reason, E_INVALID, -EINVAL, "unsupported target kind");
 	}
+}
+
+/* sock:PID:FD names a socket by a process's descriptor: the rule is about
+ * the socket, so it is known by its inode from here on. */
+static int resolve_sock_fd(Target *t, const char **ret_error, char **ret_reason) {
+	int r;
+
+	if (t->kind != TARGET_SOCK || t->resolved)
+		return 0;
+	r = proc_fd_socket_inode(t->pid, t->fd, &t->inode);
+	if (r == -ENOTSOCK)
+		return fail(ret_error, ret_reason, E_NOTFOUND, r, "fd %d of process %d is not a socket", t->fd,
+			    (int)t->pid);
+	if (r < 0)
+		return fail(ret_error, ret_reason, E_NOTFOUND, r, "no fd %d in process %d", t->fd, (int)t->pid);
+	t->resolved = 1;
+	return 0;
+}
+
+/* Points the BPF maps at the rule (or updates its directions). */
+static int bpf_set(Manager *m, Rule *rule) {
+	int r;
+
+	if (rule->target.kind == TARGET_SOCK)
+		r = manager_bpf_set_sock(m, rule->key, rule->minor, rule_flags(rule));
+	else
+		r = manager_bpf_set_rule(m, rule);
+	if (r >= 0 && rule->target.kind == TARGET_PID)
+		pid_rule_sync_cookies(m, rule);
+	return r;
+}
+
+static void bpf_del(Manager *m, Rule *rule) {
+	if (rule->target.kind == TARGET_SOCK) {
+		(void)manager_bpf_del_sock(m, rule->key);
+		/* A process rule that mirrors this socket takes it back. */
+		for (Rule *p = m->rules; p; p = p->next)
+			if (p->target.kind == TARGET_PID)
+				for (size_t k = 0; k < p->n_cookies; k++)
+					if (p->cookies[k] == rule->key)
+						(void)manager_bpf_set_sock(m, rule->key, p->minor, rule_flags(p));
+	} else
+		(void)manager_bpf_del_rule(m, rule);
 }
 
 /* Applies a rule's rates on every interface, going from (old_up, old_down).
@@ -125,18 +213,75 @@ static int apply_everywhere(Manager *m, Rule *rule, uint64_t old_up, uint64_t ol
 	if (r >= 0)
 		return 0;
 
-	uint64_t new_up = rule->up_bps, new_down = rule->down_bps;
 	for (Iface *j = m->ifaces; j != i; j = j->next) {
-		rule->up_bps = new_up;
-		rule->down_bps = new_down;
 		Rule back = *rule;
 		back.up_bps = old_up;
 		back.down_bps = old_down;
-		(void)iface_apply_rule(m, j, &back, new_up, new_down);
+		(void)iface_apply_rule(m, j, &back, rule->up_bps, rule->down_bps);
 	}
-	rule->up_bps = new_up;
-	rule->down_bps = new_down;
 	return r;
+}
+
+/* Takes a rule out: maps first, then (pid rules) the processes go back,
+ * then the classes. */
+static void rule_remove(Manager *m, Rule *rule, bool move_back) {
+	for (Rule **p = &m->rules; *p; p = &(*p)->next)
+		if (*p == rule) {
+			*p = rule->next;
+			m->n_rules--;
+			break;
+		}
+	if (m->skel) {
+		bpf_del(m, rule);
+		if (rule->target.kind == TARGET_PID)
+			pid_rule_detach(m, rule, move_back);
+		manager_bpf_bump_gen(m);
+	}
+	for (Iface *i = m->ifaces; i; i = i->next)
+		(void)iface_remove_rule(m, i, rule);
+	if (rule->n_moved > 0 && m->state_dir)
+		(void)manager_state_save(m);
+	rule_free(m, rule);
+}
+
+static int change_rule(Manager *m, Rule *existing, const RuleRequest *req, const char **ret_error, char **ret_reason) {
+	uint64_t old_up = existing->up_bps, old_down = existing->down_bps;
+	bool flags_change;
+	int r;
+
+	if (req->has_up)
+		existing->up_bps = req->up_bps;
+	if (req->has_down)
+		existing->down_bps = req->down_bps;
+	if (existing->up_bps == 0 && existing->down_bps == 0) {
+		existing->up_bps = old_up;
+		existing->down_bps = old_down;
+		return fail(ret_error, ret_reason, E_INVALID, -EINVAL, "that would leave %s with no limit: use unset",
+			    existing->name);
+	}
+	flags_change = (!old_up != !existing->up_bps) || (!old_down != !existing->down_bps);
+
+	/* A direction that loses its limit leaves the maps before its class
+	 * goes; one that gains a limit gets its class first. */
+	if (flags_change && ((old_up && !existing->up_bps) || (old_down && !existing->down_bps))) {
+		(void)bpf_set(m, existing);
+		manager_bpf_bump_gen(m);
+	}
+	r = apply_everywhere(m, existing, old_up, old_down);
+	if (r < 0) {
+		existing->up_bps = old_up;
+		existing->down_bps = old_down;
+		(void)bpf_set(m, existing);
+		manager_bpf_bump_gen(m);
+		return fail(ret_error, ret_reason, E_FAILED, r, "the kernel refused the change: %s", strerror(-r));
+	}
+	if (flags_change) {
+		r = bpf_set(m, existing);
+		manager_bpf_bump_gen(m);
+		if (r < 0)
+			return fail(ret_error, ret_reason, E_FAILED, r, "cannot update the BPF map: %s", strerror(-r));
+	}
+	return 0;
 }
 
 int manager_set_rule(Manager *m, const RuleRequest *req, Rule **ret, const char **ret_error, char **ret_reason) {
@@ -155,109 +300,113 @@ int manager_set_rule(Manager *m, const RuleRequest *req, Rule **ret, const char 
 	r = target_parse(req->target, &t, &why);
 	if (r < 0)
 		return fail(ret_error, ret_reason, E_INVALID, r, "invalid target '%s': %s", req->target, why);
+	r = resolve_sock_fd(&t, ret_error, ret_reason);
+	if (r >= 0 && t.kind == TARGET_USER) {
+		r = target_resolve(&t);
+		if (r == -ENOENT)
+			r = fail(ret_error, ret_reason, E_NOTFOUND, r, "unknown user: %s", t.user_name);
+		else if (r < 0)
+			r = fail(ret_error, ret_reason, E_FAILED, r, "cannot look up user %s: %s", t.user_name,
+				 strerror(-r));
+	}
+	if (r < 0) {
+		target_done(&t);
+		return r;
+	}
 
 	rule = calloc(1, sizeof(*rule));
 	if (!rule) {
 		target_done(&t);
 		return -ENOMEM;
 	}
+	rule->manager = m;
+	rule->pidfd = -1;
 	rule->target = t;
-	rule->name = target_to_string(&rule->target);
-	if (!rule->name) {
-		rule_free(m, rule);
-		return -ENOMEM;
-	}
-	r = resolve_key(m, rule, ret_error, ret_reason);
-	if (r < 0) {
-		rule_free(m, rule);
-		return r;
-	}
-	/* The canonical name of a user given by name is by uid. */
-	free(rule->name);
+	rule->transient = req->transient || t.kind == TARGET_PID;
 	rule->name = target_to_string(&rule->target);
 	if (!rule->name) {
 		rule_free(m, rule);
 		return -ENOMEM;
 	}
 
+	/* An existing rule changes in place: nothing is looked up again. */
 	existing = find_rule(m, rule->name);
 	if (existing) {
-		uint64_t old_up = existing->up_bps, old_down = existing->down_bps;
-		bool flags_change;
-
 		rule_free(m, rule);
-		if (req->has_up)
-			existing->up_bps = req->up_bps;
-		if (req->has_down)
-			existing->down_bps = req->down_bps;
-		if (existing->up_bps == 0 && existing->down_bps == 0) {
-			existing->up_bps = old_up;
-			existing->down_bps = old_down;
-			return fail(ret_error, ret_reason, E_INVALID, -EINVAL,
-				    "that would leave %s with no limit: use unset", existing->name);
-		}
-		flags_change = (!old_up != !existing->up_bps) || (!old_down != !existing->down_bps);
-
-		/* A direction that loses its limit leaves the maps before its
-		 * class goes; one that gains a limit gets its class first. */
-		if (flags_change && ((old_up && !existing->up_bps) || (old_down && !existing->down_bps))) {
-			(void)manager_bpf_set_rule(m, existing);
-			manager_bpf_bump_gen(m);
-		}
-		r = apply_everywhere(m, existing, old_up, old_down);
-		if (r < 0) {
-			existing->up_bps = old_up;
-			existing->down_bps = old_down;
-			(void)manager_bpf_set_rule(m, existing);
-			manager_bpf_bump_gen(m);
-			return fail(ret_error, ret_reason, E_FAILED, r, "the kernel refused the change: %s",
-				    strerror(-r));
-		}
-		if (flags_change) {
-			r = manager_bpf_set_rule(m, existing);
-			manager_bpf_bump_gen(m);
-			if (r < 0)
-				return fail(ret_error, ret_reason, E_FAILED, r, "cannot update the BPF map: %s",
-					    strerror(-r));
-		}
+		r = change_rule(m, existing, req, ret_error, ret_reason);
+		if (r < 0)
+			return r;
 		*ret = existing;
 		return 0;
 	}
 
-	if (!req->has_up && !req->has_down)
-		return -EINVAL;
 	rule->up_bps = req->has_up ? req->up_bps : 0;
 	rule->down_bps = req->has_down ? req->down_bps : 0;
 	if (rule->up_bps == 0 && rule->down_bps == 0) {
 		rule_free(m, rule);
 		return fail(ret_error, ret_reason, E_INVALID, -EINVAL, "a new rule needs at least one rate");
 	}
+
+	r = resolve_key(m, rule, ret_error, ret_reason);
+	if (r < 0) {
+		if (rule->target.kind == TARGET_PID)
+			pid_rule_detach(m, rule, false);
+		rule_free(m, rule);
+		return r;
+	}
 	r = minor_alloc(m, &rule->minor);
 	if (r < 0) {
+		if (rule->target.kind == TARGET_PID)
+			pid_rule_detach(m, rule, false);
 		rule_free(m, rule);
 		return fail(ret_error, ret_reason, E_FULL, r, "no HTB class id left (65533 rules in use)");
 	}
 	r = apply_everywhere(m, rule, 0, 0);
 	if (r < 0) {
+		if (rule->target.kind == TARGET_PID)
+			pid_rule_detach(m, rule, false);
 		rule_free(m, rule);
 		return fail(ret_error, ret_reason, E_FAILED, r, "the kernel refused the class: %s", strerror(-r));
 	}
-	r = manager_bpf_set_rule(m, rule);
-	if (r < 0) {
-		for (Iface *i = m->ifaces; i; i = i->next)
-			(void)iface_remove_rule(m, i, rule);
-		rule_free(m, rule);
-		return fail(ret_error, ret_reason, E_FAILED, r, "cannot update the BPF map: %s", strerror(-r));
-	}
-	manager_bpf_bump_gen(m);
 
+	/* In the list (and so owned by it) from here on: rule_remove() undoes
+	 * whatever part of the rest fails. */
 	rule->id = m->next_rule_id++;
-	/* Keep creation order: append. */
 	Rule **p = &m->rules;
 	while (*p)
 		p = &(*p)->next;
 	*p = rule;
 	m->n_rules++;
+
+	r = bpf_set(m, rule);
+	if (r < 0) {
+		rule_remove(m, rule, true);
+		return fail(ret_error, ret_reason, E_FAILED, r, "cannot update the BPF map: %s", strerror(-r));
+	}
+	manager_bpf_bump_gen(m);
+
+	if (rule->target.kind == TARGET_PID) {
+		r = pid_rule_attach(m, rule);
+		if (r < 0) {
+			rule_remove(m, rule, true);
+			if (r == -ESRCH)
+				return fail(ret_error, ret_reason, E_NOTFOUND, r, "process %d exited",
+					    (int)t.pid);
+			return fail(ret_error, ret_reason, E_FAILED, r, "cannot move process %d: %s", (int)t.pid,
+				    strerror(-r));
+		}
+		manager_bpf_bump_gen(m);
+		(void)manager_state_save(m);
+	}
+	if (rule->cgroup_abs) {
+		r = rule_watch_cgroup(m, rule);
+		if (r < 0) {
+			rule_remove(m, rule, true);
+			if (r == -ESRCH)
+				return fail(ret_error, ret_reason, E_NOTFOUND, r, "%s has no process left", req->target);
+			return fail(ret_error, ret_reason, E_FAILED, r, "cannot watch %s: %s", req->target, strerror(-r));
+		}
+	}
 	*ret = rule;
 	return 0;
 }
@@ -273,39 +422,146 @@ int manager_unset_rule(Manager *m, const char *target, const char **ret_error, c
 	if (r < 0)
 		return fail(ret_error, ret_reason, E_INVALID, r, "invalid target '%s': %s", target, why);
 	r = target_resolve(&t);
+	if (r >= 0)
+		r = resolve_sock_fd(&t, ret_error, ret_reason);
+	else
+		r = fail(ret_error, ret_reason, E_NOTFOUND, r, "unknown user: %s", t.user_name ?: "");
 	if (r < 0) {
 		target_done(&t);
-		return fail(ret_error, ret_reason, E_NOTFOUND, r, "unknown user: %s", t.user_name ?: "");
+		return r;
 	}
 	name = target_to_string(&t);
 	target_done(&t);
 	if (!name)
 		return -ENOMEM;
 
-	for (Rule **p = &m->rules; *p; p = &(*p)->next)
-		if (streq((*p)->name, name)) {
-			Rule *rule = *p;
-			*p = rule->next;
-			m->n_rules--;
-			(void)manager_bpf_del_rule(m, rule);
-			manager_bpf_bump_gen(m);
-			for (Iface *i = m->ifaces; i; i = i->next)
-				(void)iface_remove_rule(m, i, rule);
-			rule_free(m, rule);
-			return 0;
+	Rule *rule = find_rule(m, name);
+	if (!rule)
+		return fail(ret_error, ret_reason, E_NORULE, -ENOENT, "no rule for %s", name);
+	rule_remove(m, rule, true);
+	return 0;
+}
+
+/* The deepest cgroup rule at or above a cgroup (path relative to the
+ * mount): what the BPF programs would pick for a socket created there. */
+static Rule *cgroup_rule_for(Manager *m, const char *path) {
+	Rule *best = NULL;
+	size_t best_len = 0;
+
+	for (Rule *r = m->rules; r; r = r->next) {
+		const char *rp = NULL;
+
+		if (r->target.kind == TARGET_CGROUP)
+			rp = r->target.path;
+		else if (r->target.kind == TARGET_PID && r->cgroup_abs)
+			rp = r->cgroup_abs + strlen(m->cgroup_mount);
+		if (!rp || !cg_path_is_inside(path, rp))
+			continue;
+		if (!best || strlen(rp) > best_len) {
+			best = r;
+			best_len = strlen(rp);
 		}
-	return fail(ret_error, ret_reason, E_NORULE, -ENOENT, "no rule for %s", name);
+	}
+	return best;
+}
+
+static Rule *user_rule_for(Manager *m, uid_t uid) {
+	for (Rule *r = m->rules; r; r = r->next)
+		if (r->target.kind == TARGET_USER && r->key == uid)
+			return r;
+	return NULL;
+}
+
+int manager_rule_for(Manager *m, const char *target, Rule **ret, const char **ret_error, char **ret_reason) {
+	_cleanup_free_ char *name = NULL;
+	const char *why = NULL;
+	Rule *r = NULL;
+	Target t;
+	int k;
+
+	*ret_reason = NULL;
+	k = target_parse(target, &t, &why);
+	if (k < 0)
+		return fail(ret_error, ret_reason, E_INVALID, k, "invalid target '%s': %s", target, why);
+	k = target_resolve(&t);
+	if (k >= 0)
+		k = resolve_sock_fd(&t, ret_error, ret_reason);
+	else
+		k = fail(ret_error, ret_reason, E_NOTFOUND, k, "unknown user: %s", t.user_name ?: "");
+	if (k < 0)
+		goto finish;
+	name = target_to_string(&t);
+	if (!name) {
+		k = -ENOMEM;
+		goto finish;
+	}
+
+	/* Most specific first: its own rule, then what contains it. */
+	r = find_rule(m, name);
+	if (!r && t.kind == TARGET_CGROUP)
+		r = cgroup_rule_for(m, t.path);
+	if (!r && t.kind == TARGET_PID) {
+		_cleanup_free_ char *path = NULL;
+		uid_t uid;
+
+		if (cg_pid_get_path(t.pid, &path) < 0) {
+			k = fail(ret_error, ret_reason, E_NOTFOUND, -ESRCH, "no such process: %d", (int)t.pid);
+			goto finish;
+		}
+		r = cgroup_rule_for(m, path);
+		if (!r && proc_get_uid(t.pid, &uid) >= 0)
+			r = user_rule_for(m, uid);
+	}
+	if (!r && t.kind == TARGET_SOCK)
+		for (Rule *p = m->rules; p && !r; p = p->next)
+			if (p->target.kind == TARGET_PID)
+				for (size_t c = 0; c < p->n_cookies && !r; c++) {
+					struct sock_info si;
+					if (m->diag && sock_diag_find_inode(m->diag, t.inode, &si) >= 0 &&
+					    si.cookie == p->cookies[c])
+						r = p;
+				}
+	*ret = r;
+	k = 0;
+finish:
+	target_done(&t);
+	return k;
+}
+
+void manager_rule_expired(Manager *m, Rule *rule) {
+	rule_remove(m, rule, false);
+}
+
+void manager_socket_released(Manager *m, uint64_t cookie) {
+	/* The kernel already dropped the cookie from sock_rules and never
+	 * reuses it: forget it in process rules first, so that removing a
+	 * sock rule below does not hand it back to one of them. */
+	for (Rule *r = m->rules; r; r = r->next)
+		if (r->target.kind == TARGET_PID)
+			for (size_t k = 0; k < r->n_cookies; k++)
+				if (r->cookies[k] == cookie) {
+					r->cookies[k] = r->cookies[--r->n_cookies];
+					break;
+				}
+	for (Rule *r = m->rules, *next; r; r = next) {
+		next = r->next;
+		if (r->target.kind == TARGET_SOCK && r->key == cookie) {
+			log_info("%s: the socket was closed; the rule ends.", r->name);
+			rule_remove(m, r, false);
+		}
+	}
+	if (m->skel)
+		manager_bpf_bump_gen(m);
+}
+
+void manager_rules_stop(Manager *m) {
+	while (m->rules)
+		rule_remove(m, m->rules, true);
+	m->n_rules = 0;
 }
 
 void manager_rules_free(Manager *m) {
-	while (m->rules) {
-		Rule *r = m->rules;
-		m->rules = r->next;
-		if (m->skel)
-			(void)manager_bpf_del_rule(m, r);
-		rule_free(m, r);
-	}
-	m->n_rules = 0;
+	manager_rules_stop(m);
 }
 
 /* ---- statistics ---- */

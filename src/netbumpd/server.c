@@ -120,6 +120,14 @@ static json_object *rule_json(const Rule *r) {
 	json_object_object_add(o, "down", json_object_new_int64((int64_t)r->down_bps));
 	json_object_object_add(o, "up_stats", stats_json(&r->up));
 	json_object_object_add(o, "down_stats", stats_json(&r->down));
+	json_object_object_add(o, "transient", json_object_new_boolean(r->transient));
+	if (r->target.kind == TARGET_PID) {
+		json_object_object_add(o, "cgroup", json_object_new_string(r->cgroup_abs + strlen(r->manager->cgroup_mount)));
+		json_object_object_add(o, "processes_moved", json_object_new_int64((int64_t)r->n_moved));
+		json_object_object_add(o, "sockets_mirrored", json_object_new_int64((int64_t)r->n_cookies));
+	}
+	if (r->target.kind == TARGET_SOCK)
+		json_object_object_add(o, "cookie", json_object_new_int64((int64_t)r->key));
 	return o;
 }
 
@@ -157,7 +165,7 @@ static int check_params(Client *c, json_object *params, const char *const *allow
 }
 
 static int method_set(Client *c, json_object *params) {
-	static const char *const allowed[] = { "target", "up", "down", NULL };
+	static const char *const allowed[] = { "target", "up", "down", "transient", NULL };
 	Manager *m = c->manager;
 	RuleRequest req = {};
 	json_object *t;
@@ -172,6 +180,12 @@ static int method_set(Client *c, json_object *params) {
 		return reply_error(c, "org.varlink.service.InvalidParameter", "parameter", "target",
 				   "missing or not a string");
 	req.target = json_object_get_string(t);
+	if (json_object_object_get_ex(params, "transient", &t)) {
+		if (!json_object_is_type(t, json_type_boolean))
+			return reply_error(c, "org.varlink.service.InvalidParameter", "parameter", "transient",
+					   "not a boolean");
+		req.transient = json_object_get_boolean(t);
+	}
 	if (get_rate_param(params, "up", &req.has_up, &req.up_bps) < 0)
 		return reply_error(c, "org.varlink.service.InvalidParameter", "parameter", "up",
 				   "not a non-negative integer (bit/s)");
@@ -218,14 +232,32 @@ static int method_unset(Client *c, json_object *params) {
 }
 
 static int method_list(Client *c, json_object *params) {
-	static const char *const allowed[] = { NULL };
+	static const char *const allowed[] = { "target", NULL };
 	Manager *m = c->manager;
-	json_object *p, *a;
+	json_object *p, *a, *t = NULL;
+	Rule *applies = NULL;
 
 	if (check_params(c, params, allowed) < 0)
 		return 0;
+	/* With a target: which rule it falls under. */
+	if (json_object_object_get_ex(params, "target", &t)) {
+		const char *error = NULL;
+		_cleanup_free_ char *reason = NULL;
+		int r;
+
+		if (!json_object_is_type(t, json_type_string))
+			return reply_error(c, "org.varlink.service.InvalidParameter", "parameter", "target",
+					   "not a string");
+		r = manager_rule_for(m, json_object_get_string(t), &applies, &error, &reason);
+		if (r == -ENOMEM)
+			return r;
+		if (r < 0)
+			return reply_error(c, error, "target", json_object_get_string(t), reason ?: strerror(-r));
+	}
 	(void)manager_refresh_stats(m);
 	p = json_object_new_object();
+	if (t)
+		json_object_object_add(p, "applies", applies ? json_object_new_string(applies->name) : NULL);
 	a = json_object_new_array();
 	for (Rule *r = m->rules; r; r = r->next)
 		json_object_array_add(a, rule_json(r));

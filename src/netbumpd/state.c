@@ -44,6 +44,10 @@ int manager_state_save(Manager *m) {
 	for (Iface *i = m->ifaces; i; i = i->next)
 		if (i->created_clsact)
 			fprintf(f, "clsact %u %s\n", i->ifindex, i->name);
+	/* Processes we moved, and where from: after a crash they go back. */
+	for (Rule *r = m->rules; r; r = r->next)
+		for (size_t k = 0; k < r->n_moved; k++)
+			fprintf(f, "moved %d %s\n", (int)r->moved[k].pid, r->moved[k].from);
 	if (fflush(f) != 0 || fsync(fileno(f)) < 0) {
 		int r = negative_errno();
 		(void)unlink(tmp);
@@ -64,6 +68,43 @@ void manager_state_remove(Manager *m) {
 		(void)unlink(path);
 	if (tmp)
 		(void)unlink(tmp);
+}
+
+int manager_state_load_moved(Manager *m, Moved **ret, size_t *ret_n) {
+	_cleanup_free_ char *path = state_path(m, ""), *line = NULL;
+	_cleanup_fclose_ FILE *f = NULL;
+	Moved *v = NULL;
+	size_t n = 0, cap = 0;
+
+	if (!path)
+		return -ENOMEM;
+	*ret = NULL;
+	*ret_n = 0;
+	f = fopen(path, "re");
+	if (!f)
+		return errno == ENOENT ? 0 : negative_errno();
+	while (getline(&line, &cap, f) > 0) {
+		int pid, off = 0;
+		size_t l;
+
+		if (sscanf(line, "moved %d %n", &pid, &off) != 1 || off == 0 || pid <= 0 || line[off] != '/')
+			continue;
+		l = strlen(line + off);
+		if (l > 0 && line[off + l - 1] == '\n')
+			line[off + l - 1] = '\0';
+		Moved *nv = realloc(v, (n + 1) * sizeof(Moved));
+		if (!nv)
+			break;
+		v = nv;
+		v[n].pid = pid;
+		v[n].from = strdup(line + off);
+		if (!v[n].from)
+			break;
+		n++;
+	}
+	*ret = v;
+	*ret_n = n;
+	return 0;
 }
 
 int manager_state_load_clsact(Manager *m, uint32_t **ret, size_t *ret_n) {

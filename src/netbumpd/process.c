@@ -1,0 +1,385 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * pid: rules. The process (and its descendants) moves into a cgroup netbump
+ * makes, <cgroup root>/netbump/pid-<PID>, so the sockets it creates from
+ * now on are classified by that cgroup, the deepest of their ancestry. The
+ * sockets it already has keep the cgroup they were created in (the kernel
+ * never moves a socket), so they are mirrored by socket cookie, found
+ * through sock_diag for the socket inodes in /proc/PID/fd.
+ *
+ * The rule holds a pidfd, so a PID that is reused later is never acted on,
+ * and watches cgroup.events: when the cgroup empties, the process and every
+ * child it left behind are gone, and so is the rule.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cgroup-util.h"
+#include "log.h"
+#include "manager.h"
+#include "netbump/netbump.h"
+#include "proc-util.h"
+#include "sock-diag.h"
+
+static int write_pid(const char *cgroup_abs, pid_t pid) {
+	_cleanup_free_ char *fn = NULL;
+	_cleanup_close_ int fd = -1;
+	char buf[16];
+	int n;
+
+	if (asprintf(&fn, "%s/cgroup.procs", cgroup_abs) < 0)
+		return -ENOMEM;
+	fd = open(fn, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return negative_errno();
+	n = snprintf(buf, sizeof(buf), "%d\n", (int)pid);
+	if (write(fd, buf, n) != n)
+		return negative_errno();
+	return 0;
+}
+
+static char *cgroup_abs_path(Manager *m, const char *rel) {
+	char *p = NULL;
+	if (asprintf(&p, "%s%s", m->cgroup_mount, streq(rel, "/") ? "" : rel) < 0)
+		return NULL;
+	return p;
+}
+
+int manager_own_cgroup(Manager *m) {
+	if (m->own_cgroup_abs)
+		return 0;
+	if (asprintf(&m->own_cgroup_abs, "%s/netbump", m->cgroup_root_abs) < 0)
+		return -ENOMEM;
+	if (mkdir(m->own_cgroup_abs, 0755) >= 0)
+		m->made_own_cgroup = true;
+	else if (errno != EEXIST) {
+		int r = negative_errno();
+		free(m->own_cgroup_abs);
+		m->own_cgroup_abs = NULL;
+		return r;
+	}
+	return 0;
+}
+
+void manager_own_cgroup_remove(Manager *m) {
+	if (m->own_cgroup_abs && m->made_own_cgroup)
+		(void)rmdir(m->own_cgroup_abs);
+	free(m->own_cgroup_abs);
+	m->own_cgroup_abs = NULL;
+	m->made_own_cgroup = false;
+}
+
+int pid_rule_prepare(Manager *m, Rule *rule, const char **ret_reason) {
+	struct stat st;
+	int r;
+
+	r = pidfd_open_pid(rule->target.pid, &rule->pidfd);
+	if (r < 0)
+		return *ret_reason = r == -ESRCH ? "no such process" : "cannot open the process", r;
+
+	r = manager_own_cgroup(m);
+	if (r < 0)
+		return *ret_reason = "cannot create netbump's cgroup", r;
+	if (asprintf(&rule->cgroup_abs, "%s/pid-%d", m->own_cgroup_abs, (int)rule->target.pid) < 0)
+		return -ENOMEM;
+	if (mkdir(rule->cgroup_abs, 0755) >= 0)
+		rule->made_cgroup = true;
+	else if (errno != EEXIST || stat(rule->cgroup_abs, &st) < 0)
+		return *ret_reason = "cannot create the process's cgroup", negative_errno();
+	else
+		rule->made_cgroup = true; /* a leftover of ours: take it over */
+
+	r = cg_get_id(rule->cgroup_abs, &rule->key);
+	if (r < 0)
+		return *ret_reason = "cannot read the id of the process's cgroup", r;
+	return 0;
+}
+
+static int moved_add(Rule *rule, pid_t pid, char *from) {
+	Moved *n = realloc(rule->moved, (rule->n_moved + 1) * sizeof(Moved));
+	if (!n)
+		return -ENOMEM;
+	rule->moved = n;
+	rule->moved[rule->n_moved++] = (Moved){ .pid = pid, .from = from };
+	return 0;
+}
+
+typedef struct InodeSet {
+	uint64_t *v;
+	size_t n;
+	Rule *rule;
+	Manager *m;
+} InodeSet;
+
+static int cmp_u64(const void *a, const void *b) {
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+static bool sock_rule_owns(Manager *m, uint64_t cookie) {
+	for (Rule *r = m->rules; r; r = r->next)
+		if (r->target.kind == TARGET_SOCK && r->key == cookie)
+			return true;
+	return false;
+}
+
+static int mirror_cb(const struct sock_info *s, void *userdata) {
+	InodeSet *set = userdata;
+	Rule *rule = set->rule;
+	uint64_t *n;
+
+	if (!bsearch(&s->inode, set->v, set->n, sizeof(uint64_t), cmp_u64))
+		return 0;
+	for (size_t k = 0; k < rule->n_cookies; k++)
+		if (rule->cookies[k] == s->cookie)
+			return 0;
+	n = realloc(rule->cookies, (rule->n_cookies + 1) * sizeof(uint64_t));
+	if (!n)
+		return -ENOMEM;
+	rule->cookies = n;
+	rule->cookies[rule->n_cookies++] = s->cookie;
+	return 0;
+}
+
+uint32_t rule_flags(const Rule *r) {
+	return (r->up_bps ? NB_F_UP : 0) | (r->down_bps ? NB_F_DOWN : 0);
+}
+
+/* Writes the class of the rule for every mirrored socket that no sock rule
+ * claims (socket rules win over process rules). */
+void pid_rule_sync_cookies(Manager *m, Rule *rule) {
+	for (size_t k = 0; k < rule->n_cookies; k++)
+		if (!sock_rule_owns(m, rule->cookies[k]))
+			(void)manager_bpf_set_sock(m, rule->cookies[k], rule->minor, rule_flags(rule));
+}
+
+int pid_rule_attach(Manager *m, Rule *rule) {
+	_cleanup_free_ pid_t *pids = NULL;
+	InodeSet set = { .rule = rule, .m = m };
+	size_t n = 0;
+	int r;
+
+	r = proc_descendants(rule->target.pid, &pids, &n);
+	if (r < 0)
+		return r;
+
+	for (size_t k = 0; k < n; k++) {
+		_cleanup_free_ uint64_t *inodes = NULL;
+		char *from = NULL;
+		size_t ni = 0;
+
+		if (cg_pid_get_path(pids[k], &from) < 0)
+			continue; /* gone meanwhile */
+		r = write_pid(rule->cgroup_abs, pids[k]);
+		if (r < 0) {
+			free(from);
+			if (k == 0)
+				return r;
+			continue;
+		}
+		if (moved_add(rule, pids[k], from) < 0) {
+			free(from);
+			return -ENOMEM;
+		}
+		if (proc_socket_inodes(pids[k], &inodes, &ni) < 0 || ni == 0)
+			continue;
+		uint64_t *nv = realloc(set.v, (set.n + ni) * sizeof(uint64_t));
+		if (!nv) {
+			free(set.v);
+			return -ENOMEM;
+		}
+		set.v = nv;
+		memcpy(set.v + set.n, inodes, ni * sizeof(uint64_t));
+		set.n += ni;
+	}
+
+	/* The pidfd says whether the process we moved is the one the rule
+	 * was made for: if it exited, its PID may already belong to another. */
+	if (pidfd_is_alive(rule->pidfd) <= 0) {
+		free(set.v);
+		return -ESRCH;
+	}
+
+	if (set.n > 0) {
+		qsort(set.v, set.n, sizeof(uint64_t), cmp_u64);
+		if (!m->diag)
+			r = sock_diag_open(&m->diag);
+		else
+			r = 0;
+		for (int attempt = 0; r >= 0 && attempt < 3; attempt++) {
+			r = sock_diag_dump(m->diag, mirror_cb, &set);
+			if (r != -EAGAIN)
+				break;
+		}
+		if (r < 0)
+			log_warning_errno(r, "Failed to list the sockets of %s; its existing sockets stay unlimited: %m",
+					  rule->name);
+		pid_rule_sync_cookies(m, rule);
+	}
+	free(set.v);
+	log_info("%s: moved %zu process(es) into %s, %zu existing socket(s) mirrored.", rule->name, rule->n_moved,
+		 rule->cgroup_abs, rule->n_cookies);
+	return 0;
+}
+
+/* Where a process found in the rule's cgroup goes back to: where it came
+ * from, or, for a child born inside, where its first ancestor came from. */
+static const char *origin_of(const Rule *rule, pid_t pid) {
+	for (size_t k = 0; k < rule->n_moved; k++)
+		if (rule->moved[k].pid == pid)
+			return rule->moved[k].from;
+	return rule->n_moved > 0 ? rule->moved[0].from : "/";
+}
+
+void pid_rule_detach(Manager *m, Rule *rule, bool move_back) {
+	for (size_t k = 0; k < rule->n_cookies; k++)
+		if (!sock_rule_owns(m, rule->cookies[k]))
+			(void)manager_bpf_del_sock(m, rule->cookies[k]);
+
+	if (rule->cgroup_abs && move_back) {
+		/* Bounded: a process that forks as fast as we move could keep
+		 * the cgroup busy forever. */
+		for (int round = 0; round < 8; round++) {
+			_cleanup_free_ char *fn = NULL, *line = NULL;
+			_cleanup_fclose_ FILE *f = NULL;
+			size_t cap = 0;
+			unsigned moved = 0;
+
+			if (asprintf(&fn, "%s/cgroup.procs", rule->cgroup_abs) < 0)
+				break;
+			f = fopen(fn, "re");
+			if (!f)
+				break;
+			while (getline(&line, &cap, f) > 0) {
+				_cleanup_free_ char *to = NULL;
+				pid_t pid = (pid_t)strtol(line, NULL, 10);
+				const char *from = origin_of(rule, pid);
+
+				if (pid <= 0)
+					continue;
+				to = cgroup_abs_path(m, from);
+				if (!to || write_pid(to, pid) < 0) {
+					/* The origin is gone or refuses processes: the top. */
+					_cleanup_free_ char *top = cgroup_abs_path(m, "/");
+					if (!top || write_pid(top, pid) < 0)
+						continue;
+				}
+				moved++;
+			}
+			if (moved == 0)
+				break;
+		}
+	}
+	if (rule->cgroup_abs && rule->made_cgroup) {
+		if (rmdir(rule->cgroup_abs) < 0 && errno != ENOENT)
+			log_warning_errno(errno, "Failed to remove %s: %m", rule->cgroup_abs);
+		rule->made_cgroup = false;
+	}
+}
+
+/* ---- after a crash ---- */
+
+int manager_recover_cgroups(Manager *m) {
+	_cleanup_free_ char *own = NULL;
+	Moved *moved = NULL;
+	size_t n_moved = 0;
+	DIR *d;
+	struct dirent *de;
+	unsigned n = 0;
+
+	if (asprintf(&own, "%s/netbump", m->cgroup_root_abs) < 0)
+		return -ENOMEM;
+	d = opendir(own);
+	if (!d)
+		return 0;
+	(void)manager_state_load_moved(m, &moved, &n_moved);
+	while ((de = readdir(d))) {
+		_cleanup_free_ char *cg = NULL, *fn = NULL, *line = NULL;
+		_cleanup_fclose_ FILE *f = NULL;
+		size_t cap = 0;
+
+		if (de->d_type != DT_DIR || de->d_name[0] == '.')
+			continue;
+		if (asprintf(&cg, "%s/%s", own, de->d_name) < 0 || asprintf(&fn, "%s/cgroup.procs", cg) < 0)
+			break;
+		f = fopen(fn, "re");
+		while (f && getline(&line, &cap, f) > 0) {
+			pid_t pid = (pid_t)strtol(line, NULL, 10);
+			const char *from = "/";
+			_cleanup_free_ char *to = NULL;
+
+			for (size_t k = 0; k < n_moved; k++)
+				if (moved[k].pid == pid)
+					from = moved[k].from;
+			to = cgroup_abs_path(m, from);
+			if (!to || write_pid(to, pid) < 0) {
+				_cleanup_free_ char *top = cgroup_abs_path(m, "/");
+				if (top)
+					(void)write_pid(top, pid);
+			}
+		}
+		if (rmdir(cg) >= 0)
+			n++;
+		else
+			log_warning_errno(errno, "Failed to remove leftover cgroup %s: %m", cg);
+	}
+	closedir(d);
+	(void)rmdir(own);
+	for (size_t k = 0; k < n_moved; k++)
+		free(moved[k].from);
+	free(moved);
+	if (n > 0)
+		log_notice("Moved the processes of %u leftover cgroup(s) back to where they came from.", n);
+	return 0;
+}
+
+/* ---- cgroup emptiness ---- */
+
+static int cgroup_populated(const char *cgroup_abs) {
+	_cleanup_free_ char *fn = NULL, *line = NULL;
+	_cleanup_fclose_ FILE *f = NULL;
+	size_t cap = 0;
+
+	if (asprintf(&fn, "%s/cgroup.events", cgroup_abs) < 0)
+		return -ENOMEM;
+	f = fopen(fn, "re");
+	if (!f)
+		return errno == ENOENT ? 0 : negative_errno();
+	while (getline(&line, &cap, f) > 0)
+		if (strncmp(line, "populated ", 10) == 0)
+			return line[10] == '1';
+	return -EBADMSG;
+}
+
+static int events_cb(sd_event_source *s, const struct inotify_event *ev, void *userdata) {
+	Rule *rule = userdata;
+	int r = cgroup_populated(rule->cgroup_abs);
+
+	if (r != 0 && !(ev->mask & IN_IGNORED))
+		return 0;
+	log_info("%s: no process left in %s; the rule ends.", rule->name, rule->cgroup_abs);
+	manager_rule_expired(rule->manager, rule);
+	return 0;
+}
+
+int rule_watch_cgroup(Manager *m, Rule *rule) {
+	_cleanup_free_ char *fn = NULL;
+	int r;
+
+	if (asprintf(&fn, "%s/cgroup.events", rule->cgroup_abs) < 0)
+		return -ENOMEM;
+	r = sd_event_add_inotify(m->event, &rule->events_watch, fn, IN_MODIFY, events_cb, rule);
+	if (r < 0)
+		return r;
+	/* It may have emptied before the watch was in place. */
+	if (cgroup_populated(rule->cgroup_abs) == 0)
+		return -ESRCH;
+	return 0;
+}
