@@ -2,6 +2,7 @@
 #include <bpf/libbpf.h>
 #include <errno.h>
 #include <signal.h>
+#include <systemd/sd-bus.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -237,6 +238,7 @@ void manager_stop(Manager *m) {
 	/* Classes go with the qdiscs; first stop classifying, then remove
 	 * the qdiscs, filters and IFBs. */
 	manager_rules_stop(m);
+	m->bus = sd_bus_flush_close_unref(m->bus);
 	manager_own_cgroup_remove(m);
 	m->diag = sock_diag_free(m->diag);
 	manager_ifaces_free(m);

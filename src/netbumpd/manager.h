@@ -57,7 +57,8 @@ typedef struct RuleStats {
 /* A process a pid rule moved, and where it came from. */
 typedef struct Moved {
 	pid_t pid;
-	char *from; /* cgroup path relative to the mount */
+	char *from;      /* cgroup path relative to the mount */
+	char *from_unit; /* where systemd owns the tree: the unit it was in */
 } Moved;
 
 typedef struct Rule {
@@ -84,6 +85,12 @@ typedef struct Rule {
 	size_t n_moved;
 	uint64_t *cookies; /* sockets the process had when the rule was made */
 	size_t n_cookies;
+
+	char *scope; /* pid rules where systemd owns the tree: our transient scope */
+
+	/* unit rules: key is the unit's current cgroup id, 0 when it has none */
+	char *unit_path; /* D-Bus object path */
+	struct sd_bus_slot *unit_watch;
 
 	struct Rule *next;
 } Rule;
@@ -147,6 +154,7 @@ struct Manager {
 	bool made_own_cgroup;
 	struct sock_diag *diag;
 	struct ring_buffer *events; /* BPF events (socket released) */
+	struct sd_bus *bus;         /* system bus, opened for the first unit: rule */
 	sd_event_source *events_io;
 };
 
@@ -210,6 +218,17 @@ void pid_rule_detach(Manager *m, Rule *rule, bool move_back);
 void pid_rule_sync_cookies(Manager *m, Rule *rule);
 int rule_watch_cgroup(Manager *m, Rule *rule);
 uint32_t rule_flags(const Rule *r);
+
+/* unit.c */
+int unit_rule_prepare(Manager *m, Rule *rule, const char **ret_reason);
+int unit_rule_sync(Manager *m, Rule *rule);
+void unit_rule_done(Rule *rule);
+int manager_bus_open(Manager *m);
+bool manager_use_scopes(Manager *m);
+int scope_start(Manager *m, Rule *rule, const pid_t *pids, size_t n, const char **ret_reason);
+char *unit_of_pid(Manager *m, pid_t pid);
+int scope_give_back(Manager *m, const char *unit, pid_t pid);
+void scope_stop(Manager *m, Rule *rule);
 int manager_stats_timer_start(Manager *m);
 
 /* server.c */

@@ -76,6 +76,15 @@ void manager_own_cgroup_remove(Manager *m) {
 	m->made_own_cgroup = false;
 }
 
+static int moved_add(Rule *rule, pid_t pid, char *from) {
+	Moved *n = realloc(rule->moved, (rule->n_moved + 1) * sizeof(Moved));
+	if (!n)
+		return -ENOMEM;
+	rule->moved = n;
+	rule->moved[rule->n_moved++] = (Moved){ .pid = pid, .from = from };
+	return 0;
+}
+
 int pid_rule_prepare(Manager *m, Rule *rule, const char **ret_reason) {
 	struct stat st;
 	int r;
@@ -83,6 +92,32 @@ int pid_rule_prepare(Manager *m, Rule *rule, const char **ret_reason) {
 	r = pidfd_open_pid(rule->target.pid, &rule->pidfd);
 	if (r < 0)
 		return *ret_reason = r == -ESRCH ? "no such process" : "cannot open the process", r;
+
+	if (manager_use_scopes(m)) {
+		_cleanup_free_ pid_t *pids = NULL;
+		size_t n = 0;
+
+		r = proc_descendants(rule->target.pid, &pids, &n);
+		if (r < 0)
+			return *ret_reason = "cannot list the process's children", r;
+		for (size_t k = 0; k < n; k++) {
+			char *from = NULL;
+			if (cg_pid_get_path(pids[k], &from) < 0)
+				continue;
+			if (moved_add(rule, pids[k], from) < 0) {
+				free(from);
+				return -ENOMEM;
+			}
+			rule->moved[rule->n_moved - 1].from_unit = unit_of_pid(m, pids[k]);
+		}
+		r = scope_start(m, rule, pids, n, ret_reason);
+		if (r < 0)
+			return r;
+		r = cg_get_id(rule->cgroup_abs, &rule->key);
+		if (r < 0)
+			return *ret_reason = "cannot read the id of the process's scope", r;
+		return 0;
+	}
 
 	r = manager_own_cgroup(m);
 	if (r < 0)
@@ -99,15 +134,6 @@ int pid_rule_prepare(Manager *m, Rule *rule, const char **ret_reason) {
 	r = cg_get_id(rule->cgroup_abs, &rule->key);
 	if (r < 0)
 		return *ret_reason = "cannot read the id of the process's cgroup", r;
-	return 0;
-}
-
-static int moved_add(Rule *rule, pid_t pid, char *from) {
-	Moved *n = realloc(rule->moved, (rule->n_moved + 1) * sizeof(Moved));
-	if (!n)
-		return -ENOMEM;
-	rule->moved = n;
-	rule->moved[rule->n_moved++] = (Moved){ .pid = pid, .from = from };
 	return 0;
 }
 
@@ -166,29 +192,34 @@ int pid_rule_attach(Manager *m, Rule *rule) {
 	size_t n = 0;
 	int r;
 
-	r = proc_descendants(rule->target.pid, &pids, &n);
-	if (r < 0)
-		return r;
+	if (!rule->scope) {
+		r = proc_descendants(rule->target.pid, &pids, &n);
+		if (r < 0)
+			return r;
+		for (size_t k = 0; k < n; k++) {
+			char *from = NULL;
 
-	for (size_t k = 0; k < n; k++) {
+			if (cg_pid_get_path(pids[k], &from) < 0)
+				continue; /* gone meanwhile */
+			r = write_pid(rule->cgroup_abs, pids[k]);
+			if (r < 0) {
+				free(from);
+				if (k == 0)
+					return r;
+				continue;
+			}
+			if (moved_add(rule, pids[k], from) < 0) {
+				free(from);
+				return -ENOMEM;
+			}
+		}
+	}
+
+	for (size_t k = 0; k < rule->n_moved; k++) {
 		_cleanup_free_ uint64_t *inodes = NULL;
-		char *from = NULL;
 		size_t ni = 0;
 
-		if (cg_pid_get_path(pids[k], &from) < 0)
-			continue; /* gone meanwhile */
-		r = write_pid(rule->cgroup_abs, pids[k]);
-		if (r < 0) {
-			free(from);
-			if (k == 0)
-				return r;
-			continue;
-		}
-		if (moved_add(rule, pids[k], from) < 0) {
-			free(from);
-			return -ENOMEM;
-		}
-		if (proc_socket_inodes(pids[k], &inodes, &ni) < 0 || ni == 0)
+		if (proc_socket_inodes(rule->moved[k].pid, &inodes, &ni) < 0 || ni == 0)
 			continue;
 		uint64_t *nv = realloc(set.v, (set.n + ni) * sizeof(uint64_t));
 		if (!nv) {
@@ -242,6 +273,26 @@ void pid_rule_detach(Manager *m, Rule *rule, bool move_back) {
 	for (size_t k = 0; k < rule->n_cookies; k++)
 		if (!sock_rule_owns(m, rule->cookies[k]))
 			(void)manager_bpf_del_sock(m, rule->cookies[k]);
+
+	if (rule->scope) {
+		_cleanup_free_ char *fn = NULL, *line = NULL;
+		_cleanup_fclose_ FILE *f = NULL;
+		size_t cap = 0;
+
+		if (move_back && asprintf(&fn, "%s/cgroup.procs", rule->cgroup_abs) >= 0 && (f = fopen(fn, "re")))
+			while (getline(&line, &cap, f) > 0) {
+				pid_t pid = (pid_t)strtol(line, NULL, 10);
+				const char *unit = NULL;
+
+				for (size_t k = 0; k < rule->n_moved; k++)
+					if (rule->moved[k].pid == pid || (!unit && k == 0))
+						unit = rule->moved[k].from_unit;
+				if (pid > 0 && unit && scope_give_back(m, unit, pid) < 0)
+					log_warning("Could not hand process %d back to %s.", (int)pid, unit);
+			}
+		scope_stop(m, rule);
+		return;
+	}
 
 	if (rule->cgroup_abs && move_back) {
 		/* Bounded: a process that forks as fast as we move could keep

@@ -73,10 +73,14 @@ static void rule_free(Manager *m, Rule *r) {
 	if (r->minor)
 		minor_free(m, r->minor);
 	sd_event_source_disable_unref(r->events_watch);
+	unit_rule_done(r);
 	if (r->pidfd >= 0)
 		close(r->pidfd);
-	for (size_t k = 0; k < r->n_moved; k++)
+	for (size_t k = 0; k < r->n_moved; k++) {
 		free(r->moved[k].from);
+		free(r->moved[k].from_unit);
+	}
+	free(r->scope);
 	free(r->moved);
 	free(r->cookies);
 	free(r->cgroup_abs);
@@ -151,6 +155,12 @@ static int resolve_key(Manager *m, Rule *rule, const char **ret_error, char **re
 		rule->key = si.cookie;
 		return 0;
 	}
+	case TARGET_UNIT:
+		r = unit_rule_prepare(m, rule, &why);
+		if (r < 0)
+			return fail(ret_error, ret_reason, E_FAILED, r, "%s: %s: %s", rule->name, why ?: "failed",
+				    strerror(-r));
+		return 0;
 	default:
 		return fail(ret_error, ret_reason, E_INVALID, -EINVAL, "unsupported target kind");
 	}
@@ -179,6 +189,8 @@ static int bpf_set(Manager *m, Rule *rule) {
 
 	if (rule->target.kind == TARGET_SOCK)
 		r = manager_bpf_set_sock(m, rule->key, rule->minor, rule_flags(rule));
+	else if (rule->target.kind == TARGET_UNIT && rule->key == 0)
+		r = 0; /* not running: nothing to point at yet */
 	else
 		r = manager_bpf_set_rule(m, rule);
 	if (r >= 0 && rule->target.kind == TARGET_PID)
@@ -195,7 +207,7 @@ static void bpf_del(Manager *m, Rule *rule) {
 				for (size_t k = 0; k < p->n_cookies; k++)
 					if (p->cookies[k] == rule->key)
 						(void)manager_bpf_set_sock(m, rule->key, p->minor, rule_flags(p));
-	} else
+	} else if (!(rule->target.kind == TARGET_UNIT && rule->key == 0))
 		(void)manager_bpf_del_rule(m, rule);
 }
 
@@ -336,6 +348,8 @@ int manager_set_rule(Manager *m, const RuleRequest *req, Rule **ret, const char 
 		r = change_rule(m, existing, req, ret_error, ret_reason);
 		if (r < 0)
 			return r;
+		if (existing->target.kind == TARGET_UNIT)
+			(void)unit_rule_sync(m, existing);
 		*ret = existing;
 		return 0;
 	}

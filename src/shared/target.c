@@ -14,6 +14,7 @@ static const char *const kind_names[_TARGET_KIND_MAX] = {
 	[TARGET_USER] = "user",
 	[TARGET_PID] = "pid",
 	[TARGET_SOCK] = "sock",
+	[TARGET_UNIT] = "unit",
 };
 
 const char *target_kind_to_string(TargetKind k) {
@@ -97,6 +98,30 @@ static int parse_positive(const char *s, const char **ret_end, unsigned long lon
 	*ret_end = p;
 	*ret = v;
 	return 0;
+}
+
+/* systemd.unit(5): a name of at most 255 bytes from [a-zA-Z0-9:_.\\@-]
+ * with one of the suffixes of units that own a cgroup. */
+static bool valid_unit_name(const char *s) {
+	static const char *const suffixes[] = { ".service", ".scope", ".slice", ".socket", ".mount", ".swap" };
+	size_t l = strlen(s);
+	bool suffix = false;
+
+	if (l == 0 || l > 255 || s[0] == '.' || s[0] == '-')
+		return false;
+	for (size_t i = 0; i < l; i++) {
+		char c = s[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == ':' ||
+		      c == '_' || c == '.' || c == '\\' || c == '@' || c == '-'))
+			return false;
+	}
+	for (size_t i = 0; i < ELEMENTSOF(suffixes); i++) {
+		size_t sl = strlen(suffixes[i]);
+		if (l > sl && streq(s + l - sl, suffixes[i]))
+			suffix = true;
+	}
+	/* A template ("foo@.service") has no cgroup; an instance does. */
+	return suffix && !strstr(s, "@.");
 }
 
 /* What useradd(8) accepts, plus the '$' machine accounts end with. */
@@ -185,9 +210,16 @@ int target_parse(const char *s, Target *ret, const char **ret_reason) {
 			t.fd = (int)b;
 		} else
 			return *ret_reason = "invalid socket (expected sock:INODE or sock:PID:FD)", -EINVAL;
+	} else if (strncmp(s, "unit:", 5) == 0) {
+		t.kind = TARGET_UNIT;
+		if (!valid_unit_name(s + 5))
+			return *ret_reason = "invalid unit name (expected e.g. unit:backup.service)", -EINVAL;
+		t.unit = strdup(s + 5);
+		if (!t.unit)
+			return -ENOMEM;
 	} else
-		return *ret_reason = "unknown target kind (expected cgroup:/PATH, user@USER, pid:PID, sock:INODE or "
-				     "sock:PID:FD)",
+		return *ret_reason = "unknown target kind (expected cgroup:/PATH, user@USER, pid:PID, sock:INODE, "
+				     "sock:PID:FD or unit:NAME)",
 		       -EINVAL;
 
 	*ret = t;
@@ -236,6 +268,10 @@ char *target_to_string(const Target *t) {
 		} else if (asprintf(&s, "sock:%d:%d", (int)t->pid, t->fd) < 0)
 			return NULL;
 		return s;
+	case TARGET_UNIT:
+		if (asprintf(&s, "unit:%s", t->unit) < 0)
+			return NULL;
+		return s;
 	default:
 		return NULL;
 	}
@@ -246,5 +282,6 @@ void target_done(Target *t) {
 		return;
 	free(t->path);
 	free(t->user_name);
+	free(t->unit);
 	*t = (Target){};
 }

@@ -8,6 +8,7 @@
  *   pid:PID        a process, its threads and the children it starts
  *   sock:INODE     one socket, by the inode /proc/PID/fd shows ("socket:[N]")
  *   sock:PID:FD    the same, by a process's file descriptor
+ *   unit:NAME      a systemd unit's cgroup, followed across restarts
  */
 #pragma once
 
@@ -19,6 +20,7 @@ typedef enum TargetKind {
 	TARGET_USER,
 	TARGET_PID,
 	TARGET_SOCK,
+	TARGET_UNIT,
 	_TARGET_KIND_MAX,
 } TargetKind;
 
@@ -31,6 +33,7 @@ typedef struct Target {
 	pid_t pid;       /* TARGET_PID; TARGET_SOCK given as PID:FD */
 	int fd;          /* TARGET_SOCK given as PID:FD */
 	uint64_t inode;  /* TARGET_SOCK */
+	char *unit;      /* TARGET_UNIT: "backup.service" */
 } Target;
 
 #define TARGET_PATH_MAX 4096

@@ -46,6 +46,11 @@ int main(void) {
 	ok("sock:18446744073709551615", "sock:18446744073709551615");
 	ok("sock:42:0", "sock:42:0");
 	ok("sock:42:7", "sock:42:7");
+	ok("unit:backup.service", "unit:backup.service");
+	ok("unit:getty@tty1.service", "unit:getty@tty1.service");
+	ok("unit:user-1000.slice", "unit:user-1000.slice");
+	ok("unit:run-u12.scope", "unit:run-u12.scope");
+	ok("unit:dev-disk-by\\x2duuid.swap", "unit:dev-disk-by\\x2duuid.swap");
 
 	bad("");
 	bad("cgroup");
@@ -82,6 +87,13 @@ int main(void) {
 	bad("sock:2147483648:1");
 	bad("sock:1:2:3");
 	bad("socket:[123]");
+	bad("unit:");
+	bad("unit:backup");
+	bad("unit:backup.timer");
+	bad("unit:getty@.service");
+	bad("unit:a b.service");
+	bad("unit:a/b.service");
+	bad("unit:.service");
 
 	/* Resolution: root exists everywhere, a random name does not. */
 	{
