@@ -21,6 +21,8 @@ static void help(void) {
 	       "                         mount (default /, the whole tree)\n"
 	       "     --interface IF      Shape only this interface (repeatable; default: all\n"
 	       "                         non-loopback interfaces, following hotplug)\n"
+	       "     --max-rules-per-user N  Rules each non-root user may have (default 64,\n"
+	       "                         0 = no limit)\n"
 	       "     --log-level LEVEL   debug, info, notice, warning, err (default info)\n");
 }
 
@@ -43,7 +45,7 @@ static int strv_push(char ***v, const char *s) {
 
 static int parse_argv(Manager *m, int argc, char *argv[]) {
 	enum { ARG_VERSION = 0x100, ARG_FOREGROUND, ARG_SOCKET, ARG_STATE_DIR, ARG_CGROUP_ROOT, ARG_INTERFACE,
-	       ARG_LOG_LEVEL };
+	       ARG_LOG_LEVEL, ARG_MAX_RULES };
 	static const struct option options[] = {
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, ARG_VERSION },
@@ -53,6 +55,7 @@ static int parse_argv(Manager *m, int argc, char *argv[]) {
 		{ "cgroup-root", required_argument, NULL, ARG_CGROUP_ROOT },
 		{ "interface", required_argument, NULL, ARG_INTERFACE },
 		{ "log-level", required_argument, NULL, ARG_LOG_LEVEL },
+		{ "max-rules-per-user", required_argument, NULL, ARG_MAX_RULES },
 		{}
 	};
 	int c, r;
@@ -94,6 +97,17 @@ static int parse_argv(Manager *m, int argc, char *argv[]) {
 			if (r < 0)
 				return log_oom();
 			break;
+		case ARG_MAX_RULES: {
+			char *e = NULL;
+			unsigned long v;
+
+			errno = 0;
+			v = strtoul(optarg, &e, 10);
+			if (errno != 0 || !e || *e || optarg[0] < '0' || optarg[0] > '9' || v > 65534)
+				return log_error_errno(-EINVAL, "Invalid --max-rules-per-user (0 to 65534): %s", optarg);
+			m->max_rules_per_user = (unsigned)v;
+			break;
+		}
 		case ARG_LOG_LEVEL:
 			r = log_level_from_string(optarg);
 			if (r < 0)

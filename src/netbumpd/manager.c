@@ -30,6 +30,7 @@ int manager_new(Manager **ret) {
 	m->listen_fd = -1;
 	m->ingress_prog_fd = -1;
 	m->next_rule_id = 1;
+	m->max_rules_per_user = 64;
 	m->socket_path = strdup("/run/netbump/netbumpd.sock");
 	m->state_dir = strdup("/run/netbump");
 	m->minor_used = calloc((NB_MINOR_MAX + 8) / 8, 1);
@@ -144,6 +145,7 @@ static int stats_timer_cb(sd_event_source *s, uint64_t usec, void *userdata) {
 
 	if (m->rules)
 		(void)manager_refresh_stats(m);
+	manager_clients_expire(m);
 	(void)sd_event_source_set_time(s, usec + 1000000);
 	return 0;
 }

@@ -64,6 +64,7 @@ typedef struct Moved {
 typedef struct Rule {
 	Manager *manager;
 	uint64_t id;
+	uid_t owner;       /* who made it (SO_PEERCRED of the client) */
 	Target target;
 	char *name;        /* canonical target string */
 	uint64_t key;      /* cgroup id (cgroup, pid), uid (user), socket cookie (sock) */
@@ -98,6 +99,9 @@ typedef struct Rule {
 typedef struct Client {
 	Manager *manager;
 	int fd;
+	uid_t uid;              /* SO_PEERCRED, taken at accept */
+	uint64_t last_activity; /* CLOCK_MONOTONIC usec */
+	uint64_t partial_since; /* when an incomplete message started, 0 = none */
 	sd_event_source *io;
 	VarlinkBuffer in;
 	char *out;
@@ -119,6 +123,7 @@ struct Manager {
 	char *cgroup_root;    /* relative to the mount ("/" or "/a/b") */
 	char **only_ifaces;   /* --interface, NULL-terminated, NULL = all */
 	bool foreground;
+	unsigned max_rules_per_user; /* quota for non-root uids, 0 = none */
 
 	/* discovered */
 	char *cgroup_mount;   /* where cgroup2 is mounted */
@@ -191,9 +196,12 @@ typedef struct RuleRequest {
 	bool has_up, has_down;
 	uint64_t up_bps, down_bps; /* 0 = unlimited */
 	bool transient;            /* end the rule when its cgroup empties */
+	uid_t caller;              /* SO_PEERCRED uid of the client */
 } RuleRequest;
 int manager_set_rule(Manager *m, const RuleRequest *req, Rule **ret, const char **ret_error, char **ret_reason);
-int manager_unset_rule(Manager *m, const char *target, const char **ret_error, char **ret_reason);
+int manager_unset_rule(Manager *m, const char *target, uid_t caller, const char **ret_error, char **ret_reason);
+/* Whether uid may see a rule in List: its own, and those that apply to it. */
+bool rule_visible_to(Manager *m, const Rule *r, uid_t uid);
 void manager_rules_free(Manager *m);
 int manager_refresh_stats(Manager *m);
 /* A socket went away (BPF release event): ends its sock rule, forgets it
@@ -204,6 +212,9 @@ void manager_rules_stop(Manager *m);
 /* The rule a target falls under (NULL: none) by the precedence the BPF
  * programs apply: socket > process > cgroup (deepest) > user. */
 int manager_rule_for(Manager *m, const char *target, Rule **ret, const char **ret_error, char **ret_reason);
+/* The same, ignoring the rules of one uid (what applies underneath them). */
+int manager_rule_for_excluding(Manager *m, const char *target, uid_t excluded, Rule **ret, const char **ret_error,
+			       char **ret_reason);
 /* A transient rule's cgroup emptied: remove the rule. */
 void manager_rule_expired(Manager *m, Rule *rule);
 
@@ -234,6 +245,8 @@ int manager_stats_timer_start(Manager *m);
 /* server.c */
 int manager_listen(Manager *m);
 void manager_clients_free(Manager *m);
+/* Disconnects clients past the read or idle timeout (called every second). */
+void manager_clients_expire(Manager *m);
 
 /* state.c: what we created, so that a SIGKILLed run can be cleaned up */
 int manager_state_save(Manager *m);

@@ -89,9 +89,11 @@ int pid_rule_prepare(Manager *m, Rule *rule, const char **ret_reason) {
 	struct stat st;
 	int r;
 
-	r = pidfd_open_pid(rule->target.pid, &rule->pidfd);
-	if (r < 0)
-		return *ret_reason = r == -ESRCH ? "no such process" : "cannot open the process", r;
+	if (rule->pidfd < 0) {
+		r = pidfd_open_pid(rule->target.pid, &rule->pidfd);
+		if (r < 0)
+			return *ret_reason = r == -ESRCH ? "no such process" : "cannot open the process", r;
+	}
 
 	if (manager_use_scopes(m)) {
 		_cleanup_free_ pid_t *pids = NULL;

@@ -27,6 +27,8 @@
 #define E_NORULE "io.netbump.Manager.NoSuchRule"
 #define E_FULL "io.netbump.Manager.TooManyRules"
 #define E_FAILED "io.netbump.Manager.Failed"
+#define E_DENIED "io.netbump.Manager.PermissionDenied"
+#define E_QUOTA "io.netbump.Manager.QuotaExceeded"
 
 static int fail(const char **ret_error, char **ret_reason, const char *error, int r, const char *fmt, ...)
 	_printf_(5, 6);
@@ -296,6 +298,124 @@ static int change_rule(Manager *m, Rule *existing, const RuleRequest *req, const
 	return 0;
 }
 
+/* ---- who may do what ---- */
+
+static bool cgroup_owned_by(Manager *m, const char *rel, uid_t uid) {
+	_cleanup_free_ char *abs = NULL;
+	struct stat st;
+
+	if (asprintf(&abs, "%s%s", m->cgroup_mount, streq(rel, "/") ? "" : rel) < 0)
+		return false;
+	return stat(abs, &st) >= 0 && st.st_uid == uid;
+}
+
+/* The owner of a process, checked through its pidfd: the uid read from
+ * /proc belongs to the process the pidfd refers to only if that process is
+ * still alive after the read (a PID is reused only after its process is
+ * gone). */
+static int pidfd_owner(int pidfd, pid_t pid, uid_t *ret) {
+	uid_t uid;
+	int r = proc_get_uid(pid, &uid);
+
+	if (r < 0)
+		return r;
+	if (pidfd_is_alive(pidfd) <= 0)
+		return -ESRCH;
+	*ret = uid;
+	return 0;
+}
+
+/* May a non-root uid name this (resolved) target? Its own processes,
+ * sockets and user, and cgroups delegated to it (owned by it, as systemd
+ * does for user@UID.service). */
+static int authorize_target(Manager *m, Rule *rule, uid_t caller, const char **ret_error, char **ret_reason) {
+	uid_t owner = (uid_t)-1;
+	int r;
+
+	if (caller == 0)
+		return 0;
+	switch (rule->target.kind) {
+	case TARGET_USER:
+		owner = rule->target.uid;
+		break;
+	case TARGET_CGROUP:
+		if (cgroup_owned_by(m, rule->target.path, caller))
+			owner = caller;
+		break;
+	case TARGET_PID:
+		r = pidfd_open_pid(rule->target.pid, &rule->pidfd);
+		if (r == -ESRCH)
+			return fail(ret_error, ret_reason, E_NOTFOUND, r, "no such process: %d", (int)rule->target.pid);
+		if (r < 0 || pidfd_owner(rule->pidfd, rule->target.pid, &owner) < 0)
+			return fail(ret_error, ret_reason, E_NOTFOUND, -ESRCH, "no such process: %d",
+				    (int)rule->target.pid);
+		break;
+	case TARGET_SOCK: {
+		struct sock_info si;
+		if (m->diag && sock_diag_find_inode(m->diag, rule->target.inode, &si) >= 0)
+			owner = si.uid;
+		break;
+	}
+	case TARGET_UNIT:
+		if (rule->cgroup_abs) {
+			struct stat st;
+			if (stat(rule->cgroup_abs, &st) >= 0)
+				owner = st.st_uid;
+		}
+		break;
+	default:
+		break;
+	}
+	if (owner != caller)
+		return fail(ret_error, ret_reason, E_DENIED, -EPERM, "not-owner: %s is not yours (uid %u)", rule->name,
+			    (unsigned)caller);
+	return 0;
+}
+
+static unsigned rules_of(Manager *m, uid_t uid) {
+	unsigned n = 0;
+	for (Rule *r = m->rules; r; r = r->next)
+		n += r->owner == uid;
+	return n;
+}
+
+/* A user's rule is more specific than what applies to the target now; it
+ * must not give more than a rule someone else (root) made: every direction
+ * such a rule limits stays limited, at most at its rate. */
+static int check_not_raising(Manager *m, const Rule *rule, uid_t caller, const char **ret_error, char **ret_reason) {
+	Rule *under = NULL;
+	_cleanup_free_ char *reason = NULL;
+	const char *error = NULL;
+
+	if (caller == 0)
+		return 0;
+	if (manager_rule_for_excluding(m, rule->name, caller, &under, &error, &reason) < 0 || !under)
+		return 0;
+	if ((under->up_bps && (!rule->up_bps || rule->up_bps > under->up_bps)) ||
+	    (under->down_bps && (!rule->down_bps || rule->down_bps > under->down_bps)))
+		return fail(ret_error, ret_reason, E_DENIED, -EPERM,
+			    "would-raise: %s falls under %s (set by uid %u); a rule of yours may only lower it",
+			    rule->name, under->name, (unsigned)under->owner);
+	return 0;
+}
+
+bool rule_visible_to(Manager *m, const Rule *r, uid_t uid) {
+	uid_t owner;
+
+	if (uid == 0 || r->owner == uid)
+		return true;
+	switch (r->target.kind) {
+	case TARGET_USER:
+		return r->key == uid;
+	case TARGET_CGROUP:
+		return cgroup_owned_by(m, r->target.path, uid);
+	case TARGET_PID:
+		return r->pidfd >= 0 && pidfd_owner(r->pidfd, r->target.pid, &owner) >= 0 && owner == uid;
+	default:
+		return false;
+	}
+}
+
 int manager_set_rule(Manager *m, const RuleRequest *req, Rule **ret, const char **ret_error, char **ret_reason) {
 	Rule *rule, *existing;
 	const char *why = NULL;
@@ -345,9 +465,25 @@ int manager_set_rule(Manager *m, const RuleRequest *req, Rule **ret, const char 
 	existing = find_rule(m, rule->name);
 	if (existing) {
 		rule_free(m, rule);
+		if (req->caller != 0 && existing->owner != req->caller)
+			return fail(ret_error, ret_reason, E_DENIED, -EPERM,
+				    "not-owner: the rule on %s was made by uid %u", existing->name, (unsigned)existing->owner);
+		if (req->caller != 0) {
+			Rule probe = *existing;
+			if (req->has_up)
+				probe.up_bps = req->up_bps;
+			if (req->has_down)
+				probe.down_bps = req->down_bps;
+			r = check_not_raising(m, &probe, req->caller, ret_error, ret_reason);
+			if (r < 0)
+				return r;
+		}
 		r = change_rule(m, existing, req, ret_error, ret_reason);
 		if (r < 0)
 			return r;
+		/* Root setting a limit makes it root's: the user can no longer
+		 * lift or raise it. */
+		existing->owner = req->caller;
 		if (existing->target.kind == TARGET_UNIT)
 			(void)unit_rule_sync(m, existing);
 		*ret = existing;
@@ -361,7 +497,20 @@ int manager_set_rule(Manager *m, const RuleRequest *req, Rule **ret, const char 
 		return fail(ret_error, ret_reason, E_INVALID, -EINVAL, "a new rule needs at least one rate");
 	}
 
-	r = resolve_key(m, rule, ret_error, ret_reason);
+	rule->owner = req->caller;
+	if (req->caller != 0 && m->max_rules_per_user > 0 && rules_of(m, req->caller) >= m->max_rules_per_user) {
+		rule_free(m, rule);
+		return fail(ret_error, ret_reason, E_QUOTA, -EDQUOT, "quota: uid %u already has %u rules (the limit)",
+			    (unsigned)req->caller, m->max_rules_per_user);
+	}
+	r = check_not_raising(m, rule, req->caller, ret_error, ret_reason);
+	/* Processes are moved while resolving: check ownership first. */
+	if (r >= 0 && rule->target.kind == TARGET_PID)
+		r = authorize_target(m, rule, req->caller, ret_error, ret_reason);
+	if (r >= 0)
+		r = resolve_key(m, rule, ret_error, ret_reason);
+	if (r >= 0 && rule->target.kind != TARGET_PID)
+		r = authorize_target(m, rule, req->caller, ret_error, ret_reason);
 	if (r < 0) {
 		if (rule->target.kind == TARGET_PID)
 			pid_rule_detach(m, rule, false);
@@ -425,7 +574,7 @@ int manager_set_rule(Manager *m, const RuleRequest *req, Rule **ret, const char 
 	return 0;
 }
 
-int manager_unset_rule(Manager *m, const char *target, const char **ret_error, char **ret_reason) {
+int manager_unset_rule(Manager *m, const char *target, uid_t caller, const char **ret_error, char **ret_reason) {
 	_cleanup_free_ char *name = NULL;
 	const char *why = NULL;
 	Target t;
@@ -450,10 +599,29 @@ int manager_unset_rule(Manager *m, const char *target, const char **ret_error, c
 		return -ENOMEM;
 
 	Rule *rule = find_rule(m, name);
-	if (!rule)
+	if (!rule || !rule_visible_to(m, rule, caller))
 		return fail(ret_error, ret_reason, E_NORULE, -ENOENT, "no rule for %s", name);
+	if (caller != 0 && rule->owner != caller)
+		return fail(ret_error, ret_reason, E_DENIED, -EPERM, "not-owner: the rule on %s was made by uid %u",
+			    name, (unsigned)rule->owner);
 	rule_remove(m, rule, true);
 	return 0;
+}
+
+static uid_t exclude_owner = (uid_t)-1;
+
+int manager_rule_for_excluding(Manager *m, const char *target, uid_t excluded, Rule **ret, const char **ret_error,
+			       char **ret_reason) {
+	int r;
+
+	exclude_owner = excluded;
+	r = manager_rule_for(m, target, ret, ret_error, ret_reason);
+	exclude_owner = (uid_t)-1;
+	return r;
+}
+
+static bool considered(const Rule *r) {
+	return exclude_owner == (uid_t)-1 || r->owner != exclude_owner;
 }
 
 /* The deepest cgroup rule at or above a cgroup (path relative to the
@@ -465,6 +633,8 @@ static Rule *cgroup_rule_for(Manager *m, const char *path) {
 	for (Rule *r = m->rules; r; r = r->next) {
 		const char *rp = NULL;
 
+		if (!considered(r))
+			continue;
 		if (r->target.kind == TARGET_CGROUP)
 			rp = r->target.path;
 		else if (r->target.kind == TARGET_PID && r->cgroup_abs)
@@ -481,7 +651,7 @@ static Rule *cgroup_rule_for(Manager *m, const char *path) {
 
 static Rule *user_rule_for(Manager *m, uid_t uid) {
 	for (Rule *r = m->rules; r; r = r->next)
-		if (r->target.kind == TARGET_USER && r->key == uid)
+		if (considered(r) && r->target.kind == TARGET_USER && r->key == uid)
 			return r;
 	return NULL;
 }
@@ -512,6 +682,8 @@ int manager_rule_for(Manager *m, const char *target, Rule **ret, const char **re
 
 	/* Most specific first: its own rule, then what contains it. */
 	r = find_rule(m, name);
+	if (r && !considered(r))
+		r = NULL;
 	if (!r && t.kind == TARGET_CGROUP)
 		r = cgroup_rule_for(m, t.path);
 	if (!r && t.kind == TARGET_PID) {
@@ -528,7 +700,7 @@ int manager_rule_for(Manager *m, const char *target, Rule **ret, const char **re
 	}
 	if (!r && t.kind == TARGET_SOCK)
 		for (Rule *p = m->rules; p && !r; p = p->next)
-			if (p->target.kind == TARGET_PID)
+			if (p->target.kind == TARGET_PID && considered(p))
 				for (size_t c = 0; c < p->n_cookies && !r; c++) {
 					struct sock_info si;
 					if (m->diag && sock_diag_find_inode(m->diag, t.inode, &si) >= 0 &&

@@ -22,6 +22,10 @@
 #include "rate.h"
 
 #define MAX_CLIENTS 128
+/* A request is one small message: 5 s to finish one once begun. */
+#define CLIENT_READ_TIMEOUT_USEC (5u * 1000000u)
+/* Connections kept open without a word are closed after 10 minutes. */
+#define CLIENT_IDLE_TIMEOUT_USEC (600u * 1000000u)
 #define OUTPUT_MAX (VARLINK_REPLY_MAX * 2)
 
 static void client_free(Client *c) {
@@ -121,6 +125,7 @@ static json_object *rule_json(const Rule *r) {
 	json_object_object_add(o, "up_stats", stats_json(&r->up));
 	json_object_object_add(o, "down_stats", stats_json(&r->down));
 	json_object_object_add(o, "transient", json_object_new_boolean(r->transient));
+	json_object_object_add(o, "owner", json_object_new_int64((int64_t)r->owner));
 	if (r->target.kind == TARGET_PID) {
 		json_object_object_add(o, "cgroup", json_object_new_string(r->cgroup_abs + strlen(r->manager->cgroup_mount)));
 		json_object_object_add(o, "processes_moved", json_object_new_int64((int64_t)r->n_moved));
@@ -193,11 +198,12 @@ static int method_set(Client *c, json_object *params) {
 		return reply_error(c, "org.varlink.service.InvalidParameter", "parameter", "down",
 				   "not a non-negative integer (bit/s)");
 
+	req.caller = c->uid;
 	r = manager_set_rule(m, &req, &rule, &error, &reason);
 	if (r == -ENOMEM)
 		return r;
 	if (r < 0) {
-		log_notice("Refused Set %s: %s", req.target, reason ?: strerror(-r));
+		log_notice("Refused Set %s from uid %u: %s", req.target, (unsigned)c->uid, reason ?: strerror(-r));
 		return reply_error(c, error ?: "io.netbump.Manager.Failed", "target", req.target, reason ?: strerror(-r));
 	}
 	char up[RATE_STRING_MAX], down[RATE_STRING_MAX];
@@ -222,11 +228,14 @@ static int method_unset(Client *c, json_object *params) {
 	if (!json_object_object_get_ex(params, "target", &t) || !json_object_is_type(t, json_type_string))
 		return reply_error(c, "org.varlink.service.InvalidParameter", "parameter", "target",
 				   "missing or not a string");
-	r = manager_unset_rule(c->manager, json_object_get_string(t), &error, &reason);
+	r = manager_unset_rule(c->manager, json_object_get_string(t), c->uid, &error, &reason);
 	if (r == -ENOMEM)
 		return r;
-	if (r < 0)
+	if (r < 0) {
+		log_full_errno(r == -EPERM ? LOG_NOTICE : LOG_INFO, 0, "Refused Unset %s from uid %u: %s",
+			       json_object_get_string(t), (unsigned)c->uid, reason ?: strerror(-r));
 		return reply_error(c, error, "target", json_object_get_string(t), reason ?: strerror(-r));
+	}
 	log_info("Rule %s removed.", json_object_get_string(t));
 	return client_queue(c, vl_reply_new(NULL));
 }
@@ -253,6 +262,8 @@ static int method_list(Client *c, json_object *params) {
 			return r;
 		if (r < 0)
 			return reply_error(c, error, "target", json_object_get_string(t), reason ?: strerror(-r));
+		if (applies && !rule_visible_to(m, applies, c->uid))
+			applies = NULL;
 	}
 	(void)manager_refresh_stats(m);
 	p = json_object_new_object();
@@ -260,7 +271,8 @@ static int method_list(Client *c, json_object *params) {
 		json_object_object_add(p, "applies", applies ? json_object_new_string(applies->name) : NULL);
 	a = json_object_new_array();
 	for (Rule *r = m->rules; r; r = r->next)
-		json_object_array_add(a, rule_json(r));
+		if (rule_visible_to(m, r, c->uid))
+			json_object_array_add(a, rule_json(r));
 	json_object_object_add(p, "rules", a);
 	return client_queue(c, vl_reply_new(p));
 }
@@ -364,6 +376,7 @@ static int client_io_cb(sd_event_source *s, int fd, uint32_t revents, void *user
 	}
 
 	if ((revents & (EPOLLIN | EPOLLHUP | EPOLLERR)) && !c->closing) {
+		c->last_activity = now_usec();
 		r = vl_buffer_fill(&c->in, c->fd);
 		if (r == 0 || (r < 0 && r != -EAGAIN && r != -EMSGSIZE && r != -ENOBUFS)) {
 			client_free(c);
@@ -394,10 +407,45 @@ static int client_io_cb(sd_event_source *s, int fd, uint32_t revents, void *user
 			(void)reply_error(c, VARLINK_INTERFACE ".InvalidRequest", NULL, NULL, "message too long");
 			c->closing = true;
 		}
+		/* Start the read timeout on a message begun but not finished. */
+		if (c->in.size == 0)
+			c->partial_since = 0;
+		else if (c->partial_since == 0)
+			c->partial_since = c->last_activity;
 	}
 	if (client_update_events(c) < 0)
 		client_free(c);
 	return 0;
+}
+
+/* At the client limit, a new client takes the place of the one idle the
+ * longest (nothing half-read, nothing to send), so that idle connections,
+ * however many, never lock others out. */
+static bool evict_idle_client(Manager *m) {
+	Client *victim = NULL;
+
+	for (Client *c = m->clients; c; c = c->next)
+		if (c->in.size == 0 && c->out_done >= c->out_size && (!victim || c->last_activity < victim->last_activity))
+			victim = c;
+	if (!victim)
+		return false;
+	log_debug("Client limit reached: closing the longest idle connection (uid %u).", (unsigned)victim->uid);
+	client_free(victim);
+	return true;
+}
+
+void manager_clients_expire(Manager *m) {
+	uint64_t now = now_usec();
+
+	for (Client *c = m->clients, *next; c; c = next) {
+		next = c->next;
+		if (c->partial_since && now - c->partial_since > CLIENT_READ_TIMEOUT_USEC) {
+			log_notice("Client uid %u sent half a message and stalled; disconnecting.", (unsigned)c->uid);
+			client_free(c);
+		} else if (now - c->last_activity > CLIENT_IDLE_TIMEOUT_USEC && c->out_done >= c->out_size) {
+			client_free(c);
+		}
+	}
 }
 
 static int listen_io_cb(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
@@ -405,11 +453,19 @@ static int listen_io_cb(sd_event_source *s, int fd, uint32_t revents, void *user
 	Client *c;
 	int cfd, r;
 
+	struct ucred cred;
+	socklen_t sl = sizeof(cred);
+
 	cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 	if (cfd < 0)
 		return 0;
-	if (m->n_clients >= MAX_CLIENTS) {
-		log_warning("Too many clients (%u); refusing a connection.", m->n_clients);
+	/* Who is asking is what the kernel says, not what the client claims. */
+	if (getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &cred, &sl) < 0) {
+		close(cfd);
+		return 0;
+	}
+	if (m->n_clients >= MAX_CLIENTS && !evict_idle_client(m)) {
+		log_warning("Too many busy clients (%u); refusing a connection.", m->n_clients);
 		close(cfd);
 		return 0;
 	}
@@ -420,6 +476,8 @@ static int listen_io_cb(sd_event_source *s, int fd, uint32_t revents, void *user
 	}
 	c->manager = m;
 	c->fd = cfd;
+	c->uid = cred.uid;
+	c->last_activity = now_usec();
 	vl_buffer_init(&c->in, VARLINK_REQUEST_MAX);
 	r = sd_event_add_io(m->event, &c->io, cfd, EPOLLIN, client_io_cb, c);
 	if (r < 0) {
@@ -483,13 +541,14 @@ int manager_listen(Manager *m) {
 			(void)unlink(m->socket_path);
 		}
 
-		/* Root only until per-user authorization exists. */
-		mode_t old = umask(0177);
+		/* Everyone may connect; each request is checked against the
+		 * caller's SO_PEERCRED uid. */
+		mode_t old = umask(0111);
 		r = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
 		umask(old);
 		if (r < 0)
 			return log_error_errno(errno, "Failed to bind %s: %m", m->socket_path);
-		if (chmod(m->socket_path, 0600) < 0)
+		if (chmod(m->socket_path, 0666) < 0)
 			return log_error_errno(errno, "Failed to set the mode of %s: %m", m->socket_path);
 		if (listen(fd, SOMAXCONN) < 0)
 			return log_error_errno(errno, "Failed to listen on %s: %m", m->socket_path);
