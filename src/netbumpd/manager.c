@@ -183,7 +183,9 @@ int manager_start(Manager *m) {
 	if (r < 0)
 		return log_error_errno(r, "Failed to open rtnetlink socket: %m");
 
-	/* Before the network leftovers: that step also drops the state file. */
+	/* A killed run's acknowledged rules come back (below); read them
+	 * before the network leftovers are cleared, which drops the file. */
+	(void)manager_state_load_rules(m, &m->saved, &m->n_saved);
 	(void)manager_recover_cgroups(m);
 	r = manager_recover_leftovers(m);
 	if (r < 0)
@@ -207,6 +209,7 @@ int manager_start(Manager *m) {
 	r = manager_ifaces_enumerate(m);
 	if (r < 0)
 		return r;
+	(void)manager_restore_rules(m);
 
 	sd_event_now(m->event, CLOCK_MONOTONIC, &now);
 	r = sd_event_add_time(m->event, &m->stats_timer, CLOCK_MONOTONIC, now + 1000000, 100000, stats_timer_cb, m);
@@ -240,6 +243,9 @@ void manager_stop(Manager *m) {
 	/* Classes go with the qdiscs; first stop classifying, then remove
 	 * the qdiscs, filters and IFBs. */
 	manager_rules_stop(m);
+	saved_rules_free(m->saved, m->n_saved);
+	m->saved = NULL;
+	m->n_saved = 0;
 	m->bus = sd_bus_flush_close_unref(m->bus);
 	manager_own_cgroup_remove(m);
 	m->diag = sock_diag_free(m->diag);

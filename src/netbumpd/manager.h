@@ -61,6 +61,18 @@ typedef struct Moved {
 	char *from_unit; /* where systemd owns the tree: the unit it was in */
 } Moved;
 
+typedef struct SavedRule {
+	uint64_t id;
+	uid_t owner;
+	uint64_t up, down;
+	bool transient;
+	char *target; /* canonical */
+	Moved *moved;
+	size_t n_moved;
+	uint64_t *cookies;
+	size_t n_cookies;
+} SavedRule;
+
 typedef struct Rule {
 	Manager *manager;
 	uint64_t id;
@@ -160,6 +172,8 @@ struct Manager {
 	struct sock_diag *diag;
 	struct ring_buffer *events; /* BPF events (socket released) */
 	struct sd_bus *bus;         /* system bus, opened for the first unit: rule */
+	SavedRule *saved;           /* rules of a killed run, until restored */
+	size_t n_saved;
 	sd_event_source *events_io;
 };
 
@@ -220,8 +234,11 @@ void manager_rule_expired(Manager *m, Rule *rule);
 
 /* process.c */
 int manager_own_cgroup(Manager *m);
-/* Moves the processes a killed run left in its cgroups back, removes them. */
+/* Moves the processes a killed run left in its cgroups back and removes
+ * those cgroups, except the ones saved pid rules will adopt. */
 int manager_recover_cgroups(Manager *m);
+/* Takes over a saved pid rule's cgroup and processes (no move). */
+int pid_rule_adopt(Manager *m, Rule *rule, const SavedRule *sr);
 void manager_own_cgroup_remove(Manager *m);
 int pid_rule_prepare(Manager *m, Rule *rule, const char **ret_reason);
 int pid_rule_attach(Manager *m, Rule *rule);
@@ -253,7 +270,10 @@ int manager_state_save(Manager *m);
 void manager_state_remove(Manager *m);
 /* Reads the ifindexes on which a previous run created the clsact qdisc. */
 int manager_state_load_clsact(Manager *m, uint32_t **ret, size_t *ret_n);
-int manager_state_load_moved(Manager *m, Moved **ret, size_t *ret_n);
+int manager_state_load_rules(Manager *m, SavedRule **ret, size_t *ret_n);
+void saved_rules_free(SavedRule *v, size_t n);
+/* Puts back the rules a killed run had acknowledged (rule.c). */
+int manager_restore_rules(Manager *m);
 
 uint64_t now_usec(void);
 

@@ -28,6 +28,8 @@
 #include "proc-util.h"
 #include "sock-diag.h"
 
+static int cgroup_populated(const char *cgroup_abs);
+
 static int write_pid(const char *cgroup_abs, pid_t pid) {
 	_cleanup_free_ char *fn = NULL;
 	_cleanup_close_ int fd = -1;
@@ -57,9 +59,11 @@ int manager_own_cgroup(Manager *m) {
 		return 0;
 	if (asprintf(&m->own_cgroup_abs, "%s/netbump", m->cgroup_root_abs) < 0)
 		return -ENOMEM;
-	if (mkdir(m->own_cgroup_abs, 0755) >= 0)
+	/* "netbump" under our root is ours by name, also when a killed run
+	 * left it behind. */
+	if (mkdir(m->own_cgroup_abs, 0755) >= 0 || errno == EEXIST)
 		m->made_own_cgroup = true;
-	else if (errno != EEXIST) {
+	else {
 		int r = negative_errno();
 		free(m->own_cgroup_abs);
 		m->own_cgroup_abs = NULL;
@@ -339,20 +343,33 @@ void pid_rule_detach(Manager *m, Rule *rule, bool move_back) {
 
 /* ---- after a crash ---- */
 
+static const char *saved_origin(Manager *m, pid_t pid) {
+	for (size_t k = 0; k < m->n_saved; k++)
+		for (size_t j = 0; j < m->saved[k].n_moved; j++)
+			if (m->saved[k].moved[j].pid == pid)
+				return m->saved[k].moved[j].from;
+	return "/";
+}
+
+static bool saved_pid_rule(Manager *m, const char *dirname) {
+	for (size_t k = 0; k < m->n_saved; k++)
+		if (strncmp(m->saved[k].target, "pid:", 4) == 0 && strncmp(dirname, "pid-", 4) == 0 &&
+		    streq(m->saved[k].target + 4, dirname + 4))
+			return true;
+	return false;
+}
+
 int manager_recover_cgroups(Manager *m) {
 	_cleanup_free_ char *own = NULL;
-	Moved *moved = NULL;
-	size_t n_moved = 0;
 	DIR *d;
 	struct dirent *de;
-	unsigned n = 0;
+	unsigned n = 0, kept = 0;
 
 	if (asprintf(&own, "%s/netbump", m->cgroup_root_abs) < 0)
 		return -ENOMEM;
 	d = opendir(own);
 	if (!d)
 		return 0;
-	(void)manager_state_load_moved(m, &moved, &n_moved);
 	while ((de = readdir(d))) {
 		_cleanup_free_ char *cg = NULL, *fn = NULL, *line = NULL;
 		_cleanup_fclose_ FILE *f = NULL;
@@ -360,18 +377,17 @@ int manager_recover_cgroups(Manager *m) {
 
 		if (de->d_type != DT_DIR || de->d_name[0] == '.')
 			continue;
+		if (saved_pid_rule(m, de->d_name)) {
+			kept++; /* its rule is restored below, processes and all */
+			continue;
+		}
 		if (asprintf(&cg, "%s/%s", own, de->d_name) < 0 || asprintf(&fn, "%s/cgroup.procs", cg) < 0)
 			break;
 		f = fopen(fn, "re");
 		while (f && getline(&line, &cap, f) > 0) {
 			pid_t pid = (pid_t)strtol(line, NULL, 10);
-			const char *from = "/";
-			_cleanup_free_ char *to = NULL;
+			_cleanup_free_ char *to = cgroup_abs_path(m, saved_origin(m, pid));
 
-			for (size_t k = 0; k < n_moved; k++)
-				if (moved[k].pid == pid)
-					from = moved[k].from;
-			to = cgroup_abs_path(m, from);
 			if (!to || write_pid(to, pid) < 0) {
 				_cleanup_free_ char *top = cgroup_abs_path(m, "/");
 				if (top)
@@ -384,12 +400,80 @@ int manager_recover_cgroups(Manager *m) {
 			log_warning_errno(errno, "Failed to remove leftover cgroup %s: %m", cg);
 	}
 	closedir(d);
-	(void)rmdir(own);
-	for (size_t k = 0; k < n_moved; k++)
-		free(moved[k].from);
-	free(moved);
+	if (kept == 0)
+		(void)rmdir(own);
 	if (n > 0)
 		log_notice("Moved the processes of %u leftover cgroup(s) back to where they came from.", n);
+	return 0;
+}
+
+typedef struct CookieFilter {
+	const uint64_t *want;
+	size_t n_want;
+	Rule *rule;
+} CookieFilter;
+
+static int keep_live_cookie(const struct sock_info *s, void *userdata) {
+	CookieFilter *cf = userdata;
+
+	for (size_t k = 0; k < cf->n_want; k++)
+		if (cf->want[k] == s->cookie) {
+			uint64_t *n = realloc(cf->rule->cookies, (cf->rule->n_cookies + 1) * sizeof(uint64_t));
+			if (!n)
+				return -ENOMEM;
+			cf->rule->cookies = n;
+			n[cf->rule->n_cookies++] = s->cookie;
+		}
+	return 0;
+}
+
+int pid_rule_adopt(Manager *m, Rule *rule, const SavedRule *sr) {
+	_cleanup_free_ char *rel = NULL, *now = NULL;
+	int r;
+
+	if (manager_use_scopes(m)) {
+		if (asprintf(&rule->scope, "netbump-pid-%d.scope", (int)rule->target.pid) < 0 ||
+		    asprintf(&rule->cgroup_abs, "%s/netbump.slice/%s", m->cgroup_mount, rule->scope) < 0)
+			return -ENOMEM;
+	} else {
+		r = manager_own_cgroup(m);
+		if (r < 0)
+			return r;
+		if (asprintf(&rule->cgroup_abs, "%s/pid-%d", m->own_cgroup_abs, (int)rule->target.pid) < 0)
+			return -ENOMEM;
+		rule->made_cgroup = true;
+	}
+	if (cgroup_populated(rule->cgroup_abs) <= 0)
+		return -ESRCH; /* everyone left while we were down */
+	r = cg_get_id(rule->cgroup_abs, &rule->key);
+	if (r < 0)
+		return r;
+
+	/* The pidfd is for the process only if it is still in our cgroup: a
+	 * PID reused meanwhile would be somewhere else. */
+	if (pidfd_open_pid(rule->target.pid, &rule->pidfd) >= 0 &&
+	    (cg_pid_get_path(rule->target.pid, &now) < 0 || !streq(now, rule->cgroup_abs + strlen(m->cgroup_mount)) ||
+	     pidfd_is_alive(rule->pidfd) <= 0)) {
+		close(rule->pidfd);
+		rule->pidfd = -1;
+	}
+
+	for (size_t k = 0; k < sr->n_moved; k++) {
+		char *from = strdup(sr->moved[k].from);
+		if (!from || moved_add(rule, sr->moved[k].pid, from) < 0) {
+			free(from);
+			return -ENOMEM;
+		}
+		if (sr->moved[k].from_unit)
+			rule->moved[rule->n_moved - 1].from_unit = strdup(sr->moved[k].from_unit);
+	}
+	if (sr->n_cookies > 0) {
+		CookieFilter cf = { .want = sr->cookies, .n_want = sr->n_cookies, .rule = rule };
+		if (!m->diag)
+			(void)sock_diag_open(&m->diag);
+		if (m->diag)
+			(void)sock_diag_dump(m->diag, keep_live_cookie, &cf);
+	}
 	return 0;
 }
 

@@ -253,7 +253,7 @@ static void rule_remove(Manager *m, Rule *rule, bool move_back) {
 	}
 	for (Iface *i = m->ifaces; i; i = i->next)
 		(void)iface_remove_rule(m, i, rule);
-	if (rule->n_moved > 0 && m->state_dir)
+	if (m->state_dir && m->skel)
 		(void)manager_state_save(m);
 	rule_free(m, rule);
 }
@@ -295,6 +295,48 @@ static int change_rule(Manager *m, Rule *existing, const RuleRequest *req, const
 		if (r < 0)
 			return fail(ret_error, ret_reason, E_FAILED, r, "cannot update the BPF map: %s", strerror(-r));
 	}
+	return 0;
+}
+
+/* Gives a resolved rule its class id and classes on every interface, puts
+ * it in the list and points the maps at it. On failure the rule is freed
+ * (and a pid rule's processes are put back). */
+static int rule_install(Manager *m, Rule *rule, const char **ret_error, char **ret_reason) {
+	int r;
+
+	r = minor_alloc(m, &rule->minor);
+	if (r < 0) {
+		if (rule->target.kind == TARGET_PID)
+			pid_rule_detach(m, rule, false);
+		rule_free(m, rule);
+		return fail(ret_error, ret_reason, E_FULL, r, "no HTB class id left (65533 rules in use)");
+	}
+	r = apply_everywhere(m, rule, 0, 0);
+	if (r < 0) {
+		if (rule->target.kind == TARGET_PID)
+			pid_rule_detach(m, rule, false);
+		rule_free(m, rule);
+		return fail(ret_error, ret_reason, E_FAILED, r, "the kernel refused the class: %s", strerror(-r));
+	}
+
+	/* In the list (and so owned by it) from here on: rule_remove() undoes
+	 * whatever part of the rest fails. */
+	if (rule->id == 0)
+		rule->id = m->next_rule_id++;
+	else if (rule->id >= m->next_rule_id)
+		m->next_rule_id = rule->id + 1;
+	Rule **p = &m->rules;
+	while (*p)
+		p = &(*p)->next;
+	*p = rule;
+	m->n_rules++;
+
+	r = bpf_set(m, rule);
+	if (r < 0) {
+		rule_remove(m, rule, true);
+		return fail(ret_error, ret_reason, E_FAILED, r, "cannot update the BPF map: %s", strerror(-r));
+	}
+	manager_bpf_bump_gen(m);
 	return 0;
 }
 
@@ -486,6 +528,7 @@ int manager_set_rule(Manager *m, const RuleRequest *req, Rule **ret, const char 
 		existing->owner = req->caller;
 		if (existing->target.kind == TARGET_UNIT)
 			(void)unit_rule_sync(m, existing);
+		(void)manager_state_save(m);
 		*ret = existing;
 		return 0;
 	}
@@ -517,36 +560,9 @@ int manager_set_rule(Manager *m, const RuleRequest *req, Rule **ret, const char 
 		rule_free(m, rule);
 		return r;
 	}
-	r = minor_alloc(m, &rule->minor);
-	if (r < 0) {
-		if (rule->target.kind == TARGET_PID)
-			pid_rule_detach(m, rule, false);
-		rule_free(m, rule);
-		return fail(ret_error, ret_reason, E_FULL, r, "no HTB class id left (65533 rules in use)");
-	}
-	r = apply_everywhere(m, rule, 0, 0);
-	if (r < 0) {
-		if (rule->target.kind == TARGET_PID)
-			pid_rule_detach(m, rule, false);
-		rule_free(m, rule);
-		return fail(ret_error, ret_reason, E_FAILED, r, "the kernel refused the class: %s", strerror(-r));
-	}
-
-	/* In the list (and so owned by it) from here on: rule_remove() undoes
-	 * whatever part of the rest fails. */
-	rule->id = m->next_rule_id++;
-	Rule **p = &m->rules;
-	while (*p)
-		p = &(*p)->next;
-	*p = rule;
-	m->n_rules++;
-
-	r = bpf_set(m, rule);
-	if (r < 0) {
-		rule_remove(m, rule, true);
-		return fail(ret_error, ret_reason, E_FAILED, r, "cannot update the BPF map: %s", strerror(-r));
-	}
-	manager_bpf_bump_gen(m);
+	r = rule_install(m, rule, ret_error, ret_reason);
+	if (r < 0)
+		return r;
 
 	if (rule->target.kind == TARGET_PID) {
 		r = pid_rule_attach(m, rule);
@@ -570,6 +586,7 @@ int manager_set_rule(Manager *m, const RuleRequest *req, Rule **ret, const char 
 			return fail(ret_error, ret_reason, E_FAILED, r, "cannot watch %s: %s", req->target, strerror(-r));
 		}
 	}
+	(void)manager_state_save(m);
 	*ret = rule;
 	return 0;
 }
@@ -812,4 +829,95 @@ int manager_refresh_stats(Manager *m) {
 		}
 	}
 	return r;
+}
+
+/* ---- after a crash ---- */
+
+static int restore_pid_rule(Manager *m, const SavedRule *sr) {
+	const char *error = NULL, *why = NULL;
+	_cleanup_free_ char *reason = NULL;
+	Rule *rule;
+	Target t;
+	int r;
+
+	r = target_parse(sr->target, &t, &why);
+	if (r < 0)
+		return r;
+	rule = calloc(1, sizeof(*rule));
+	if (!rule) {
+		target_done(&t);
+		return -ENOMEM;
+	}
+	rule->manager = m;
+	rule->pidfd = -1;
+	rule->target = t;
+	rule->transient = true;
+	rule->id = sr->id;
+	rule->owner = sr->owner;
+	rule->up_bps = sr->up;
+	rule->down_bps = sr->down;
+	rule->name = target_to_string(&rule->target);
+	if (!rule->name) {
+		rule_free(m, rule);
+		return -ENOMEM;
+	}
+	r = pid_rule_adopt(m, rule, sr);
+	if (r < 0) {
+		/* Nothing to keep: remove its cgroup if it is empty. */
+		if (rule->made_cgroup && rule->cgroup_abs)
+			(void)rmdir(rule->cgroup_abs);
+		rule_free(m, rule);
+		return r;
+	}
+	r = rule_install(m, rule, &error, &reason);
+	if (r < 0)
+		return r;
+	r = rule_watch_cgroup(m, rule);
+	if (r < 0)
+		rule_remove(m, rule, false);
+	return r;
+}
+
+int manager_restore_rules(Manager *m) {
+	unsigned ok = 0, dropped = 0;
+
+	for (size_t k = 0; k < m->n_saved; k++) {
+		const SavedRule *sr = &m->saved[k];
+		const char *error = NULL;
+		_cleanup_free_ char *reason = NULL;
+		Rule *rule = NULL;
+		int r;
+
+		if (strncmp(sr->target, "pid:", 4) == 0)
+			r = restore_pid_rule(m, sr);
+		else {
+			RuleRequest req = {
+				.target = sr->target,
+				.has_up = true,
+				.up_bps = sr->up,
+				.has_down = true,
+				.down_bps = sr->down,
+				.transient = sr->transient,
+				.caller = sr->owner,
+			};
+			r = manager_set_rule(m, &req, &rule, &error, &reason);
+			if (r >= 0) {
+				rule->id = sr->id;
+				if (sr->id >= m->next_rule_id)
+					m->next_rule_id = sr->id + 1;
+			}
+		}
+		if (r < 0) {
+			log_notice("Not restoring %s: %s", sr->target, reason ?: strerror(-r));
+			dropped++;
+		} else
+			ok++;
+	}
+	saved_rules_free(m->saved, m->n_saved);
+	m->saved = NULL;
+	m->n_saved = 0;
+	(void)manager_state_save(m);
+	if (ok + dropped > 0)
+		log_notice("Restored %u rule(s) of the previous run (%u gone with their targets).", ok, dropped);
+	return 0;
 }

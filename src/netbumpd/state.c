@@ -1,10 +1,19 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * The state file records what a run created that the next run could not
- * recognize by its marks alone: the clsact qdiscs we added (a clsact looks
- * the same whoever made it). It is replaced atomically (write a temporary
- * file, rename it over), so a SIGKILL at any instant leaves either the old or
- * the new version, never a torn one.
+ * The state file holds what a killed run must hand to the next one: the
+ * acknowledged rules (with their owners, and for pid rules the processes
+ * moved and where from, and the sockets mirrored), and what the next run
+ * could not recognize by its marks alone (the clsact qdiscs we added: a
+ * clsact looks the same whoever made it). It is written before a request is
+ * acknowledged and replaced atomically (write a temporary file, fsync,
+ * rename it over), so a SIGKILL at any instant leaves either the old or the
+ * new version, never a torn one. A clean stop removes it with everything
+ * else.
+ *
+ *   clsact IFINDEX NAME
+ *   rule ID OWNER UP DOWN TRANSIENT TARGET
+ *   moved ID PID FROM_UNIT|- FROM_PATH
+ *   cookie ID COOKIE
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -44,10 +53,15 @@ int manager_state_save(Manager *m) {
 	for (Iface *i = m->ifaces; i; i = i->next)
 		if (i->created_clsact)
 			fprintf(f, "clsact %u %s\n", i->ifindex, i->name);
-	/* Processes we moved, and where from: after a crash they go back. */
-	for (Rule *r = m->rules; r; r = r->next)
+	for (Rule *r = m->rules; r; r = r->next) {
+		fprintf(f, "rule %llu %u %llu %llu %d %s\n", (unsigned long long)r->id, (unsigned)r->owner,
+			(unsigned long long)r->up_bps, (unsigned long long)r->down_bps, r->transient ? 1 : 0, r->name);
 		for (size_t k = 0; k < r->n_moved; k++)
-			fprintf(f, "moved %d %s\n", (int)r->moved[k].pid, r->moved[k].from);
+			fprintf(f, "moved %llu %d %s %s\n", (unsigned long long)r->id, (int)r->moved[k].pid,
+				r->moved[k].from_unit ?: "-", r->moved[k].from);
+		for (size_t k = 0; k < r->n_cookies; k++)
+			fprintf(f, "cookie %llu %llu\n", (unsigned long long)r->id, (unsigned long long)r->cookies[k]);
+	}
 	if (fflush(f) != 0 || fsync(fileno(f)) < 0) {
 		int r = negative_errno();
 		(void)unlink(tmp);
@@ -70,10 +84,38 @@ void manager_state_remove(Manager *m) {
 		(void)unlink(tmp);
 }
 
-int manager_state_load_moved(Manager *m, Moved **ret, size_t *ret_n) {
+static SavedRule *saved_find(SavedRule *v, size_t n, uint64_t id) {
+	for (size_t k = 0; k < n; k++)
+		if (v[k].id == id)
+			return &v[k];
+	return NULL;
+}
+
+static void chomp(char *s) {
+	size_t l = strlen(s);
+	if (l > 0 && s[l - 1] == '\n')
+		s[l - 1] = '\0';
+}
+
+void saved_rules_free(SavedRule *v, size_t n) {
+	for (size_t k = 0; k < n; k++) {
+		free(v[k].target);
+		for (size_t j = 0; j < v[k].n_moved; j++) {
+			free(v[k].moved[j].from);
+			free(v[k].moved[j].from_unit);
+		}
+		free(v[k].moved);
+		free(v[k].cookies);
+	}
+	free(v);
+}
+
+/* Lines that do not parse are skipped: a state file from another version
+ * must not stop the daemon from starting. */
+int manager_state_load_rules(Manager *m, SavedRule **ret, size_t *ret_n) {
 	_cleanup_free_ char *path = state_path(m, ""), *line = NULL;
 	_cleanup_fclose_ FILE *f = NULL;
-	Moved *v = NULL;
+	SavedRule *v = NULL;
 	size_t n = 0, cap = 0;
 
 	if (!path)
@@ -84,23 +126,40 @@ int manager_state_load_moved(Manager *m, Moved **ret, size_t *ret_n) {
 	if (!f)
 		return errno == ENOENT ? 0 : negative_errno();
 	while (getline(&line, &cap, f) > 0) {
-		int pid, off = 0;
-		size_t l;
+		unsigned long long id, up, down, x;
+		unsigned owner;
+		int transient, pid, off = 0;
+		char unit[256];
+		SavedRule *sr;
 
-		if (sscanf(line, "moved %d %n", &pid, &off) != 1 || off == 0 || pid <= 0 || line[off] != '/')
-			continue;
-		l = strlen(line + off);
-		if (l > 0 && line[off + l - 1] == '\n')
-			line[off + l - 1] = '\0';
-		Moved *nv = realloc(v, (n + 1) * sizeof(Moved));
-		if (!nv)
-			break;
-		v = nv;
-		v[n].pid = pid;
-		v[n].from = strdup(line + off);
-		if (!v[n].from)
-			break;
-		n++;
+		chomp(line);
+		if (sscanf(line, "rule %llu %u %llu %llu %d %n", &id, &owner, &up, &down, &transient, &off) == 5 &&
+		    off > 0 && line[off]) {
+			SavedRule *nv = realloc(v, (n + 1) * sizeof(SavedRule));
+			if (!nv)
+				break;
+			v = nv;
+			v[n] = (SavedRule){ .id = id, .owner = owner, .up = up, .down = down, .transient = transient };
+			v[n].target = strdup(line + off);
+			if (!v[n].target)
+				break;
+			n++;
+		} else if (sscanf(line, "moved %llu %d %255s %n", &id, &pid, unit, &off) == 3 && off > 0 &&
+			   line[off] == '/' && (sr = saved_find(v, n, id))) {
+			Moved *nm = realloc(sr->moved, (sr->n_moved + 1) * sizeof(Moved));
+			if (!nm)
+				break;
+			sr->moved = nm;
+			nm[sr->n_moved] = (Moved){ .pid = pid, .from = strdup(line + off),
+						   .from_unit = streq(unit, "-") ? NULL : strdup(unit) };
+			sr->n_moved++;
+		} else if (sscanf(line, "cookie %llu %llu", &id, &x) == 2 && (sr = saved_find(v, n, id))) {
+			uint64_t *nc = realloc(sr->cookies, (sr->n_cookies + 1) * sizeof(uint64_t));
+			if (!nc)
+				break;
+			sr->cookies = nc;
+			nc[sr->n_cookies++] = x;
+		}
 	}
 	*ret = v;
 	*ret_n = n;
