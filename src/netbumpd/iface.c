@@ -339,7 +339,8 @@ static void iface_teardown(Manager *m, Iface *i, bool gone) {
 		}
 		if (i->htb) {
 			r = nl_qdisc_delete(m->nl, i->ifindex, TC_H_ROOT, NB_ROOT_HANDLE);
-			if (r < 0 && r != -ENOENT && r != -ENODEV)
+			/* -EINVAL "Invalid handle": it is not there any more. */
+			if (r < 0 && r != -ENOENT && r != -ENODEV && r != -EINVAL)
 				log_warning_errno(r, "Failed to remove HTB from %s: %m %s", i->name, nl_extack(m->nl));
 		}
 	}
@@ -530,6 +531,8 @@ int manager_ifaces_enumerate(Manager *m) {
 	return 0;
 }
 
+static void iface_repair(Manager *m, Iface *i, const char *what);
+
 static int link_event_cb(uint16_t type, const struct nl_link *l, void *userdata) {
 	Manager *m = userdata;
 	Iface *i = manager_find_iface(m, l->ifindex);
@@ -539,9 +542,11 @@ static int link_event_cb(uint16_t type, const struct nl_link *l, void *userdata)
 			iface_remove(m, l->ifindex, true);
 		else
 			for (Iface *o = m->ifaces; o; o = o->next)
-				if (o->ifb_ifindex == l->ifindex)
-					log_warning("%s was deleted by someone else; downloads on %s are not shaped.",
-						    o->ifb_name, o->name);
+				if (o->ifb_ifindex == l->ifindex) {
+					o->ifb_ifindex = 0; /* gone: do not delete it again */
+					iface_repair(m, o, "The IFB");
+					break;
+				}
 		return 0;
 	}
 	if (i) {
@@ -577,4 +582,70 @@ int manager_link_monitor_start(Manager *m) {
 	if (r < 0)
 		return log_error_errno(r, "Failed to watch links: %m");
 	return 0;
+}
+
+/* ---- someone else's changes ---- */
+
+static int our_filter_cb(const struct nl_filter *f, void *userdata) {
+	bool *found = userdata;
+	if (f->prio == NB_FILTER_PRIO && streq(f->kind, "bpf") &&
+	    strncmp(f->bpf_name, NB_FILTER_NAME, strlen(NB_FILTER_NAME)) == 0)
+		*found = true;
+	return 0;
+}
+
+static void iface_repair(Manager *m, Iface *i, const char *what) {
+	struct nl_link l;
+	uint32_t ifindex = i->ifindex;
+
+	log_warning("%s on %s was removed by someone else; putting it back.", what, i->name);
+	iface_remove(m, ifindex, false);
+	if (nl_link_get(m->nl, ifindex, &l) >= 0)
+		(void)iface_setup(m, &l);
+}
+
+void manager_ifaces_check(Manager *m) {
+	for (Iface *i = m->ifaces, *next; i; i = next) {
+		struct nl_qdisc root = {}, ifb_root = {};
+		bool filter = false;
+
+		next = i->next;
+		if (i->skipped)
+			continue;
+		if (nl_qdisc_dump(m->nl, i->ifindex, root_qdisc_cb, &root) < 0)
+			continue; /* the link is going away: RTM_DELLINK handles it */
+		if (root.handle != NB_ROOT_HANDLE && root.handle != 0) {
+			if (!i->degraded)
+				log_warning("The root qdisc of %s was replaced by someone else (%s %x:); uploads there "
+					    "are not shaped until it is removed.",
+					    i->name, root.kind, root.handle >> 16);
+			i->degraded = "root qdisc replaced by someone else";
+			continue;
+		}
+		if (root.handle == 0) {
+			/* Deleted, or the foreign one that degraded us is gone. */
+			iface_repair(m, i, "The root HTB");
+			continue;
+		}
+		if (i->degraded) {
+			log_notice("%s is shaped again.", i->name);
+			i->degraded = NULL;
+		}
+		if (nl_qdisc_dump(m->nl, i->ifb_ifindex, root_qdisc_cb, &ifb_root) < 0 ||
+		    ifb_root.handle != NB_ROOT_HANDLE) {
+			iface_repair(m, i, "The IFB or its HTB");
+			continue;
+		}
+		if (nl_filter_dump(m->nl, i->ifindex, INGRESS_PARENT, our_filter_cb, &filter) < 0 || !filter) {
+			iface_repair(m, i, "The ingress filter");
+			continue;
+		}
+	}
+}
+
+bool manager_degraded(Manager *m) {
+	for (Iface *i = m->ifaces; i; i = i->next)
+		if (i->degraded)
+			return true;
+	return false;
 }

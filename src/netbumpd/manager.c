@@ -143,6 +143,7 @@ static int manager_events_start(Manager *m) {
 static int stats_timer_cb(sd_event_source *s, uint64_t usec, void *userdata) {
 	Manager *m = userdata;
 
+	manager_ifaces_check(m);
 	if (m->rules)
 		(void)manager_refresh_stats(m);
 	manager_clients_expire(m);

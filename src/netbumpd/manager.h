@@ -41,6 +41,7 @@ typedef struct Iface {
 	bool created_clsact; /* we created the clsact qdisc (delete it on stop) */
 	bool filter;         /* our ingress filter is attached */
 	const char *skipped; /* why the interface is not shaped, or NULL */
+	const char *degraded; /* someone else's change we do not undo, or NULL */
 	struct Iface *next;
 } Iface;
 
@@ -199,6 +200,11 @@ int manager_recover_leftovers(Manager *m);
 int manager_ifaces_enumerate(Manager *m);
 int manager_link_monitor_start(Manager *m);
 void manager_ifaces_free(Manager *m);
+/* Finds changes made by others to our qdiscs, filters and IFBs: what was
+ * removed is put back; a root qdisc someone replaced is reported (the
+ * interface and its rules show as degraded), not fought over. */
+void manager_ifaces_check(Manager *m);
+bool manager_degraded(Manager *m);
 Iface *manager_find_iface(Manager *m, uint32_t ifindex);
 /* Creates, changes or deletes the rule's classes on one interface. */
 int iface_apply_rule(Manager *m, Iface *i, const Rule *r, uint64_t old_up, uint64_t old_down);

@@ -126,6 +126,7 @@ static json_object *rule_json(const Rule *r) {
 	json_object_object_add(o, "down_stats", stats_json(&r->down));
 	json_object_object_add(o, "transient", json_object_new_boolean(r->transient));
 	json_object_object_add(o, "owner", json_object_new_int64((int64_t)r->owner));
+	json_object_object_add(o, "degraded", json_object_new_boolean(r->up_bps && manager_degraded(r->manager)));
 	if (r->target.kind == TARGET_PID) {
 		json_object_object_add(o, "cgroup", json_object_new_string(r->cgroup_abs + strlen(r->manager->cgroup_mount)));
 		json_object_object_add(o, "processes_moved", json_object_new_int64((int64_t)r->n_moved));
@@ -303,6 +304,8 @@ static int method_status(Client *c, json_object *params) {
 			json_object_object_add(o, "reason", json_object_new_string(i->skipped));
 		else
 			json_object_object_add(o, "ifb", json_object_new_string(i->ifb_name));
+		if (i->degraded)
+			json_object_object_add(o, "degraded", json_object_new_string(i->degraded));
 		json_object_array_add(a, o);
 	}
 	json_object_object_add(p, "interfaces", a);
