@@ -431,7 +431,20 @@ static int check_not_raising(Manager *m, const Rule *rule, uid_t caller, const c
 
 	if (caller == 0)
 		return 0;
-	if (manager_rule_for_excluding(m, rule->name, caller, &under, &error, &reason) < 0 || !under)
+	if (manager_rule_for_excluding(m, rule->name, caller, &under, &error, &reason) < 0)
+		return 0;
+	/* What a user may name carries its own traffic (its sockets, its
+	 * delegated cgroups), and a socket or cgroup rule takes precedence
+	 * over a user rule: root's rule on the caller applies there too. */
+	if (!under) {
+		_cleanup_free_ char *user = NULL, *reason2 = NULL;
+
+		if (asprintf(&user, "user@%u", (unsigned)caller) < 0)
+			return -ENOMEM;
+		if (manager_rule_for_excluding(m, user, caller, &under, &error, &reason2) < 0)
+			return 0;
+	}
+	if (!under)
 		return 0;
 	if ((under->up_bps && (!rule->up_bps || rule->up_bps > under->up_bps)) ||
 	    (under->down_bps && (!rule->down_bps || rule->down_bps > under->down_bps)))
