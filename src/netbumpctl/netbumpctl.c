@@ -13,6 +13,7 @@
 #include "rate.h"
 #include "target.h"
 #include "varlink.h"
+#include "wrap.h"
 
 #define DEFAULT_SOCKET "/run/netbump/netbumpd.sock"
 #define CALL_TIMEOUT_MS 30000
@@ -33,7 +34,10 @@ static void help(void) {
 	       "                                 (R may be 'unlimited' to lift one side)\n"
 	       "  unset TARGET                   Remove the limit\n"
 	       "  list                           Show rules with live rates and counters\n"
-	       "  status                         Show the daemon's interfaces and state\n\n"
+	       "  status                         Show the daemon's interfaces and state\n"
+	       "  run RATE -- CMD [ARGS...]      Run CMD limited from its first packet on\n"
+	       "  run [--up R] [--down R] -- CMD [ARGS...]\n"
+	       "                                 (the limit ends when CMD and its children end)\n\n"
 	       "Targets:  cgroup:/PATH   (as in /proc/PID/cgroup)\n"
 	       "          user@UID  user@NAME\n"
 	       "Rates:    tc(8) units: 500kbit 5mbit 1gbit 2mibit (bit/s);\n"
@@ -332,6 +336,65 @@ static int verb_list(int argc, char *argv[]) {
 	return 0;
 }
 
+/* run RATE -- CMD [ARGS...], run [--up R] [--down R] -- CMD [ARGS...]: this
+ * process has itself limited (wrap.h), then becomes CMD, so CMD keeps the
+ * PID and cgroup the limit was made for and its exit status is ours. */
+static int verb_run(int argc, char *argv[]) {
+	_cleanup_free_ char *message = NULL;
+	WrapRates rates = {};
+	WrapFailure failure;
+	int k, r;
+
+	for (k = 1; k < argc && !streq(argv[k], "--"); k++) {
+		const char *a = argv[k], *v;
+		bool is_up = strncmp(a, "--up", 4) == 0 && (a[4] == '\0' || a[4] == '=');
+		bool is_down = strncmp(a, "--down", 6) == 0 && (a[6] == '\0' || a[6] == '=');
+
+		if (is_up || is_down) {
+			v = strchr(a, '=') ? strchr(a, '=') + 1 : (k + 1 < argc ? argv[++k] : NULL);
+			if (!v) {
+				fprintf(stderr, "netbumpctl: %s needs a rate\n", a);
+				return EXIT_USAGE;
+			}
+			if (parse_rate_arg(is_up ? "upload " : "download ", v, is_up ? &rates.up_bps : &rates.down_bps) < 0)
+				return EXIT_USAGE;
+			if (is_up)
+				rates.has_up = true;
+			else
+				rates.has_down = true;
+		} else if (a[0] == '-' && a[1] == '-' && a[2]) {
+			fprintf(stderr, "netbumpctl: unknown option '%s' for run\n", a);
+			return EXIT_USAGE;
+		} else if (!rates.has_up && !rates.has_down) {
+			if (parse_rate_arg("", a, &rates.up_bps) < 0)
+				return EXIT_USAGE;
+			rates.down_bps = rates.up_bps;
+			rates.has_up = rates.has_down = true;
+		} else {
+			fprintf(stderr, "netbumpctl: unexpected argument '%s' (the command goes after '--')\n", a);
+			return EXIT_USAGE;
+		}
+	}
+	if ((!rates.has_up && !rates.has_down) || k + 1 >= argc) {
+		fprintf(stderr, "netbumpctl: usage: run RATE -- CMD [ARGS...] | run [--up RATE] [--down RATE] -- CMD [ARGS...]\n");
+		return EXIT_USAGE;
+	}
+	if (rates.up_bps == 0 && rates.down_bps == 0) {
+		fprintf(stderr, "netbumpctl: both directions unlimited: nothing to limit\n");
+		return EXIT_USAGE;
+	}
+
+	/* No ack, no command: running it unlimited would hide the failure. */
+	r = wrap_limit_self(arg_socket, &rates, CALL_TIMEOUT_MS, NULL, &failure, &message);
+	if (r < 0) {
+		fprintf(stderr, "netbumpctl: %s\n", message ?: strerror(-r));
+		return failure == WRAP_FAILURE_UNREACHABLE ? EXIT_UNREACHABLE : EXIT_REFUSED;
+	}
+	r = wrap_exec(argv + k + 1, &message);
+	fprintf(stderr, "netbumpctl: %s\n", message ?: "cannot execute the command");
+	return r;
+}
+
 static int verb_status(int argc, char *argv[]) {
 	_cleanup_json_ json_object *msg = NULL;
 	json_object *reply, *v, *ifs;
@@ -377,6 +440,7 @@ int main(int argc, char *argv[]) {
 		{ "unset", verb_unset },
 		{ "list", verb_list },
 		{ "status", verb_status },
+		{ "run", verb_run },
 	};
 	enum { ARG_VERSION = 0x100, ARG_SOCKET, ARG_JSON };
 	static const struct option options[] = {
@@ -412,7 +476,7 @@ int main(int argc, char *argv[]) {
 		}
 	}
 	if (optind >= argc) {
-		fprintf(stderr, "netbumpctl: missing verb (set, unset, list, status); see --help\n");
+		fprintf(stderr, "netbumpctl: missing verb (set, unset, list, status, run); see --help\n");
 		return EXIT_USAGE;
 	}
 	/* Global options may also follow the verb's arguments. */
@@ -420,6 +484,12 @@ int main(int argc, char *argv[]) {
 	char **args = argv + optind;
 	int nargs = argc - optind;
 	for (int k = 0; k < nargs; k++) {
+		/* run: everything after "--" is the command's own. */
+		if (streq(args[0], "run") && streq(args[k], "--")) {
+			while (k < nargs)
+				args[n++] = args[k++];
+			break;
+		}
 		if (streq(args[k], "--json"))
 			arg_json = true;
 		else if (streq(args[k], "--socket") && k + 1 < nargs)
@@ -432,6 +502,6 @@ int main(int argc, char *argv[]) {
 	for (size_t k = 0; k < ELEMENTSOF(verbs); k++)
 		if (streq(args[0], verbs[k].name))
 			return verbs[k].fn(n, args);
-	fprintf(stderr, "netbumpctl: unknown verb '%s' (expected set, unset, list, status)\n", args[0]);
+	fprintf(stderr, "netbumpctl: unknown verb '%s' (expected set, unset, list, status, run)\n", args[0]);
 	return EXIT_USAGE;
 }
