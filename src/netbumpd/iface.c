@@ -179,7 +179,10 @@ int manager_recover_leftovers(Manager *m) {
 finish:
 	free(ls.ifbs.v);
 	free(ls.others.v);
-	manager_state_remove(m);
+	/* The leftovers are gone, the rules still to restore are not: the
+	 * file keeps only those, so a start killed before it has put them
+	 * back does not lose them. */
+	(void)manager_state_save(m);
 	return r;
 }
 

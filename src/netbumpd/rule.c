@@ -846,14 +846,14 @@ int manager_refresh_stats(Manager *m) {
 
 /* ---- after a crash ---- */
 
-static int restore_pid_rule(Manager *m, const SavedRule *sr) {
+static int restore_pid_rule(Manager *m, const SavedRule *sr, const char *target) {
 	const char *error = NULL, *why = NULL;
 	_cleanup_free_ char *reason = NULL;
 	Rule *rule;
 	Target t;
 	int r;
 
-	r = target_parse(sr->target, &t, &why);
+	r = target_parse(target, &t, &why);
 	if (r < 0)
 		return r;
 	rule = calloc(1, sizeof(*rule));
@@ -895,17 +895,22 @@ int manager_restore_rules(Manager *m) {
 	unsigned ok = 0, dropped = 0;
 
 	for (size_t k = 0; k < m->n_saved; k++) {
-		const SavedRule *sr = &m->saved[k];
+		SavedRule *sr = &m->saved[k];
 		const char *error = NULL;
-		_cleanup_free_ char *reason = NULL;
+		/* Until here the state file carries it as still to restore (see
+		 * manager_state_save()); from here on as a rule once it is back,
+		 * and no more if it cannot come back. */
+		_cleanup_free_ char *target = TAKE_PTR(sr->target), *reason = NULL;
 		Rule *rule = NULL;
 		int r;
 
-		if (strncmp(sr->target, "pid:", 4) == 0)
-			r = restore_pid_rule(m, sr);
+		if (!target)
+			continue;
+		if (strncmp(target, "pid:", 4) == 0)
+			r = restore_pid_rule(m, sr, target);
 		else {
 			RuleRequest req = {
-				.target = sr->target,
+				.target = target,
 				.has_up = true,
 				.up_bps = sr->up,
 				.has_down = true,
@@ -921,7 +926,7 @@ int manager_restore_rules(Manager *m) {
 			}
 		}
 		if (r < 0) {
-			log_notice("Not restoring %s: %s", sr->target, reason ?: strerror(-r));
+			log_notice("Not restoring %s: %s", target, reason ?: strerror(-r));
 			dropped++;
 		} else
 			ok++;

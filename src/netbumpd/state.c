@@ -62,6 +62,23 @@ int manager_state_save(Manager *m) {
 		for (size_t k = 0; k < r->n_cookies; k++)
 			fprintf(f, "cookie %llu %llu\n", (unsigned long long)r->id, (unsigned long long)r->cookies[k]);
 	}
+	/* Rules of the killed run that this start has not put back yet (the
+	 * file was read, and the leftovers cleared, before they are applied):
+	 * a start killed before then must not lose them. One being restored
+	 * has no target here any more. */
+	for (size_t k = 0; k < m->n_saved; k++) {
+		const SavedRule *sr = &m->saved[k];
+
+		if (!sr->target)
+			continue;
+		fprintf(f, "rule %llu %u %llu %llu %d %s\n", (unsigned long long)sr->id, (unsigned)sr->owner,
+			(unsigned long long)sr->up, (unsigned long long)sr->down, sr->transient ? 1 : 0, sr->target);
+		for (size_t j = 0; j < sr->n_moved; j++)
+			fprintf(f, "moved %llu %d %s %s\n", (unsigned long long)sr->id, (int)sr->moved[j].pid,
+				sr->moved[j].from_unit ?: "-", sr->moved[j].from);
+		for (size_t j = 0; j < sr->n_cookies; j++)
+			fprintf(f, "cookie %llu %llu\n", (unsigned long long)sr->id, (unsigned long long)sr->cookies[j]);
+	}
 	if (fflush(f) != 0 || fsync(fileno(f)) < 0) {
 		int r = negative_errno();
 		(void)unlink(tmp);
