@@ -307,6 +307,34 @@ int iface_apply_rule(Manager *m, Iface *i, const Rule *r, uint64_t old_up, uint6
 	return 0;
 }
 
+int iface_set_down_rate(Manager *m, Iface *i, const Rule *r, uint64_t rate) {
+	if (i->skipped || !r->down_bps)
+		return 0;
+	/* old == new: a change in place of the class and its leaf limit. */
+	return apply_class(m, i->ifb_ifindex, i->mtu, r->minor, rate, rate, true);
+}
+
+typedef struct ClassBytes {
+	uint32_t classid;
+	uint64_t bytes;
+} ClassBytes;
+
+static int class_bytes_cb(const struct nl_class_stats *s, void *userdata) {
+	ClassBytes *cb = userdata;
+	if (s->classid == cb->classid)
+		cb->bytes += s->bytes;
+	return 0;
+}
+
+uint64_t iface_down_bytes(Manager *m, const Rule *r) {
+	ClassBytes cb = { .classid = NB_CLASSID(r->minor) };
+
+	for (Iface *i = m->ifaces; i; i = i->next)
+		if (!i->skipped)
+			(void)nl_class_dump(m->nl, i->ifb_ifindex, class_bytes_cb, &cb);
+	return cb.bytes;
+}
+
 int iface_remove_rule(Manager *m, Iface *i, const Rule *r) {
 	if (i->skipped)
 		return 0;

@@ -19,6 +19,7 @@
 struct netbump_bpf;
 struct bpf_link;
 struct ring_buffer;
+struct TopState;
 
 /* Name prefix of the IFB netbump makes for each interface: "nbifb<ifindex>".
  * A prefix of our own (never ifb0) so we only ever delete what we made. */
@@ -102,6 +103,13 @@ typedef struct Rule {
 
 	char *scope; /* pid rules where systemd owns the tree: our transient scope */
 
+	/* Soft landing of a download limit on flows already running (ramp.c):
+	 * the class rate steps down to down_bps instead of dropping there. */
+	sd_event_source *ramp_timer;
+	uint64_t ramp_rate;  /* the download classes' rate now; 0 = probing */
+	uint64_t ramp_bytes; /* class bytes when probing started */
+	uint64_t ramp_usec;
+
 	/* unit rules: key is the unit's current cgroup id, 0 when it has none */
 	char *unit_path; /* D-Bus object path */
 	struct sd_bus_slot *unit_watch;
@@ -137,6 +145,7 @@ struct Manager {
 	char **only_ifaces;   /* --interface, NULL-terminated, NULL = all */
 	bool foreground;
 	unsigned max_rules_per_user; /* quota for non-root uids, 0 = none */
+	bool no_accounting;   /* --no-accounting: load the BPF programs without it */
 
 	/* discovered */
 	char *cgroup_mount;   /* where cgroup2 is mounted */
@@ -155,6 +164,8 @@ struct Manager {
 	struct netbump_bpf *skel;
 	struct bpf_link *egress_link, *sock_link, *release_link;
 	int ingress_prog_fd;
+	bool accounting;          /* the programs count traffic per process (acct map) */
+	struct TopState *top;     /* samples of the acct map (top.c) */
 
 	Iface *ifaces;
 	Rule *rules;
@@ -209,6 +220,10 @@ Iface *manager_find_iface(Manager *m, uint32_t ifindex);
 /* Creates, changes or deletes the rule's classes on one interface. */
 int iface_apply_rule(Manager *m, Iface *i, const Rule *r, uint64_t old_up, uint64_t old_down);
 int iface_remove_rule(Manager *m, Iface *i, const Rule *r);
+/* Sets the download class of a rule to rate without touching the rule. */
+int iface_set_down_rate(Manager *m, Iface *i, const Rule *r, uint64_t rate);
+/* Bytes through the rule's download classes so far. */
+uint64_t iface_down_bytes(Manager *m, const Rule *r);
 
 /* rule.c */
 typedef struct RuleRequest {
@@ -253,6 +268,14 @@ void pid_rule_sync_cookies(Manager *m, Rule *rule);
 int rule_watch_cgroup(Manager *m, Rule *rule);
 uint32_t rule_flags(const Rule *r);
 
+/* ramp.c */
+/* A new download limit on a target whose TCP flows already run: measure
+ * their rate for a moment, then step down to the limit. */
+int ramp_new_rule(Manager *m, Rule *rule);
+/* An existing download limit lowered from old: step down from there. */
+int ramp_lower(Manager *m, Rule *rule, uint64_t old);
+void ramp_stop(Rule *rule);
+
 /* unit.c */
 int unit_rule_prepare(Manager *m, Rule *rule, const char **ret_reason);
 int unit_rule_sync(Manager *m, Rule *rule);
@@ -267,6 +290,9 @@ int manager_stats_timer_start(Manager *m);
 
 /* server.c */
 int manager_listen(Manager *m);
+int client_queue(Client *c, json_object *msg);
+int reply_error(Client *c, const char *error, const char *key, const char *value, const char *reason);
+json_object *rule_json(const Rule *r);
 void manager_clients_free(Manager *m);
 /* Disconnects clients past the read or idle timeout (called every second). */
 void manager_clients_expire(Manager *m);
@@ -280,6 +306,12 @@ int manager_state_load_rules(Manager *m, SavedRule **ret, size_t *ret_n);
 void saved_rules_free(SavedRule *v, size_t n);
 /* Puts back the rules a killed run had acknowledged (rule.c). */
 int manager_restore_rules(Manager *m);
+
+/* top.c: per-process traffic for io.netbump.Manager.Top */
+/* Reads the acct map (every second, from the statistics timer). */
+int manager_top_sample(Manager *m);
+void manager_top_free(Manager *m);
+int method_top(Client *c, json_object *params);
 
 uint64_t now_usec(void);
 

@@ -75,6 +75,7 @@ static void rule_free(Manager *m, Rule *r) {
 	if (r->minor)
 		minor_free(m, r->minor);
 	sd_event_source_disable_unref(r->events_watch);
+	ramp_stop(r);
 	unit_rule_done(r);
 	if (r->pidfd >= 0)
 		close(r->pidfd);
@@ -295,6 +296,14 @@ static int change_rule(Manager *m, Rule *existing, const RuleRequest *req, const
 		if (r < 0)
 			return fail(ret_error, ret_reason, E_FAILED, r, "cannot update the BPF map: %s", strerror(-r));
 	}
+	if (existing->ramp_timer && existing->ramp_rate == 0)
+		; /* still measuring the flows: the landing aims at the new limit */
+	else if (existing->ramp_timer && existing->down_bps && existing->ramp_rate > existing->down_bps)
+		(void)ramp_lower(m, existing, existing->ramp_rate * 2);
+	else if (existing->ramp_timer)
+		ramp_stop(existing); /* raised while landing: the new limit holds now */
+	else if (existing->down_bps && old_down > existing->down_bps)
+		(void)ramp_lower(m, existing, old_down);
 	return 0;
 }
 
@@ -599,6 +608,7 @@ int manager_set_rule(Manager *m, const RuleRequest *req, Rule **ret, const char 
 			return fail(ret_error, ret_reason, E_FAILED, r, "cannot watch %s: %s", req->target, strerror(-r));
 		}
 	}
+	(void)ramp_new_rule(m, rule);
 	(void)manager_state_save(m);
 	*ret = rule;
 	return 0;

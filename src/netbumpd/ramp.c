@@ -1,0 +1,200 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Soft landing of download limits on flows that are already running.
+ *
+ * A remote TCP sender that ran unlimited has megabytes in flight (our
+ * receive window grew with the fast path). Cutting its rate at once to a
+ * few Mbit/s makes the leaf queue drop nearly all of that: thousands of
+ * segments to resend at the new rate, retransmission timeouts, seconds at a
+ * fraction of the limit (measured: 3-5 Mbit/s for 4-5 s under an 8mbit
+ * limit). Instead the class rate halves every RAMP_STEP_USEC from the rate
+ * the flows run at, so the sender sees a few losses per step and shrinks its
+ * window as it goes; the limit holds within about a second. Uploads need
+ * none of this: a local sender is held back by TCP small queues, not drops.
+ *
+ * New rules ramp only when their target has established TCP sockets now,
+ * so a command started under a limit is limited from its first packet.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cgroup-util.h"
+#include "log.h"
+#include "manager.h"
+#include "sock-diag.h"
+
+#define RAMP_PROBE_USEC 100000u /* measure the flows' rate for this long */
+#define RAMP_STEP_USEC 80000u   /* then halve the class rate this often */
+/* Above this many times the limit the flows are "fast" and ramp. */
+#define RAMP_FACTOR 2u
+/* "Unshaped" while probing: above any link this runs on. */
+#define RATE_PROBE_BPS UINT64_C(100000000000)
+
+static void ramp_set(Manager *m, Rule *rule, uint64_t rate) {
+	for (Iface *i = m->ifaces; i; i = i->next)
+		(void)iface_set_down_rate(m, i, rule, rate);
+	rule->ramp_rate = rate;
+}
+
+void ramp_stop(Rule *rule) {
+	rule->ramp_timer = sd_event_source_disable_unref(rule->ramp_timer);
+	rule->ramp_rate = 0;
+}
+
+static int ramp_cb(sd_event_source *s, uint64_t usec, void *userdata) {
+	Rule *rule = userdata;
+	Manager *m = rule->manager;
+	uint64_t target = rule->down_bps, next;
+
+	if (rule->ramp_rate == 0) {
+		/* End of the probe: how fast are the flows really? */
+		uint64_t bytes = iface_down_bytes(m, rule), dt = usec - rule->ramp_usec;
+		uint64_t rate = dt ? (bytes - rule->ramp_bytes) * 8 * 1000000 / dt : 0;
+
+		log_debug("%s: flows run at %llu bit/s; landing at %llu.", rule->name, (unsigned long long)rate,
+			  (unsigned long long)target);
+		next = rate / 2;
+	} else
+		next = rule->ramp_rate / 2;
+
+	if (next <= target || target == 0) {
+		ramp_set(m, rule, target);
+		ramp_stop(rule);
+		return 0;
+	}
+	ramp_set(m, rule, next);
+	(void)sd_event_source_set_time(s, usec + RAMP_STEP_USEC);
+	(void)sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
+	return 0;
+}
+
+static int ramp_arm(Manager *m, Rule *rule, uint64_t delay) {
+	uint64_t now;
+	int r;
+
+	sd_event_now(m->event, CLOCK_MONOTONIC, &now);
+	if (rule->ramp_timer) {
+		r = sd_event_source_set_time(rule->ramp_timer, now + delay);
+		if (r >= 0)
+			r = sd_event_source_set_enabled(rule->ramp_timer, SD_EVENT_ONESHOT);
+		return r;
+	}
+	return sd_event_add_time(m->event, &rule->ramp_timer, CLOCK_MONOTONIC, now + delay, 10000, ramp_cb, rule);
+}
+
+int ramp_lower(Manager *m, Rule *rule, uint64_t old) {
+	if (!rule->down_bps || !old || old / RAMP_FACTOR <= rule->down_bps)
+		return 0;
+	if (rule->ramp_rate && rule->ramp_rate < old)
+		old = rule->ramp_rate; /* already on the way down */
+	ramp_set(m, rule, old / 2);
+	return ramp_arm(m, rule, RAMP_STEP_USEC);
+}
+
+/* ---- does the target have running TCP flows? ---- */
+
+typedef struct FlowScan {
+	uint64_t *cgroups; /* ids of the rule's cgroup and its descendants */
+	size_t n;
+	int uid; /* or -1 */
+	const uint64_t *cookies;
+	size_t n_cookies;
+	bool found;
+} FlowScan;
+
+static int collect_ids(const char *dir, FlowScan *fs, unsigned depth) {
+	uint64_t id, *n;
+	DIR *d;
+	struct dirent *de;
+
+	if (depth > 32 || fs->n > 4096 || cg_get_id(dir, &id) < 0)
+		return 0;
+	n = realloc(fs->cgroups, (fs->n + 1) * sizeof(uint64_t));
+	if (!n)
+		return -ENOMEM;
+	fs->cgroups = n;
+	fs->cgroups[fs->n++] = id;
+	d = opendir(dir);
+	if (!d)
+		return 0;
+	while ((de = readdir(d))) {
+		_cleanup_free_ char *sub = NULL;
+		if (de->d_type != DT_DIR || de->d_name[0] == '.')
+			continue;
+		if (asprintf(&sub, "%s/%s", dir, de->d_name) >= 0)
+			(void)collect_ids(sub, fs, depth + 1);
+	}
+	closedir(d);
+	return 0;
+}
+
+static int flow_cb(const struct sock_info *s, void *userdata) {
+	FlowScan *fs = userdata;
+
+	if (s->protocol != IPPROTO_TCP || s->state != TCP_ESTABLISHED)
+		return 0;
+	for (size_t k = 0; k < fs->n; k++)
+		if (s->cgroup_id == fs->cgroups[k])
+			goto hit;
+	for (size_t k = 0; k < fs->n_cookies; k++)
+		if (s->cookie == fs->cookies[k])
+			goto hit;
+	if (fs->uid >= 0 && s->uid == (uint32_t)fs->uid)
+		goto hit;
+	return 0;
+hit:
+	fs->found = true;
+	return 1; /* stop the dump */
+}
+
+static bool target_has_flows(Manager *m, Rule *rule) {
+	FlowScan fs = { .uid = -1 };
+	_cleanup_free_ char *abs = NULL;
+
+	switch (rule->target.kind) {
+	case TARGET_CGROUP:
+		if (asprintf(&abs, "%s%s", m->cgroup_mount, streq(rule->target.path, "/") ? "" : rule->target.path) < 0)
+			return false;
+		(void)collect_ids(abs, &fs, 0);
+		break;
+	case TARGET_UNIT:
+	case TARGET_PID:
+		if (rule->cgroup_abs)
+			(void)collect_ids(rule->cgroup_abs, &fs, 0);
+		fs.cookies = rule->cookies;
+		fs.n_cookies = rule->n_cookies;
+		break;
+	case TARGET_USER:
+		fs.uid = (int)rule->key;
+		break;
+	case TARGET_SOCK:
+		fs.cookies = &rule->key;
+		fs.n_cookies = 1;
+		break;
+	default:
+		return false;
+	}
+	if (!m->diag && sock_diag_open(&m->diag) < 0) {
+		free(fs.cgroups);
+		return false;
+	}
+	(void)sock_diag_dump(m->diag, flow_cb, &fs);
+	free(fs.cgroups);
+	return fs.found;
+}
+
+int ramp_new_rule(Manager *m, Rule *rule) {
+	if (!rule->down_bps || !target_has_flows(m, rule))
+		return 0;
+	/* Let the flows through unshaped for a moment to see their rate. */
+	rule->ramp_bytes = iface_down_bytes(m, rule);
+	sd_event_now(m->event, CLOCK_MONOTONIC, &rule->ramp_usec);
+	for (Iface *i = m->ifaces; i; i = i->next)
+		(void)iface_set_down_rate(m, i, rule, RATE_PROBE_BPS);
+	rule->ramp_rate = 0;
+	return ramp_arm(m, rule, RAMP_PROBE_USEC);
+}
