@@ -95,6 +95,9 @@ typedef struct Rule {
 
 	/* pid rules */
 	int pidfd;
+	sd_event_source *pidfd_watch;
+	bool exited; /* the process is gone, children it left keep the rule;
+		      * "pid:PID" now names whoever gets that PID next */
 	bool made_cgroup; /* cgroup_abs is ours: remove it when the rule goes */
 	Moved *moved;
 	size_t n_moved;
@@ -266,6 +269,7 @@ int pid_rule_attach(Manager *m, Rule *rule);
 void pid_rule_detach(Manager *m, Rule *rule, bool move_back);
 void pid_rule_sync_cookies(Manager *m, Rule *rule);
 int rule_watch_cgroup(Manager *m, Rule *rule);
+int rule_watch_pid(Manager *m, Rule *rule);
 uint32_t rule_flags(const Rule *r);
 
 /* ramp.c */

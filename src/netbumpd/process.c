@@ -506,6 +506,36 @@ static int events_cb(sd_event_source *s, const struct inotify_event *ev, void *u
 	return 0;
 }
 
+/* The process of a pid rule exited: its children (if any) keep the rule
+ * through its cgroup, which is renamed so that the PID, once reused, can get
+ * a rule of its own. */
+static int pidfd_cb(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+	Rule *rule = userdata;
+	Manager *m = rule->manager;
+
+	rule->pidfd_watch = sd_event_source_disable_unref(rule->pidfd_watch);
+	rule->exited = true;
+	if (rule->cgroup_abs && rule->made_cgroup && !rule->scope) {
+		_cleanup_free_ char *to = NULL;
+		if (asprintf(&to, "%s-%llu", rule->cgroup_abs, (unsigned long long)rule->id) >= 0 &&
+		    rename(rule->cgroup_abs, to) >= 0) {
+			free(rule->cgroup_abs);
+			rule->cgroup_abs = TAKE_PTR(to);
+		}
+	}
+	if (cgroup_populated(rule->cgroup_abs) > 0)
+		log_info("%s exited; its children keep the limit (%s).", rule->name,
+			 rule->cgroup_abs + strlen(m->cgroup_mount));
+	(void)manager_state_save(m);
+	return 0;
+}
+
+int rule_watch_pid(Manager *m, Rule *rule) {
+	if (rule->pidfd < 0)
+		return 0;
+	return sd_event_add_io(m->event, &rule->pidfd_watch, rule->pidfd, EPOLLIN, pidfd_cb, rule);
+}
+
 int rule_watch_cgroup(Manager *m, Rule *rule) {
 	_cleanup_free_ char *fn = NULL;
 	int r;

@@ -43,9 +43,11 @@ static int fail(const char **ret_error, char **ret_reason, const char *error, in
 	return r;
 }
 
+/* A pid rule whose process exited is no longer found by "pid:PID": that
+ * PID may belong to another process now. */
 static Rule *find_rule(Manager *m, const char *name) {
 	for (Rule *r = m->rules; r; r = r->next)
-		if (streq(r->name, name))
+		if (streq(r->name, name) && !r->exited)
 			return r;
 	return NULL;
 }
@@ -75,6 +77,7 @@ static void rule_free(Manager *m, Rule *r) {
 	if (r->minor)
 		minor_free(m, r->minor);
 	sd_event_source_disable_unref(r->events_watch);
+	sd_event_source_disable_unref(r->pidfd_watch);
 	ramp_stop(r);
 	unit_rule_done(r);
 	if (r->pidfd >= 0)
@@ -532,6 +535,11 @@ int manager_set_rule(Manager *m, const RuleRequest *req, Rule **ret, const char 
 		if (req->caller != 0 && existing->owner != req->caller)
 			return fail(ret_error, ret_reason, E_DENIED, -EPERM,
 				    "not-owner: the rule on %s was made by uid %u", existing->name, (unsigned)existing->owner);
+		/* A wrapped command must not rewrite the lasting rule an admin
+		 * put on its unit. */
+		if (req->transient && !existing->transient)
+			return fail(ret_error, ret_reason, E_INVALID, -EEXIST,
+				    "%s already has a lasting rule; a transient one cannot replace it", existing->name);
 		if (req->caller != 0) {
 			Rule probe = *existing;
 			if (req->has_up)
@@ -597,7 +605,7 @@ int manager_set_rule(Manager *m, const RuleRequest *req, Rule **ret, const char 
 				    strerror(-r));
 		}
 		manager_bpf_bump_gen(m);
-		(void)manager_state_save(m);
+		(void)rule_watch_pid(m, rule);
 	}
 	if (rule->cgroup_abs) {
 		r = rule_watch_cgroup(m, rule);
@@ -639,6 +647,12 @@ int manager_unset_rule(Manager *m, const char *target, uid_t caller, const char 
 		return -ENOMEM;
 
 	Rule *rule = find_rule(m, name);
+	/* A pid rule outliving its process is named by its cgroup. */
+	if (!rule && strncmp(name, "cgroup:", 7) == 0)
+		for (Rule *r = m->rules; r && !rule; r = r->next)
+			if (r->target.kind == TARGET_PID && r->cgroup_abs &&
+			    streq(r->cgroup_abs + strlen(m->cgroup_mount), name + 7))
+				rule = r;
 	if (!rule || !rule_visible_to(m, rule, caller))
 		return fail(ret_error, ret_reason, E_NORULE, -ENOENT, "no rule for %s", name);
 	if (caller != 0 && rule->owner != caller)
@@ -898,6 +912,8 @@ static int restore_pid_rule(Manager *m, const SavedRule *sr, const char *target)
 	r = rule_watch_cgroup(m, rule);
 	if (r < 0)
 		rule_remove(m, rule, false);
+	else
+		(void)rule_watch_pid(m, rule);
 	return r;
 }
 

@@ -131,6 +131,7 @@ static json_object *rule_json(const Rule *r) {
 		json_object_object_add(o, "cgroup", json_object_new_string(r->cgroup_abs + strlen(r->manager->cgroup_mount)));
 		json_object_object_add(o, "processes_moved", json_object_new_int64((int64_t)r->n_moved));
 		json_object_object_add(o, "sockets_mirrored", json_object_new_int64((int64_t)r->n_cookies));
+		json_object_object_add(o, "exited", json_object_new_boolean(r->exited));
 	}
 	if (r->target.kind == TARGET_SOCK)
 		json_object_object_add(o, "cookie", json_object_new_int64((int64_t)r->key));
