@@ -143,6 +143,7 @@ int main(int argc, char *argv[]) {
 		manager_stop(m);
 		return EXIT_FAILURE;
 	}
+	m->started = true;
 
 	sd_notify(0, "READY=1\nSTATUS=Shaping.");
 	log_info("Ready: socket %s, cgroup root %s.", m->socket_path, m->cgroup_root);

@@ -176,6 +176,11 @@ int manager_start(Manager *m) {
 	r = resolve_cgroup_root(m);
 	if (r < 0)
 		return r;
+	/* Before touching anything: a running netbumpd's qdiscs and state
+	 * would otherwise look like leftovers of a dead one. */
+	if (manager_socket_in_use(m))
+		return log_error_errno(-EADDRINUSE, "Another netbumpd is listening on %s; leaving it alone.",
+				       m->socket_path);
 	r = make_state_dir(m);
 	if (r < 0)
 		return r;
@@ -254,7 +259,10 @@ void manager_stop(Manager *m) {
 	manager_bpf_unload(m);
 	m->nl = nl_free(m->nl);
 
-	manager_state_remove(m);
+	/* Only a run that came up hands over nothing: one that failed to
+	 * start keeps the rules it read for the next attempt. */
+	if (m->started)
+		manager_state_remove(m);
 	if (m->created_state_dir && m->state_dir) {
 		(void)rmdir(m->state_dir);
 		m->created_state_dir = false;

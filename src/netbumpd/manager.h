@@ -147,6 +147,7 @@ struct Manager {
 	char *cgroup_root;    /* relative to the mount ("/" or "/a/b") */
 	char **only_ifaces;   /* --interface, NULL-terminated, NULL = all */
 	bool foreground;
+	bool started; /* manager_start() succeeded: a stop removes the state */
 	unsigned max_rules_per_user; /* quota for non-root uids, 0 = none */
 	bool no_accounting;   /* --no-accounting: load the BPF programs without it */
 
@@ -294,6 +295,8 @@ int manager_stats_timer_start(Manager *m);
 
 /* server.c */
 int manager_listen(Manager *m);
+/* Whether a netbumpd answers on our socket path already. */
+bool manager_socket_in_use(Manager *m);
 int client_queue(Client *c, json_object *msg);
 int reply_error(Client *c, const char *error, const char *key, const char *value, const char *reason);
 json_object *rule_json(const Rule *r);

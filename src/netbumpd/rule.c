@@ -752,15 +752,27 @@ int manager_rule_for(Manager *m, const char *target, Rule **ret, const char **re
 		if (!r && proc_get_uid(t.pid, &uid) >= 0)
 			r = user_rule_for(m, uid);
 	}
-	if (!r && t.kind == TARGET_SOCK)
-		for (Rule *p = m->rules; p && !r; p = p->next)
-			if (p->target.kind == TARGET_PID && considered(p))
-				for (size_t c = 0; c < p->n_cookies && !r; c++) {
-					struct sock_info si;
-					if (m->diag && sock_diag_find_inode(m->diag, t.inode, &si) >= 0 &&
-					    si.cookie == p->cookies[c])
-						r = p;
-				}
+	if (!r && t.kind == TARGET_SOCK) {
+		struct sock_info si;
+
+		if (!m->diag)
+			(void)sock_diag_open(&m->diag);
+		if (m->diag && sock_diag_find_inode(m->diag, t.inode, &si) >= 0) {
+			_cleanup_free_ char *path = NULL;
+
+			/* The process rule that mirrors it, else what its
+			 * cgroup falls under, else its owner's rule. */
+			for (Rule *p = m->rules; p && !r; p = p->next)
+				if (p->target.kind == TARGET_PID && considered(p))
+					for (size_t c = 0; c < p->n_cookies && !r; c++)
+						if (si.cookie == p->cookies[c])
+							r = p;
+			if (!r && si.cgroup_id && cg_path_from_id(m->cgroup_mount, si.cgroup_id, &path) >= 0)
+				r = cgroup_rule_for(m, path);
+			if (!r)
+				r = user_rule_for(m, si.uid);
+		}
+	}
 	*ret = r;
 	k = 0;
 finish:

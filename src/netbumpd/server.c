@@ -22,6 +22,9 @@
 #include "rate.h"
 
 #define MAX_CLIENTS 128
+/* One user may hold this many connections, so that no user (busy or not)
+ * can take every slot; root always finds one. */
+#define MAX_CLIENTS_PER_UID 16
 /* A request is one small message: 5 s to finish one once begun. */
 #define CLIENT_READ_TIMEOUT_USEC (5u * 1000000u)
 /* Connections kept open without a word are closed after 10 minutes. */
@@ -425,12 +428,17 @@ static int client_io_cb(sd_event_source *s, int fd, uint32_t revents, void *user
 /* At the client limit, a new client takes the place of the one idle the
  * longest (nothing half-read, nothing to send), so that idle connections,
  * however many, never lock others out. */
-static bool evict_idle_client(Manager *m) {
+static bool evict_idle_client(Manager *m, uid_t newcomer, bool same_uid_only) {
 	Client *victim = NULL;
 
-	for (Client *c = m->clients; c; c = c->next)
-		if (c->in.size == 0 && c->out_done >= c->out_size && (!victim || c->last_activity < victim->last_activity))
+	for (Client *c = m->clients; c; c = c->next) {
+		bool idle = c->in.size == 0 && c->out_done >= c->out_size;
+		/* For root anyone but root may go, busy or not. */
+		bool eligible = same_uid_only ? c->uid == newcomer && idle : idle || (newcomer == 0 && c->uid != 0);
+
+		if (eligible && (!victim || c->last_activity < victim->last_activity))
 			victim = c;
+	}
 	if (!victim)
 		return false;
 	log_debug("Client limit reached: closing the longest idle connection (uid %u).", (unsigned)victim->uid);
@@ -468,7 +476,17 @@ static int listen_io_cb(sd_event_source *s, int fd, uint32_t revents, void *user
 		close(cfd);
 		return 0;
 	}
-	if (m->n_clients >= MAX_CLIENTS && !evict_idle_client(m)) {
+	if (cred.uid != 0) {
+		unsigned mine = 0;
+		for (Client *o = m->clients; o; o = o->next)
+			mine += o->uid == cred.uid;
+		if (mine >= MAX_CLIENTS_PER_UID && !evict_idle_client(m, cred.uid, true)) {
+			log_notice("uid %u holds %u busy connections; refusing another.", (unsigned)cred.uid, mine);
+			close(cfd);
+			return 0;
+		}
+	}
+	if (m->n_clients >= MAX_CLIENTS && !evict_idle_client(m, cred.uid, false)) {
 		log_warning("Too many busy clients (%u); refusing a connection.", m->n_clients);
 		close(cfd);
 		return 0;
@@ -508,6 +526,17 @@ static int mkdir_parents(const char *path) {
 		*s = '/';
 	}
 	return 0;
+}
+
+bool manager_socket_in_use(Manager *m) {
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	_cleanup_close_ int fd = -1;
+
+	if (sd_listen_fds(0) > 0 || strlen(m->socket_path) >= sizeof(sa.sun_path))
+		return false; /* systemd hands us the socket: it is ours */
+	strcpy(sa.sun_path, m->socket_path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	return fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) >= 0;
 }
 
 int manager_listen(Manager *m) {

@@ -113,3 +113,34 @@ int cg_pid_get_path(pid_t pid, char **ret) {
 	}
 	return -ENOMEDIUM;
 }
+
+/* kernfs file handles: type FILEID_KERNFS, the 64-bit node id as payload. */
+#define FILEID_KERNFS 0xfe
+
+int cg_path_from_id(const char *mount, uint64_t id, char **ret) {
+	union {
+		struct file_handle fh;
+		uint8_t space[sizeof(struct file_handle) + sizeof(uint64_t)];
+	} h = { .fh.handle_bytes = sizeof(uint64_t), .fh.handle_type = FILEID_KERNFS };
+	_cleanup_close_ int mfd = -1, fd = -1;
+	char link[64], buf[4096];
+	size_t ml = strlen(mount);
+	ssize_t n;
+
+	memcpy(h.fh.f_handle, &id, sizeof(id));
+	mfd = open(mount, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (mfd < 0)
+		return negative_errno();
+	fd = open_by_handle_at(mfd, &h.fh, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return negative_errno();
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	n = readlink(link, buf, sizeof(buf) - 1);
+	if (n < 0)
+		return negative_errno();
+	buf[n] = '\0';
+	if (strncmp(buf, mount, ml) != 0 || (buf[ml] != '/' && buf[ml] != '\0'))
+		return -EXDEV; /* another mount of the hierarchy */
+	*ret = strdup(buf[ml] ? buf + ml : "/");
+	return *ret ? 0 : -ENOMEM;
+}

@@ -21,3 +21,8 @@ bool cg_path_is_inside(const char *path, const char *root);
 /* The cgroup v2 path of a process ("/a/b"), from /proc/PID/cgroup's "0::"
  * line. */
 int cg_pid_get_path(pid_t pid, char **ret);
+
+/* The path (relative to the mount, "/a/b") of the cgroup with that id, as
+ * the kernel reports it to BPF and sock_diag (open_by_handle_at(2), needs
+ * CAP_DAC_READ_SEARCH). -ESTALE when it no longer exists. */
+int cg_path_from_id(const char *mount, uint64_t id, char **ret);
