@@ -550,7 +550,15 @@ int manager_ifaces_enumerate(Manager *m) {
 		(void)u32set_add(&present, ll.v[k].ifindex);
 		if (!wanted(m, &ll.v[k]) || manager_find_iface(m, ll.v[k].ifindex))
 			continue;
-		(void)iface_setup(m, &ll.v[k]);
+		r = iface_setup(m, &ll.v[k]);
+		/* Without the right to change qdiscs and links nothing would
+		 * ever be limited: say so and stop rather than pretend. */
+		if (r == -EPERM || r == -EACCES) {
+			log_error_errno(r, "Not allowed to shape %s (CAP_NET_ADMIN missing?): %m", ll.v[k].name);
+			free(present.v);
+			free(ll.v);
+			return r;
+		}
 	}
 	for (Iface *i = m->ifaces, *next; i; i = next) {
 		next = i->next;

@@ -225,7 +225,12 @@ int pid_rule_attach(Manager *m, Rule *rule) {
 		_cleanup_free_ uint64_t *inodes = NULL;
 		size_t ni = 0;
 
-		if (proc_socket_inodes(rule->moved[k].pid, &inodes, &ni) < 0 || ni == 0)
+		r = proc_socket_inodes(rule->moved[k].pid, &inodes, &ni);
+		if (r == -EACCES || r == -EPERM)
+			log_warning_errno(r, "%s: cannot read the open files of process %d, its open connections stay "
+					  "unlimited (CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH missing?): %m",
+					  rule->name, (int)rule->moved[k].pid);
+		if (r < 0 || ni == 0)
 			continue;
 		uint64_t *nv = realloc(set.v, (set.n + ni) * sizeof(uint64_t));
 		if (!nv) {

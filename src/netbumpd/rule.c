@@ -183,6 +183,9 @@ static int resolve_sock_fd(Target *t, const char **ret_error, char **ret_reason)
 	if (r == -ENOTSOCK)
 		return fail(ret_error, ret_reason, E_NOTFOUND, r, "fd %d of process %d is not a socket", t->fd,
 			    (int)t->pid);
+	if (r == -EACCES || r == -EPERM)
+		return fail(ret_error, ret_reason, E_FAILED, r, "cannot read fd %d of process %d: %s", t->fd, (int)t->pid,
+			    strerror(-r));
 	if (r < 0)
 		return fail(ret_error, ret_reason, E_NOTFOUND, r, "no fd %d in process %d", t->fd, (int)t->pid);
 	t->resolved = 1;
