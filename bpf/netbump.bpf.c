@@ -67,6 +67,14 @@ struct {
 	__type(value, struct nb_iface);
 } ifaces SEC(".maps");
 
+/* Per-process traffic counters (see "Accounting" in netbump.h). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_PERCPU_HASH);
+	__uint(max_entries, NB_MAX_ACCT);
+	__type(key, struct nb_acct_key);
+	__type(value, struct nb_acct);
+} acct SEC(".maps");
+
 /* struct nb_event records for user space (see netbump.h). */
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -79,6 +87,11 @@ volatile __u64 nb_rules_gen;
 /* Events nb_sock_release could not queue (ring buffer full). Only BPF
  * writes it, atomically; user space reads it. */
 volatile __u64 nb_events_lost;
+
+/* Per-process accounting, a load-time switch (see "Accounting" in
+ * netbump.h): with false, every branch on it is dead code the verifier
+ * removes. */
+const volatile bool nb_account = true;
 
 /* The generation a tag classified now must carry. Read it before the rule
  * lookups: a racing update then leaves the tag stale, never wrongly fresh. */
@@ -157,12 +170,100 @@ static __always_inline void nb_tag_classify(struct nb_sk_tag *tag, __u64 gen)
 
 	tag->cls = cls;
 	tag->gen = gen;
+	/* The set of managed interfaces may have changed too. */
+	tag->acct_ifindex = 0;
 }
 
 /* A tag is acted on only when it has a class for that direction. */
 static __always_inline bool nb_class_applies(const struct nb_class *cls, __u32 flag)
 {
 	return cls->minor != 0 && (cls->flags & flag);
+}
+
+/* ---- accounting ---------------------------------------------------------- */
+
+/*
+ * Length of the network and transport headers at offset off (IPv4 with its
+ * options, IPv6's fixed header; TCP with its options, UDP): what each segment
+ * of a GSO packet repeats. Read with bpf_skb_load_bytes(), which checks the
+ * bounds itself; 0 when unreadable. Called for GSO packets only.
+ */
+static __always_inline __u32 nb_l3l4_len(struct __sk_buff *skb, __u32 off)
+{
+	__u8 b = 0, proto = 0;
+	__u32 l3;
+
+	if (bpf_skb_load_bytes(skb, off, &b, 1) < 0)
+		return 0;
+	if ((b >> 4) == 4) {
+		l3 = (b & 0xf) * 4;
+		if (bpf_skb_load_bytes(skb, off + 9, &proto, 1) < 0)
+			return l3;
+	} else if ((b >> 4) == 6) {
+		l3 = 40;
+		if (bpf_skb_load_bytes(skb, off + 6, &proto, 1) < 0)
+			return l3;
+	} else
+		return 0;
+
+	if (proto == IPPROTO_TCP) {
+		if (bpf_skb_load_bytes(skb, off + l3 + 12, &b, 1) < 0)
+			return l3;
+		return l3 + (b >> 4) * 4;
+	}
+	if (proto == IPPROTO_UDP)
+		return l3 + 8;
+	return l3;
+}
+
+/* Segments on the wire: a GSO/GRO packet stands for gso_segs of them. */
+static __always_inline __u32 nb_segs(struct __sk_buff *skb)
+{
+	__u32 segs = skb->gso_segs;
+
+	return segs > 1 ? segs : 1;
+}
+
+/*
+ * Adds a packet to the counters of the socket's owner. Runs on the current
+ * CPU's copy of the value, so plain adds are enough. The first packet of an
+ * owner inserts its entry (the LRU map makes room if it is full); if another
+ * CPU inserted it meanwhile, the insert fails and the lookup after it finds
+ * that one.
+ */
+static __always_inline void nb_acct_add(const struct nb_sk_tag *tag, __u64 bytes, __u32 packets, bool down)
+{
+	struct nb_acct_key key = {
+		.cgroup = tag->cgroup[tag->level & (NB_MAX_DEPTH - 1)],
+		.tgid = tag->tgid,
+		.uid = tag->uid,
+	};
+	struct nb_acct *v;
+
+	v = bpf_map_lookup_elem(&acct, &key);
+	if (!v) {
+		struct nb_acct init = {};
+
+		if (down) {
+			init.down_bytes = bytes;
+			init.down_packets = packets;
+		} else {
+			init.up_bytes = bytes;
+			init.up_packets = packets;
+		}
+		if (bpf_map_update_elem(&acct, &key, &init, BPF_NOEXIST) == 0)
+			return;
+		v = bpf_map_lookup_elem(&acct, &key);
+		if (!v)
+			return;
+	}
+	if (down) {
+		v->down_bytes += bytes;
+		v->down_packets += packets;
+	} else {
+		v->up_bytes += bytes;
+		v->up_packets += packets;
+	}
 }
 
 /* ---- socket creation ---------------------------------------------------- */
@@ -193,6 +294,8 @@ int nb_sock_create(struct bpf_sock *ctx)
 	}
 	tag->level = level;
 	tag->uid = (__u32)bpf_get_current_uid_gid();
+	if (nb_account)
+		tag->tgid = bpf_get_current_pid_tgid() >> 32;
 	/* Generates the cookie now if nobody asked for it yet; SO_COOKIE and
 	 * sock_diag return the same value later. */
 	tag->cookie = bpf_get_socket_cookie(ctx);
@@ -270,6 +373,28 @@ int nb_egress(struct __sk_buff *skb)
 
 	if (nb_class_applies(&tag->cls, NB_F_UP))
 		skb->priority = NB_CLASSID(tag->cls.minor);
+
+	/* Only what leaves through a managed interface: what the limits
+	 * shape, and what nb_ingress sees of the other direction. Whether
+	 * it is managed is looked up once per interface the socket uses (see
+	 * acct_ifindex). The skb starts at the network header here (no
+	 * Ethernet header yet). */
+	if (nb_account) {
+		__u32 ifindex = skb->ifindex;
+
+		if (tag->acct_ifindex != ifindex) {
+			tag->acct_managed = bpf_map_lookup_elem(&ifaces, &ifindex) != NULL;
+			tag->acct_ifindex = ifindex;
+		}
+		if (tag->acct_managed) {
+			__u32 segs = nb_segs(skb);
+			__u64 bytes = skb->len + ETH_HLEN;
+
+			if (segs > 1)
+				bytes += (__u64)(segs - 1) * (ETH_HLEN + nb_l3l4_len(skb, 0));
+			nb_acct_add(tag, bytes, segs, false);
+		}
+	}
 	return 1; /* shape, never drop */
 }
 
@@ -304,8 +429,11 @@ static __noinline void nb_linearize(struct __sk_buff *skb)
  * are local. Returns the tuple length, or 0 for anything else: non-IP,
  * extension headers, non-first fragments, truncated or malformed headers.
  * Every header is checked against data_end before it is read.
+ * *ret_hdr_len: Ethernet, IP and TCP/UDP headers with their options, which
+ * each segment of a GRO packet had (accounting).
  */
-static __always_inline __u32 nb_parse(struct __sk_buff *skb, struct bpf_sock_tuple *tuple, __u8 *ret_proto)
+static __always_inline __u32 nb_parse(struct __sk_buff *skb, struct bpf_sock_tuple *tuple, __u8 *ret_proto,
+				     __u32 *ret_hdr_len)
 {
 	void *data, *data_end, *l4;
 	struct ethhdr *eth;
@@ -359,6 +487,7 @@ static __always_inline __u32 nb_parse(struct __sk_buff *skb, struct bpf_sock_tup
 			return 0;
 		sport = th->source;
 		dport = th->dest;
+		*ret_hdr_len = (__u32)(l4 - data) + th->doff * 4;
 	} else if (proto == IPPROTO_UDP) {
 		struct udphdr *uh = l4;
 
@@ -366,6 +495,7 @@ static __always_inline __u32 nb_parse(struct __sk_buff *skb, struct bpf_sock_tup
 			return 0;
 		sport = uh->source;
 		dport = uh->dest;
+		*ret_hdr_len = (__u32)(l4 - data) + sizeof(*uh);
 	} else
 		return 0;
 
@@ -388,7 +518,7 @@ int nb_ingress(struct __sk_buff *skb)
 	struct nb_class cls = {};
 	struct bpf_sock *sk, *fsk;
 	struct nb_sk_tag *tag;
-	__u32 ifindex = skb->ifindex, tuple_len;
+	__u32 ifindex = skb->ifindex, tuple_len, hdr_len = 0;
 	__u8 proto = 0;
 
 	/* Only managed interfaces have an IFB to redirect to. */
@@ -396,7 +526,7 @@ int nb_ingress(struct __sk_buff *skb)
 	if (!iface)
 		return TC_ACT_OK;
 
-	tuple_len = nb_parse(skb, &tuple, &proto);
+	tuple_len = nb_parse(skb, &tuple, &proto, &hdr_len);
 	if (tuple_len == 0)
 		return TC_ACT_OK;
 
@@ -419,6 +549,12 @@ int nb_ingress(struct __sk_buff *skb)
 			if (tag->gen != gen)
 				nb_tag_classify(tag, gen);
 			cls = tag->cls;
+			/* tc ingress sees the frame with its Ethernet header. */
+			if (nb_account) {
+				__u32 segs = nb_segs(skb);
+
+				nb_acct_add(tag, skb->len + (__u64)(segs - 1) * hdr_len, segs, true);
+			}
 		}
 	}
 	bpf_sk_release(sk);

@@ -35,6 +35,10 @@
  * size (BPF_MAP_TYPE_RINGBUF). One event takes 24 bytes (8 of ring header),
  * so this holds some 2700 unread events. */
 #define NB_EVENTS_SIZE (64u * 1024u)
+/* Entries of the per-process traffic counters (acct, see "Accounting"
+ * below): socket owners seen at once. Per-CPU values: the map takes about
+ * NB_MAX_ACCT * (sizeof(struct nb_acct) + 48) bytes per possible CPU. */
+#define NB_MAX_ACCT 8192
 
 /* Directions a rule limits (struct nb_class.flags). */
 enum {
@@ -57,7 +61,7 @@ struct nb_class {
  * the skb there, and skb->sk is NULL on ingress).
  *
  * Layout: 8-byte fields first, then the 4-byte ones in pairs; no implicit
- * padding, sizeof == 296, 8-byte aligned. */
+ * padding, sizeof == 312, 8-byte aligned. */
 struct nb_sk_tag {
 	__u64 gen;                    /* NB_TAG_GEN(nb_rules_gen) when cls was
 	                               * computed; 0 = never classified */
@@ -77,6 +81,18 @@ struct nb_sk_tag {
 	                               * (sock_create), else the socket's sk_uid
 	                               * (egress; as seen from the netns' user ns) */
 	struct nb_class cls;          /* the class this socket falls under */
+	__u32 tgid;                   /* the process that created the socket (its
+	                               * tgid in the initial PID namespace), 0 when
+	                               * not known: tag made on egress, or
+	                               * accounting off (see "Accounting") */
+	__u32 acct_ifindex;           /* accounting: the interface the socket last
+	                               * sent through, 0 = none since the last
+	                               * classification (nb_egress caches ... */
+	__u32 acct_managed;           /* ... whether it is in ifaces, so that it
+	                               * looks that up only when the route changes;
+	                               * the daemon bumps nb_rules_gen when ifaces
+	                               * changes, which resets the cache) */
+	__u32 pad;                    /* 0 */
 };
 
 /* Value of the ifb map: key is the ifindex (__u32) of a managed interface. */
@@ -88,7 +104,8 @@ struct nb_iface {
 /*
  * Rule generation. The BPF object has a global `volatile __u64 nb_rules_gen`
  * in .bss (skel->bss->nb_rules_gen, mmaped). After any change to
- * sock_rules, cgroup_rules or uid_rules, user space increments it (a plain
+ * sock_rules, cgroup_rules, uid_rules or ifaces (tags cache whether their
+ * interface is managed, for accounting), user space increments it (a plain
  * store of the next value is enough: there is one writer; the BPF programs
  * never write it, not even nb_sock_release when it deletes from sock_rules).
  * It may start at 0.
@@ -173,6 +190,56 @@ struct nb_event {
 	__u32 type;   /* NB_EVENT_* */
 	__u32 pad;    /* 0; sizeof == 16 */
 };
+
+/*
+ * Accounting: per-process traffic counters for `netbumpctl top`.
+ *
+ * The BPF map `acct` (BPF_MAP_TYPE_LRU_PERCPU_HASH, NB_MAX_ACCT entries) is
+ * keyed by the owner of a socket as its tag records it: struct
+ * nb_acct_key. nb_egress adds each packet a tagged socket sends through a
+ * managed interface (one in the ifaces map) to key.up_*; nb_ingress adds each
+ * packet it finds a tagged socket for to key.down_*. That is one lookup in
+ * acct per packet, on the current CPU's copy of the value, without atomics
+ * (nb_egress asks ifaces only when a socket's interface changes: the tag
+ * caches the answer); traffic of sockets without a tag (outside the daemon's
+ * cgroup root, or not found on ingress) is not looked at. User space sums
+ * the per-CPU values.
+ *
+ * Bytes are counted as tc counts them at the link layer, so that they
+ * compare with the rule's HTB class counters: the packet with a 14-byte
+ * Ethernet header (nb_egress sees it from the network header on), and for a
+ * GSO/GRO packet of N segments, N - 1 more copies of its headers.
+ *
+ * tgid is the creating process, taken in cgroup/sock_create; a socket made
+ * before the programs were attached has its tag made on egress, where the
+ * sender cannot be told from whoever the CPU was interrupting: tgid 0, and
+ * the daemon attributes it by cgroup and uid. Accepted TCP connections
+ * inherit the listener's tag, so they count for the process that created the
+ * listener.
+ *
+ * When the map is full, the least recently used owner's entry is dropped to
+ * make room (LRU): its counters start again from zero the next time it sends
+ * or receives; the daemon sees a counter go backwards and restarts that
+ * owner's totals. Nothing is lost for owners that are active.
+ *
+ * The whole feature is a load-time switch: `const volatile bool nb_account`
+ * in .rodata (skel->rodata->nb_account, default true), set between
+ * netbump_bpf__open() and __load(). With false the verifier removes the
+ * accounting code: the data path is what it is without it.
+ */
+struct nb_acct_key {
+	__u64 cgroup; /* id of the socket's own cgroup (tag->cgroup[tag->level]) */
+	__u32 tgid;   /* tag->tgid: 0 = creator unknown */
+	__u32 uid;    /* tag->uid */
+};                    /* sizeof == 16 */
+
+struct nb_acct {
+	__u64 up_bytes;     /* link-layer bytes sent (nb_egress) */
+	__u64 up_packets;   /* packets on the wire (a GSO packet counts its
+	                     * segments, as tc does) */
+	__u64 down_bytes;   /* link-layer bytes received (nb_ingress) */
+	__u64 down_packets;
+};                          /* sizeof == 32, per CPU */
 
 /* Names the daemon and the BPF object agree on. */
 #define NB_PROG_EGRESS "nb_egress"

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "macro.h"
+#include "netbumpctl.h"
 #include "rate.h"
 #include "target.h"
 #include "varlink.h"
@@ -18,12 +19,8 @@
 #define DEFAULT_SOCKET "/run/netbump/netbumpd.sock"
 #define CALL_TIMEOUT_MS 30000
 
-/* Exit codes: 0 success, 1 the daemon refused or failed, 2 bad usage or
- * input (nothing was sent), 3 the daemon could not be reached. */
-enum { EXIT_REFUSED = 1, EXIT_USAGE = 2, EXIT_UNREACHABLE = 3 };
-
-static const char *arg_socket;
-static bool arg_json;
+const char *arg_socket;
+bool arg_json;
 
 static void help(void) {
 	printf("Usage: netbumpctl [OPTIONS] VERB [ARGS]\n"
@@ -35,6 +32,8 @@ static void help(void) {
 	       "  unset TARGET                   Remove the limit\n"
 	       "  list                           Show rules with live rates and counters\n"
 	       "  status                         Show the daemon's interfaces and state\n"
+	       "  top [--once] [--group G]       Live view: processes by rate, limit them with keys;\n"
+	       "                                 G: process, user, unit, rule\n"
 	       "  run RATE -- CMD [ARGS...]      Run CMD limited from its first packet on\n"
 	       "  run [--up R] [--down R] -- CMD [ARGS...]\n"
 	       "                                 (the limit ends when CMD and its children end)\n\n"
@@ -180,26 +179,31 @@ static const char *limit_str(uint64_t bps, char *buf) {
 	return bps ? rate_format(bps, buf) : "-";
 }
 
+/* One line per direction: limit, rate over the last second and the HTB
+ * class counters (bytes, packets, drops, bytes queued now). */
 static void print_rule_line(json_object *rule) {
-	json_object *t, *us, *ds;
-	char up[RATE_STRING_MAX], down[RATE_STRING_MAX], ur[RATE_STRING_MAX], dr[RATE_STRING_MAX];
-	char ub[32], db[32];
+	static const char *const dirs[2] = { "up", "down" };
+	json_object *t = NULL;
 
 	json_object_object_get_ex(rule, "target", &t);
-	json_object_object_get_ex(rule, "up_stats", &us);
-	json_object_object_get_ex(rule, "down_stats", &ds);
-	human_bytes(get_u64(us, "bytes"), ub, sizeof(ub));
-	human_bytes(get_u64(ds, "bytes"), db, sizeof(db));
-	printf("%-32s %10s %10s %12s %12s %10s %10s %7llu %7llu\n", json_object_get_string(t),
-	       limit_str(get_u64(rule, "up"), up), limit_str(get_u64(rule, "down"), down),
-	       get_u64(us, "rate") ? rate_format(get_u64(us, "rate"), ur) : "0",
-	       get_u64(ds, "rate") ? rate_format(get_u64(ds, "rate"), dr) : "0", ub, db,
-	       (unsigned long long)get_u64(us, "drops"), (unsigned long long)get_u64(ds, "drops"));
+	for (int k = 0; k < 2; k++) {
+		char key[16], lim[RATE_STRING_MAX], rate[RATE_STRING_MAX], bytes[32], backlog[32];
+		json_object *st = NULL;
+
+		snprintf(key, sizeof(key), "%s_stats", dirs[k]);
+		json_object_object_get_ex(rule, key, &st);
+		human_bytes(get_u64(st, "bytes"), bytes, sizeof(bytes));
+		human_bytes(get_u64(st, "backlog"), backlog, sizeof(backlog));
+		printf("%-32s %-4s %10s %12s %10s %10llu %8llu %8s\n", k == 0 ? json_object_get_string(t) : "", dirs[k],
+		       limit_str(get_u64(rule, dirs[k]), lim),
+		       get_u64(st, "rate") ? rate_format(get_u64(st, "rate"), rate) : "0", bytes,
+		       (unsigned long long)get_u64(st, "packets"), (unsigned long long)get_u64(st, "drops"), backlog);
+	}
 }
 
 static void print_header(void) {
-	printf("%-32s %10s %10s %12s %12s %10s %10s %7s %7s\n", "TARGET", "UP", "DOWN", "UP-RATE", "DOWN-RATE",
-	       "UP-BYTES", "DOWN-BYTES", "UP-DROP", "DN-DROP");
+	printf("%-32s %-4s %10s %12s %10s %10s %8s %8s\n", "TARGET", "DIR", "LIMIT", "RATE", "BYTES", "PACKETS",
+	       "DROPS", "BACKLOG");
 }
 
 static int print_json(json_object *p) {
@@ -417,6 +421,9 @@ static int verb_status(int argc, char *argv[]) {
 	       json_object_object_get_ex(reply, "cgroup_mount", &v) ? json_object_get_string(v) : "?");
 	printf("leaf qdisc: %s\n", json_object_object_get_ex(reply, "leaf_qdisc", &v) ? json_object_get_string(v) : "?");
 	printf("rules: %llu\n", (unsigned long long)get_u64(reply, "rules"));
+	if (json_object_object_get_ex(reply, "accounting", &v))
+		printf("accounting: %s\n", json_object_get_boolean(v) ? "per process, in the BPF data path (netbumpctl top)"
+								       : "off (netbumpd --no-accounting, or refused by the kernel)");
 	if (json_object_object_get_ex(reply, "interfaces", &ifs))
 		for (size_t k = 0; k < json_object_array_length(ifs); k++) {
 			json_object *i = json_object_array_get_idx(ifs, k), *n, *x;
@@ -441,6 +448,7 @@ int main(int argc, char *argv[]) {
 		{ "list", verb_list },
 		{ "status", verb_status },
 		{ "run", verb_run },
+		{ "top", verb_top },
 	};
 	enum { ARG_VERSION = 0x100, ARG_SOCKET, ARG_JSON };
 	static const struct option options[] = {
@@ -476,7 +484,7 @@ int main(int argc, char *argv[]) {
 		}
 	}
 	if (optind >= argc) {
-		fprintf(stderr, "netbumpctl: missing verb (set, unset, list, status, run); see --help\n");
+		fprintf(stderr, "netbumpctl: missing verb (set, unset, list, status, run, top); see --help\n");
 		return EXIT_USAGE;
 	}
 	/* Global options may also follow the verb's arguments. */
@@ -502,6 +510,6 @@ int main(int argc, char *argv[]) {
 	for (size_t k = 0; k < ELEMENTSOF(verbs); k++)
 		if (streq(args[0], verbs[k].name))
 			return verbs[k].fn(n, args);
-	fprintf(stderr, "netbumpctl: unknown verb '%s' (expected set, unset, list, status, run)\n", args[0]);
+	fprintf(stderr, "netbumpctl: unknown verb '%s' (expected set, unset, list, status, run, top)\n", args[0]);
 	return EXIT_USAGE;
 }

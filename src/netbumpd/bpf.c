@@ -36,14 +36,32 @@ int manager_bpf_load(Manager *m) {
 
 	libbpf_set_print(libbpf_print);
 
-	skel = netbump_bpf__open();
-	if (!skel)
-		return log_error_errno(negative_errno(), "Failed to open the BPF object: %m");
-	m->skel = skel;
+	/* Per-process accounting is a load-time constant (see "Accounting" in
+	 * netbump.h). A kernel that refuses it (one that does not offer
+	 * bpf_get_current_pid_tgid() to cgroup/sock_create programs) gets the
+	 * programs without it. */
+	for (bool account = !m->no_accounting;; account = false) {
+		skel = netbump_bpf__open();
+		if (!skel)
+			return log_error_errno(negative_errno(), "Failed to open the BPF object: %m");
+		m->skel = skel;
+		skel->rodata->nb_account = account;
+		if (!account)
+			(void)bpf_map__set_max_entries(skel->maps.acct, 1);
 
-	r = netbump_bpf__load(skel);
-	if (r < 0)
-		return log_error_errno(r, "Failed to load the BPF programs (is BPF and BTF available, are we root?): %m");
+		r = netbump_bpf__load(skel);
+		if (r >= 0) {
+			m->accounting = account;
+			break;
+		}
+		if (!account)
+			return log_error_errno(r, "Failed to load the BPF programs (is BPF and BTF available, are we root?): %m");
+		log_full_errno(LOG_NOTICE, r, "The kernel refused the per-process accounting (%m); loading without it: "
+			       "netbumpctl top will show the rules only.");
+		netbump_bpf__destroy(skel);
+		m->skel = NULL;
+	}
+	log_debug("Per-process accounting %s.", m->accounting ? "on" : "off");
 
 	/* Tags start at generation 0, so every socket is classified once. */
 	__atomic_store_n(&skel->bss->nb_rules_gen, 1, __ATOMIC_RELEASE);
@@ -167,6 +185,8 @@ int manager_bpf_set_iface(Manager *m, const Iface *i) {
 
 	if (bpf_map__update_elem(m->skel->maps.ifaces, &k, sizeof(k), &v, sizeof(v), BPF_ANY) < 0)
 		return negative_errno();
+	/* Tags cache whether their interface is managed (acct_ifindex). */
+	manager_bpf_bump_gen(m);
 	return 0;
 }
 
@@ -175,5 +195,6 @@ int manager_bpf_del_iface(Manager *m, uint32_t ifindex) {
 		return 0;
 	if (bpf_map__delete_elem(m->skel->maps.ifaces, &ifindex, sizeof(ifindex), 0) < 0 && errno != ENOENT)
 		return negative_errno();
+	manager_bpf_bump_gen(m);
 	return 0;
 }

@@ -23,7 +23,9 @@ static void help(void) {
 	       "                         non-loopback interfaces, following hotplug)\n"
 	       "     --max-rules-per-user N  Rules each non-root user may have (default 64,\n"
 	       "                         0 = no limit)\n"
-	       "     --log-level LEVEL   debug, info, notice, warning, err (default info)\n");
+	       "     --log-level LEVEL   debug, info, notice, warning, err (default info)\n"
+	       "     --no-accounting     Do not count traffic per process (netbumpctl top then\n"
+	       "                         shows the rules only)\n");
 }
 
 static int strv_push(char ***v, const char *s) {
@@ -45,7 +47,7 @@ static int strv_push(char ***v, const char *s) {
 
 static int parse_argv(Manager *m, int argc, char *argv[]) {
 	enum { ARG_VERSION = 0x100, ARG_FOREGROUND, ARG_SOCKET, ARG_STATE_DIR, ARG_CGROUP_ROOT, ARG_INTERFACE,
-	       ARG_LOG_LEVEL, ARG_MAX_RULES };
+	       ARG_LOG_LEVEL, ARG_MAX_RULES, ARG_NO_ACCOUNTING };
 	static const struct option options[] = {
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, ARG_VERSION },
@@ -56,6 +58,7 @@ static int parse_argv(Manager *m, int argc, char *argv[]) {
 		{ "interface", required_argument, NULL, ARG_INTERFACE },
 		{ "log-level", required_argument, NULL, ARG_LOG_LEVEL },
 		{ "max-rules-per-user", required_argument, NULL, ARG_MAX_RULES },
+		{ "no-accounting", no_argument, NULL, ARG_NO_ACCOUNTING },
 		{}
 	};
 	int c, r;
@@ -108,6 +111,9 @@ static int parse_argv(Manager *m, int argc, char *argv[]) {
 			m->max_rules_per_user = (unsigned)v;
 			break;
 		}
+		case ARG_NO_ACCOUNTING:
+			m->no_accounting = true;
+			break;
 		case ARG_LOG_LEVEL:
 			r = log_level_from_string(optarg);
 			if (r < 0)

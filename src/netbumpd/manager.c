@@ -146,6 +146,7 @@ static int stats_timer_cb(sd_event_source *s, uint64_t usec, void *userdata) {
 	manager_ifaces_check(m);
 	if (m->rules)
 		(void)manager_refresh_stats(m);
+	(void)manager_top_sample(m);
 	manager_clients_expire(m);
 	(void)sd_event_source_set_time(s, usec + 1000000);
 	return 0;
@@ -256,6 +257,7 @@ void manager_stop(Manager *m) {
 	manager_own_cgroup_remove(m);
 	m->diag = sock_diag_free(m->diag);
 	manager_ifaces_free(m);
+	manager_top_free(m);
 	manager_bpf_unload(m);
 	m->nl = nl_free(m->nl);
 

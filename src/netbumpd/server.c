@@ -60,7 +60,7 @@ static int client_update_events(Client *c) {
 	return sd_event_source_set_io_events(c->io, ev);
 }
 
-static int client_queue(Client *c, json_object *msg) {
+int client_queue(Client *c, json_object *msg) {
 	_cleanup_free_ char *s = NULL;
 	size_t len;
 	int r;
@@ -100,7 +100,7 @@ static json_object *error_params(const char *key, const char *value, const char 
 	return p;
 }
 
-static int reply_error(Client *c, const char *error, const char *key, const char *value, const char *reason) {
+int reply_error(Client *c, const char *error, const char *key, const char *value, const char *reason) {
 	return client_queue(c, vl_error_new(error, error_params(key, value, reason)));
 }
 
@@ -114,7 +114,7 @@ static json_object *stats_json(const RuleStats *s) {
 	return o;
 }
 
-static json_object *rule_json(const Rule *r) {
+json_object *rule_json(const Rule *r) {
 	json_object *o = json_object_new_object();
 	char cls[16];
 
@@ -208,17 +208,35 @@ static int method_set(Client *c, json_object *params) {
 	if (r == -ENOMEM)
 		return r;
 	if (r < 0) {
-		log_notice("Refused Set %s from uid %u: %s", req.target, (unsigned)c->uid, reason ?: strerror(-r));
+		log_struct(LOG_NOTICE, LOG_FIELDS({ "TARGET", req.target }, { "UID", LOG_UINT(c->uid) }),
+			   "Refused Set %s from uid %u: %s", req.target, (unsigned)c->uid, reason ?: strerror(-r));
 		return reply_error(c, error ?: "io.netbump.Manager.Failed", "target", req.target, reason ?: strerror(-r));
 	}
 	char up[RATE_STRING_MAX], down[RATE_STRING_MAX];
-	log_info("Rule %s: up %s, down %s (class %x:%x).", rule->name,
-		 rule->up_bps ? rate_format(rule->up_bps, up) : "unlimited",
-		 rule->down_bps ? rate_format(rule->down_bps, down) : "unlimited", NB_HTB_MAJOR, rule->minor);
+	log_struct(LOG_INFO,
+		   LOG_FIELDS({ "RULE", rule->name }, { "TARGET", req.target }, { "UID", LOG_UINT(c->uid) }),
+		   "Rule %s: up %s, down %s (class %x:%x).", rule->name,
+		   rule->up_bps ? rate_format(rule->up_bps, up) : "unlimited",
+		   rule->down_bps ? rate_format(rule->down_bps, down) : "unlimited", NB_HTB_MAJOR, rule->minor);
 
 	json_object *p = json_object_new_object();
 	json_object_object_add(p, "rule", rule_json(rule));
 	return client_queue(c, vl_reply_new(p));
+}
+
+/* The rule name a target stands for (as Rule.name has it), for the journal's
+ * RULE= field; NULL if it does not parse. */
+static char *canonical_target(const char *s) {
+	const char *reason = NULL;
+	char *name = NULL;
+	Target t;
+
+	if (target_parse(s, &t, &reason) < 0)
+		return NULL;
+	if (target_resolve(&t) >= 0)
+		name = target_to_string(&t);
+	target_done(&t);
+	return name;
 }
 
 static int method_unset(Client *c, json_object *params) {
@@ -237,11 +255,16 @@ static int method_unset(Client *c, json_object *params) {
 	if (r == -ENOMEM)
 		return r;
 	if (r < 0) {
-		log_full_errno(r == -EPERM ? LOG_NOTICE : LOG_INFO, 0, "Refused Unset %s from uid %u: %s",
-			       json_object_get_string(t), (unsigned)c->uid, reason ?: strerror(-r));
+		log_struct(r == -EPERM ? LOG_NOTICE : LOG_INFO,
+			   LOG_FIELDS({ "TARGET", json_object_get_string(t) }, { "UID", LOG_UINT(c->uid) }),
+			   "Refused Unset %s from uid %u: %s", json_object_get_string(t), (unsigned)c->uid,
+			   reason ?: strerror(-r));
 		return reply_error(c, error, "target", json_object_get_string(t), reason ?: strerror(-r));
 	}
-	log_info("Rule %s removed.", json_object_get_string(t));
+	_cleanup_free_ char *name = canonical_target(json_object_get_string(t));
+	log_struct(LOG_INFO,
+		   LOG_FIELDS({ "RULE", name }, { "TARGET", json_object_get_string(t) }, { "UID", LOG_UINT(c->uid) }),
+		   "Rule %s removed.", json_object_get_string(t));
 	return client_queue(c, vl_reply_new(NULL));
 }
 
@@ -298,6 +321,7 @@ static int method_status(Client *c, json_object *params) {
 								       : m->leaf == LEAF_BFIFO  ? "bfifo up, tbf+bfifo down"
 												: "not probed yet"));
 	json_object_object_add(p, "rules", json_object_new_int((int)m->n_rules));
+	json_object_object_add(p, "accounting", json_object_new_boolean(m->accounting));
 	a = json_object_new_array();
 	for (Iface *i = m->ifaces; i; i = i->next) {
 		json_object *o = json_object_new_object();
@@ -339,6 +363,7 @@ static int client_dispatch(Client *c, json_object *msg) {
 		{ VARLINK_INTERFACE ".Unset", method_unset },
 		{ VARLINK_INTERFACE ".List", method_list },
 		{ VARLINK_INTERFACE ".Status", method_status },
+		{ VARLINK_INTERFACE ".Top", method_top },
 		{ "org.varlink.service.GetInfo", method_get_info },
 	};
 	const char *reason = NULL;

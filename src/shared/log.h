@@ -3,10 +3,14 @@
  * Logging for the programs (never called above debug level from library
  * code). Messages go to stderr with a syslog-style "<N>" prefix when stderr is
  * the journal (systemd reads the prefix as the priority), plain otherwise.
+ * log_struct() adds fields of our own (RULE=, TARGET=, UID=) for journalctl
+ * to match on: sent with sd_journal_sendv() when stderr is the journal, the
+ * message alone on stderr otherwise.
  */
 #pragma once
 
 #include <errno.h>
+#include <stdint.h>
 #include <syslog.h>
 
 #include "macro.h"
@@ -32,3 +36,28 @@ int log_internal(int level, int error, const char *file, int line, const char *f
 #define log_warning_errno(e, ...) log_full_errno(LOG_WARNING, (e), __VA_ARGS__)
 #define log_error_errno(e, ...) log_full_errno(LOG_ERR, (e), __VA_ARGS__)
 #define log_oom() log_error_errno(-ENOMEM, "Out of memory.")
+
+/* A journal field of log_struct(): name in upper case letters, digits and
+ * '_' (not first), as journald accepts them; a NULL value leaves the field
+ * out. */
+typedef struct LogField {
+	const char *name;
+	const char *value;
+} LogField;
+
+/* LOG_FIELDS({ "RULE", name }, { "UID", LOG_UINT(uid) }): the NULL-terminated
+ * array log_struct() takes, valid in the enclosing block. */
+#define LOG_FIELDS(...) ((const LogField[]){ __VA_ARGS__, { NULL, NULL } })
+#define LOG_UINT_MAX 21
+const char *log_uint_to_string(uint64_t v, char buf[static LOG_UINT_MAX]);
+#define LOG_UINT(v) log_uint_to_string((uint64_t)(v), (char[LOG_UINT_MAX]){})
+
+int log_struct_internal(int level, int error, const char *file, int line, const LogField *fields, const char *fmt,
+			...) _printf_(6, 7);
+
+/* log_struct(LOG_INFO, LOG_FIELDS({ "RULE", r->name }), "Rule %s set.", r->name):
+ * the message as log_full_errno() would print it, plus the fields in the
+ * journal. Returns like log_full_errno(). */
+#define log_struct(level, fields, ...) log_struct_internal((level), 0, __FILE__, __LINE__, (fields), __VA_ARGS__)
+#define log_struct_errno(level, error, fields, ...) \
+	log_struct_internal((level), (error), __FILE__, __LINE__, (fields), __VA_ARGS__)

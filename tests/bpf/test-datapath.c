@@ -1060,6 +1060,272 @@ out:
 	ring_buffer__free(rb);
 }
 
+/* ---- accounting ------------------------------------------------------------------
+ *
+ * The per-process counters (acct, see "Accounting" in netbump.h): egress on
+ * real datagrams over lo and test runs, ingress through test runs, GSO/GRO
+ * packets through the test run's gso_segs, and the load-time switch off.
+ */
+
+/* The counters of one owner, summed over the CPUs; zeros when absent. */
+static int acct_get(struct bpf_map *map, uint64_t cgroup, uint32_t tgid, uint32_t uid, struct nb_acct *ret) {
+	struct nb_acct_key key = { .cgroup = cgroup, .tgid = tgid, .uid = uid };
+	int ncpu = libbpf_num_possible_cpus();
+	_cleanup_free_ struct nb_acct *v = NULL;
+
+	memset(ret, 0, sizeof(*ret));
+	if (ncpu <= 0)
+		return -EINVAL;
+	v = calloc(ncpu, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	if (bpf_map__lookup_elem(map, &key, sizeof(key), v, sizeof(*v) * ncpu, 0) < 0)
+		return errno == ENOENT ? 0 : -errno;
+	for (int c = 0; c < ncpu; c++) {
+		ret->up_bytes += v[c].up_bytes;
+		ret->up_packets += v[c].up_packets;
+		ret->down_bytes += v[c].down_bytes;
+		ret->down_packets += v[c].down_packets;
+	}
+	return 1;
+}
+
+/* Bytes and packets of every owner together, and how many owners. */
+static struct nb_acct acct_total(struct bpf_map *map, unsigned *ret_n) {
+	struct nb_acct t = {}, one;
+	struct nb_acct_key key, next;
+	void *prev = NULL;
+	unsigned n = 0;
+
+	while (bpf_map__get_next_key(map, prev, &next, sizeof(next)) == 0) {
+		key = next;
+		prev = &key;
+		if (acct_get(map, key.cgroup, key.tgid, key.uid, &one) > 0) {
+			t.up_bytes += one.up_bytes;
+			t.up_packets += one.up_packets;
+			t.down_bytes += one.down_bytes;
+			t.down_packets += one.down_packets;
+			n++;
+		}
+	}
+	if (ret_n)
+		*ret_n = n;
+	return t;
+}
+
+/* A test run with gso_segs (and gso_size) in the context, as a GSO or GRO
+ * packet of that many segments. */
+static struct run prog_run_segs(const struct bpf_program *prog, const void *pkt, size_t len, uint32_t ifindex,
+                                uint32_t segs, uint32_t seg_size) {
+	struct __sk_buff skb = { .ifindex = ifindex, .priority = PRIO_UNTOUCHED, .gso_segs = segs, .gso_size = seg_size };
+	LIBBPF_OPTS(bpf_test_run_opts, opts,
+	            .data_in = pkt,
+	            .data_size_in = len,
+	            .ctx_in = &skb,
+	            .ctx_size_in = sizeof(skb),
+	            .ctx_out = &skb,
+	            .ctx_size_out = sizeof(skb),
+	            .repeat = 1);
+	struct run r = {};
+
+	r.err = bpf_prog_test_run_opts(bpf_program__fd(prog), &opts) < 0 ? -errno : 0;
+	r.retval = opts.retval;
+	r.priority = skb.priority;
+	return r;
+}
+
+static void expect_acct_delta(const struct nb_acct *before, const struct nb_acct *after, uint64_t up_bytes,
+                              uint64_t up_packets, uint64_t down_bytes, uint64_t down_packets, const char *what) {
+	uint64_t ub = after->up_bytes - before->up_bytes, up = after->up_packets - before->up_packets;
+	uint64_t db = after->down_bytes - before->down_bytes, dp = after->down_packets - before->down_packets;
+
+	check(ub == up_bytes && up == up_packets && db == down_bytes && dp == down_packets,
+	      "acct %s: up +%llu bytes +%llu packets, down +%llu bytes +%llu packets "
+	      "(got up +%llu +%llu, down +%llu +%llu)",
+	      what, (unsigned long long)up_bytes, (unsigned long long)up_packets, (unsigned long long)down_bytes,
+	      (unsigned long long)down_packets, (unsigned long long)ub, (unsigned long long)up,
+	      (unsigned long long)db, (unsigned long long)dp);
+}
+
+/* Sends len bytes of UDP payload from `from` to the UDP socket `to` over lo
+ * and reads them back. */
+static bool udp_send(const struct sock *from, const struct sock *to, size_t len) {
+	struct sockaddr_storage ss;
+	char buf[1500] = {};
+	socklen_t sl;
+
+	if (len > sizeof(buf) || sockaddr_make(to->family, loopback_addr(to->family), to->port, &ss, &sl) < 0 ||
+	    sendto(from->fd, buf, len, 0, (struct sockaddr *)&ss, sl) != (ssize_t)len)
+		return false;
+	return recv(to->fd, buf, sizeof(buf), 0) == (ssize_t)len;
+}
+
+static uint32_t prog_xlated_len(const struct bpf_program *prog) {
+	struct bpf_prog_info info = {};
+	uint32_t l = sizeof(info);
+
+	if (bpf_obj_get_info_by_fd(bpf_program__fd(prog), &info, &l) < 0)
+		return 0;
+	return info.xlated_prog_len;
+}
+
+static void test_accounting(struct env *e, struct sock *s) {
+	struct bpf_map *map = e->skel->maps.acct;
+	struct sock sink = { .fd = -1 };
+	struct netbump_bpf *off = NULL;
+	struct nb_acct before, after, tb, ta;
+	uint32_t me = (uint32_t)getpid(), uid = getuid();
+	struct timeval tv = { .tv_sec = 2 };
+	struct nb_sk_tag t;
+	uint8_t pkt[256];
+	unsigned n_before, n_after;
+	size_t len;
+	int r;
+
+	/* Owners: the tag names the creating process, or 0 when the tag was
+	 * made on egress for a socket from before the programs. */
+	r = get_tag(e, s[S_UDP4].fd, &t);
+	check(r == 0 && t.tgid == me && t.pad == 0, "tag of %s: tgid %u, the creating process (err %d, tgid %u)",
+	      sock_name[S_UDP4], me, r, r ? 0 : t.tgid);
+	r = get_tag(e, s[S_UNTAGGED].fd, &t);
+	check(r == 0 && t.tgid == 0, "tag of %s: tgid 0, creator unknown (err %d, tgid %u)", sock_name[S_UNTAGGED],
+	      r, r ? 0 : t.tgid);
+
+	r = sock_open(AF_INET, SOCK_DGRAM, &sink);
+	if (r >= 0 && setsockopt(sink.fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0)
+		r = negative_errno();
+	if (r < 0) {
+		check(false, "open a UDP receiver: %s", strerror(-r));
+		goto out;
+	}
+	set_iface(e, e->ifindex, FAKE_IFB_IFINDEX);
+
+	/* Upload: 100 bytes of payload leave as 100 + 8 + 20 + 14 link-layer
+	 * bytes, one packet, under (test cgroup, this process, our uid). */
+	acct_get(map, e->test_id, me, uid, &before);
+	if (!check(udp_send(&s[S_UDP4], &sink, 100), "send 100 bytes from %s", sock_name[S_UDP4]))
+		goto out;
+	acct_get(map, e->test_id, me, uid, &after);
+	expect_acct_delta(&before, &after, 142, 1, 0, 0, "UDP/IPv4 datagram sent over a managed interface");
+
+	/* IPv6: 40-byte header. */
+	acct_get(map, e->test_id, me, uid, &before);
+	{
+		struct sock sink6 = { .fd = -1 };
+
+		if (sock_open(AF_INET6, SOCK_DGRAM, &sink6) >= 0 &&
+		    setsockopt(sink6.fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) >= 0)
+			check(udp_send(&s[S_UDP6], &sink6, 100), "send 100 bytes from %s", sock_name[S_UDP6]);
+		sock_close(&sink6);
+	}
+	acct_get(map, e->test_id, me, uid, &after);
+	expect_acct_delta(&before, &after, 162, 1, 0, 0, "UDP/IPv6 datagram sent over a managed interface");
+
+	/* Not a managed interface: nothing counted, for anyone. Tags cache
+	 * the answer per interface until the generation changes (netbump.h). */
+	del_iface(e, e->ifindex);
+	bump_gen(e);
+	tb = acct_total(map, &n_before);
+	check(udp_send(&s[S_UDP4], &sink, 100), "send 100 bytes from %s (lo unmanaged)", sock_name[S_UDP4]);
+	ta = acct_total(map, &n_after);
+	expect_acct_delta(&tb, &ta, 0, 0, 0, 0, "datagram sent over an unmanaged interface (all owners)");
+	r = get_tag(e, s[S_UDP4].fd, &t);
+	check(r == 0 && t.acct_ifindex == e->ifindex && t.acct_managed == 0,
+	      "the tag caches lo as unmanaged (err %d, acct_ifindex %u, acct_managed %u)", r, r ? 0 : t.acct_ifindex,
+	      r ? 0 : t.acct_managed);
+	set_iface(e, e->ifindex, FAKE_IFB_IFINDEX);
+	bump_gen(e);
+	acct_get(map, e->test_id, me, uid, &before);
+	check(udp_send(&s[S_UDP4], &sink, 100), "send 100 bytes from %s (lo managed again)", sock_name[S_UDP4]);
+	acct_get(map, e->test_id, me, uid, &after);
+	expect_acct_delta(&before, &after, 142, 1, 0, 0, "datagram sent once the interface is managed again");
+
+	/* A socket tagged on egress: its own owner entry with tgid 0. */
+	acct_get(map, e->test_id, 0, 0, &before);
+	check(udp_send(&s[S_UNTAGGED], &sink, 10), "send 10 bytes from %s", sock_name[S_UNTAGGED]);
+	acct_get(map, e->test_id, 0, 0, &after);
+	expect_acct_delta(&before, &after, 52, 1, 0, 0, "datagram from a socket tagged on egress (tgid 0, uid 0)");
+
+	/* Download: the frame as tc ingress sees it, Ethernet header included. */
+	acct_get(map, e->test_id, me, uid, &before);
+	len = packet_to(pkt, sizeof(pkt), &s[S_UDP4]);
+	expect_sock_redirect(e, &s[S_UDP4], MINOR_TEST, "UDP 127.0.0.1 (accounting)");
+	acct_get(map, e->test_id, me, uid, &after);
+	expect_acct_delta(&before, &after, 0, 0, len, 1, "UDP/IPv4 frame received");
+
+	/* A GRO packet of 4 segments: 3 more copies of the 14 + 20 + 20 bytes
+	 * of headers. */
+	len = packet_build(pkt, sizeof(pkt), AF_INET, IPPROTO_TCP, s[S_CLIENT4].port, s[S_TCP4].port, 0);
+	acct_get(map, e->test_id, me, uid, &before);
+	{
+		struct run rr = prog_run_segs(e->skel->progs.nb_ingress, pkt, len, e->ifindex, 4, PAYLOAD_LEN / 4);
+
+		check(rr.err == 0 && rr.retval == TC_ACT_REDIRECT, "ingress GRO TCP/IPv4 of 4 segments: redirect (err %d, retval %u)",
+		      rr.err, rr.retval);
+	}
+	acct_get(map, e->test_id, me, uid, &after);
+	expect_acct_delta(&before, &after, 0, 0, len + 3 * 54, 4, "TCP/IPv4 GRO frame of 4 segments received");
+
+	/* No socket on the port, or an unmanaged interface: nothing counted. */
+	tb = acct_total(map, &n_before);
+	len = packet_build(pkt, sizeof(pkt), AF_INET, IPPROTO_UDP, REMOTE_PORT, s[S_CLIENT4].port, 0);
+	expect_pass(e, pkt, len, "UDP/IPv4 to a port without socket (accounting)");
+	del_iface(e, e->ifindex);
+	expect_sock_pass(e, &s[S_UDP4], "UDP 127.0.0.1 on an unmanaged interface (accounting)");
+	set_iface(e, e->ifindex, FAKE_IFB_IFINDEX);
+	ta = acct_total(map, &n_after);
+	expect_acct_delta(&tb, &ta, 0, 0, 0, 0, "frames to no socket or on an unmanaged interface (all owners)");
+	check(n_before == n_after, "no owner entry made for them (%u entries, then %u)", n_before, n_after);
+
+	/* Egress test runs: the dummy socket of a test run is allocated in our
+	 * cgroup with uid 0 and no tag: tgid 0. A GSO TCP/IPv4 packet of 3
+	 * segments counts 2 more copies of 14 + 20 + 20 bytes. */
+	len = packet_build(pkt, sizeof(pkt), AF_INET, IPPROTO_TCP, REMOTE_PORT, REMOTE_PORT + 1, 0);
+	acct_get(map, e->test_id, 0, 0, &before);
+	{
+		struct run rr = prog_run_segs(e->skel->progs.nb_egress, pkt, len, 0, 3, PAYLOAD_LEN / 3);
+
+		check(rr.err == 0 && rr.retval == 1, "egress GSO TCP/IPv4 of 3 segments: allow (err %d, retval %u)",
+		      rr.err, rr.retval);
+	}
+	acct_get(map, e->test_id, 0, 0, &after);
+	expect_acct_delta(&before, &after, len + 2 * 54, 3, 0, 0, "TCP/IPv4 GSO packet of 3 segments sent");
+
+	/* Accounting off (the load-time constant false): no tgid in tags, no
+	 * counter, and the verifier dropped the code. */
+	off = netbump_bpf__open();
+	if (!check(off, "open a second copy of the BPF object"))
+		goto out;
+	off->rodata->nb_account = false;
+	r = netbump_bpf__load(off);
+	if (!check(r == 0, "load it with nb_account = false (%d)", r))
+		goto out;
+	{
+		struct nb_iface v = { .ifb_ifindex = FAKE_IFB_IFINDEX };
+		uint32_t k = e->ifindex;
+		uint32_t on_len = prog_xlated_len(e->skel->progs.nb_egress);
+		uint32_t off_len = prog_xlated_len(off->progs.nb_egress);
+		struct run rr;
+
+		bpf_map__update_elem(off->maps.ifaces, &k, sizeof(k), &v, sizeof(v), BPF_ANY);
+		len = packet_build(pkt, sizeof(pkt), AF_INET, IPPROTO_UDP, REMOTE_PORT, REMOTE_PORT + 1, 0);
+		rr = prog_run(off->progs.nb_egress, pkt, len, 0);
+		check(rr.err == 0 && rr.retval == 1, "egress without accounting: allow (err %d, retval %u)", rr.err,
+		      rr.retval);
+		acct_total(off->maps.acct, &n_after);
+		check(n_after == 0, "egress without accounting: no counter (%u entries)", n_after);
+		check(off_len > 0 && off_len < on_len,
+		      "nb_egress without accounting is shorter: %u bytes of instructions, %u with", off_len, on_len);
+		on_len = prog_xlated_len(e->skel->progs.nb_ingress);
+		off_len = prog_xlated_len(off->progs.nb_ingress);
+		check(off_len > 0 && off_len < on_len,
+		      "nb_ingress without accounting is shorter: %u bytes of instructions, %u with", off_len, on_len);
+	}
+out:
+	netbump_bpf__destroy(off);
+	sock_close(&sink);
+}
+
 static int run_tests(struct env *e) {
 	struct sock s[_S_MAX];
 	unsigned lvl = e->mnt_level + 1; /* absolute level of the test cgroup */
@@ -1281,7 +1547,10 @@ static int run_tests(struct env *e) {
 	/* --- 5. socket rules ------------------------------------------------------------- */
 	test_sock_rules(e, s);
 
-	/* --- 6. socket release ------------------------------------------------------------ */
+	/* --- 6. per-process accounting ---------------------------------------------------- */
+	test_accounting(e, s);
+
+	/* --- 7. socket release ------------------------------------------------------------ */
 	test_release(e, s);
 	goto out;
 

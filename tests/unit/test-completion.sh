@@ -1,0 +1,85 @@
+#!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# The bash completion of netbumpctl: verbs, options, target kinds and what they name, rates,
+# top's groupings, and the colon readline splits words at. Runs the completion function the way
+# bash does (COMP_LINE/COMP_POINT) in this shell; needs nothing but bash.
+set -uo pipefail
+
+src=${1:-$(dirname "$0")/../../completions/netbumpctl}
+# shellcheck source=completions/netbumpctl
+source "$src" || { echo "cannot source $src"; exit 1; }
+COMP_WORDBREAKS=${COMP_WORDBREAKS:-$' \t\n"'"'"'><=;|&(:'}
+
+passed=0 failed=0
+# expect LINE WORD...: completing LINE offers every WORD
+expect() {
+        local line=$1 w miss=()
+        shift
+        COMP_LINE=$line
+        COMP_POINT=${#line}
+        COMPREPLY=()
+        _netbumpctl
+        for w in "$@"; do
+                printf '%s\n' "${COMPREPLY[@]}" | grep -qxF -- "$w" || miss+=("$w")
+        done
+        if ((${#miss[@]} == 0)); then
+                echo "ok   '$line' offers $*"
+                passed=$((passed + 1))
+        else
+                echo "FAIL '$line' does not offer ${miss[*]} (offers: ${COMPREPLY[*]:0:20})"
+                failed=$((failed + 1))
+        fi
+}
+# expect_none LINE: nothing to offer
+expect_none() {
+        COMP_LINE=$1
+        COMP_POINT=${#1}
+        COMPREPLY=()
+        _netbumpctl
+        if ((${#COMPREPLY[@]} == 0)); then
+                echo "ok   '$1' offers nothing"
+                passed=$((passed + 1))
+        else
+                echo "FAIL '$1' offers ${COMPREPLY[*]:0:20}"
+                failed=$((failed + 1))
+        fi
+}
+
+expect "netbumpctl " set unset list status top run
+expect "netbumpctl st" status
+expect "netbumpctl --" --help --socket --json
+expect "netbumpctl set " cgroup:/ user@ pid: unit: sock:
+expect "netbumpctl unset u" user@ unit:
+expect "netbumpctl --socket /run/x.sock list " cgroup:/ user@
+# after a colon readline replaces only what follows it
+expect "netbumpctl set pid:" "$$"
+expect "netbumpctl set pid:$$" "$$"
+expect "netbumpctl set sock:" "$$:"
+expect "netbumpctl set user@" user@root
+expect "netbumpctl set user@ro" user@root
+# a cgroup below the cgroup2 mount, by the first letter of its name
+mnt=$(awk '{ for (i = 7; i <= NF; i++) if ($i == "-") break; if ($(i + 1) == "cgroup2" && $4 == "/") { print $5; exit } }' \
+        /proc/self/mountinfo)
+first=
+for d in "${mnt:-/nonexistent}"/*/; do
+        [[ -d $d ]] && { first=$(basename "$d"); break; }
+done
+if [[ -n $first ]]; then
+        expect "netbumpctl set cgroup:/${first:0:1}" "/$first/"
+        expect "netbumpctl set cgroup:" "/$first/"
+else
+        echo "note: no cgroup2 directory to complete here"
+fi
+expect "netbumpctl set user@0 " 5mbit unlimited --up --down
+expect "netbumpctl set user@0 --down " 8mbit unlimited
+expect "netbumpctl set user@0 --up 5mbit --" --down
+expect "netbumpctl top " --once --group --json
+expect "netbumpctl top --group " process user unit rule
+expect "netbumpctl top --group r" rule
+expect "netbumpctl run " 5mbit
+expect "netbumpctl run 5mbit -- bas" bash
+expect_none "netbumpctl unset user@0 "
+expect_none "netbumpctl frobnicate "
+
+echo "$passed passed, $failed failed"
+((failed == 0))
