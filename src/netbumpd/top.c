@@ -67,6 +67,7 @@ struct TopState {
 	AcctSample prev, cur;
 	int ncpu;
 	bool batch_unsupported;
+	bool foreign_pids; /* we are not in the initial PID namespace */
 	CgroupName *cgroups;
 	size_t n_cgroups;
 	uint64_t cgroups_usec; /* when the table was built */
@@ -196,6 +197,16 @@ static int read_iterate(struct TopState *t, int fd, AcctSample *s, size_t *alloc
 	return 0;
 }
 
+/* The kernel records PIDs as the initial PID namespace numbers them
+ * (bpf_get_current_pid_tgid()); in another namespace they name other
+ * processes, or none. Its /proc/self/ns/pid inode is fixed
+ * (PROC_PID_INIT_INO, include/linux/proc_ns.h). */
+static bool in_initial_pid_namespace(void) {
+	struct stat st;
+
+	return stat("/proc/self/ns/pid", &st) < 0 || st.st_ino == 0xEFFFFFFCu;
+}
+
 int manager_top_sample(Manager *m) {
 	AcctSample s = {};
 	size_t allocated = 0;
@@ -208,6 +219,10 @@ int manager_top_sample(Manager *m) {
 		if (!m->top)
 			return -ENOMEM;
 		m->top->ncpu = libbpf_num_possible_cpus();
+		m->top->foreign_pids = !in_initial_pid_namespace();
+		if (m->top->foreign_pids)
+			log_notice("netbumpd runs in a PID namespace of its own: the BPF programs see PIDs of the "
+				   "initial one, so netbumpctl top attributes traffic by cgroup and user only.");
 	}
 	if (m->top->ncpu <= 0)
 		return -EINVAL;
@@ -484,7 +499,7 @@ static int build_rows(Manager *m, uid_t only, Row **ret, size_t *ret_n, uint64_t
 		if (only != (uid_t)-1 && e->key.uid != only)
 			continue;
 
-		if (e->key.tgid != 0 && process_alive((pid_t)e->key.tgid))
+		if (e->key.tgid != 0 && !m->top->foreign_pids && process_alive((pid_t)e->key.tgid))
 			pid = (pid_t)e->key.tgid;
 		else {
 			const char *cg = cgroup_path_of(m, e->key.cgroup);
