@@ -30,7 +30,8 @@ static void help(void) {
 	       "  set TARGET [--up R] [--down R] Limit one or both directions\n"
 	       "                                 (R may be 'unlimited' to lift one side)\n"
 	       "  unset TARGET                   Remove the limit\n"
-	       "  list                           Show rules with live rates and counters\n"
+	       "  list [TARGET]                  Show rules with live rates and counters; with a\n"
+	       "                                 target, the rule it falls under\n"
 	       "  status                         Show the daemon's interfaces and state\n"
 	       "  top [--once] [--group G]       Live view: processes by rate, limit them with keys;\n"
 	       "                                 G: process, user, unit, rule\n"
@@ -39,6 +40,10 @@ static void help(void) {
 	       "                                 (the limit ends when CMD and its children end)\n\n"
 	       "Targets:  cgroup:/PATH   (as in /proc/PID/cgroup)\n"
 	       "          user@UID  user@NAME\n"
+	       "          pid:PID        a process and the children it starts\n"
+	       "          sock:INODE  sock:PID:FD   one socket\n"
+	       "          unit:NAME      a systemd unit, across restarts\n"
+	       "Precedence: socket > process > cgroup or unit (deepest) > user\n"
 	       "Rates:    tc(8) units: 500kbit 5mbit 1gbit 2mibit (bit/s);\n"
 	       "          kbps mbps gbps are BYTES per second (10mbps = 80mbit)\n\n"
 	       "Options:\n"
@@ -318,19 +323,44 @@ static int verb_unset(int argc, char *argv[]) {
 
 static int verb_list(int argc, char *argv[]) {
 	_cleanup_json_ json_object *msg = NULL;
-	json_object *reply, *rules;
+	json_object *reply, *rules, *params = NULL, *applies = NULL;
+	const char *target = argc == 2 ? argv[1] : NULL;
 	int r;
 
-	if (argc != 1) {
-		fprintf(stderr, "netbumpctl: list takes no arguments\n");
+	if (argc > 2) {
+		fprintf(stderr, "netbumpctl: usage: list [TARGET]\n");
 		return EXIT_USAGE;
 	}
-	r = call("List", NULL, &msg, &reply);
+	if (target) {
+		if (check_target(target) < 0)
+			return EXIT_USAGE;
+		params = json_object_new_object();
+		json_object_object_add(params, "target", json_object_new_string(target));
+	}
+	r = call("List", params, &msg, &reply);
 	if (r != 0)
 		return r;
 	if (arg_json)
 		return print_json(reply);
-	if (!json_object_object_get_ex(reply, "rules", &rules) || json_object_array_length(rules) == 0) {
+	json_object_object_get_ex(reply, "rules", &rules);
+	if (target) {
+		/* Only the rule the target falls under. */
+		json_object_object_get_ex(reply, "applies", &applies);
+		if (!applies) {
+			printf("%s falls under no rule: unlimited.\n", target);
+			return 0;
+		}
+		printf("%s falls under %s\n", target, json_object_get_string(applies));
+		print_header();
+		for (size_t k = 0; rules && k < json_object_array_length(rules); k++) {
+			json_object *rule = json_object_array_get_idx(rules, k), *t;
+			if (json_object_object_get_ex(rule, "target", &t) &&
+			    streq(json_object_get_string(t), json_object_get_string(applies)))
+				print_rule_line(rule);
+		}
+		return 0;
+	}
+	if (!rules || json_object_array_length(rules) == 0) {
 		printf("No rules.\n");
 		return 0;
 	}
