@@ -86,6 +86,7 @@ typedef struct Rule {
 	uint64_t up_bps;   /* 0 = unlimited */
 	uint64_t down_bps; /* 0 = unlimited */
 	RuleStats up, down;
+	bool down_segmented; /* its download classes have the segmenting TBF leaf */
 
 	/* A transient rule ends when its cgroup empties (pid rules, and
 	 * cgroup rules made for a wrapped command). */
@@ -224,6 +225,8 @@ Iface *manager_find_iface(Manager *m, uint32_t ifindex);
 /* Creates, changes or deletes the rule's classes on one interface. */
 int iface_apply_rule(Manager *m, Iface *i, const Rule *r, uint64_t old_up, uint64_t old_down);
 int iface_remove_rule(Manager *m, Iface *i, const Rule *r);
+/* Whether a download class made at this rate gets the segmenting leaf. */
+bool leaf_segments(uint64_t bps);
 /* Sets the download class of a rule to rate without touching the rule. */
 int iface_set_down_rate(Manager *m, Iface *i, const Rule *r, uint64_t rate);
 /* Bytes through the rule's download classes so far. */

@@ -281,6 +281,8 @@ static int change_rule(Manager *m, Rule *existing, const RuleRequest *req, const
 			    existing->name);
 	}
 	flags_change = (!old_up != !existing->up_bps) || (!old_down != !existing->down_bps);
+	if (!old_down && existing->down_bps)
+		existing->down_segmented = leaf_segments(existing->down_bps); /* new classes */
 
 	/* A direction that loses its limit leaves the maps before its class
 	 * goes; one that gains a limit gets its class first. */
@@ -326,6 +328,7 @@ static int rule_install(Manager *m, Rule *rule, const char **ret_error, char **r
 		rule_free(m, rule);
 		return fail(ret_error, ret_reason, E_FULL, r, "no HTB class id left (65533 rules in use)");
 	}
+	rule->down_segmented = leaf_segments(rule->down_bps);
 	r = apply_everywhere(m, rule, 0, 0);
 	if (r < 0) {
 		if (rule->target.kind == TARGET_PID)
