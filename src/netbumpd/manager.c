@@ -34,7 +34,8 @@ int manager_new(Manager **ret) {
 	m->socket_path = strdup("/run/netbump/netbumpd.sock");
 	m->state_dir = strdup("/run/netbump");
 	m->minor_used = calloc((NB_MINOR_MAX + 8) / 8, 1);
-	if (!m->socket_path || !m->state_dir || !m->minor_used) {
+	m->by_minor = calloc(NB_MINOR_MAX + 1, sizeof(Rule *));
+	if (!m->socket_path || !m->state_dir || !m->minor_used || !m->by_minor) {
 		manager_free(m);
 		return -ENOMEM;
 	}
@@ -52,6 +53,7 @@ Manager *manager_free(Manager *m) {
 	free(m->cgroup_root_abs);
 	free(m->cgroup_mount);
 	free(m->minor_used);
+	free(m->by_minor);
 	for (char **s = m->only_ifaces; s && *s; s++)
 		free(*s);
 	free(m->only_ifaces);

@@ -177,6 +177,8 @@ struct Manager {
 	unsigned n_rules;
 	uint64_t next_rule_id;
 	uint8_t *minor_used; /* bitmap over NB_MINOR_MIN..NB_MINOR_MAX */
+	Rule **by_minor;     /* rule of each class minor, NB_MINOR_MAX + 1 entries */
+	bool restoring;      /* putting back a killed run's rules: save once at the end */
 
 	LeafKind leaf;
 

@@ -28,7 +28,7 @@
 #include "sock-diag.h"
 
 #define RAMP_PROBE_USEC 100000u /* measure the flows' rate for this long */
-#define RAMP_STEP_USEC 80000u   /* then halve the class rate this often */
+#define RAMP_STEP_USEC 50000u   /* then halve the class rate this often */
 /* Above this many times the limit the flows are "fast" and ramp. */
 #define RAMP_FACTOR 2u
 /* "Unshaped" while probing: above any link this runs on. */

@@ -69,6 +69,7 @@ static int minor_alloc(Manager *m, uint32_t *ret) {
 
 static void minor_free(Manager *m, uint32_t x) {
 	m->minor_used[x / 8] &= (uint8_t)~(1u << (x % 8));
+	m->by_minor[x] = NULL;
 }
 
 static void rule_free(Manager *m, Rule *r) {
@@ -348,6 +349,7 @@ static int rule_install(Manager *m, Rule *rule, const char **ret_error, char **r
 		p = &(*p)->next;
 	*p = rule;
 	m->n_rules++;
+	m->by_minor[rule->minor] = rule;
 
 	r = bpf_set(m, rule);
 	if (r < 0) {
@@ -834,15 +836,16 @@ static int class_stats_cb(const struct nl_class_stats *s, void *userdata) {
 
 	if ((s->classid >> 16) != NB_HTB_MAJOR)
 		return 0;
-	for (Rule *r = a->m->rules; r; r = r->next)
-		if (r->minor == (s->classid & 0xffff)) {
-			RuleStats *st = a->down ? &r->down : &r->up;
-			st->bytes += s->bytes;
-			st->packets += s->packets;
-			st->drops += s->drops;
-			st->backlog += s->backlog;
-			break;
-		}
+	/* By class id, not by walking the rules: a walk per class made the
+	 * once-a-second refresh quadratic (65% of a CPU with 8000 rules). */
+	Rule *r = a->m->by_minor[s->classid & 0xffff];
+	if (r) {
+		RuleStats *st = a->down ? &r->down : &r->up;
+		st->bytes += s->bytes;
+		st->packets += s->packets;
+		st->drops += s->drops;
+		st->backlog += s->backlog;
+	}
 	return 0;
 }
 
@@ -938,6 +941,10 @@ static int restore_pid_rule(Manager *m, const SavedRule *sr, const char *target)
 int manager_restore_rules(Manager *m) {
 	unsigned ok = 0, dropped = 0;
 
+	/* One write at the end, not one per rule: rewriting the whole file
+	 * for each of 8000 rules took 69 s. A kill before the end leaves the
+	 * file as the killed run wrote it, which is what the next start needs. */
+	m->restoring = true;
 	for (size_t k = 0; k < m->n_saved; k++) {
 		SavedRule *sr = &m->saved[k];
 		const char *error = NULL;
@@ -975,6 +982,7 @@ int manager_restore_rules(Manager *m) {
 		} else
 			ok++;
 	}
+	m->restoring = false;
 	saved_rules_free(m->saved, m->n_saved);
 	m->saved = NULL;
 	m->n_saved = 0;

@@ -35,6 +35,8 @@ static char *state_path(Manager *m, const char *suffix) {
 }
 
 int manager_state_save(Manager *m) {
+	if (m->restoring)
+		return 0;
 	_cleanup_free_ char *path = state_path(m, ""), *tmp = state_path(m, ".tmp");
 	_cleanup_fclose_ FILE *f = NULL;
 	int fd;
