@@ -215,16 +215,20 @@ static void htb_params(uint64_t bps, uint32_t mtu, struct nl_htb_class *c) {
 
 /* Leaf queues. fq_codel where the kernel has it (it keeps queues short by
  * itself). Else a byte FIFO bounded to about 50 ms at the class rate:
- *  - uploads: a bfifo, but holding at least two 64 KiB GSO packets, which
- *    local TCP hands down whole (TCP small queues keep it from filling);
- *  - downloads below SEGMENT_MAX_BPS: the FIFO inside a TBF that segments
- *    GSO aggregates (veth and GRO deliver them whole): dropping a whole
- *    aggregate at once makes TCP lose dozens of segments and miss the rate
- *    by 5-10%, dropping single frames does not. The TBF runs far above the
- *    class rate so that it never shapes (HTB does) and rarely throttles;
- *  - faster downloads: a plain bfifo. 50 ms there hold dozens of
- *    aggregates, so whole-aggregate drops are rare, while splitting 83,000
- *    frames a second cost 5-8% of the rate at 1 Gbit/s on 2 CPUs.
+ *  - below SEGMENT_MAX_BPS, both ways: the FIFO inside a TBF that segments
+ *    GSO aggregates into frames. Downloads: veth and GRO deliver aggregates
+ *    whole, and dropping one at once makes TCP lose dozens of segments and
+ *    miss the rate by 5-10%; dropping single frames does not. Uploads: local
+ *    TCP hands down aggregates of up to 45 frames, and HTB charges a packet
+ *    whole when it sends it, so one aggregate is a burst of 0.5 s at 1 Mbit/s
+ *    (measured: 7% over the rate in a 5-s window) and 5 ms at 100 Mbit/s
+ *    that everything else in the class waits behind. The TBF runs far above
+ *    the class rate so that it never shapes (HTB does) and rarely throttles;
+ *  - faster: a plain bfifo, holding at least two 64 KiB GSO packets (local
+ *    TCP small queues keep an upload from filling it). 50 ms there hold
+ *    dozens of aggregates, so whole-aggregate drops are rare, while
+ *    splitting 83,000 frames a second cost 5-8% of the rate at 1 Gbit/s on
+ *    2 CPUs.
  * A class keeps the kind of leaf it was made with when its rate changes
  * (replacing a leaf by another kind would drop its queue). */
 #define LEAF_DELAY_DIV 20u /* 1/20 s = 50 ms */
@@ -257,7 +261,7 @@ static int leaf_replace(Manager *m, uint32_t ifindex, uint32_t minor, uint64_t b
 		}
 		if (m->leaf == LEAF_FQ_CODEL)
 			return r;
-		log_info("Leaf qdisc: byte FIFO bounded to ~50 ms, segmenting TBF for downloads "
+		log_info("Leaf qdisc: byte FIFO bounded to ~50 ms, inside a segmenting TBF below 200 Mbit/s "
 			 "(fq_codel unavailable: %s).",
 			 nl_extack(m->nl)[0] ? nl_extack(m->nl) : strerror(-r));
 		m->leaf = LEAF_BFIFO;
@@ -311,7 +315,7 @@ int iface_apply_rule(Manager *m, Iface *i, const Rule *r, uint64_t old_up, uint6
 
 	if (i->skipped)
 		return 0;
-	k = apply_class(m, i->ifindex, i->mtu, r->minor, old_up, r->up_bps, false);
+	k = apply_class(m, i->ifindex, i->mtu, r->minor, old_up, r->up_bps, r->up_segmented);
 	if (k < 0)
 		return log_warning_errno(k, "Failed to set upload class %x:%x on %s: %m %s", NB_HTB_MAJOR, r->minor,
 					 i->name, nl_extack(m->nl));
@@ -320,7 +324,7 @@ int iface_apply_rule(Manager *m, Iface *i, const Rule *r, uint64_t old_up, uint6
 		log_warning_errno(k, "Failed to set download class %x:%x on %s: %m %s", NB_HTB_MAJOR, r->minor,
 				  i->ifb_name, nl_extack(m->nl));
 		/* Put the upload side back as it was. */
-		(void)apply_class(m, i->ifindex, i->mtu, r->minor, r->up_bps, old_up, false);
+		(void)apply_class(m, i->ifindex, i->mtu, r->minor, r->up_bps, old_up, r->up_segmented);
 		return k;
 	}
 	return 0;
@@ -357,7 +361,7 @@ uint64_t iface_down_bytes(Manager *m, const Rule *r) {
 int iface_remove_rule(Manager *m, Iface *i, const Rule *r) {
 	if (i->skipped)
 		return 0;
-	(void)apply_class(m, i->ifindex, i->mtu, r->minor, r->up_bps, 0, false);
+	(void)apply_class(m, i->ifindex, i->mtu, r->minor, r->up_bps, 0, r->up_segmented);
 	(void)apply_class(m, i->ifb_ifindex, i->mtu, r->minor, r->down_bps, 0, r->down_segmented);
 	return 0;
 }

@@ -86,6 +86,7 @@ typedef struct Rule {
 	uint64_t up_bps;   /* 0 = unlimited */
 	uint64_t down_bps; /* 0 = unlimited */
 	RuleStats up, down;
+	bool up_segmented;   /* its upload classes have the segmenting TBF leaf */
 	bool down_segmented; /* its download classes have the segmenting TBF leaf */
 
 	/* A transient rule ends when its cgroup empties (pid rules, and

@@ -282,8 +282,10 @@ static int change_rule(Manager *m, Rule *existing, const RuleRequest *req, const
 			    existing->name);
 	}
 	flags_change = (!old_up != !existing->up_bps) || (!old_down != !existing->down_bps);
+	if (!old_up && existing->up_bps)
+		existing->up_segmented = leaf_segments(existing->up_bps); /* new classes */
 	if (!old_down && existing->down_bps)
-		existing->down_segmented = leaf_segments(existing->down_bps); /* new classes */
+		existing->down_segmented = leaf_segments(existing->down_bps);
 
 	/* A direction that loses its limit leaves the maps before its class
 	 * goes; one that gains a limit gets its class first. */
@@ -329,6 +331,7 @@ static int rule_install(Manager *m, Rule *rule, const char **ret_error, char **r
 		rule_free(m, rule);
 		return fail(ret_error, ret_reason, E_FULL, r, "no HTB class id left (65533 rules in use)");
 	}
+	rule->up_segmented = leaf_segments(rule->up_bps);
 	rule->down_segmented = leaf_segments(rule->down_bps);
 	r = apply_everywhere(m, rule, 0, 0);
 	if (r < 0) {
