@@ -28,7 +28,6 @@
 #include "proc-util.h"
 #include "sock-diag.h"
 
-static int cgroup_populated(const char *cgroup_abs);
 
 static int write_pid(const char *cgroup_abs, pid_t pid) {
 	_cleanup_free_ char *fn = NULL;
@@ -448,7 +447,7 @@ int pid_rule_adopt(Manager *m, Rule *rule, const SavedRule *sr) {
 			return -ENOMEM;
 		rule->made_cgroup = true;
 	}
-	if (cgroup_populated(rule->cgroup_abs) <= 0)
+	if (cg_populated(rule->cgroup_abs) <= 0)
 		return -ESRCH; /* everyone left while we were down */
 	r = cg_get_id(rule->cgroup_abs, &rule->key);
 	if (r < 0)
@@ -484,25 +483,9 @@ int pid_rule_adopt(Manager *m, Rule *rule, const SavedRule *sr) {
 
 /* ---- cgroup emptiness ---- */
 
-static int cgroup_populated(const char *cgroup_abs) {
-	_cleanup_free_ char *fn = NULL, *line = NULL;
-	_cleanup_fclose_ FILE *f = NULL;
-	size_t cap = 0;
-
-	if (asprintf(&fn, "%s/cgroup.events", cgroup_abs) < 0)
-		return -ENOMEM;
-	f = fopen(fn, "re");
-	if (!f)
-		return errno == ENOENT ? 0 : negative_errno();
-	while (getline(&line, &cap, f) > 0)
-		if (strncmp(line, "populated ", 10) == 0)
-			return line[10] == '1';
-	return -EBADMSG;
-}
-
 static int events_cb(sd_event_source *s, const struct inotify_event *ev, void *userdata) {
 	Rule *rule = userdata;
-	int r = cgroup_populated(rule->cgroup_abs);
+	int r = cg_populated(rule->cgroup_abs);
 
 	if (r != 0 && !(ev->mask & IN_IGNORED))
 		return 0;
@@ -528,7 +511,7 @@ static int pidfd_cb(sd_event_source *s, int fd, uint32_t revents, void *userdata
 			rule->cgroup_abs = TAKE_PTR(to);
 		}
 	}
-	if (cgroup_populated(rule->cgroup_abs) > 0)
+	if (cg_populated(rule->cgroup_abs) > 0)
 		log_info("%s exited; its children keep the limit (%s).", rule->name,
 			 rule->cgroup_abs + strlen(m->cgroup_mount));
 	(void)manager_state_save(m);
@@ -551,7 +534,7 @@ int rule_watch_cgroup(Manager *m, Rule *rule) {
 	if (r < 0)
 		return r;
 	/* It may have emptied before the watch was in place. */
-	if (cgroup_populated(rule->cgroup_abs) == 0)
+	if (cg_populated(rule->cgroup_abs) == 0)
 		return -ESRCH;
 	return 0;
 }

@@ -144,3 +144,19 @@ int cg_path_from_id(const char *mount, uint64_t id, char **ret) {
 	*ret = strdup(buf[ml] ? buf + ml : "/");
 	return *ret ? 0 : -ENOMEM;
 }
+
+int cg_populated(const char *cgroup_abs) {
+	_cleanup_free_ char *fn = NULL, *line = NULL;
+	_cleanup_fclose_ FILE *f = NULL;
+	size_t cap = 0;
+
+	if (asprintf(&fn, "%s/cgroup.events", cgroup_abs) < 0)
+		return -ENOMEM;
+	f = fopen(fn, "re");
+	if (!f)
+		return errno == ENOENT ? 0 : negative_errno();
+	while (getline(&line, &cap, f) > 0)
+		if (strncmp(line, "populated ", 10) == 0)
+			return line[10] == '1';
+	return -EBADMSG;
+}

@@ -25,4 +25,8 @@ int cg_pid_get_path(pid_t pid, char **ret);
 /* The path (relative to the mount, "/a/b") of the cgroup with that id, as
  * the kernel reports it to BPF and sock_diag (open_by_handle_at(2), needs
  * CAP_DAC_READ_SEARCH). -ESTALE when it no longer exists. */
+/* 1 when a process is in the cgroup or below it (cgroup.events), 0 when
+ * not or when the cgroup is gone, -errno otherwise. */
+int cg_populated(const char *cgroup_abs);
+
 int cg_path_from_id(const char *mount, uint64_t id, char **ret);
