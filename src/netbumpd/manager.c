@@ -29,6 +29,7 @@ int manager_new(Manager **ret) {
 		return -ENOMEM;
 	m->listen_fd = -1;
 	m->ingress_prog_fd = -1;
+	m->state.fd = -1;
 	m->next_rule_id = 1;
 	m->max_rules_per_user = 64;
 	m->socket_path = strdup("/run/netbump/netbumpd.sock");
@@ -47,6 +48,7 @@ Manager *manager_free(Manager *m) {
 	if (!m)
 		return NULL;
 	manager_stop(m);
+	manager_state_close(m);
 	free(m->socket_path);
 	free(m->state_dir);
 	free(m->cgroup_root);

@@ -88,6 +88,8 @@ typedef struct Rule {
 	RuleStats up, down;
 	bool up_segmented;   /* its upload classes have the segmenting TBF leaf */
 	bool down_segmented; /* its download classes have the segmenting TBF leaf */
+	uint64_t state_sig;  /* of its lines in the state file; 0: not written */
+	size_t state_slot;   /* its entry in Manager.state.rules, + 1 */
 
 	/* A transient rule ends when its cgroup empties (pid rules, and
 	 * cgroup rules made for a wrapped command). */
@@ -195,6 +197,23 @@ struct Manager {
 	SavedRule *saved;           /* rules of a killed run, until restored */
 	size_t n_saved;
 	sd_event_source *events_io;
+
+	/* The state file as written so far (state.c): appended to while only
+	 * rules change, rewritten whole when it has grown to twice its last
+	 * full size or anything else changed. */
+	struct StateFile {
+		int fd;             /* open for appending, -1: rewrite next time */
+		uint64_t size;      /* bytes in the file */
+		uint64_t full_size; /* bytes of the last whole rewrite */
+		uint64_t head_sig;  /* of what a rewrite writes before the rules */
+		struct StateEntry {
+			uint64_t id;
+			struct Rule *rule; /* valid while its pass is the current one */
+			unsigned pass;
+		} *rules; /* the rules the file holds */
+		size_t n_rules, cap_rules;
+		unsigned pass;
+	} state;
 };
 
 int manager_new(Manager **ret);
@@ -316,6 +335,7 @@ void manager_state_remove(Manager *m);
 /* Reads the ifindexes on which a previous run created the clsact qdisc. */
 int manager_state_load_clsact(Manager *m, uint32_t **ret, size_t *ret_n);
 int manager_state_load_rules(Manager *m, SavedRule **ret, size_t *ret_n);
+void manager_state_close(Manager *m);
 void saved_rules_free(SavedRule *v, size_t n);
 /* Puts back the rules a killed run had acknowledged (rule.c). */
 int manager_restore_rules(Manager *m);
