@@ -433,7 +433,7 @@ static int iface_setup(Manager *m, const struct nl_link *l) {
 
 	/* Someone else's shaping (a root qdisc they configured, or an IFB)
 	 * is left alone: replacing it would break their setup. */
-	r = nl_qdisc_dump(m->nl, i->ifindex, root_qdisc_cb, &root);
+	r = nl_qdisc_get_root(m->nl, i->ifindex, root_qdisc_cb, &root);
 	if (r < 0)
 		return log_warning_errno(r, "Failed to read qdiscs of %s: %m", i->name);
 	if (streq(l->kind, "ifb"))
@@ -674,7 +674,7 @@ void manager_ifaces_check(Manager *m) {
 		next = i->next;
 		if (i->skipped)
 			continue;
-		if (nl_qdisc_dump(m->nl, i->ifindex, root_qdisc_cb, &root) < 0)
+		if (nl_qdisc_get_root(m->nl, i->ifindex, root_qdisc_cb, &root) < 0)
 			continue; /* the link is going away: RTM_DELLINK handles it */
 		if (root.handle != NB_ROOT_HANDLE && root.handle != 0) {
 			if (!i->degraded)
@@ -693,7 +693,7 @@ void manager_ifaces_check(Manager *m) {
 			log_notice("%s is shaped again.", i->name);
 			i->degraded = NULL;
 		}
-		if (nl_qdisc_dump(m->nl, i->ifb_ifindex, root_qdisc_cb, &ifb_root) < 0 ||
+		if (nl_qdisc_get_root(m->nl, i->ifb_ifindex, root_qdisc_cb, &ifb_root) < 0 ||
 		    ifb_root.handle != NB_ROOT_HANDLE) {
 			iface_repair(m, i, "The IFB or its HTB");
 			continue;

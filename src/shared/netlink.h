@@ -68,6 +68,8 @@ typedef int (*nl_qdisc_cb)(const struct nl_qdisc *q, void *userdata);
 
 /* All qdiscs of one interface (ifindex 0: of all interfaces). */
 int nl_qdisc_dump(struct nl *nl, uint32_t ifindex, nl_qdisc_cb cb, void *userdata);
+/* The root qdisc of one interface, passed to cb. */
+int nl_qdisc_get_root(struct nl *nl, uint32_t ifindex, nl_qdisc_cb cb, void *userdata);
 int nl_qdisc_delete(struct nl *nl, uint32_t ifindex, uint32_t parent, uint32_t handle);
 
 /* Root HTB qdisc "handle:" replacing whatever root is there, default class 0

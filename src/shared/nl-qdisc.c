@@ -116,6 +116,20 @@ int nl_qdisc_dump(struct nl *nl, uint32_t ifindex, nl_qdisc_cb cb, void *userdat
 			  qdisc_dump_cb, &ctx);
 }
 
+int nl_qdisc_get_root(struct nl *nl, uint32_t ifindex, nl_qdisc_cb cb, void *userdata) {
+	struct qdisc_dump_ctx ctx = { .ifindex = ifindex, .cb = cb, .userdata = userdata };
+
+	if (!nl || !cb || ifindex == 0 || ifindex > INT32_MAX)
+		return -EINVAL;
+	/* A GET with parent TC_H_ROOT names the device's root qdisc alone
+	 * (tc_get_qdisc()): no walk over every class's leaf, as a dump of
+	 * all qdiscs does. The kernel sends the answer to the RTNLGRP_TC
+	 * group, and to us only with NLM_F_ECHO; a built-in default root
+	 * (noqueue, noop) is not sent at all, as in a dump. */
+	return nl_request(nl, nl_tc_message_new(nl, RTM_GETQDISC, NLM_F_ECHO, ifindex, TC_H_ROOT, 0, 0), qdisc_dump_cb,
+			  &ctx);
+}
+
 int nl_qdisc_delete(struct nl *nl, uint32_t ifindex, uint32_t parent, uint32_t handle) {
 	return tc_delete(nl, RTM_DELQDISC, ifindex, parent, handle, 0);
 }
