@@ -10,6 +10,7 @@
 #     --network-namespace-path=/run/netns/<ns a>   the container's network is lib.sh's ns a
 #     --bind-ro=$SD_UNITDIR:/etc/systemd/system     units and drop-ins the test writes (host side)
 #     --bind=$SD_OUTDIR:/run/netbump-test           files the container's units write, read here
+#     --bind=$SD_KMSG:/dev/kmsg                     the container's kernel log, a file read here
 #     --bind-ro=<build file>:<installed path>       the build under test over what is installed
 #     --bind-ro=<build generator>:/etc/systemd/system-generators/<name>
 #
@@ -31,6 +32,10 @@
 # - When /run is not a tmpfs, nspawn will not remove /run/systemd/nspawn/propagate/NAME ("we
 #   can't allow that"); the teardown does.
 # - `systemctl poweroff` inside ends it in about a second; netbumpd is stopped on the way.
+# - nspawn gives the container no /dev/kmsg (a FIFO in its place would block the writers when
+#   nothing reads it). A regular file bound there takes what is written to the kernel log, as
+#   /dev/kmsg does: the generators' messages ("<PRIORITY>name: text", one record per write), and
+#   journald's own. Writers that open it anew start at offset 0, so read it with grep, not tail.
 #
 # Usage (after lib.sh):
 #   source "$(dirname "$0")/systemd-lib.sh"
@@ -48,6 +53,7 @@ SD_CGROOT=$SD_CG/payload                  # the container's root cgroup
 SD_UNITDIR=                               # /etc/systemd/system in the container
 SD_OUTDIR=                                # /run/netbump-test in the container
 SD_OUT=/run/netbump-test                  # ... as the container sees it
+SD_KMSG=                                  # the container's /dev/kmsg (a file), on the host
 SD_BINDS=()                               # --bind-ro= of the build's files
 SD_BOOT_TIMEOUT=30                        # seconds
 SD_STOP_TIMEOUT=30                        # seconds for poweroff (netbumpd has 30 s to stop)
@@ -95,7 +101,9 @@ sd_setup() {
         nb_setup
         SD_UNITDIR=$NB_TMP/units
         SD_OUTDIR=$NB_TMP/out
+        SD_KMSG=$NB_TMP/kmsg
         mkdir -p "$SD_UNITDIR" "$SD_OUTDIR"
+        : >"$SD_KMSG"
 }
 
 # sd_has_generator NAME: the build has generator NAME and the container runs it
@@ -210,6 +218,7 @@ sd_boot() {
                 --network-namespace-path="$NB_NETNS_A" \
                 --capability="$SD_CAPS" --system-call-filter=bpf \
                 --bind-ro="$SD_UNITDIR:/etc/systemd/system" --bind="$SD_OUTDIR:$SD_OUT" \
+                --bind="$SD_KMSG:/dev/kmsg" \
                 "${SD_BINDS[@]}" \
                 -b systemd.firstboot=off systemd.show_status=false \
                 </dev/null >"$NB_TMP/console.log" 2>&1 &
@@ -348,7 +357,8 @@ trap _sd_exit_trap EXIT
 # ---------------------------------------------------------------------------------------------
 # snapshots
 
-# sd_snapshot FILE: host_snapshot's sections about ns a and the host's namespace, and what is
+# sd_snapshot FILE: host_snapshot's sections about ns a and the host's namespace, the cgroups
+# netbumpd makes in the container's tree (its own "netbump", scopes "netbump-*") and what is
 # attached to the container's cgroup tree except systemd's own programs (sd_*), whose services
 # come and go; a clean stop of netbumpd compares equal
 sd_snapshot() {
@@ -358,6 +368,9 @@ sd_snapshot() {
                 for s in "links in ns a" "tc " "bpftool net show in ns a" "host:"; do
                         awk -v p="### $s" 'index($0, "### ") == 1 { on = index($0, p) == 1 } on' "$f.full"
                 done
+                echo "### netbump's cgroups in the container's tree"
+                (cd "$SD_CGROOT" 2>/dev/null &&
+                        find . -type d \( -name netbump -o -name 'netbump-*' \) | LC_ALL=C sort) || :
                 echo "### programs attached in the container's cgroup tree (but systemd's)"
                 bpftool -j cgroup tree "$SD_CGROOT" 2>/dev/null | jq -r --arg root "$SD_CGROOT" '
                         .[]? | (.cgroup | ltrimstr($root)) as $cg | .programs[]? |

@@ -7,16 +7,25 @@
 #      status` starts it by socket activation; Type=notify: it turns active (not stuck activating)
 #      with the STATUS= text netbumpd sent; `systemctl stop` ends it with status 0 within
 #      TimeoutStopSec and leaves ns a, the host and the container's cgroup tree as they were.
-#   2. `systemd-run -p Environment=NETBUMP_RATE=8mbit netbump-wrap iperf3 ...`: the transient
+#   2. the socket is every user's (0666): uid 1000's `netbumpctl status` starts netbumpd by
+#      socket activation, its `list` works and hides root's rule, and netbumpd refuses it root's
+#      process, root's unit and root's rule, saying why (the rule stays).
+#   3. `systemd-run -p Environment=NETBUMP_RATE=8mbit netbump-wrap iperf3 ...`: the transient
 #      unit's goodput is what 8mbit gives (within 5%), upload and download, IPv4.
-#   3. a unit with `[X-Netbump] NetbumpRate=8mbit` in a drop-in: after daemon-reload it has the
-#      generator's drop-in and is limited (5%), upload and download; its rule ends when it stops.
-#   4. `netbumpctl set unit:NAME 8mbit` while NAME is not running, then start it: limited (5%).
-#   5. under the unit's capability bounding set, another user's running transfer: `set pid:PID`
+#   4. a unit with `[X-Netbump] NetbumpRate=8mbit` in a drop-in: after daemon-reload it has the
+#      generator's drop-in (SourcePath= its unit file) and is limited (5%), upload and download;
+#      its rule ends when it stops. A bad rate in another unit's drop-in: the generator logs it to
+#      /dev/kmsg as an error and leaves that unit without a drop-in.
+#   5. `netbumpctl set unit:NAME 8mbit` while NAME is not running, then start it: limited (5%).
+#   6. restarts: two long-running (Type=simple) services, one limited by a NetbumpRate= drop-in,
+#      one by `netbumpctl set unit:NAME`, each limited (5%) before and after `systemctl restart`
+#      (a new cgroup), upload and download, their rules still listed.
+#   7. `systemctl stop netbumpd` while those two are shaped and a cgroup: rule is set: status 0,
+#      and ns a, the host and the container's cgroup tree are as before netbumpd first started.
+#   8. under the unit's capability bounding set, another user's running transfer: `set pid:PID`
 #      moves it into a transient scope and limits its open connection (10%); sock:PID:FD of its
 #      socket resolves (both read that user's /proc/PID/fd).
-#   6. poweroff: the container ends by itself and netbumpd leaves nothing behind.
-# Parts 2-4 skip, saying why, when netbump-wrap, the generator or unit: targets are not there.
+#   9. poweroff: the container ends by itself and netbumpd leaves nothing behind.
 
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/systemd-lib.sh"
@@ -24,10 +33,11 @@ source "$(dirname "$0")/systemd-lib.sh"
 RATE=8mbit
 SECS=4                  # measured seconds, after 1 omitted second
 TOL=5                   # percent
-PID_SECS=6              # part 5: transfer length; the pid: rule is set ~0.2 s in
-PID_FROM=2              # part 5: receiver intervals from this second on must be limited
+PID_SECS=6              # part 8: transfer length; the pid: rule is set ~0.2 s in
+PID_FROM=2              # part 8: receiver intervals from this second on must be limited
 PID_TOL=10
 USER_ID=1000
+LOOP_RUNS=20            # part 6: iperf3 runs per service start at most
 
 nb_require_daemon
 sd_require
@@ -35,10 +45,14 @@ command -v bpftool >/dev/null 2>&1 || nb_skip "'bpftool' is not installed"
 IPERF=$(command -v iperf3)
 [[ $(realpath "$IPERF") == /usr/* ]] || nb_skip "iperf3 ($IPERF) is outside /usr: the container cannot run it"
 WRAP=$(sd_path netbump-wrap /usr/local/bin/netbump-wrap)
+NBCTL=$(sd_path netbumpctl /usr/local/bin/netbumpctl)
+# the build has all of these: missing is a failure, not a reason to skip
+[[ -e $WRAP ]] || nb_fail "netbump-wrap is not built or not installed ($WRAP)"
+sd_has_generator netbump-generator || nb_fail "the build has no netbump-generator"
 expected=$(expected_goodput "$RATE" 4)
 
 sd_setup
-nb_start_iperf_servers 5201
+nb_start_iperf_servers 5201 5202 5203 5204 5205
 sd_enable netbumpd.socket
 sd_boot
 snap=$NB_TMP/snapshot
@@ -109,6 +123,79 @@ rule_listed() {
         sd_nbctl list 2>/dev/null | grep -qE -- "$1"
 }
 
+# lacks PATTERN TEXT: no line of TEXT matches PATTERN
+lacks() {
+        ! grep -q -- "$1" <<<"$2"
+}
+
+# nbctl_as UID ARGS...: netbumpctl in the container as UID (no groups), 15 s at most
+nbctl_as() {
+        local uid=$1
+        shift
+        timeout -k 2 15 nsenter -t "$SD_PID" -a setpriv --reuid "$uid" --regid "$uid" --clear-groups -- \
+                "$NBCTL" "$@"
+}
+
+# loop_unit NAME.service up|down: a long-running unit that runs iperf3 clients one after the
+# other (at most $LOOP_RUNS) to the port in $SD_OUT/NAME.port when it starts, run N of each start
+# writing $SD_OUT/NAME-INVOCATION-N.json. A port per start: the server whose client a restart
+# killed may stay busy until its --rcv-timeout.
+loop_unit() {
+        local name=${1%.service} args
+        args=("$IPERF" -c "$NB_B4" -t "$SECS" -O 1 -J --get-server-output --connect-timeout 3000)
+        [[ $2 == down ]] && args+=(-R)
+        sd_unit_file "$1" <<EOF
+[Unit]
+Description=netbump test: iperf3 $2, again and again
+[Service]
+Type=simple
+ExecStart=/bin/sh $SD_OUT/loop.sh $SD_OUT/$name ${args[*]}
+StandardError=append:$SD_OUT/$name.err
+RuntimeMaxSec=120
+EOF
+}
+
+# loop.sh PREFIX CMD...: CMD -p PORT --logfile PREFIX-$INVOCATION_ID-N.json for N = 0, 1, ...,
+# PORT read from PREFIX.port at the start (a second's pause after a failure, so that it does not
+# spin); systemd sets INVOCATION_ID anew on every start
+cat >"$SD_OUTDIR/loop.sh" <<EOF
+prefix=\$1
+shift
+port=\$(cat "\$prefix.port")
+n=0
+while [ \$n -lt $LOOP_RUNS ]; do
+        "\$@" -p "\$port" --logfile "\$prefix-\$INVOCATION_ID-\$n.json" || sleep 1
+        n=\$((n + 1))
+done
+EOF
+
+_json_complete() {
+        jq -es 'length == 1 and (.[0] | has("end"))' "$1" >/dev/null 2>&1
+}
+
+# loop_goodput NAME INVOCATION: the receiver's bits/s of the first run of that start of NAME that
+# did not fail (of its first two); 1 with the reason shown
+loop_goodput() {
+        local n f err
+        for n in 0 1; do
+                f=$SD_OUTDIR/$1-$2-$n.json
+                if ! nb_wait_until $((SECS + 20)) _json_complete "$f"; then
+                        nb_say "$1: run $n after start $2 did not end within $((SECS + 20)) s"
+                        [[ -s $SD_OUTDIR/$1.err ]] && tail -n 5 "$SD_OUTDIR/$1.err" | sed 's/^/    /' >&3
+                        return 1
+                fi
+                err=$(jq -r '.error // empty' "$f")
+                [[ -z $err ]] && { goodput_from_json "$f"; return; }
+                nb_say "$1: run $n after start $2 failed ($err)"
+        done
+        return 1
+}
+
+# cgroup_ino UNIT: the inode (cgroup id) of a running unit's cgroup, seen from the host
+cgroup_ino() {
+        stat -c %i "$SD_CGROOT$(sd_prop "$1" ControlGroup)" 2>/dev/null
+}
+
 # ---------------------------------------------------------------------------------------------
 nb_say "--- 1. socket activation, Type=notify, clean stop"
 
@@ -151,84 +238,190 @@ assert_same_snapshot "$snap.before" "$snap.stopped" "nothing left in ns a, the h
 assert_true "netbumpd.socket still listens" test "$(sd_systemctl is-active netbumpd.socket 2>&1)" = active
 
 # ---------------------------------------------------------------------------------------------
-nb_say "--- 2. systemd-run -p Environment=NETBUMP_RATE=$RATE netbump-wrap iperf3"
+nb_say "--- 2. the socket is every user's; netbumpd decides by uid"
 
-if [[ ! -e $WRAP ]]; then
-        nb_say "SKIP part 2: netbump-wrap is not built or not installed ($WRAP)"
-else
-        for dir in up down; do
-                iperf_args "wrap-$dir" "$dir"
-                rc=0
-                run_transient "wrap-$dir" -p Environment=NETBUMP_RATE="$RATE" "$WRAP" "${IPERF_ARGS[@]}" || rc=$?
-                assert_true "systemd-run netbump-wrap iperf3 ($dir) exited 0 (got $rc)" test "$rc" = 0
-                if bps=$(unit_goodput "wrap-$dir"); then
-                        assert_within "$bps" "$expected" "$TOL" "netbump-wrap in a transient unit, $dir v4"
-                else
-                        nb_record_failure "netbump-wrap $dir: no measurement"
-                fi
-        done
-fi
+mode=$(sd_run stat -c %a /run/netbump/netbumpd.sock 2>&1)
+assert_true "the socket is mode 0666 ($mode)" test "$mode" = 666
+state=$(sd_prop netbumpd.service ActiveState)
+assert_true "netbumpd.service is not running before uid $USER_ID calls (ActiveState=$state)" test "$state" = inactive
+rc=0
+out=$(nbctl_as "$USER_ID" status 2>&1) || rc=$?
+assert_true "uid $USER_ID: netbumpctl status answered by socket activation (exit $rc: ${out%%$'\n'*})" \
+        test "$rc" = 0 -a "${out%% *}" = netbumpd
+nb_wait_until 5 _active || nb_record_failure "netbumpd.service is not active after uid $USER_ID's call"
+out=$(sd_nbctl set unit:nbtest-root.service "$RATE" 2>&1) || nb_record_failure "root: netbumpctl set unit:nbtest-root.service: $out"
+rc=0
+out=$(nbctl_as "$USER_ID" list 2>&1) || rc=$?
+assert_true "uid $USER_ID: netbumpctl list works (exit $rc: ${out%%$'\n'*})" test "$rc" = 0
+assert_true "uid $USER_ID: root's rule on another unit is not shown" lacks nbtest-root "$out"
+# refused, and why: the daemon's "not-owner: ..." on stderr, a non-zero exit
+for args in "set pid:1 1mbit" "set unit:nbtest-root.service 1mbit" "set cgroup:/system.slice 1mbit"; do
+        rc=0
+        # shellcheck disable=SC2086
+        out=$(nbctl_as "$USER_ID" $args 2>&1) || rc=$?
+        assert_true "uid $USER_ID: netbumpctl $args is refused (exit $rc: $out)" \
+                test "$rc" != 0 -a -n "$(grep 'not-owner: .*uid [0-9]' <<<"$out")"
+done
+rc=0
+out=$(nbctl_as "$USER_ID" unset unit:nbtest-root.service 2>&1) || rc=$?
+assert_true "uid $USER_ID: netbumpctl unset of root's rule is refused (exit $rc: $out)" test "$rc" != 0 -a -n "$out"
+assert_true "root's rule is still there, unchanged" rule_listed "^unit:nbtest-root\.service +up +$RATE"
+sd_nbctl unset unit:nbtest-root.service >/dev/null 2>&1 || nb_record_failure "root: netbumpctl unset unit:nbtest-root.service failed"
 
 # ---------------------------------------------------------------------------------------------
-nb_say "--- 3. [X-Netbump] NetbumpRate=$RATE in a drop-in (netbump-generator)"
+nb_say "--- 3. systemd-run -p Environment=NETBUMP_RATE=$RATE netbump-wrap iperf3"
 
-if ! sd_has_generator netbump-generator; then
-        nb_say "SKIP part 3: the build has no netbump-generator (generators/ is not built yet)"
-else
-        for dir in up down; do
-                unit=nbtest-gen-$dir.service
-                oneshot_unit "$unit" "$dir"
-                sd_unit_file "$unit.d/50-limit.conf" <<EOF
+for dir in up down; do
+        iperf_args "wrap-$dir" "$dir"
+        rc=0
+        run_transient "wrap-$dir" -p Environment=NETBUMP_RATE="$RATE" "$WRAP" "${IPERF_ARGS[@]}" || rc=$?
+        assert_true "systemd-run netbump-wrap iperf3 ($dir) exited 0 (got $rc)" test "$rc" = 0
+        if bps=$(unit_goodput "wrap-$dir"); then
+                assert_within "$bps" "$expected" "$TOL" "netbump-wrap in a transient unit, $dir v4"
+        else
+                nb_record_failure "netbump-wrap $dir: no measurement"
+        fi
+done
+
+# ---------------------------------------------------------------------------------------------
+nb_say "--- 4. [X-Netbump] NetbumpRate=$RATE in a drop-in (netbump-generator)"
+
+for dir in up down; do
+        unit=nbtest-gen-$dir.service
+        oneshot_unit "$unit" "$dir"
+        sd_unit_file "$unit.d/50-limit.conf" <<EOF
 [X-Netbump]
 NetbumpRate=$RATE
 EOF
-        done
-        sd_systemctl daemon-reload || nb_fail "daemon-reload failed"
-        for dir in up down; do
-                unit=nbtest-gen-$dir.service
-                dropins=$(sd_prop "$unit" DropInPaths)
-                assert_true "$unit has a drop-in from the generator ($dropins)" \
-                        grep -q '/run/systemd/generator' <<<"$dropins"
-                start_and_measure "$unit" "unit with NetbumpRate=$RATE, $dir v4"
-                if rule_listed "$unit"; then
-                        nb_record_failure "the rule for $unit is still listed after it stopped"
-                else
-                        nb_say "no rule left for $unit after it stopped: ok"
-                fi
-        done
+done
+# a bad rate: logged, the unit left alone
+sd_unit_file nbtest-gen-bad.service <<EOF
+[Service]
+Type=oneshot
+ExecStart=/bin/true
+EOF
+sd_unit_file nbtest-gen-bad.service.d/50-limit.conf <<EOF
+[X-Netbump]
+NetbumpRate=fivembit
+EOF
+sd_systemctl daemon-reload || nb_fail "daemon-reload failed"
+for dir in up down; do
+        unit=nbtest-gen-$dir.service
+        dropins=$(sd_prop "$unit" DropInPaths)
+        assert_true "$unit has a drop-in from the generator ($dropins)" \
+                grep -q '/run/systemd/generator' <<<"$dropins"
+        src=$(sd_prop "$unit" SourcePath)
+        assert_true "the drop-in's SourcePath= reached systemd ($src)" test "$src" = "/etc/systemd/system/$unit"
+        start_and_measure "$unit" "unit with NetbumpRate=$RATE, $dir v4"
+        if rule_listed "$unit"; then
+                nb_record_failure "the rule for $unit is still listed after it stopped"
+        else
+                nb_say "no rule left for $unit after it stopped: ok"
+        fi
+done
+# <27>: LOG_DAEMON | LOG_ERR (syslog(3)), as /dev/kmsg reads a record's priority
+want="<27>netbump-generator: nbtest-gen-bad.service: /etc/systemd/system/nbtest-gen-bad.service.d/50-limit.conf:2: invalid rate 'fivembit' in NetbumpRate="
+if grep -aqF -- "$want" "$SD_KMSG"; then
+        nb_say "the bad rate is in the container's /dev/kmsg, priority err: ok"
+else
+        nb_record_failure "/dev/kmsg has no '$want'; it holds:"
+        grep -a 'netbump' "$SD_KMSG" | sed 's/^/    /' >&3
 fi
+dropins=$(sd_prop nbtest-gen-bad.service DropInPaths)
+assert_true "the unit with the bad rate has no drop-in from the generator ($dropins)" \
+        lacks /run/systemd/generator "$dropins"
 
 # ---------------------------------------------------------------------------------------------
-nb_say "--- 4. netbumpctl set unit:NAME before NAME starts"
+nb_say "--- 5. netbumpctl set unit:NAME before NAME starts"
 
 for dir in up down; do
         oneshot_unit "nbtest-unit-$dir.service" "$dir"
 done
 sd_systemctl daemon-reload || nb_fail "daemon-reload failed"
-rc=0
-out=$(sd_nbctl set unit:nbtest-unit-up.service "$RATE" 2>&1) || rc=$?
-if ((rc != 0)) && [[ $out == *"invalid target"* ]]; then
-        nb_say "SKIP part 4: netbumpctl has no unit: targets ($out)"
-else
-        for dir in up down; do
-                unit=nbtest-unit-$dir.service
-                if [[ $dir == down ]]; then
-                        rc=0
-                        out=$(sd_nbctl set "unit:$unit" "$RATE" 2>&1) || rc=$?
-                fi
-                if ((rc != 0)); then
-                        nb_record_failure "netbumpctl set unit:$unit $RATE: $out"
-                        continue
-                fi
-                nb_say "netbumpctl set unit:$unit $RATE while $(sd_prop "$unit" ActiveState): $out"
-                start_and_measure "$unit" "unit:$unit set before its start, $dir v4"
-                sd_nbctl unset "unit:$unit" >/dev/null 2>&1 || nb_record_failure "netbumpctl unset unit:$unit failed"
-        done
-fi
+for dir in up down; do
+        unit=nbtest-unit-$dir.service
+        rc=0
+        out=$(sd_nbctl set "unit:$unit" "$RATE" 2>&1) || rc=$?
+        if ((rc != 0)); then
+                nb_record_failure "netbumpctl set unit:$unit $RATE: $out"
+                continue
+        fi
+        nb_say "netbumpctl set unit:$unit $RATE while $(sd_prop "$unit" ActiveState): $out"
+        start_and_measure "$unit" "unit:$unit set before its start, $dir v4"
+        sd_nbctl unset "unit:$unit" >/dev/null 2>&1 || nb_record_failure "netbumpctl unset unit:$unit failed"
+done
 rc=0
 
 # ---------------------------------------------------------------------------------------------
-nb_say "--- 5. pid: and sock:PID:FD on another user's process, under the unit's capabilities"
+nb_say "--- 6. restarts: a NetbumpRate= drop-in and a unit: rule follow the unit into its new cgroup"
+
+GEN_UNIT=nbtest-restart-gen.service     # upload, NetbumpRate= drop-in
+SET_UNIT=nbtest-restart-set.service     # download, netbumpctl set unit:
+loop_unit "$GEN_UNIT" up
+sd_unit_file "$GEN_UNIT.d/50-limit.conf" <<EOF
+[X-Netbump]
+NetbumpRate=$RATE
+EOF
+loop_unit "$SET_UNIT" down
+sd_systemctl daemon-reload || nb_fail "daemon-reload failed"
+out=$(sd_nbctl set "unit:$SET_UNIT" "$RATE" 2>&1) || nb_record_failure "netbumpctl set unit:$SET_UNIT $RATE: $out"
+declare -A ino=() inv=() label=([$GEN_UNIT]="NetbumpRate=$RATE drop-in, up v4" [$SET_UNIT]="unit: rule, down v4")
+for when in "first start" "after restart"; do
+        if [[ $when == "first start" ]]; then
+                echo 5202 >"$SD_OUTDIR/${GEN_UNIT%.service}.port"
+                echo 5203 >"$SD_OUTDIR/${SET_UNIT%.service}.port"
+                sd_systemctl start "$GEN_UNIT" "$SET_UNIT" || nb_record_failure "systemctl start $GEN_UNIT $SET_UNIT failed"
+        else
+                echo 5204 >"$SD_OUTDIR/${GEN_UNIT%.service}.port"
+                echo 5205 >"$SD_OUTDIR/${SET_UNIT%.service}.port"
+                sd_systemctl restart "$GEN_UNIT" "$SET_UNIT" || nb_record_failure "systemctl restart failed"
+        fi
+        for unit in "$GEN_UNIT" "$SET_UNIT"; do
+                inv[$unit]=$(sd_prop "$unit" InvocationID)
+                new=$(cgroup_ino "$unit")
+                if [[ $when == "after restart" ]]; then
+                        assert_true "$unit runs in a new cgroup (id ${ino[$unit]} -> $new)" test "$new" != "${ino[$unit]}"
+                fi
+                ino[$unit]=$new
+        done
+        for unit in "$GEN_UNIT" "$SET_UNIT"; do
+                if bps=$(loop_goodput "${unit%.service}" "${inv[$unit]}"); then
+                        assert_within "$bps" "$expected" "$TOL" "$unit (${label[$unit]}), $when"
+                else
+                        nb_record_failure "$unit, $when: no measurement"
+                        sd_journal "$unit"
+                fi
+                assert_true "$unit: its rule is listed, $when" rule_listed "^unit:$unit +up +$RATE"
+        done
+done
+
+# ---------------------------------------------------------------------------------------------
+nb_say "--- 7. systemctl stop netbumpd with rules set and traffic shaped"
+
+mkdir "$SD_CGROOT/nbtest-cg"
+out=$(sd_nbctl set cgroup:/nbtest-cg "$RATE" 2>&1) || nb_record_failure "netbumpctl set cgroup:/nbtest-cg $RATE: $out"
+rules=$(sd_nbctl list 2>/dev/null | grep -cE '^(unit|cgroup):')
+assert_true "3 rules set ($rules)" test "$rules" = 3
+for unit in "$GEN_UNIT" "$SET_UNIT"; do
+        assert_true "$unit is running, shaped" test "$(sd_prop "$unit" ActiveState)" = active
+done
+sd_snapshot "$snap.rules"
+assert_different_snapshot "$snap.before" "$snap.rules" "netbumpd shapes veth-a"
+t0=$(nb_now)
+sd_systemctl stop netbumpd.service 2>/dev/null || nb_record_failure "systemctl stop netbumpd.service failed"
+t1=$(nb_now)
+took=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')
+res="$(sd_prop netbumpd.service Result) $(sd_prop netbumpd.service ExecMainCode) $(sd_prop netbumpd.service ExecMainStatus)"
+assert_true "stopped with 3 rules in $took s, Result ExecMainCode ExecMainStatus: $res" test "$res" = "success 1 0"
+sd_snapshot "$snap.stopped-rules"
+assert_same_snapshot "$snap.before" "$snap.stopped-rules" \
+        "no qdisc, class, filter, IFB, cgroup, program or link left in ns a, the host or the container after stop"
+rmdir "$SD_CGROOT/nbtest-cg"
+# their ExecStopPost= netbumpctl starts netbumpd again (socket activation): unset, nothing to do
+sd_systemctl stop "$GEN_UNIT" "$SET_UNIT" || nb_record_failure "systemctl stop $GEN_UNIT $SET_UNIT failed"
+
+# ---------------------------------------------------------------------------------------------
+nb_say "--- 8. pid: and sock:PID:FD on another user's process, under the unit's capabilities"
 
 _pid_connected() {
         pid=$(sd_prop nbtest-pid.service MainPID)
@@ -282,7 +475,7 @@ fi
 sd_nbctl unset "sock:$pid:$fd" >/dev/null 2>&1 || :
 
 # ---------------------------------------------------------------------------------------------
-nb_say "--- 6. poweroff"
+nb_say "--- 9. poweroff"
 
 sd_poweroff || nb_record_failure "the container did not power off within $SD_STOP_TIMEOUT s"
 sd_snapshot "$snap.poweroff"
