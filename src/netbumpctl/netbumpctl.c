@@ -431,7 +431,7 @@ static int verb_run(int argc, char *argv[]) {
 
 static int verb_status(int argc, char *argv[]) {
 	_cleanup_json_ json_object *msg = NULL;
-	json_object *reply, *v, *ifs;
+	json_object *reply, *v, *ifs, *rules = NULL;
 	int r;
 
 	if (argc != 1) {
@@ -450,21 +450,37 @@ static int verb_status(int argc, char *argv[]) {
 	       json_object_object_get_ex(reply, "cgroup_root", &v) ? json_object_get_string(v) : "?",
 	       json_object_object_get_ex(reply, "cgroup_mount", &v) ? json_object_get_string(v) : "?");
 	printf("leaf qdisc: %s\n", json_object_object_get_ex(reply, "leaf_qdisc", &v) ? json_object_get_string(v) : "?");
-	printf("rules: %llu\n", (unsigned long long)get_u64(reply, "rules"));
 	if (json_object_object_get_ex(reply, "accounting", &v))
 		printf("accounting: %s\n", json_object_get_boolean(v) ? "per process, in the BPF data path (netbumpctl top)"
 								       : "off (netbumpd --no-accounting, or refused by the kernel)");
 	if (json_object_object_get_ex(reply, "interfaces", &ifs))
 		for (size_t k = 0; k < json_object_array_length(ifs); k++) {
-			json_object *i = json_object_array_get_idx(ifs, k), *n, *x;
+			json_object *i = json_object_array_get_idx(ifs, k), *n = NULL, *x, *d = NULL;
 			json_object_object_get_ex(i, "name", &n);
+			json_object_object_get_ex(i, "degraded", &d);
 			if (json_object_object_get_ex(i, "ifb", &x))
-				printf("interface %s: shaped, downloads via %s\n", json_object_get_string(n),
-				       json_object_get_string(x));
+				printf("interface %s: shaped, downloads via %s%s%s%s\n", json_object_get_string(n),
+				       json_object_get_string(x), d ? "; DEGRADED: " : "", d ? json_object_get_string(d) : "",
+				       d ? " (its uploads are not shaped)" : "");
 			else if (json_object_object_get_ex(i, "reason", &x))
 				printf("interface %s: not shaped (%s)\n", json_object_get_string(n),
 				       json_object_get_string(x));
 		}
+	json_object_object_get_ex(reply, "rules", &rules);
+	if (!rules || !json_object_is_type(rules, json_type_array)) {
+		printf("rules: %llu\n", (unsigned long long)get_u64(reply, "rule_count"));
+		return 0;
+	}
+	if (json_object_array_length(rules) == get_u64(reply, "rule_count"))
+		printf("rules: %zu\n", json_object_array_length(rules));
+	else
+		printf("rules: %llu (%zu of them yours or applying to you)\n",
+		       (unsigned long long)get_u64(reply, "rule_count"), json_object_array_length(rules));
+	if (json_object_array_length(rules) > 0) {
+		print_header();
+		for (size_t k = 0; k < json_object_array_length(rules); k++)
+			print_rule_line(json_object_array_get_idx(rules, k));
+	}
 	return 0;
 }
 

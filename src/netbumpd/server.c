@@ -268,10 +268,24 @@ static int method_unset(Client *c, json_object *params) {
 	return client_queue(c, vl_reply_new(NULL));
 }
 
+/* The rules uid may see, each with its limits and its class statistics read
+ * from the kernel now: what List and Status both show. */
+static json_object *visible_rules_json(Manager *m, uid_t uid) {
+	json_object *a = json_object_new_array();
+
+	if (!a)
+		return NULL;
+	(void)manager_refresh_stats(m);
+	for (Rule *r = m->rules; r; r = r->next)
+		if (rule_visible_to(m, r, uid))
+			json_object_array_add(a, rule_json(r));
+	return a;
+}
+
 static int method_list(Client *c, json_object *params) {
 	static const char *const allowed[] = { "target", NULL };
 	Manager *m = c->manager;
-	json_object *p, *a, *t = NULL;
+	json_object *p, *t = NULL;
 	Rule *applies = NULL;
 
 	if (check_params(c, params, allowed) < 0)
@@ -293,16 +307,24 @@ static int method_list(Client *c, json_object *params) {
 		if (applies && !rule_visible_to(m, applies, c->uid))
 			applies = NULL;
 	}
-	(void)manager_refresh_stats(m);
 	p = json_object_new_object();
+	if (!p)
+		return -ENOMEM;
 	if (t)
 		json_object_object_add(p, "applies", applies ? json_object_new_string(applies->name) : NULL);
-	a = json_object_new_array();
-	for (Rule *r = m->rules; r; r = r->next)
-		if (rule_visible_to(m, r, c->uid))
-			json_object_array_add(a, rule_json(r));
-	json_object_object_add(p, "rules", a);
+	json_object_object_add(p, "rules", visible_rules_json(m, c->uid));
 	return client_queue(c, vl_reply_new(p));
+}
+
+static const char *leaf_string(LeafKind leaf) {
+	switch (leaf) {
+	case LEAF_FQ_CODEL:
+		return "fq_codel";
+	case LEAF_BFIFO:
+		return "bfifo up, tbf+bfifo down";
+	default:
+		return "not probed yet";
+	}
 }
 
 static int method_status(Client *c, json_object *params) {
@@ -313,14 +335,13 @@ static int method_status(Client *c, json_object *params) {
 	if (check_params(c, params, allowed) < 0)
 		return 0;
 	p = json_object_new_object();
+	if (!p)
+		return -ENOMEM;
 	json_object_object_add(p, "version", json_object_new_string(NETBUMP_VERSION));
 	json_object_object_add(p, "uptime_usec", json_object_new_int64((int64_t)(now_usec() - m->start_usec)));
 	json_object_object_add(p, "cgroup_root", json_object_new_string(m->cgroup_root));
 	json_object_object_add(p, "cgroup_mount", json_object_new_string(m->cgroup_mount));
-	json_object_object_add(p, "leaf_qdisc", json_object_new_string(m->leaf == LEAF_FQ_CODEL ? "fq_codel"
-								       : m->leaf == LEAF_BFIFO  ? "bfifo up, tbf+bfifo down"
-												: "not probed yet"));
-	json_object_object_add(p, "rules", json_object_new_int((int)m->n_rules));
+	json_object_object_add(p, "leaf_qdisc", json_object_new_string(leaf_string(m->leaf)));
 	json_object_object_add(p, "accounting", json_object_new_boolean(m->accounting));
 	a = json_object_new_array();
 	for (Iface *i = m->ifaces; i; i = i->next) {
@@ -337,6 +358,10 @@ static int method_status(Client *c, json_object *params) {
 		json_object_array_add(a, o);
 	}
 	json_object_object_add(p, "interfaces", a);
+	/* All the daemon's rules are counted; those the caller may see (as
+	 * List shows them) are listed. */
+	json_object_object_add(p, "rule_count", json_object_new_int((int)m->n_rules));
+	json_object_object_add(p, "rules", visible_rules_json(m, c->uid));
 	return client_queue(c, vl_reply_new(p));
 }
 

@@ -90,8 +90,11 @@ static int unit_refresh(Manager *m, Rule *rule) {
 		return r;
 	if (cg && *cg) {
 		if (!cg_path_is_inside(cg, m->cgroup_root)) {
-			log_warning("%s runs in %s, outside the cgroup root %s: not limited.", rule->name, cg,
-				    m->cgroup_root);
+			log_struct(LOG_WARNING,
+				   LOG_FIELDS({ "RULE", rule->name }, { "TARGET", rule->name },
+					      { "UID", LOG_UINT(rule->owner) }),
+				   "%s runs in %s, outside the cgroup root %s: not limited.", rule->name, cg,
+				   m->cgroup_root);
 			cg[0] = '\0';
 		} else if (asprintf(&abs, "%s%s", m->cgroup_mount, cg) < 0)
 			return -ENOMEM;
@@ -108,10 +111,16 @@ static int unit_refresh(Manager *m, Rule *rule) {
 		(void)manager_bpf_set_rule(m, rule);
 	if (rule->minor)
 		manager_bpf_bump_gen(m);
+	/* The journal fields of the Set that made the rule, so that one
+	 * journalctl RULE=unit:NAME shows it and every cgroup it followed. */
 	if (id)
-		log_info("%s: limiting cgroup %s.", rule->name, cg);
+		log_struct(LOG_INFO,
+			   LOG_FIELDS({ "RULE", rule->name }, { "TARGET", rule->name }, { "UID", LOG_UINT(rule->owner) }),
+			   "%s: limiting cgroup %s.", rule->name, cg);
 	else
-		log_info("%s: not running; the limit applies when it starts.", rule->name);
+		log_struct(LOG_INFO,
+			   LOG_FIELDS({ "RULE", rule->name }, { "TARGET", rule->name }, { "UID", LOG_UINT(rule->owner) }),
+			   "%s: not running; the limit applies when it starts.", rule->name);
 	return 1;
 }
 
@@ -240,7 +249,9 @@ int scope_start(Manager *m, Rule *rule, const pid_t *pids, size_t n, const char 
 	sd_bus_message_unref(msg);
 	sd_bus_message_unref(reply);
 	if (r < 0) {
-		log_warning("StartTransientUnit %s: %s", name, error.message ?: strerror(-r));
+		log_struct(LOG_WARNING,
+			   LOG_FIELDS({ "RULE", rule->name }, { "TARGET", rule->name }, { "UID", LOG_UINT(rule->owner) }),
+			   "StartTransientUnit %s: %s", name, error.message ?: strerror(-r));
 		sd_bus_error_free(&error);
 		return *ret_reason = "systemd refused the scope", r;
 	}

@@ -10,12 +10,16 @@
 #     over 3 s, 15% each second);
 #   - d, 6mbit on the download process limits its download only, the same way;
 #   - a bad rate and a remove without a rule are refused in the status line; r removes a rule;
-#   - g cycles process -> user -> unit -> rule -> process; the view survives a resize to 80x24;
-#     q quits with status 0;
+#   - g cycles process -> user -> unit -> rule -> process; q quits with status 0;
 #   - `top --once --json` agrees with `list --json` on the rules (targets, limits) and with the
 #     view on the processes;
-#   - another user (uid 1000, under root's user@1000 rule) sees its own process only, and its
-#     attempt to raise its limit from the view is refused in its status line.
+#   - the LIMIT column shows "-" for the unlimited processes before any key is pressed;
+#   - at 80x24 the header shows every column and the limited row its rates, totals and limit
+#     whole and under their headers (capture-pane clips what would not fit);
+#   - `top --once --json`'s rules carry list's counters (read between two lists) and rates;
+#   - another user (uid 1000, under root's user@1000 rule) sees its own process only; its
+#     attempt to raise its limit and to remove root's rule (grouped by rule) are refused in its
+#     status line (would-raise, not-owner); Ctrl-C ends its view with status 130.
 
 source "$(dirname "$0")/lib.sh"
 
@@ -110,6 +114,9 @@ nb_wait_until 5 has_row "$UP_PID" || nb_fail "no row for the upload process in t
 nb_wait_until 5 has_row "$DOWN_PID" || nb_fail "no row for the download process in the view: $(screen)"
 assert_true "the view is grouped by process" screen_has "by process"
 assert_true "the upload row names iperf3" row_has "$UP_PID" iperf3
+# no key pressed yet: both processes are unlimited, their LIMIT column says "-"
+assert_true "the unlimited upload row shows '-' as its limit ($(row_field "$UP_PID" 1))" row_limit_is "$UP_PID" -
+assert_true "the unlimited download row shows '-' as its limit ($(row_field "$DOWN_PID" 1))" row_limit_is "$DOWN_PID" -
 screen | sed 's/^/    | /' >&3
 
 # --- unlimited: rates against iperf3, same seconds ---------------------------------------------
@@ -156,12 +163,47 @@ screen | sed 's/^/    | /' >&3
 nbctl --json list >"$NB_TMP/list.json"
 nbctl --json top --once --group rule >"$NB_TMP/top-rule.json"
 nbctl --json top --once >"$NB_TMP/top-proc.json"
+nbctl --json list >"$NB_TMP/list2.json"
 want=$(jq -c '[.rules[] | {target, up, down}] | sort_by(.target)' "$NB_TMP/list.json")
 got=$(jq -c '[.rows[] | select(.target != null) | {target, up, down}] | sort_by(.target)' "$NB_TMP/top-rule.json")
 assert_true "top --once --json --group rule has one row per rule with list's limits ($got)" test "$got" = "$want"
 got=$(jq -c '[.rules[] | {target, up, down, class, owner}] | sort_by(.target)' "$NB_TMP/top-proc.json")
 want=$(jq -c '[.rules[] | {target, up, down, class, owner}] | sort_by(.target)' "$NB_TMP/list.json")
 assert_true "top --once --json carries list's rules" test "$got" = "$want"
+# the counters of top's rules are list's: read between two lists, they lie between the two; the
+# rates as well, within 20% of the limit
+# stat FILE TARGET DIR FIELD
+stat() {
+        jq -r --arg t "$2" --arg d "$3_stats" --arg f "$4" '.rules[] | select(.target == $t) | .[$d][$f] // empty' "$1"
+}
+for t in "pid:$UP_PID" "pid:$DOWN_PID"; do
+        for dir in up down; do
+                lim=$(jq -r --arg t "$t" --arg d "$dir" '.rules[] | select(.target == $t) | .[$d]' "$NB_TMP/list.json")
+                detail='' ok=1
+                for f in bytes packets drops; do
+                        lo=$(stat "$NB_TMP/list.json" "$t" "$dir" "$f")
+                        v=$(stat "$NB_TMP/top-proc.json" "$t" "$dir" "$f")
+                        hi=$(stat "$NB_TMP/list2.json" "$t" "$dir" "$f")
+                        detail+=" $f ${lo:-?} <= ${v:-?} <= ${hi:-?};"
+                        [[ -n $lo && -n $v && -n $hi ]] && ((lo <= v && v <= hi)) || ok=0
+                done
+                a=$(stat "$NB_TMP/list.json" "$t" "$dir" rate) b=$(stat "$NB_TMP/top-proc.json" "$t" "$dir" rate)
+                c=$(stat "$NB_TMP/list2.json" "$t" "$dir" rate)
+                detail+=" rate list ${a:-?}, top ${b:-?}, list ${c:-?}"
+                # each rate covers the time since the daemon's previous reading (200 ms to 1 s), so
+                # the two need not cover the same time: the closer list within 20% of the limit
+                if [[ -z $a || -z $b || -z $c ]] || ! awk -v a="$a" -v b="$b" -v c="$c" -v l="$lim" \
+                        'function abs(x) { return x < 0 ? -x : x }
+                         BEGIN { d = abs(a - b); if (abs(c - b) < d) d = abs(c - b); exit !(d <= l * 0.20) }'; then
+                        ok=0
+                fi
+                if ((ok)); then
+                        nb_say "top --once --json: $t $dir statistics match list's:$detail: ok"
+                else
+                        nb_record_failure "top --once --json: $t $dir statistics do not match list's:$detail"
+                fi
+        done
+done
 got=$(jq -r --argjson p "$UP_PID" '.rows[] | select(.pid == $p) | "\(.rule) \(.up) \(.down)"' "$NB_TMP/top-proc.json")
 assert_true "top --once --json: pid $UP_PID falls under pid:$UP_PID at 8mbit ($got)" \
         test "$got" = "pid:$UP_PID 8000000 8000000"
@@ -207,9 +249,26 @@ tm resize-window -t top -x 80 -y 24
 small_with_row() { (($(screen | wc -l) <= 24)) && has_row "$1"; }
 nb_wait_until 3 small_with_row "$UP_PID" ||
         nb_record_failure "after a resize to 80x24 the upload row is gone: $(screen)"
-wide=$(screen | awk 'length($0) > 80' | wc -l)
-assert_true "at 80x24 no line is wider than 80 columns ($wide are)" test "$wide" = 0
+# capture-pane clips at the pane's width, so what was cut off is what is missing: the header with
+# every column, and the upload row with its rates, totals and limit whole, under their headers
+header=$(screen | sed -n 2p)
+assert_true "at 80x24 the header shows every column ($header)" \
+        eval '[[ $header =~ ^\ +PID\ USER\ +COMMAND\ +UP\ +DOWN\ +UP-TOTAL\ +DN-TOTAL\ LIMIT\ UP/DN\ *$ ]]'
+row=$(screen | awk -v p="$UP_PID" '$1 == p')
+read -ra f <<<"$row"
+n=${#f[@]}
+assert_true "at 80x24 the upload row's rates are whole (${f[n - 5]:-?} ${f[n - 4]:-?})" \
+        test "$(to_bps "${f[n - 5]:-x}")" -ge 0 -a "$(to_bps "${f[n - 4]:-x}")" -ge 0
+assert_true "at 80x24 the upload row's totals are whole (${f[n - 3]:-?} ${f[n - 2]:-?})" \
+        eval '[[ ${f[n - 3]:-} =~ ^[0-9.]+(B|KiB|MiB|GiB)$ && ${f[n - 2]:-} =~ ^[0-9.]+(B|KiB|MiB|GiB)$ ]]'
 assert_true "at 80x24 the upload row still shows its limit" row_limit_is "$UP_PID" 8mbit/8mbit
+# each value ends where its header does (right-aligned) or starts where it does (the limit)
+endcol() { awk -v w="$2" '{ i = index($0, w); print (i ? i + length(w) - 1 : -1) }' <<<"$1"; }
+assert_true "at 80x24 the UP rate ends under UP (column $(endcol "$row" " ${f[n - 5]:-x} "), header $(endcol "$header" " UP "))" \
+        test "$(endcol "$row" " ${f[n - 5]:-x} ")" = "$(endcol "$header" " UP ")"
+lim_at=$(awk -v w="${f[n - 1]:-x}" '{ print index($0, w) }' <<<"$row")
+assert_true "at 80x24 the limit starts under LIMIT (column $lim_at, header $(awk '{ print index($0, "LIMIT") }' <<<"$header"))" \
+        test "$lim_at" = "$(awk '{ print index($0, "LIMIT") }' <<<"$header")"
 screen | sed 's/^/    | /' >&3
 
 tm send-keys -t top q
@@ -233,7 +292,13 @@ if getent passwd "$USER_ID" >/dev/null; then
         nb_track_pid $!
         nb_wait_until 5 cg_has_pid user || nb_fail "the uid $USER_ID client did not start"
         USER_PID=$(cg_pid user)
-        tmu new-session -d -s utop -x 100 -y 30 "$NB_NETBUMPCTL --socket '$NB_SOCK' top"
+        # its exit status lands in utop.rc; the shell ignores SIGINT so that it lives to write it
+        # (netbumpctl sets its own handler)
+        UDIR=$NB_TMP/u
+        mkdir "$UDIR"
+        chown "$USER_ID:$USER_ID" "$UDIR"
+        tmu new-session -d -s utop -x 100 -y 30 \
+                "trap '' INT; $NB_NETBUMPCTL --socket '$NB_SOCK' top; echo \$? > '$UDIR/utop.rc'"
         nb_track_pid "$(tmu display-message -p -t utop '#{pid}')"
         nb_wait_until 5 user_row_has "$USER_PID" 4mbit/4mbit ||
                 nb_record_failure "uid $USER_ID's view has no row for its iperf3 under 4mbit: $(screen_u)"
@@ -248,7 +313,25 @@ if getent passwd "$USER_ID" >/dev/null; then
         nb_wait_until 3 user_status_has "Set pid:$USER_PID refused: would-raise" ||
                 nb_record_failure "raising its own limit is not refused in uid $USER_ID's status line: $(screen_u | tail -n 1)"
         assert_true "no rule pid:$USER_PID was made" test -z "$(rule_limits "pid:$USER_PID")"
-        tmu send-keys -t utop q
+        # root's rule on this user, grouped by rule: removing it is refused, it is not the user's
+        tmu send-keys -t utop g g g
+        nb_wait_until 3 eval 'screen_u | sed -n 1p | grep -qF "by rule"' ||
+                nb_record_failure "g g g did not group uid $USER_ID's view by rule: $(screen_u | head -n 1)"
+        user_rule_row() { screen_u | awk -v t="user@$USER_ID" 'index($0, t) && $NF == "4mbit/4mbit"' | grep -q .; }
+        nb_wait_until 3 user_rule_row ||
+                nb_record_failure "uid $USER_ID's view by rule has no row for root's user@$USER_ID: $(screen_u)"
+        tmu send-keys -t utop Home r
+        if nb_wait_until 3 user_status_has "Unset user@$USER_ID refused: not-owner: the rule on user@$USER_ID was made by uid 0"; then
+                nb_say "uid $USER_ID removing root's rule: refused in its status line ($(screen_u | awk 'NF { l = $0 } END { print l }')): ok"
+        else
+                nb_record_failure "removing root's rule is not refused as not-owner in uid $USER_ID's status line: $(screen_u | tail -n 1)"
+        fi
+        assert_true "root's user@$USER_ID rule is still there" test "$(rule_limits "user@$USER_ID")" = "4000000 4000000"
+        # Ctrl-C ends the view with 128 + SIGINT
+        tmu send-keys -t utop C-c
+        nb_wait_until 5 test -s "$UDIR/utop.rc" || nb_record_failure "Ctrl-C did not end uid $USER_ID's view"
+        assert_true "netbumpctl top exited with status 130 on Ctrl-C ($(cat "$UDIR/utop.rc" 2>/dev/null))" \
+                test "$(cat "$UDIR/utop.rc" 2>/dev/null)" = 130
 else
         nb_say "no user with uid $USER_ID: the other user's view is not checked"
 fi

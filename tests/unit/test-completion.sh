@@ -30,6 +30,24 @@ expect() {
                 failed=$((failed + 1))
         fi
 }
+# expect_only LINE WORD...: completing LINE offers exactly the WORDs (in any order)
+expect_only() {
+        local line=$1 got want
+        shift
+        COMP_LINE=$line
+        COMP_POINT=${#line}
+        COMPREPLY=()
+        _netbumpctl
+        got=$(printf '%s\n' "${COMPREPLY[@]}" | sort)
+        want=$(printf '%s\n' "$@" | sort)
+        if [[ $got == "$want" ]]; then
+                echo "ok   '$line' offers exactly $*"
+                passed=$((passed + 1))
+        else
+                echo "FAIL '$line' offers ${COMPREPLY[*]:0:20}, expected exactly $*"
+                failed=$((failed + 1))
+        fi
+}
 # expect_none LINE: nothing to offer
 expect_none() {
         COMP_LINE=$1
@@ -73,6 +91,30 @@ fi
 expect "netbumpctl set user@0 " 5mbit unlimited --up --down
 expect "netbumpctl set user@0 --down " 8mbit unlimited
 expect "netbumpctl set user@0 --up 5mbit --" --down
+# a number gets tc(8)'s bit units, a number and a letter those that start so
+expect "netbumpctl set user@0 7" 7kbit 7mbit 7gbit 7tbit 7bit 7mibit
+expect "netbumpctl set user@0 7m" 7mbit 7mibit
+expect "netbumpctl set user@0 2.5" 2.5mbit 2.5gbit
+expect "netbumpctl set user@0 --down 12" 12kbit 12mbit 12gbit
+expect "netbumpctl run 3" 3mbit
+expect_only "netbumpctl set user@0 7g" 7gbit 7gibit
+expect_only "netbumpctl set user@0 7mbit" 7mbit
+# unit names from systemctl (a stand-in here: PID 1 need not be systemd)
+stub=$(mktemp -d)
+trap 'rm -rf "$stub"' EXIT
+cat >"$stub/systemctl" <<'STUB'
+#!/bin/sh
+# list-units --all --no-legend --plain --type=...: UNIT LOAD ACTIVE SUB DESCRIPTION
+[ "$1" = list-units ] || exit 1
+printf '%s\n' 'backup.service loaded active running Nightly backup' \
+        'backup-db.service loaded inactive dead Backup of the database' \
+        'session-3.scope loaded active running Session 3 of user x' 'user.slice loaded active active User slice'
+STUB
+chmod +x "$stub/systemctl"
+PATH=$stub:$PATH expect "netbumpctl set unit:" backup.service backup-db.service session-3.scope user.slice
+PATH=$stub:$PATH expect_only "netbumpctl set unit:backup" backup.service backup-db.service
+PATH=$stub:$PATH expect_only "netbumpctl unset unit:sess" session-3.scope
+PATH=$stub:$PATH expect "netbumpctl list unit:u" user.slice
 expect "netbumpctl top " --once --group --json
 expect "netbumpctl top --group " process user unit rule
 expect "netbumpctl top --group r" rule
