@@ -201,7 +201,7 @@ leaf_kind() { tca -j qdisc show dev "$1" | jq -r --arg p "$2" '.[] | select(.par
 up_leaf=$(leaf_kind "$NB_IF_A" "${CLASS[upc]}") down_leaf=$(leaf_kind "$IFB" "${CLASS[upc]}")
 case $leaf in
 fq_codel) want="fq_codel fq_codel" ;;
-"bfifo up, tbf+bfifo down") want="bfifo tbf" ;; # 8mbit: the segmenting TBF (below 200 Mbit/s)
+"tbf+bfifo below 200 Mbit/s, bfifo above") want="tbf tbf" ;; # 8mbit: the segmenting TBF both ways
 *) want="?" ;;
 esac
 assert_true "status: leaf qdisc '$leaf' is what is under ${CLASS[upc]} (up: $up_leaf, down: $down_leaf)" \
