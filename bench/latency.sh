@@ -182,21 +182,18 @@ section=$(jq -r '
         "",
         "Goal: added p99 <= 5 ms at \(.rate) with netbump: **\(if $worst != null and $worst <= 5 then "pass" else "MISS" end)** (worst \($worst | r(2)) ms).",
         ""' "$json_out")
-# why: the leaf netbump put under the class, and how long it holds at the class rate
+# how: the leaves netbump put under the rule's class, and how long the bulk one holds at the rate
 leaf_limit=$(jq -r '.tc_netbump' "$json_out" | awk '/qdisc bfifo .* parent 6e62:/ { for (i = 1; i <= NF; i++) if ($i == "limit") { sub(/b$/, "", $(i + 1)); print $(i + 1); exit } }')
 if [[ -n $leaf_limit ]]; then
         bps=$(rate_to_bps "$RATE")
         qms=$(awk -v l="$leaf_limit" -v b="$bps" 'BEGIN { printf "%.0f", l * 8 * 1000 / b }')
-        section+=$'\n'"Why: this kernel has no fq_codel (nor sfq, fq, cake, prio), so netbump falls back to one byte FIFO
-per class, sized to about 50 ms at the class rate (\`LEAF_DELAY_DIV\` in src/netbumpd/iface.c): here
-\`bfifo limit ${leaf_limit}b\` = ${qms} ms at $RATE. The request/response packets of the target wait behind
-its own bulk in that one FIFO, so the loaded RTT is the standing queue (p50) up to a full FIFO (p99);
-the plain HTB's 1000-packet pfifo holds up to 121 ms at 100mbit and does worse. Suggestions (daemon
-unchanged here): (1) size the FIFO by a delay bound of ~5 ms (\`LEAF_DELAY_DIV\` 200) with the GSO floor
-kept for uploads, and check rate accuracy with bench/run.sh, since a 5 ms FIFO holds only ~4 full GSO
-aggregates at 100mbit; (2) give each class two HTB children (or a \`prio\`-like split via
-\`skb->priority\` set by nb_egress) so that small packets (pure ACKs, requests < 256 B) bypass the bulk
-FIFO; (3) where fq_codel exists netbump already uses it: re-run there to see the intended figure."$'\n'
+        section+=$'\n'"How: this kernel has no fq_codel (nor sfq, fq, cake, prio), so the bulk queue of a class is a
+byte FIFO sized to about 50 ms at the class rate (here \`bfifo limit ${leaf_limit}b\` = ${qms} ms at $RATE),
+which the 8 flows keep full: the plain HTB's 1000-packet pfifo shows what a packet waits behind it.
+netbump's rule class has two HTB leaves that share its rate (src/netbumpd/iface.c): packets of at most
+256 bytes (\`NB_SMALL_LEN\`: the requests and replies here, TCP ACKs, DNS, keystrokes) go to one that
+HTB serves first, and wait behind at most the frame being sent; everything else to the bulk FIFO.
+The bulk flows' rate is unchanged (bulk Mbit/s column)."$'\n'
 fi
 
 # our section between markers: replaced in place when there, appended otherwise

@@ -371,8 +371,10 @@ int nb_egress(struct __sk_buff *skb)
 	if (nb_tag_set_cookie(tag, bpf_get_socket_cookie(skb)) || tag->gen != gen)
 		nb_tag_classify(tag, gen);
 
+	/* skb->len: the IP packet here, all of it for a GSO packet. */
 	if (nb_class_applies(&tag->cls, NB_F_UP))
-		skb->priority = NB_CLASSID(tag->cls.minor);
+		skb->priority = NB_CLASSID(skb->len <= NB_SMALL_LEN ? NB_MINOR_SMALL(tag->cls.minor)
+								    : NB_MINOR_BULK(tag->cls.minor));
 
 	/* Only what leaves through a managed interface: what the limits
 	 * shape, and what nb_ingress sees of the other direction. Whether
@@ -562,7 +564,9 @@ int nb_ingress(struct __sk_buff *skb)
 	if (!nb_class_applies(&cls, NB_F_DOWN))
 		return TC_ACT_OK;
 
-	skb->priority = NB_CLASSID(cls.minor);
+	/* skb->len: the frame, Ethernet header included. */
+	skb->priority = NB_CLASSID(skb->len <= ETH_HLEN + NB_SMALL_LEN ? NB_MINOR_SMALL(cls.minor)
+								       : NB_MINOR_BULK(cls.minor));
 	return bpf_redirect(iface->ifb_ifindex, 0);
 }
 

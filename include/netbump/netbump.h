@@ -17,10 +17,29 @@
 #define NB_HTB_MAJOR 0x6e62u
 #define NB_CLASSID(minor) ((NB_HTB_MAJOR << 16) | ((minor) & 0xffffu))
 
-/* HTB minor ids 1..0xfffe are rule classes; 0 is the qdisc itself and
- * 0xffff is reserved by tc. */
+/* HTB minor ids 1..0xfffe are ours; 0 is the qdisc itself and 0xffff is
+ * reserved by tc. Each rule has three classes on each device: its own,
+ * 6e62:M (M in NB_MINOR_MIN..NB_RULE_MINOR_MAX), which holds the limit,
+ * and under it two leaves that share it: NB_MINOR_SMALL(M), served first,
+ * for packets of at most NB_SMALL_LEN bytes (TCP ACKs and handshakes,
+ * requests, DNS, keystrokes), and NB_MINOR_BULK(M) for the rest. A small
+ * packet so waits behind at most the frame being sent, not behind the
+ * bulk queue of its own rule (an upload's queue holds ~50 ms), and a
+ * download's ACKs do not queue behind an upload of the same target. */
 #define NB_MINOR_MIN 1u
 #define NB_MINOR_MAX 0xfffeu
+#define NB_RULE_MINOR_MAX 0x3fffu
+#define NB_MINOR_BULK(m) ((m) + 0x4000u)
+#define NB_MINOR_SMALL(m) ((m) + 0x8000u)
+/* The rule class of any of the three minors. */
+#define NB_MINOR_RULE(x) ((x) & 0x3fffu)
+/* Handles of the two leaf qdiscs, "X:": below 0x8000, where the kernel
+ * never picks one by itself (qdisc_alloc_handle(), e.g. for the FIFO a
+ * TBF makes), and never NB_HTB_MAJOR (the rule minor 0x2e63 is skipped). */
+#define NB_LEAF_MAJOR_BULK(m) (m)
+#define NB_LEAF_MAJOR_SMALL(m) ((m) + 0x3fffu)
+/* IP packet length (egress; ingress adds the Ethernet header). */
+#define NB_SMALL_LEN 256u
 
 /* Deepest cgroup level matched by cgroup rules (level 0 is the mount root).
  * Bounds the loops the verifier must unroll. */

@@ -208,9 +208,11 @@ static void htb_params(uint64_t bps, uint32_t mtu, struct nl_htb_class *c) {
 		burst = 65536 + frame;
 	if (burst > UINT32_MAX / 2)
 		burst = UINT32_MAX / 2;
-	c->rate = Bps;
-	c->burst = (uint32_t)burst;
-	c->quantum = (uint32_t)(burst > 200000 ? 200000 : burst < frame ? frame : burst);
+	*c = (struct nl_htb_class){
+		.rate = Bps,
+		.burst = (uint32_t)burst,
+		.quantum = (uint32_t)(burst > 200000 ? 200000 : burst < frame ? frame : burst),
+	};
 }
 
 /* Leaf queues. fq_codel where the kernel has it (it keeps queues short by
@@ -247,8 +249,10 @@ static uint32_t fifo_limit(uint64_t bps, uint32_t mtu, bool segmented) {
 	return l > UINT32_MAX ? UINT32_MAX : (uint32_t)l;
 }
 
-static int leaf_replace(Manager *m, uint32_t ifindex, uint32_t minor, uint64_t bps, uint32_t mtu, bool segment) {
-	uint32_t classid = NB_CLASSID(minor), handle = minor << 16, frame = mtu + 14;
+/* The leaf qdisc under class 6e62:minor, handle major: ... */
+static int leaf_replace(Manager *m, uint32_t ifindex, uint32_t minor, uint32_t major, uint64_t bps, uint32_t mtu,
+			bool segment) {
+	uint32_t classid = NB_CLASSID(minor), handle = major << 16, frame = mtu + 14;
 	int r;
 
 	if (m->leaf == LEAF_UNKNOWN || m->leaf == LEAF_FQ_CODEL) {
@@ -272,42 +276,101 @@ static int leaf_replace(Manager *m, uint32_t ifindex, uint32_t minor, uint64_t b
 	return nl_leaf_qdisc_replace(m->nl, ifindex, classid, handle, NL_LEAF_BFIFO, fifo_limit(bps, mtu, false));
 }
 
-/* One direction of one rule on one device: create, change in place or
- * delete the class as the rate goes from old to new. */
 bool leaf_segments(uint64_t bps) {
 	return bps < SEGMENT_MAX_BPS;
 }
 
-/* segment: the class's leaf is (or is to be) the segmenting TBF. */
+/* The two leaf classes share the rule class's rate: each is guaranteed its
+ * part (small packets an eighth) and may borrow up to the whole from the rule class, which is charged for
+ * both. HTB serves the lower prio first, borrowing or not, so small packets
+ * overtake the bulk queue; what they can take is still bounded by the rule
+ * class. */
+#define SMALL_SHARE 8u
+
+static void leaf_class_params(const struct nl_htb_class *rule, bool small, struct nl_htb_class *c) {
+	uint64_t part = rule->rate / SMALL_SHARE ?: 1;
+
+	*c = *rule;
+	c->ceil = rule->rate;
+	c->rate = small ? part : rule->rate - part ?: 1;
+	c->prio = small ? 0 : 1;
+}
+
+/* Deletes the classes of one direction of one rule: the leaves first, as
+ * HTB refuses to delete a class with children. */
+static int delete_classes(Manager *m, uint32_t ifindex, uint32_t minor) {
+	int r, k;
+
+	r = nl_class_delete(m->nl, ifindex, NB_CLASSID(NB_MINOR_SMALL(minor)));
+	k = nl_class_delete(m->nl, ifindex, NB_CLASSID(NB_MINOR_BULK(minor)));
+	if (r >= 0 || r == -ENOENT)
+		r = k;
+	k = nl_class_delete(m->nl, ifindex, NB_CLASSID(minor));
+	if (r >= 0 || r == -ENOENT)
+		r = k;
+	return r == -ENOENT ? 0 : r;
+}
+
+static int class_set(Manager *m, uint32_t ifindex, uint32_t parent, uint32_t minor, const struct nl_htb_class *c,
+		     bool create) {
+	int r = nl_htb_class_set(m->nl, ifindex, parent, NB_CLASSID(minor), c, create);
+
+	if (r == -EEXIST) /* left by a failed attempt: take it over */
+		r = nl_htb_class_set(m->nl, ifindex, parent, NB_CLASSID(minor), c, false);
+	return r;
+}
+
+/* One direction of one rule on one device: create, change in place or
+ * delete its classes as the rate goes from old to new. segment: the bulk
+ * leaf is (or is to be) the segmenting TBF. */
 static int apply_class(Manager *m, uint32_t ifindex, uint32_t mtu, uint32_t minor, uint64_t old, uint64_t new,
 		       bool segment) {
-	struct nl_htb_class c;
+	uint32_t bulk = NB_MINOR_BULK(minor), small = NB_MINOR_SMALL(minor), parent = NB_CLASSID(minor);
+	struct nl_htb_class c, cb, cs;
 	int r;
 
-	if (new == 0) {
-		if (old == 0)
-			return 0;
-		r = nl_class_delete(m->nl, ifindex, NB_CLASSID(minor));
-		return r == -ENOENT ? 0 : r;
-	}
+	if (new == 0)
+		return old == 0 ? 0 : delete_classes(m, ifindex, minor);
 	htb_params(new, mtu, &c);
+	leaf_class_params(&c, false, &cb);
+	leaf_class_params(&c, true, &cs);
 	if (old == 0) {
-		r = nl_htb_class_set(m->nl, ifindex, NB_ROOT_HANDLE, NB_CLASSID(minor), &c, true);
-		if (r == -EEXIST)
-			r = nl_htb_class_set(m->nl, ifindex, NB_ROOT_HANDLE, NB_CLASSID(minor), &c, false);
+		r = class_set(m, ifindex, NB_ROOT_HANDLE, minor, &c, true);
+		if (r >= 0)
+			r = class_set(m, ifindex, parent, bulk, &cb, true);
+		if (r >= 0)
+			r = class_set(m, ifindex, parent, small, &cs, true);
+		if (r >= 0)
+			r = leaf_replace(m, ifindex, bulk, NB_LEAF_MAJOR_BULK(minor), new, mtu, segment);
+		if (r >= 0)
+			r = leaf_replace(m, ifindex, small, NB_LEAF_MAJOR_SMALL(minor), new, mtu, false);
 		if (r < 0)
-			return r;
-		r = leaf_replace(m, ifindex, minor, new, mtu, segment);
-		if (r < 0)
-			(void)nl_class_delete(m->nl, ifindex, NB_CLASSID(minor));
+			(void)delete_classes(m, ifindex, minor);
 		return r;
 	}
-	r = nl_htb_class_set(m->nl, ifindex, NB_ROOT_HANDLE, NB_CLASSID(minor), &c, false);
+	/* A lower rate: the leaves first, so that they never may take more
+	 * than the rule class; a higher one: the rule class first. */
+	if (new < old) {
+		r = nl_htb_class_set(m->nl, ifindex, parent, NB_CLASSID(bulk), &cb, false);
+		if (r >= 0)
+			r = nl_htb_class_set(m->nl, ifindex, parent, NB_CLASSID(small), &cs, false);
+		if (r >= 0)
+			r = nl_htb_class_set(m->nl, ifindex, NB_ROOT_HANDLE, parent, &c, false);
+	} else {
+		r = nl_htb_class_set(m->nl, ifindex, NB_ROOT_HANDLE, parent, &c, false);
+		if (r >= 0)
+			r = nl_htb_class_set(m->nl, ifindex, parent, NB_CLASSID(bulk), &cb, false);
+		if (r >= 0)
+			r = nl_htb_class_set(m->nl, ifindex, parent, NB_CLASSID(small), &cs, false);
+	}
 	if (r < 0)
 		return r;
-	if (m->leaf == LEAF_BFIFO)
-		return leaf_replace(m, ifindex, minor, new, mtu, segment);
-	return 0;
+	if (m->leaf == LEAF_BFIFO) {
+		r = leaf_replace(m, ifindex, bulk, NB_LEAF_MAJOR_BULK(minor), new, mtu, segment);
+		if (r >= 0)
+			r = leaf_replace(m, ifindex, small, NB_LEAF_MAJOR_SMALL(minor), new, mtu, false);
+	}
+	return r;
 }
 
 int iface_apply_rule(Manager *m, Iface *i, const Rule *r, uint64_t old_up, uint64_t old_down) {

@@ -53,10 +53,9 @@ static Rule *find_rule(Manager *m, const char *name) {
 }
 
 static int minor_alloc(Manager *m, uint32_t *ret) {
-	for (uint32_t x = NB_MINOR_MIN; x <= NB_MINOR_MAX; x++) {
-		/* The leaf qdisc under class 6e62:x gets handle x:, which must
-		 * not collide with the root's own major. */
-		if (x == NB_HTB_MAJOR)
+	for (uint32_t x = NB_MINOR_MIN; x <= NB_RULE_MINOR_MAX; x++) {
+		/* The leaf qdiscs' handles must not collide with the root's. */
+		if (NB_LEAF_MAJOR_BULK(x) == NB_HTB_MAJOR || NB_LEAF_MAJOR_SMALL(x) == NB_HTB_MAJOR)
 			continue;
 		if (!(m->minor_used[x / 8] & (1u << (x % 8)))) {
 			m->minor_used[x / 8] |= (uint8_t)(1u << (x % 8));
@@ -329,7 +328,7 @@ static int rule_install(Manager *m, Rule *rule, const char **ret_error, char **r
 		if (rule->target.kind == TARGET_PID)
 			pid_rule_detach(m, rule, false);
 		rule_free(m, rule);
-		return fail(ret_error, ret_reason, E_FULL, r, "no HTB class id left (65533 rules in use)");
+		return fail(ret_error, ret_reason, E_FULL, r, "no HTB class id left (16382 rules in use)");
 	}
 	rule->up_segmented = leaf_segments(rule->up_bps);
 	rule->down_segmented = leaf_segments(rule->down_bps);
@@ -841,13 +840,19 @@ static int class_stats_cb(const struct nl_class_stats *s, void *userdata) {
 		return 0;
 	/* By class id, not by walking the rules: a walk per class made the
 	 * once-a-second refresh quadratic (65% of a CPU with 8000 rules). */
-	Rule *r = a->m->by_minor[s->classid & 0xffff];
+	uint32_t minor = s->classid & 0xffff;
+	Rule *r = a->m->by_minor[NB_MINOR_RULE(minor)];
 	if (r) {
 		RuleStats *st = a->down ? &r->down : &r->up;
-		st->bytes += s->bytes;
-		st->packets += s->packets;
-		st->drops += s->drops;
-		st->backlog += s->backlog;
+		/* The rule class counts what both its leaves sent; drops and
+		 * queues are the leaves'. */
+		if (minor == r->minor) {
+			st->bytes += s->bytes;
+			st->packets += s->packets;
+		} else if (minor == NB_MINOR_BULK(r->minor) || minor == NB_MINOR_SMALL(r->minor)) {
+			st->drops += s->drops;
+			st->backlog += s->backlog;
+		}
 	}
 	return 0;
 }

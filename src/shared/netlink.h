@@ -79,12 +79,14 @@ int nl_htb_qdisc_replace(struct nl *nl, uint32_t ifindex, uint32_t handle, uint3
 int nl_clsact_create(struct nl *nl, uint32_t ifindex);
 
 struct nl_htb_class {
-	uint64_t rate;    /* bytes per second, rate == ceil; > 0 */
+	uint64_t rate;    /* bytes per second; > 0 */
+	uint64_t ceil;    /* bytes per second; 0: the rate */
 	uint32_t burst;   /* bytes, for both burst and cburst */
 	uint32_t quantum; /* bytes */
+	uint32_t prio;    /* 0 is served first (0..7) */
 };
 /* Creates (create = true, NLM_F_CREATE|NLM_F_EXCL) or changes in place
- * (create = false, no flags: the class and its queue are kept) a leaf class.
+ * (create = false, no flags: the class and its queue are kept) a class.
  * Rates above 2^32-1 bytes/s use TCA_HTB_RATE64/CEIL64. Linklayer ethernet,
  * so no rate table is sent. */
 int nl_htb_class_set(struct nl *nl, uint32_t ifindex, uint32_t parent, uint32_t classid,

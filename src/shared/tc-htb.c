@@ -125,10 +125,12 @@ int nl_htb_class_set(struct nl *nl, uint32_t ifindex, uint32_t parent, uint32_t 
 	struct tc_htb_opt opt = {};
 	struct nlmsghdr *nlh;
 	struct nlattr *opts;
+	uint64_t ceil;
 	uint32_t rate32;
 	int r;
 
-	if (!nl || !c || ifindex == 0 || ifindex > INT32_MAX || c->rate == 0)
+	if (!nl || !c || ifindex == 0 || ifindex > INT32_MAX || c->rate == 0 || (c->ceil && c->ceil < c->rate) ||
+	    c->prio > 7)
 		return -EINVAL;
 	if (TC_H_MAJ(classid) == 0 || TC_H_MIN(classid) == 0)
 		return -EINVAL;
@@ -142,13 +144,15 @@ int nl_htb_class_set(struct nl *nl, uint32_t ifindex, uint32_t parent, uint32_t 
 	rate32 = c->rate > UINT32_MAX ? UINT32_MAX : (uint32_t) c->rate;
 	/* With a link layer set the kernel computes transmit times itself
 	 * (psched_ratecfg_precompute()) and wants no rate table. */
+	ceil = c->ceil ?: c->rate;
 	opt.rate.rate = rate32;
 	opt.rate.linklayer = TC_LINKLAYER_ETHERNET;
-	opt.ceil = opt.rate;
+	opt.ceil.rate = ceil > UINT32_MAX ? UINT32_MAX : (uint32_t) ceil;
+	opt.ceil.linklayer = TC_LINKLAYER_ETHERNET;
 	opt.buffer = htb_xmit_ticks(c->burst, c->rate);
-	opt.cbuffer = opt.buffer;
+	opt.cbuffer = htb_xmit_ticks(c->burst, ceil);
 	opt.quantum = c->quantum;
-	opt.prio = 0;
+	opt.prio = c->prio;
 
 	/* Without NLM_F_CREATE an existing class is changed in place (its
 	 * leaf qdisc and counters kept) and a missing one is -ENOENT. */
@@ -157,10 +161,10 @@ int nl_htb_class_set(struct nl *nl, uint32_t ifindex, uint32_t parent, uint32_t 
 	mnl_attr_put_strz(nlh, TCA_KIND, "htb");
 	opts = mnl_attr_nest_start(nlh, TCA_OPTIONS);
 	mnl_attr_put(nlh, TCA_HTB_PARMS, sizeof(opt), &opt);
-	if (c->rate > UINT32_MAX) {
+	if (c->rate > UINT32_MAX)
 		mnl_attr_put_u64(nlh, TCA_HTB_RATE64, c->rate);
-		mnl_attr_put_u64(nlh, TCA_HTB_CEIL64, c->rate);
-	}
+	if (ceil > UINT32_MAX)
+		mnl_attr_put_u64(nlh, TCA_HTB_CEIL64, ceil);
 	mnl_attr_nest_end(nlh, opts);
 
 	return nl_request(nl, nlh, NULL, NULL);

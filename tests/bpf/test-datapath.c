@@ -504,13 +504,15 @@ static struct run ingress(struct env *e, const void *pkt, size_t len) {
 	return prog_run(e->skel->progs.nb_ingress, pkt, len, e->ifindex);
 }
 
-/* The tc program must redirect to the IFB with the class as priority. */
+/* The tc program must redirect to the IFB with the rule's leaf class for
+ * a frame of that length as priority. */
 static void expect_redirect(struct env *e, const void *pkt, size_t len, uint32_t minor, const char *what) {
 	struct run r = ingress(e, pkt, len);
+	uint32_t leaf = len <= ETH_HLEN + NB_SMALL_LEN ? NB_MINOR_SMALL(minor) : NB_MINOR_BULK(minor);
 
-	check(r.err == 0 && r.retval == TC_ACT_REDIRECT && r.priority == NB_CLASSID(minor),
-	      "ingress %s: redirect, priority %x:%x (err %d, retval %u, priority %#x)", what, NB_HTB_MAJOR,
-	      minor, r.err, r.retval, r.priority);
+	check(r.err == 0 && r.retval == TC_ACT_REDIRECT && r.priority == NB_CLASSID(leaf),
+	      "ingress %s: redirect, priority %x:%x (err %d, retval %u, priority %#x)", what, NB_HTB_MAJOR, leaf,
+	      r.err, r.retval, r.priority);
 }
 
 /* The tc program must let the packet pass unchanged. */
@@ -563,7 +565,7 @@ static void expect_egress(struct env *e, uint32_t minor, const char *what) {
 	uint8_t pkt[256];
 	size_t len = packet_build(pkt, sizeof(pkt), AF_INET, IPPROTO_UDP, REMOTE_PORT, REMOTE_PORT + 1, 0);
 	struct run r = prog_run(e->skel->progs.nb_egress, pkt, len, 0);
-	uint32_t want = minor ? NB_CLASSID(minor) : PRIO_UNTOUCHED;
+	uint32_t want = minor ? NB_CLASSID(NB_MINOR_SMALL(minor)) : PRIO_UNTOUCHED;
 
 	if (minor)
 		check(r.err == 0 && r.retval == 1 && r.priority == want,
@@ -665,29 +667,34 @@ static uint32_t prio_get(struct env *e) {
  * connected `from`), receives it on `to` (probe attached) and returns the
  * priority the packet arrived with, PRIO_NONE if it did not.
  */
-static uint32_t send_priority(struct env *e, const struct sock *from, const struct sock *to) {
-	char c;
+static uint32_t send_priority_len(struct env *e, const struct sock *from, const struct sock *to, size_t len) {
+	char buf[1024] = { 'x' };
 
-	if (prio_set(e, PRIO_NONE) < 0)
+	if (len > sizeof(buf) || prio_set(e, PRIO_NONE) < 0)
 		return PRIO_NONE;
 	if (from->type == SOCK_DGRAM) {
 		struct sockaddr_storage ss;
 		socklen_t sl;
 
 		if (sockaddr_make(to->family, loopback_addr(to->family), to->port, &ss, &sl) < 0 ||
-		    sendto(from->fd, "x", 1, 0, (struct sockaddr *)&ss, sl) != 1)
+		    sendto(from->fd, buf, len, 0, (struct sockaddr *)&ss, sl) != (ssize_t)len)
 			return PRIO_NONE;
-	} else if (send(from->fd, "x", 1, MSG_NOSIGNAL) != 1)
+	} else if (send(from->fd, buf, len, MSG_NOSIGNAL) != (ssize_t)len)
 		return PRIO_NONE;
-	if (recv(to->fd, &c, 1, 0) != 1)
+	if (recv(to->fd, buf, len, MSG_WAITALL) != (ssize_t)len)
 		return PRIO_NONE;
 	return prio_get(e);
 }
 
-/* Egress on a real socket: priority is the class (minor), or 0 (none set). */
+static uint32_t send_priority(struct env *e, const struct sock *from, const struct sock *to) {
+	return send_priority_len(e, from, to, 1);
+}
+
+/* Egress on a real socket: priority is the rule's class for small packets
+ * (minor), or 0 (none set). */
 static void expect_send_priority(struct env *e, const struct sock *from, const struct sock *to, uint32_t minor,
                                  const char *what) {
-	uint32_t want = minor ? NB_CLASSID(minor) : 0, got = send_priority(e, from, to);
+	uint32_t want = minor ? NB_CLASSID(NB_MINOR_SMALL(minor)) : 0, got = send_priority(e, from, to);
 
 	check(got == want, "egress %s: priority %#x (got %#x%s)", what, want, got,
 	      got == PRIO_NONE ? ", nothing received" : "");
@@ -732,6 +739,15 @@ static void test_malformed(struct env *e, const struct sock *udp4, const struct 
 	/* Each starts from a packet that would redirect. */
 	len = packet_to(pkt, sizeof(pkt), udp4);
 	expect_redirect(e, pkt, len, MINOR_TEST, "well-formed UDP/IPv4 (reference)");
+	{
+		/* Frames past ETH_HLEN + NB_SMALL_LEN go to the bulk leaf. */
+		uint8_t big[1514] = {};
+
+		memcpy(big, pkt, len);
+		expect_redirect(e, big, sizeof(big), MINOR_TEST, "full-size UDP/IPv4 frame (bulk)");
+		expect_redirect(e, big, ETH_HLEN + NB_SMALL_LEN, MINOR_TEST, "frame of NB_SMALL_LEN (small)");
+		expect_redirect(e, big, ETH_HLEN + NB_SMALL_LEN + 1, MINOR_TEST, "frame one byte longer (bulk)");
+	}
 
 	memcpy(bad, pkt, ETH_HLEN);
 	((struct ether_header *)bad)->ether_type = htons(ETHERTYPE_ARP);
@@ -846,6 +862,19 @@ static void test_sock_rules(struct env *e, struct sock *s) {
 	set_cgroup_rule(e, e->test_id, MINOR_TEST, NB_F_UP | NB_F_DOWN);
 	bump_gen(e);
 	expect_send_priority(e, &s[S_UDP4], &recv4, MINOR_TEST, "UDP 127.0.0.1, cgroup rule (reference)");
+	{
+		/* A datagram over NB_SMALL_LEN goes to the bulk leaf, one of
+		 * that size exactly (IP + UDP headers + payload) to the small one. */
+		uint32_t got = send_priority_len(e, &s[S_UDP4], &recv4, 1000);
+		check(got == NB_CLASSID(NB_MINOR_BULK(MINOR_TEST)), "egress 1000-byte UDP datagram: bulk class %#x (got %#x)",
+		      NB_CLASSID(NB_MINOR_BULK(MINOR_TEST)), got);
+		got = send_priority_len(e, &s[S_UDP4], &recv4, NB_SMALL_LEN - 28);
+		check(got == NB_CLASSID(NB_MINOR_SMALL(MINOR_TEST)), "egress %u-byte IP packet: small class %#x (got %#x)",
+		      NB_SMALL_LEN, NB_CLASSID(NB_MINOR_SMALL(MINOR_TEST)), got);
+		got = send_priority_len(e, &s[S_UDP4], &recv4, NB_SMALL_LEN - 27);
+		check(got == NB_CLASSID(NB_MINOR_BULK(MINOR_TEST)), "egress %u-byte IP packet: bulk class %#x (got %#x)",
+		      NB_SMALL_LEN + 1, NB_CLASSID(NB_MINOR_BULK(MINOR_TEST)), got);
+	}
 
 	/* Ingress runs first after the bump: it re-classifies the stale tag
 	 * with the cookie stored in it. */

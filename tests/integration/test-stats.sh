@@ -58,16 +58,21 @@ for cg in upc downc; do
         nb_info "${TARGET[$cg]}: class ${CLASS[$cg]} on $NB_IF_A (upload) and $IFB (download)"
 done
 
-# class_stats CG DIR: "bytes packets drops" of CG's class in direction DIR (up: on veth-a, down: on
+# class_stats CG DIR: "bytes packets drops" of CG's rule in direction DIR (up: on veth-a, down: on
 # its IFB), as tc -s prints them:
-#   class htb 6e62:2 root leaf 2: prio 0 rate 8Mbit ...
+#   class htb 6e62:2 root rate 8Mbit ...
 #    Sent 123 bytes 4 pkt (dropped 0, overlimits 0 requeues 0)
+# Bytes and packets are the rule class's (6e62:M, which counts what both its leaves sent), drops
+# those of its two leaf classes (6e62:M+0x4000, bulk, and 6e62:M+0x8000, small packets).
 class_stats() {
-        local dev=$NB_IF_A
+        local dev=$NB_IF_A m=$((16#${CLASS[$1]#6e62:}))
         [[ $2 == down ]] && dev=$IFB
-        tca -s class show dev "$dev" classid "${CLASS[$1]}" | awk '
-                $1 == "Sent" { d = $7; sub(/,$/, "", d); print $2, $4, d; found = 1; exit }
-                END { if (!found) exit 1 }'
+        tca -s class show dev "$dev" | awk -v c="${CLASS[$1]}" \
+                -v b="$(printf '6e62:%x' $((m + 0x4000)))" -v s="$(printf '6e62:%x' $((m + 0x8000)))" '
+                $1 == "class" { cur = $3 }
+                $1 == "Sent" && cur == c { bytes = $2; pkts = $4; found = 1 }
+                $1 == "Sent" && (cur == b || cur == s) { d = $7; sub(/,$/, "", d); drops += d; leaves++ }
+                END { if (!found || leaves != 2) exit 1; print bytes, pkts, drops + 0 }'
 }
 
 # tc_all FILE-PREFIX SUFFIX: every class's counters into FILE-PREFIX-CG-DIR-SUFFIX
@@ -198,13 +203,14 @@ assert_true "status: the uptime grew by ${grew} ms while ${wall} ms passed" \
 # the leaf status names is the one under the rules' classes
 leaf=$(jq -r .leaf_qdisc "$S")
 leaf_kind() { tca -j qdisc show dev "$1" | jq -r --arg p "$2" '.[] | select(.parent == $p) | .kind'; }
-up_leaf=$(leaf_kind "$NB_IF_A" "${CLASS[upc]}") down_leaf=$(leaf_kind "$IFB" "${CLASS[upc]}")
+bulk_class=$(printf '6e62:%x' $((16#${CLASS[upc]#6e62:} + 0x4000)))
+up_leaf=$(leaf_kind "$NB_IF_A" "$bulk_class") down_leaf=$(leaf_kind "$IFB" "$bulk_class")
 case $leaf in
 fq_codel) want="fq_codel fq_codel" ;;
 "tbf+bfifo below 200 Mbit/s, bfifo above") want="tbf tbf" ;; # 8mbit: the segmenting TBF both ways
 *) want="?" ;;
 esac
-assert_true "status: leaf qdisc '$leaf' is what is under ${CLASS[upc]} (up: $up_leaf, down: $down_leaf)" \
+assert_true "status: leaf qdisc '$leaf' is what is under $bulk_class, ${CLASS[upc]}'s bulk leaf (up: $up_leaf, down: $down_leaf)" \
         test "$up_leaf $down_leaf" = "$want"
 
 # --- text --------------------------------------------------------------------------------------------------
