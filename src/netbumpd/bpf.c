@@ -46,6 +46,7 @@ int manager_bpf_load(Manager *m) {
 			return log_error_errno(negative_errno(), "Failed to open the BPF object: %m");
 		m->skel = skel;
 		skel->rodata->nb_account = account;
+		skel->rodata->nb_small_first = !m->no_small_first;
 		if (!account)
 			(void)bpf_map__set_max_entries(skel->maps.acct, 1);
 

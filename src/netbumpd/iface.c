@@ -301,6 +301,10 @@ static void leaf_class_params(const struct nl_htb_class *rule, bool small, struc
 static int delete_classes(Manager *m, uint32_t ifindex, uint32_t minor) {
 	int r, k;
 
+	if (m->no_small_first) {
+		r = nl_class_delete(m->nl, ifindex, NB_CLASSID(minor));
+		return r == -ENOENT ? 0 : r;
+	}
 	r = nl_class_delete(m->nl, ifindex, NB_CLASSID(NB_MINOR_SMALL(minor)));
 	k = nl_class_delete(m->nl, ifindex, NB_CLASSID(NB_MINOR_BULK(minor)));
 	if (r >= 0 || r == -ENOENT)
@@ -332,6 +336,15 @@ static int apply_class(Manager *m, uint32_t ifindex, uint32_t mtu, uint32_t mino
 	if (new == 0)
 		return old == 0 ? 0 : delete_classes(m, ifindex, minor);
 	htb_params(new, mtu, &c);
+	if (m->no_small_first) {
+		/* The rule class is the leaf. */
+		r = class_set(m, ifindex, NB_ROOT_HANDLE, minor, &c, old == 0);
+		if (r >= 0 && (old == 0 || m->leaf == LEAF_BFIFO))
+			r = leaf_replace(m, ifindex, minor, NB_LEAF_MAJOR_BULK(minor), new, mtu, segment);
+		if (r < 0 && old == 0)
+			(void)delete_classes(m, ifindex, minor);
+		return r;
+	}
 	leaf_class_params(&c, false, &cb);
 	leaf_class_params(&c, true, &cs);
 	if (old == 0) {

@@ -25,7 +25,10 @@ static void help(void) {
 	       "                         0 = no limit)\n"
 	       "     --log-level LEVEL   debug, info, notice, warning, err (default info)\n"
 	       "     --no-accounting     Do not count traffic per process (netbumpctl top then\n"
-	       "                         shows the rules only)\n");
+	       "                         shows the rules only)\n"
+	       "     --no-small-first    One HTB class per rule and direction, without the leaf\n"
+	       "                         that serves small packets first (cheaper with thousands\n"
+	       "                         of rules)\n");
 }
 
 static int strv_push(char ***v, const char *s) {
@@ -47,7 +50,7 @@ static int strv_push(char ***v, const char *s) {
 
 static int parse_argv(Manager *m, int argc, char *argv[]) {
 	enum { ARG_VERSION = 0x100, ARG_FOREGROUND, ARG_SOCKET, ARG_STATE_DIR, ARG_CGROUP_ROOT, ARG_INTERFACE,
-	       ARG_LOG_LEVEL, ARG_MAX_RULES, ARG_NO_ACCOUNTING };
+	       ARG_LOG_LEVEL, ARG_MAX_RULES, ARG_NO_ACCOUNTING, ARG_NO_SMALL_FIRST };
 	static const struct option options[] = {
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, ARG_VERSION },
@@ -59,6 +62,7 @@ static int parse_argv(Manager *m, int argc, char *argv[]) {
 		{ "log-level", required_argument, NULL, ARG_LOG_LEVEL },
 		{ "max-rules-per-user", required_argument, NULL, ARG_MAX_RULES },
 		{ "no-accounting", no_argument, NULL, ARG_NO_ACCOUNTING },
+		{ "no-small-first", no_argument, NULL, ARG_NO_SMALL_FIRST },
 		{}
 	};
 	int c, r;
@@ -113,6 +117,9 @@ static int parse_argv(Manager *m, int argc, char *argv[]) {
 		}
 		case ARG_NO_ACCOUNTING:
 			m->no_accounting = true;
+			break;
+		case ARG_NO_SMALL_FIRST:
+			m->no_small_first = true;
 			break;
 		case ARG_LOG_LEVEL:
 			r = log_level_from_string(optarg);

@@ -154,6 +154,7 @@ struct Manager {
 	bool started; /* manager_start() succeeded: a stop removes the state */
 	unsigned max_rules_per_user; /* quota for non-root uids, 0 = none */
 	bool no_accounting;   /* --no-accounting: load the BPF programs without it */
+	bool no_small_first;  /* --no-small-first: one HTB class per rule and direction */
 
 	/* discovered */
 	char *cgroup_mount;   /* where cgroup2 is mounted */

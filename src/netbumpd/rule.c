@@ -849,7 +849,9 @@ static int class_stats_cb(const struct nl_class_stats *s, void *userdata) {
 		if (minor == r->minor) {
 			st->bytes += s->bytes;
 			st->packets += s->packets;
-		} else if (minor == NB_MINOR_BULK(r->minor) || minor == NB_MINOR_SMALL(r->minor)) {
+		}
+		if (minor == (a->m->no_small_first ? r->minor : NB_MINOR_BULK(r->minor)) ||
+		    minor == NB_MINOR_SMALL(r->minor)) {
 			st->drops += s->drops;
 			st->backlog += s->backlog;
 		}
