@@ -222,11 +222,14 @@ static void bpf_del(Manager *m, Rule *rule) {
 }
 
 /* Applies a rule's rates on every interface, going from (old_up, old_down).
- * On failure puts every interface back to the old rates. */
-static int apply_everywhere(Manager *m, Rule *rule, uint64_t old_up, uint64_t old_down) {
+ * On failure puts every interface back to the old rates, and *ret_why says
+ * what the kernel refused where, with its own message (extended ack) when it
+ * gave one: taken before the undoing, whose requests would replace it. */
+static int apply_everywhere(Manager *m, Rule *rule, uint64_t old_up, uint64_t old_down, char **ret_why) {
 	Iface *i;
 	int r = 0;
 
+	nl_error_reset(m->nl);
 	for (i = m->ifaces; i; i = i->next) {
 		r = iface_apply_rule(m, i, rule, old_up, old_down);
 		if (r < 0)
@@ -234,6 +237,11 @@ static int apply_everywhere(Manager *m, Rule *rule, uint64_t old_up, uint64_t ol
 	}
 	if (r >= 0)
 		return 0;
+
+	const char *msg = nl_error_extack(m->nl);
+	if (asprintf(ret_why, "%s (class %x:%x on %s or its IFB %s)%s%s", strerror(-r), NB_HTB_MAJOR, rule->minor,
+		     i->name, i->ifb_name, msg[0] ? ": " : "", msg) < 0)
+		*ret_why = NULL;
 
 	for (Iface *j = m->ifaces; j != i; j = j->next) {
 		Rule back = *rule;
@@ -268,6 +276,7 @@ static void rule_remove(Manager *m, Rule *rule, bool move_back) {
 
 static int change_rule(Manager *m, Rule *existing, const RuleRequest *req, const char **ret_error, char **ret_reason) {
 	uint64_t old_up = existing->up_bps, old_down = existing->down_bps;
+	_cleanup_free_ char *why = NULL;
 	bool flags_change;
 	int r;
 
@@ -291,13 +300,14 @@ static int change_rule(Manager *m, Rule *existing, const RuleRequest *req, const
 		(void)bpf_set(m, existing);
 		manager_bpf_bump_gen(m);
 	}
-	r = apply_everywhere(m, existing, old_up, old_down);
+	r = apply_everywhere(m, existing, old_up, old_down, &why);
 	if (r < 0) {
 		existing->up_bps = old_up;
 		existing->down_bps = old_down;
 		(void)bpf_set(m, existing);
 		manager_bpf_bump_gen(m);
-		return fail(ret_error, ret_reason, E_FAILED, r, "the kernel refused the change: %s", strerror(-r));
+		return fail(ret_error, ret_reason, E_FAILED, r, "the kernel refused the change: %s",
+			    why ?: strerror(-r));
 	}
 	if (flags_change) {
 		r = bpf_set(m, existing);
@@ -320,6 +330,7 @@ static int change_rule(Manager *m, Rule *existing, const RuleRequest *req, const
  * it in the list and points the maps at it. On failure the rule is freed
  * (and a pid rule's processes are put back). */
 static int rule_install(Manager *m, Rule *rule, const char **ret_error, char **ret_reason) {
+	_cleanup_free_ char *why = NULL;
 	int r;
 
 	r = minor_alloc(m, &rule->minor);
@@ -330,12 +341,12 @@ static int rule_install(Manager *m, Rule *rule, const char **ret_error, char **r
 		return fail(ret_error, ret_reason, E_FULL, r, "no HTB class id left (65533 rules in use)");
 	}
 	rule->down_segmented = leaf_segments(rule->down_bps);
-	r = apply_everywhere(m, rule, 0, 0);
+	r = apply_everywhere(m, rule, 0, 0, &why);
 	if (r < 0) {
 		if (rule->target.kind == TARGET_PID)
 			pid_rule_detach(m, rule, false);
 		rule_free(m, rule);
-		return fail(ret_error, ret_reason, E_FAILED, r, "the kernel refused the class: %s", strerror(-r));
+		return fail(ret_error, ret_reason, E_FAILED, r, "the kernel refused the class: %s", why ?: strerror(-r));
 	}
 
 	/* In the list (and so owned by it) from here on: rule_remove() undoes
