@@ -75,6 +75,10 @@ typedef struct SavedRule {
 	size_t n_cookies;
 } SavedRule;
 
+/* log_struct() fields of an event the daemon makes itself on a rule (ends,
+ * restored): RULE= and TARGET= its canonical target, UID= its owner. */
+#define RULE_FIELDS(r) LOG_FIELDS({ "RULE", (r)->name }, { "TARGET", (r)->name }, { "UID", LOG_UINT((r)->owner) })
+
 typedef struct Rule {
 	Manager *manager;
 	uint64_t id;
@@ -271,7 +275,9 @@ int manager_recover_cgroups(Manager *m);
 int pid_rule_adopt(Manager *m, Rule *rule, const SavedRule *sr);
 void manager_own_cgroup_remove(Manager *m);
 int pid_rule_prepare(Manager *m, Rule *rule, const char **ret_reason);
-int pid_rule_attach(Manager *m, Rule *rule);
+/* Moves the process and its children into the rule's cgroup (their origins
+ * recorded in the state file first) and mirrors their open sockets. */
+int pid_rule_attach(Manager *m, Rule *rule, const char **ret_reason);
 void pid_rule_detach(Manager *m, Rule *rule, bool move_back);
 void pid_rule_sync_cookies(Manager *m, Rule *rule);
 int rule_watch_cgroup(Manager *m, Rule *rule);
@@ -311,6 +317,9 @@ void manager_clients_expire(Manager *m);
 
 /* state.c: what we created, so that a SIGKILLed run can be cleaned up */
 int manager_state_save(Manager *m);
+/* The same without one rule (about to be removed): its processes are kept
+ * as origins only, so a crash before they are back still finds their way. */
+int manager_state_save_without(Manager *m, const Rule *without);
 void manager_state_remove(Manager *m);
 /* Reads the ifindexes on which a previous run created the clsact qdisc. */
 int manager_state_load_clsact(Manager *m, uint32_t **ret, size_t *ret_n);

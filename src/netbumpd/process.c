@@ -192,7 +192,13 @@ void pid_rule_sync_cookies(Manager *m, Rule *rule) {
 			(void)manager_bpf_set_sock(m, rule->cookies[k], rule->minor, rule_flags(rule));
 }
 
-int pid_rule_attach(Manager *m, Rule *rule) {
+static void moved_drop(Rule *rule, size_t k) {
+	free(rule->moved[k].from);
+	free(rule->moved[k].from_unit);
+	rule->moved[k] = rule->moved[--rule->n_moved];
+}
+
+int pid_rule_attach(Manager *m, Rule *rule, const char **ret_reason) {
 	_cleanup_free_ pid_t *pids = NULL;
 	InodeSet set = { .rule = rule, .m = m };
 	size_t n = 0;
@@ -201,23 +207,35 @@ int pid_rule_attach(Manager *m, Rule *rule) {
 	if (!rule->scope) {
 		r = proc_descendants(rule->target.pid, &pids, &n);
 		if (r < 0)
-			return r;
+			return *ret_reason = "cannot list the process's children", r;
 		for (size_t k = 0; k < n; k++) {
 			char *from = NULL;
 
-			if (cg_pid_get_path(pids[k], &from) < 0)
-				continue; /* gone meanwhile */
-			r = write_pid(rule->cgroup_abs, pids[k]);
-			if (r < 0) {
-				free(from);
+			if (cg_pid_get_path(pids[k], &from) < 0) {
 				if (k == 0)
-					return r;
-				continue;
+					return *ret_reason = "the process exited", -ESRCH;
+				continue; /* gone meanwhile */
 			}
 			if (moved_add(rule, pids[k], from) < 0) {
 				free(from);
 				return -ENOMEM;
 			}
+		}
+		/* Where they come from is on disk before any of them moves: a
+		 * daemon killed halfway leaves the next start knowing where to
+		 * put them back. */
+		r = manager_state_save(m);
+		if (r < 0)
+			return *ret_reason = "cannot record the processes' cgroups in the state directory", r;
+		for (size_t k = 0; k < rule->n_moved;) {
+			r = write_pid(rule->cgroup_abs, rule->moved[k].pid);
+			if (r >= 0) {
+				k++;
+				continue;
+			}
+			if (rule->moved[k].pid == rule->target.pid)
+				return *ret_reason = r == -ESRCH ? "the process exited" : "cannot move the process", r;
+			moved_drop(rule, k); /* a child that exited meanwhile */
 		}
 	}
 
@@ -246,7 +264,7 @@ int pid_rule_attach(Manager *m, Rule *rule) {
 	 * was made for: if it exited, its PID may already belong to another. */
 	if (pidfd_is_alive(rule->pidfd) <= 0) {
 		free(set.v);
-		return -ESRCH;
+		return *ret_reason = "the process exited", -ESRCH;
 	}
 
 	if (set.n > 0) {
@@ -358,7 +376,7 @@ static const char *saved_origin(Manager *m, pid_t pid) {
 
 static bool saved_pid_rule(Manager *m, const char *dirname) {
 	for (size_t k = 0; k < m->n_saved; k++)
-		if (strncmp(m->saved[k].target, "pid:", 4) == 0 && strncmp(dirname, "pid-", 4) == 0 &&
+		if (m->saved[k].target && strncmp(m->saved[k].target, "pid:", 4) == 0 && strncmp(dirname, "pid-", 4) == 0 &&
 		    streq(m->saved[k].target + 4, dirname + 4))
 			return true;
 	return false;

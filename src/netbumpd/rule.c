@@ -569,6 +569,8 @@ int manager_set_rule(Manager *m, const RuleRequest *req, Rule **ret, const char 
 			if (r < 0)
 				return r;
 		}
+		uint64_t old_up = existing->up_bps, old_down = existing->down_bps;
+		uid_t old_owner = existing->owner;
 		r = change_rule(m, existing, req, ret_error, ret_reason);
 		if (r < 0)
 			return r;
@@ -577,7 +579,23 @@ int manager_set_rule(Manager *m, const RuleRequest *req, Rule **ret, const char 
 		existing->owner = req->caller;
 		if (existing->target.kind == TARGET_UNIT)
 			(void)unit_rule_sync(m, existing);
-		(void)manager_state_save(m);
+		r = manager_state_save(m);
+		if (r < 0) {
+			/* Not on disk, not acknowledged: as it was. */
+			RuleRequest back = { .has_up = true, .up_bps = old_up, .has_down = true, .down_bps = old_down };
+			const char *error2 = NULL;
+			_cleanup_free_ char *reason2 = NULL;
+
+			if (change_rule(m, existing, &back, &error2, &reason2) < 0)
+				log_struct(LOG_WARNING, RULE_FIELDS(existing), "%s: cannot put the old rates back: %s",
+					   existing->name, reason2 ?: "failed");
+			existing->owner = old_owner;
+			if (existing->target.kind == TARGET_UNIT)
+				(void)unit_rule_sync(m, existing);
+			return fail(ret_error, ret_reason, E_FAILED, r,
+				    "cannot record the change in the state directory %s (%s); %s stays as it was",
+				    m->state_dir, strerror(-r), existing->name);
+		}
 		*ret = existing;
 		return 0;
 	}
@@ -614,14 +632,13 @@ int manager_set_rule(Manager *m, const RuleRequest *req, Rule **ret, const char 
 		return r;
 
 	if (rule->target.kind == TARGET_PID) {
-		r = pid_rule_attach(m, rule);
+		r = pid_rule_attach(m, rule, &why);
 		if (r < 0) {
 			rule_remove(m, rule, true);
 			if (r == -ESRCH)
-				return fail(ret_error, ret_reason, E_NOTFOUND, r, "process %d exited",
-					    (int)t.pid);
-			return fail(ret_error, ret_reason, E_FAILED, r, "cannot move process %d: %s", (int)t.pid,
-				    strerror(-r));
+				return fail(ret_error, ret_reason, E_NOTFOUND, r, "process %d exited", (int)t.pid);
+			return fail(ret_error, ret_reason, E_FAILED, r, "%s: %s: %s; nothing was changed", req->target,
+				    why ?: "cannot move the process", strerror(-r));
 		}
 		manager_bpf_bump_gen(m);
 		(void)rule_watch_pid(m, rule);
@@ -635,8 +652,16 @@ int manager_set_rule(Manager *m, const RuleRequest *req, Rule **ret, const char 
 			return fail(ret_error, ret_reason, E_FAILED, r, "cannot watch %s: %s", req->target, strerror(-r));
 		}
 	}
+	/* Acknowledged only once on disk: a rule the next start would not
+	 * know of is taken out again (processes moved back and all). */
+	r = manager_state_save(m);
+	if (r < 0) {
+		rule_remove(m, rule, true);
+		return fail(ret_error, ret_reason, E_FAILED, r,
+			    "cannot record the rule in the state directory %s (%s); nothing was changed", m->state_dir,
+			    strerror(-r));
+	}
 	(void)ramp_new_rule(m, rule);
-	(void)manager_state_save(m);
 	*ret = rule;
 	return 0;
 }
@@ -677,6 +702,14 @@ int manager_unset_rule(Manager *m, const char *target, uid_t caller, const char 
 	if (caller != 0 && rule->owner != caller)
 		return fail(ret_error, ret_reason, E_DENIED, -EPERM, "not-owner: the rule on %s was made by uid %u",
 			    name, (unsigned)rule->owner);
+	/* On disk first: an unset the state file does not know of would be
+	 * undone by the next start after a crash. The processes of a pid rule
+	 * stay in the file (where they go back to) until they are back. */
+	r = manager_state_save_without(m, rule);
+	if (r < 0)
+		return fail(ret_error, ret_reason, E_FAILED, r,
+			    "cannot record the change in the state directory %s (%s); the rule on %s stays", m->state_dir,
+			    strerror(-r), name);
 	rule_remove(m, rule, true);
 	return 0;
 }

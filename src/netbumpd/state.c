@@ -14,6 +14,11 @@
  *   rule ID OWNER UP DOWN TRANSIENT TARGET
  *   moved ID PID FROM_UNIT|- FROM_PATH
  *   cookie ID COOKIE
+ *   origin PID FROM_UNIT|- FROM_PATH
+ *
+ * "origin" lines are the processes of a pid rule being removed: the rule is
+ * no longer acknowledged, but until its processes are back where they came
+ * from, a start after a crash must still know where that is.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -34,7 +39,12 @@ static char *state_path(Manager *m, const char *suffix) {
 	return p;
 }
 
-int manager_state_save(Manager *m) {
+static void write_moved(FILE *f, const char *prefix, const Moved *v, size_t n) {
+	for (size_t k = 0; k < n; k++)
+		fprintf(f, "%s %d %s %s\n", prefix, (int)v[k].pid, v[k].from_unit ?: "-", v[k].from);
+}
+
+int manager_state_save_without(Manager *m, const Rule *without) {
 	if (m->restoring)
 		return 0;
 	_cleanup_free_ char *path = state_path(m, ""), *tmp = state_path(m, ".tmp");
@@ -56,11 +66,16 @@ int manager_state_save(Manager *m) {
 		if (i->created_clsact)
 			fprintf(f, "clsact %u %s\n", i->ifindex, i->name);
 	for (Rule *r = m->rules; r; r = r->next) {
+		char prefix[32];
+
+		if (r == without) {
+			write_moved(f, "origin", r->moved, r->n_moved);
+			continue;
+		}
+		snprintf(prefix, sizeof(prefix), "moved %llu", (unsigned long long)r->id);
 		fprintf(f, "rule %llu %u %llu %llu %d %s\n", (unsigned long long)r->id, (unsigned)r->owner,
 			(unsigned long long)r->up_bps, (unsigned long long)r->down_bps, r->transient ? 1 : 0, r->name);
-		for (size_t k = 0; k < r->n_moved; k++)
-			fprintf(f, "moved %llu %d %s %s\n", (unsigned long long)r->id, (int)r->moved[k].pid,
-				r->moved[k].from_unit ?: "-", r->moved[k].from);
+		write_moved(f, prefix, r->moved, r->n_moved);
 		for (size_t k = 0; k < r->n_cookies; k++)
 			fprintf(f, "cookie %llu %llu\n", (unsigned long long)r->id, (unsigned long long)r->cookies[k]);
 	}
@@ -70,18 +85,18 @@ int manager_state_save(Manager *m) {
 	 * has no target here any more. */
 	for (size_t k = 0; k < m->n_saved; k++) {
 		const SavedRule *sr = &m->saved[k];
+		char prefix[32];
 
 		if (!sr->target)
 			continue;
+		snprintf(prefix, sizeof(prefix), "moved %llu", (unsigned long long)sr->id);
 		fprintf(f, "rule %llu %u %llu %llu %d %s\n", (unsigned long long)sr->id, (unsigned)sr->owner,
 			(unsigned long long)sr->up, (unsigned long long)sr->down, sr->transient ? 1 : 0, sr->target);
-		for (size_t j = 0; j < sr->n_moved; j++)
-			fprintf(f, "moved %llu %d %s %s\n", (unsigned long long)sr->id, (int)sr->moved[j].pid,
-				sr->moved[j].from_unit ?: "-", sr->moved[j].from);
+		write_moved(f, prefix, sr->moved, sr->n_moved);
 		for (size_t j = 0; j < sr->n_cookies; j++)
 			fprintf(f, "cookie %llu %llu\n", (unsigned long long)sr->id, (unsigned long long)sr->cookies[j]);
 	}
-	if (fflush(f) != 0 || fsync(fileno(f)) < 0) {
+	if (fflush(f) != 0 || ferror(f) || fsync(fileno(f)) < 0) {
 		int r = negative_errno();
 		(void)unlink(tmp);
 		return log_warning_errno(r, "Failed to write %s: %m", tmp);
@@ -92,6 +107,10 @@ int manager_state_save(Manager *m) {
 		return log_warning_errno(r, "Failed to replace %s: %m", path);
 	}
 	return 0;
+}
+
+int manager_state_save(Manager *m) {
+	return manager_state_save_without(m, NULL);
 }
 
 void manager_state_remove(Manager *m) {
@@ -129,13 +148,25 @@ void saved_rules_free(SavedRule *v, size_t n) {
 	free(v);
 }
 
+static int moved_append(SavedRule *sr, pid_t pid, const char *unit, const char *from) {
+	Moved *nm = realloc(sr->moved, (sr->n_moved + 1) * sizeof(Moved));
+	if (!nm)
+		return -ENOMEM;
+	sr->moved = nm;
+	nm[sr->n_moved] = (Moved){ .pid = pid, .from = strdup(from), .from_unit = streq(unit, "-") ? NULL : strdup(unit) };
+	sr->n_moved++;
+	return 0;
+}
+
 /* Lines that do not parse are skipped: a state file from another version
- * must not stop the daemon from starting. */
+ * must not stop the daemon from starting. The "origin" lines go to an entry
+ * of their own with no target (nothing to restore, only processes to put
+ * back). */
 int manager_state_load_rules(Manager *m, SavedRule **ret, size_t *ret_n) {
 	_cleanup_free_ char *path = state_path(m, ""), *line = NULL;
 	_cleanup_fclose_ FILE *f = NULL;
 	SavedRule *v = NULL;
-	size_t n = 0, cap = 0;
+	size_t n = 0, cap = 0, origins = SIZE_MAX; /* index: v moves as it grows */
 
 	if (!path)
 		return -ENOMEM;
@@ -164,15 +195,21 @@ int manager_state_load_rules(Manager *m, SavedRule **ret, size_t *ret_n) {
 				break;
 			n++;
 		} else if (sscanf(line, "moved %llu %d %255s %n", &id, &pid, unit, &off) == 3 && off > 0 &&
-			   line[off] == '/' && (sr = saved_find(v, n, id))) {
-			Moved *nm = realloc(sr->moved, (sr->n_moved + 1) * sizeof(Moved));
-			if (!nm)
+			   line[off] == '/' && (sr = saved_find(v, n, id)) && sr->target) {
+			if (moved_append(sr, pid, unit, line + off) < 0)
 				break;
-			sr->moved = nm;
-			nm[sr->n_moved] = (Moved){ .pid = pid, .from = strdup(line + off),
-						   .from_unit = streq(unit, "-") ? NULL : strdup(unit) };
-			sr->n_moved++;
-		} else if (sscanf(line, "cookie %llu %llu", &id, &x) == 2 && (sr = saved_find(v, n, id))) {
+		} else if (sscanf(line, "origin %d %255s %n", &pid, unit, &off) == 2 && off > 0 && line[off] == '/') {
+			if (origins == SIZE_MAX) {
+				SavedRule *nv = realloc(v, (n + 1) * sizeof(SavedRule));
+				if (!nv)
+					break;
+				v = nv;
+				v[n] = (SavedRule){};
+				origins = n++;
+			}
+			if (moved_append(&v[origins], pid, unit, line + off) < 0)
+				break;
+		} else if (sscanf(line, "cookie %llu %llu", &id, &x) == 2 && (sr = saved_find(v, n, id)) && sr->target) {
 			uint64_t *nc = realloc(sr->cookies, (sr->n_cookies + 1) * sizeof(uint64_t));
 			if (!nc)
 				break;
