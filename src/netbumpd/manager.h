@@ -118,6 +118,11 @@ typedef struct Rule {
 	uint64_t ramp_bytes; /* class bytes when probing started */
 	uint64_t ramp_usec;
 
+	/* sock rules: the socket's owner (sk_uid, fixed for its life), to whom
+	 * the rule is shown */
+	uid_t sock_uid;
+	uint64_t sock_cgroup_id; /* ... and the cgroup it was made in, 0 = unknown */
+
 	/* unit rules: key is the unit's current cgroup id, 0 when it has none */
 	char *unit_path; /* D-Bus object path */
 	struct sd_bus_slot *unit_watch;
@@ -245,6 +250,9 @@ typedef struct RuleRequest {
 	uint64_t up_bps, down_bps; /* 0 = unlimited */
 	bool transient;            /* end the rule when its cgroup empties */
 	uid_t caller;              /* SO_PEERCRED uid of the client */
+	/* Putting back a rule acknowledged before a crash: who may, quota and
+	 * would-raise were checked then; only the target is resolved again. */
+	bool acknowledged;
 } RuleRequest;
 int manager_set_rule(Manager *m, const RuleRequest *req, Rule **ret, const char **ret_error, char **ret_reason);
 int manager_unset_rule(Manager *m, const char *target, uid_t caller, const char **ret_error, char **ret_reason);

@@ -96,6 +96,51 @@ static void rule_free(Manager *m, Rule *r) {
 	free(r);
 }
 
+/* pid: and sock: name something that lives in a cgroup: it must be one of
+ * the root this netbumpd manages. A process from elsewhere would be pulled
+ * into our subtree from anywhere on the host (and the sockets it has, made
+ * outside the root, are never seen by our programs); a socket made outside
+ * the root is never classified, and its end never reported. */
+static int check_in_root(Manager *m, Rule *rule, const char **ret_error, char **ret_reason) {
+	_cleanup_free_ char *path = NULL;
+	int r;
+
+	if (streq(m->cgroup_root, "/"))
+		return 0;
+	if (rule->target.kind == TARGET_PID) {
+		/* Through the pidfd the rule keeps: the cgroup read is that
+		 * process's if it is still alive after the read. */
+		r = rule->pidfd >= 0 ? 0 : pidfd_open_pid(rule->target.pid, &rule->pidfd);
+		if (r >= 0)
+			r = cg_pid_get_path(rule->target.pid, &path);
+		if (r < 0 || pidfd_is_alive(rule->pidfd) <= 0)
+			return fail(ret_error, ret_reason, E_NOTFOUND, -ESRCH, "no such process: %d", (int)rule->target.pid);
+		if (!cg_path_is_inside(path, m->cgroup_root))
+			return fail(ret_error, ret_reason, E_INVALID, -EPERM,
+				    "%s is in cgroup %s, outside the cgroup root %s that this netbumpd manages", rule->name,
+				    path, m->cgroup_root);
+		return 0;
+	}
+	if (rule->target.kind != TARGET_SOCK)
+		return 0;
+	/* 0: a kernel that does not report it. */
+	if (rule->sock_cgroup_id == 0)
+		return 0;
+	/* A cgroup removed since keeps its programs for the sockets made in it;
+	 * where it was we can no longer tell, and let it be. */
+	r = cg_path_from_id(m->cgroup_mount, rule->sock_cgroup_id, &path);
+	if (r < 0) {
+		log_debug_errno(r, "%s: cannot find the cgroup it was made in (id %llu): %m", rule->name,
+				(unsigned long long)rule->sock_cgroup_id);
+		return 0;
+	}
+	if (!cg_path_is_inside(path, m->cgroup_root))
+		return fail(ret_error, ret_reason, E_INVALID, -EPERM,
+			    "%s was made in cgroup %s, outside the cgroup root %s that this netbumpd manages", rule->name,
+			    path, m->cgroup_root);
+	return 0;
+}
+
 /* Resolves a target to the key the BPF programs match on. */
 static int resolve_key(Manager *m, Rule *rule, const char **ret_error, char **ret_reason) {
 	const char *why = NULL;
@@ -160,6 +205,8 @@ static int resolve_key(Manager *m, Rule *rule, const char **ret_error, char **re
 			return fail(ret_error, ret_reason, E_FAILED, r, "cannot look up socket %llu: %s",
 				    (unsigned long long)rule->target.inode, strerror(-r));
 		rule->key = si.cookie;
+		rule->sock_uid = si.uid;
+		rule->sock_cgroup_id = si.cgroup_id;
 		return 0;
 	}
 	case TARGET_UNIT:
@@ -559,7 +606,7 @@ int manager_set_rule(Manager *m, const RuleRequest *req, Rule **ret, const char 
 		if (req->transient && !existing->transient)
 			return fail(ret_error, ret_reason, E_INVALID, -EEXIST,
 				    "%s already has a lasting rule; a transient one cannot replace it", existing->name);
-		if (req->caller != 0) {
+		if (req->caller != 0 && !req->acknowledged) {
 			Rule probe = *existing;
 			if (req->has_up)
 				probe.up_bps = req->up_bps;
@@ -608,19 +655,29 @@ int manager_set_rule(Manager *m, const RuleRequest *req, Rule **ret, const char 
 	}
 
 	rule->owner = req->caller;
-	if (req->caller != 0 && m->max_rules_per_user > 0 && rules_of(m, req->caller) >= m->max_rules_per_user) {
+	/* A rule acknowledged before a crash comes back as it was granted
+	 * then, even where asking again now would be refused (root lowered
+	 * the limit it falls under since, the quota changed): its owner
+	 * still is who made it. Only its target is looked up again. */
+	bool check = req->caller != 0 && !req->acknowledged;
+	if (check && m->max_rules_per_user > 0 && rules_of(m, req->caller) >= m->max_rules_per_user) {
 		rule_free(m, rule);
 		return fail(ret_error, ret_reason, E_QUOTA, -EDQUOT, "quota: uid %u already has %u rules (the limit)",
 			    (unsigned)req->caller, m->max_rules_per_user);
 	}
-	r = check_not_raising(m, rule, req->caller, ret_error, ret_reason);
-	/* Processes are moved while resolving: check ownership first. */
-	if (r >= 0 && rule->target.kind == TARGET_PID)
+	r = check ? check_not_raising(m, rule, req->caller, ret_error, ret_reason) : 0;
+	/* Processes are moved while resolving: check ownership first, and
+	 * that the process is one of ours to move. */
+	if (r >= 0 && check && rule->target.kind == TARGET_PID)
 		r = authorize_target(m, rule, req->caller, ret_error, ret_reason);
+	if (r >= 0 && rule->target.kind == TARGET_PID)
+		r = check_in_root(m, rule, ret_error, ret_reason);
 	if (r >= 0)
 		r = resolve_key(m, rule, ret_error, ret_reason);
-	if (r >= 0 && rule->target.kind != TARGET_PID)
+	if (r >= 0 && check && rule->target.kind != TARGET_PID)
 		r = authorize_target(m, rule, req->caller, ret_error, ret_reason);
+	if (r >= 0 && rule->target.kind == TARGET_SOCK)
+		r = check_in_root(m, rule, ret_error, ret_reason);
 	if (r < 0) {
 		if (rule->target.kind == TARGET_PID)
 			pid_rule_detach(m, rule, false);
@@ -1012,6 +1069,7 @@ int manager_restore_rules(Manager *m) {
 				.down_bps = sr->down,
 				.transient = sr->transient,
 				.caller = sr->owner,
+				.acknowledged = true,
 			};
 			r = manager_set_rule(m, &req, &rule, &error, &reason);
 			if (r >= 0) {
