@@ -6,6 +6,7 @@
  * of the maps before its classes go, so no packet is ever steered to a
  * class that does not exist.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -532,6 +533,78 @@ static int check_not_raising(Manager *m, const Rule *rule, uid_t caller, const c
 	return 0;
 }
 
+/* The cgroups (paths relative to the mount) that a uid's processes run in,
+ * read from /proc once per event-loop iteration: a List asks about every
+ * rule, and a scan of /proc per rule would make it quadratic. */
+static struct {
+	uid_t uid;
+	uint64_t when; /* sd_event_now() of the iteration that read it, 0 = none */
+	char **paths;
+	size_t n;
+} uid_cgroups = { .uid = (uid_t)-1 };
+
+static void uid_cgroups_clear(void) {
+	for (size_t k = 0; k < uid_cgroups.n; k++)
+		free(uid_cgroups.paths[k]);
+	free(uid_cgroups.paths);
+	uid_cgroups.paths = NULL;
+	uid_cgroups.n = 0;
+	uid_cgroups.when = 0;
+	uid_cgroups.uid = (uid_t)-1;
+}
+
+static void uid_cgroups_load(Manager *m, uid_t uid) {
+	uint64_t now = 0;
+	DIR *d;
+	struct dirent *de;
+
+	if (!m->event || sd_event_now(m->event, CLOCK_MONOTONIC, &now) < 0)
+		now = now_usec();
+	if (uid_cgroups.when == now && uid_cgroups.uid == uid)
+		return;
+	uid_cgroups_clear();
+	uid_cgroups.uid = uid;
+	uid_cgroups.when = now;
+	d = opendir("/proc");
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		char *path = NULL, *end;
+		bool seen = false;
+		uid_t owner;
+		long pid;
+
+		errno = 0;
+		pid = strtol(de->d_name, &end, 10);
+		if (errno != 0 || *end || pid <= 0 || pid > INT32_MAX)
+			continue;
+		if (proc_get_uid((pid_t)pid, &owner) < 0 || owner != uid || cg_pid_get_path((pid_t)pid, &path) < 0)
+			continue;
+		for (size_t k = 0; k < uid_cgroups.n && !seen; k++)
+			seen = streq(uid_cgroups.paths[k], path);
+		char **nv = seen ? NULL : realloc(uid_cgroups.paths, (uid_cgroups.n + 1) * sizeof(char *));
+		if (!nv) {
+			free(path);
+			continue;
+		}
+		uid_cgroups.paths = nv;
+		nv[uid_cgroups.n++] = path;
+	}
+	closedir(d);
+}
+
+/* Whether a process of uid runs in the cgroup at path or below it. */
+static bool uid_runs_in(Manager *m, uid_t uid, const char *path) {
+	uid_cgroups_load(m, uid);
+	for (size_t k = 0; k < uid_cgroups.n; k++)
+		if (cg_path_is_inside(uid_cgroups.paths[k], path))
+			return true;
+	return false;
+}
+
+/* A user sees its own rules and those that apply to it: on itself, on its
+ * processes and sockets (whoever made the rule), and on cgroups (units) that
+ * are its own or that its processes run in. */
 bool rule_visible_to(Manager *m, const Rule *r, uid_t uid) {
 	uid_t owner;
 
@@ -541,9 +614,21 @@ bool rule_visible_to(Manager *m, const Rule *r, uid_t uid) {
 	case TARGET_USER:
 		return r->key == uid;
 	case TARGET_CGROUP:
-		return cgroup_owned_by(m, r->target.path, uid);
+		return cgroup_owned_by(m, r->target.path, uid) || uid_runs_in(m, uid, r->target.path);
 	case TARGET_PID:
-		return r->pidfd >= 0 && pidfd_owner(r->pidfd, r->target.pid, &owner) >= 0 && owner == uid;
+		if (r->pidfd >= 0 && pidfd_owner(r->pidfd, r->target.pid, &owner) >= 0 && owner == uid)
+			return true;
+		/* its children, whoever they run as now */
+		return r->cgroup_abs && uid_runs_in(m, uid, r->cgroup_abs + strlen(m->cgroup_mount));
+	case TARGET_SOCK:
+		return r->sock_uid == uid;
+	case TARGET_UNIT: {
+		_cleanup_free_ char *path = NULL;
+
+		if (r->key == 0 || cg_path_from_id(m->cgroup_mount, r->key, &path) < 0)
+			return false; /* not running: it applies to nobody now */
+		return cgroup_owned_by(m, path, uid) || uid_runs_in(m, uid, path);
+	}
 	default:
 		return false;
 	}
@@ -919,6 +1004,7 @@ void manager_rules_stop(Manager *m) {
 	while (m->rules)
 		rule_remove(m, m->rules, true);
 	m->n_rules = 0;
+	uid_cgroups_clear();
 }
 
 void manager_rules_free(Manager *m) {
