@@ -245,9 +245,10 @@ int pid_rule_attach(Manager *m, Rule *rule, const char **ret_reason) {
 
 		r = proc_socket_inodes(rule->moved[k].pid, &inodes, &ni);
 		if (r == -EACCES || r == -EPERM)
-			log_warning_errno(r, "%s: cannot read the open files of process %d, its open connections stay "
-					  "unlimited (CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH missing?): %m",
-					  rule->name, (int)rule->moved[k].pid);
+			log_struct_errno(LOG_WARNING, r, RULE_FIELDS(rule),
+					 "%s: cannot read the open files of process %d, its open connections stay "
+					 "unlimited (CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH missing?): %m",
+					 rule->name, (int)rule->moved[k].pid);
 		if (r < 0 || ni == 0)
 			continue;
 		uint64_t *nv = realloc(set.v, (set.n + ni) * sizeof(uint64_t));
@@ -279,13 +280,14 @@ int pid_rule_attach(Manager *m, Rule *rule, const char **ret_reason) {
 				break;
 		}
 		if (r < 0)
-			log_warning_errno(r, "Failed to list the sockets of %s; its existing sockets stay unlimited: %m",
-					  rule->name);
+			log_struct_errno(LOG_WARNING, r, RULE_FIELDS(rule),
+					 "Failed to list the sockets of %s; its existing sockets stay unlimited: %m",
+					 rule->name);
 		pid_rule_sync_cookies(m, rule);
 	}
 	free(set.v);
-	log_info("%s: moved %zu process(es) into %s, %zu existing socket(s) mirrored.", rule->name, rule->n_moved,
-		 rule->cgroup_abs, rule->n_cookies);
+	log_struct(LOG_INFO, RULE_FIELDS(rule), "%s: moved %zu process(es) into %s, %zu existing socket(s) mirrored.",
+		   rule->name, rule->n_moved, rule->cgroup_abs, rule->n_cookies);
 	return 0;
 }
 
@@ -317,7 +319,8 @@ void pid_rule_detach(Manager *m, Rule *rule, bool move_back) {
 					if (rule->moved[k].pid == pid || (!unit && k == 0))
 						unit = rule->moved[k].from_unit;
 				if (pid > 0 && unit && scope_give_back(m, unit, pid) < 0)
-					log_warning("Could not hand process %d back to %s.", (int)pid, unit);
+					log_struct(LOG_WARNING, RULE_FIELDS(rule), "%s: could not hand process %d back to %s.",
+						   rule->name, (int)pid, unit);
 			}
 		scope_stop(m, rule);
 		return;
@@ -359,7 +362,8 @@ void pid_rule_detach(Manager *m, Rule *rule, bool move_back) {
 	}
 	if (rule->cgroup_abs && rule->made_cgroup) {
 		if (rmdir(rule->cgroup_abs) < 0 && errno != ENOENT)
-			log_warning_errno(errno, "Failed to remove %s: %m", rule->cgroup_abs);
+			log_struct_errno(LOG_WARNING, errno, RULE_FIELDS(rule), "%s: failed to remove %s: %m", rule->name,
+					 rule->cgroup_abs);
 		rule->made_cgroup = false;
 	}
 }
@@ -524,7 +528,8 @@ static int events_cb(sd_event_source *s, const struct inotify_event *ev, void *u
 
 	if (r != 0 && !(ev->mask & IN_IGNORED))
 		return 0;
-	log_info("%s: no process left in %s; the rule ends.", rule->name, rule->cgroup_abs);
+	log_struct(LOG_INFO, RULE_FIELDS(rule), "%s: no process left in %s; the rule ends.", rule->name,
+		   rule->cgroup_abs);
 	manager_rule_expired(rule->manager, rule);
 	return 0;
 }
@@ -547,8 +552,8 @@ static int pidfd_cb(sd_event_source *s, int fd, uint32_t revents, void *userdata
 		}
 	}
 	if (cgroup_populated(rule->cgroup_abs) > 0)
-		log_info("%s exited; its children keep the limit (%s).", rule->name,
-			 rule->cgroup_abs + strlen(m->cgroup_mount));
+		log_struct(LOG_INFO, RULE_FIELDS(rule), "%s exited; its children keep the limit (%s).", rule->name,
+			   rule->cgroup_abs + strlen(m->cgroup_mount));
 	(void)manager_state_save(m);
 	return 0;
 }

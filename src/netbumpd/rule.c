@@ -992,7 +992,7 @@ void manager_socket_released(Manager *m, uint64_t cookie) {
 	for (Rule *r = m->rules, *next; r; r = next) {
 		next = r->next;
 		if (r->target.kind == TARGET_SOCK && r->key == cookie) {
-			log_info("%s: the socket was closed; the rule ends.", r->name);
+			log_struct(LOG_INFO, RULE_FIELDS(r), "%s: the socket was closed; the rule ends.", r->name);
 			rule_remove(m, r, false);
 		}
 	}
@@ -1078,9 +1078,8 @@ int manager_refresh_stats(Manager *m) {
 
 /* ---- after a crash ---- */
 
-static int restore_pid_rule(Manager *m, const SavedRule *sr, const char *target) {
+static int restore_pid_rule(Manager *m, const SavedRule *sr, const char *target, Rule **ret, char **ret_reason) {
 	const char *error = NULL, *why = NULL;
-	_cleanup_free_ char *reason = NULL;
 	Rule *rule;
 	Target t;
 	int r;
@@ -1107,6 +1106,8 @@ static int restore_pid_rule(Manager *m, const SavedRule *sr, const char *target)
 		return -ENOMEM;
 	}
 	r = pid_rule_adopt(m, rule, sr);
+	if (r == -ESRCH)
+		*ret_reason = strdup("no process left in its cgroup");
 	if (r < 0) {
 		/* Nothing to keep: remove its cgroup if it is empty. */
 		if (rule->made_cgroup && rule->cgroup_abs)
@@ -1114,15 +1115,17 @@ static int restore_pid_rule(Manager *m, const SavedRule *sr, const char *target)
 		rule_free(m, rule);
 		return r;
 	}
-	r = rule_install(m, rule, &error, &reason);
+	r = rule_install(m, rule, &error, ret_reason);
 	if (r < 0)
 		return r;
 	r = rule_watch_cgroup(m, rule);
-	if (r < 0)
+	if (r < 0) {
 		rule_remove(m, rule, false);
-	else
-		(void)rule_watch_pid(m, rule);
-	return r;
+		return r;
+	}
+	(void)rule_watch_pid(m, rule);
+	*ret = rule;
+	return 0;
 }
 
 int manager_restore_rules(Manager *m) {
@@ -1145,7 +1148,7 @@ int manager_restore_rules(Manager *m) {
 		if (!target)
 			continue;
 		if (strncmp(target, "pid:", 4) == 0)
-			r = restore_pid_rule(m, sr, target);
+			r = restore_pid_rule(m, sr, target, &rule, &reason);
 		else {
 			RuleRequest req = {
 				.target = target,
@@ -1165,10 +1168,18 @@ int manager_restore_rules(Manager *m) {
 			}
 		}
 		if (r < 0) {
-			log_notice("Not restoring %s: %s", target, reason ?: strerror(-r));
+			log_struct(LOG_NOTICE, LOG_FIELDS({ "RULE", target }, { "TARGET", target }, { "UID", LOG_UINT(sr->owner) }),
+				   "Not restoring %s: %s", target, reason ?: strerror(-r));
 			dropped++;
-		} else
+		} else {
+			char up[RATE_STRING_MAX], down[RATE_STRING_MAX];
+
+			log_struct(LOG_INFO, RULE_FIELDS(rule), "Rule %s restored: up %s, down %s (class %x:%x, uid %u).",
+				   rule->name, rule->up_bps ? rate_format(rule->up_bps, up) : "unlimited",
+				   rule->down_bps ? rate_format(rule->down_bps, down) : "unlimited", NB_HTB_MAJOR, rule->minor,
+				   (unsigned)rule->owner);
 			ok++;
+		}
 	}
 	m->restoring = false;
 	saved_rules_free(m->saved, m->n_saved);
