@@ -5,7 +5,7 @@
 #   - a client (python3) storms set/unset of 11 targets through netbumpctl: 4 cgroups of the test
 #     root, user@1001..1003 and pid: of a sleep in cgroup p0 as root; user@1000, a cgroup
 #     delegated to uid 1000 and pid: of a sleep uid 1000 runs in cgroup u1 mostly as uid 1000
-#     (setpriv), else as root. Rates vary. It records every call and its outcome, in order:
+#     (setpriv), else as root (who then mostly unsets: root's set takes a rule over). Rates vary. It records every call and its outcome, in order:
 #     exit 0 is acknowledged; exit 1 a refusal (the daemon answered: nothing changed); anything
 #     else (daemon down, killed mid-call) is unknown and the call is retried until answered;
 #   - netbumpd is SIGKILLed $CYCLES times at a random moment while the client storms it; every
@@ -211,8 +211,10 @@ if sys.argv[1] == "run":
         while not os.path.exists(stop) and time.monotonic() < deadline:
             hold()
             who, t = rnd.choice(spec)
-            caller = "user" if who == "user" and rnd.random() < 0.7 else "root"
-            if rnd.random() < 0.35:
+            caller = "user" if who == "user" and rnd.random() < 0.85 else "root"
+            # root's set takes a rule of uid 1000's over (uid 1000 may then only watch): on
+            # those targets root mostly unsets, so that uid 1000 gets them back
+            if rnd.random() < (0.6 if who == "user" and caller == "root" else 0.35):
                 op, up, down, args = "unset", 0, 0, ["unset", t]
             else:
                 up = rnd.choice(rates) * 1000000
