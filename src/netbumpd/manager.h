@@ -283,8 +283,10 @@ int manager_recover_cgroups(Manager *m);
 int pid_rule_adopt(Manager *m, Rule *rule, const SavedRule *sr);
 void manager_own_cgroup_remove(Manager *m);
 int pid_rule_prepare(Manager *m, Rule *rule, const char **ret_reason);
-/* Moves the process and its children into the rule's cgroup (their origins
- * recorded in the state file first) and mirrors their open sockets. */
+/* Lists the process and its children with the cgroups they are in (the
+ * rule's moved[]), to be recorded before pid_rule_attach() moves them into
+ * the rule's cgroup and mirrors their open sockets. */
+int pid_rule_collect(Manager *m, Rule *rule, const char **ret_reason);
 int pid_rule_attach(Manager *m, Rule *rule, const char **ret_reason);
 void pid_rule_detach(Manager *m, Rule *rule, bool move_back);
 void pid_rule_sync_cookies(Manager *m, Rule *rule);

@@ -198,35 +198,37 @@ static void moved_drop(Rule *rule, size_t k) {
 	rule->moved[k] = rule->moved[--rule->n_moved];
 }
 
-int pid_rule_attach(Manager *m, Rule *rule, const char **ret_reason) {
+int pid_rule_collect(Manager *m, Rule *rule, const char **ret_reason) {
 	_cleanup_free_ pid_t *pids = NULL;
-	InodeSet set = { .rule = rule, .m = m };
 	size_t n = 0;
 	int r;
 
-	if (!rule->scope) {
-		r = proc_descendants(rule->target.pid, &pids, &n);
-		if (r < 0)
-			return *ret_reason = "cannot list the process's children", r;
-		for (size_t k = 0; k < n; k++) {
-			char *from = NULL;
+	if (rule->scope)
+		return 0; /* systemd moved them (pid_rule_prepare()) */
+	r = proc_descendants(rule->target.pid, &pids, &n);
+	if (r < 0)
+		return *ret_reason = "cannot list the process's children", r;
+	for (size_t k = 0; k < n; k++) {
+		char *from = NULL;
 
-			if (cg_pid_get_path(pids[k], &from) < 0) {
-				if (k == 0)
-					return *ret_reason = "the process exited", -ESRCH;
-				continue; /* gone meanwhile */
-			}
-			if (moved_add(rule, pids[k], from) < 0) {
-				free(from);
-				return -ENOMEM;
-			}
+		if (cg_pid_get_path(pids[k], &from) < 0) {
+			if (k == 0)
+				return *ret_reason = "the process exited", -ESRCH;
+			continue; /* gone meanwhile */
 		}
-		/* Where they come from is on disk before any of them moves: a
-		 * daemon killed halfway leaves the next start knowing where to
-		 * put them back. */
-		r = manager_state_save(m);
-		if (r < 0)
-			return *ret_reason = "cannot record the processes' cgroups in the state directory", r;
+		if (moved_add(rule, pids[k], from) < 0) {
+			free(from);
+			return -ENOMEM;
+		}
+	}
+	return 0;
+}
+
+int pid_rule_attach(Manager *m, Rule *rule, const char **ret_reason) {
+	InodeSet set = { .rule = rule, .m = m };
+	int r;
+
+	if (!rule->scope) {
 		for (size_t k = 0; k < rule->n_moved;) {
 			r = write_pid(rule->cgroup_abs, rule->moved[k].pid);
 			if (r >= 0) {

@@ -774,7 +774,20 @@ int manager_set_rule(Manager *m, const RuleRequest *req, Rule **ret, const char 
 		return r;
 
 	if (rule->target.kind == TARGET_PID) {
-		r = pid_rule_attach(m, rule, &why);
+		r = pid_rule_collect(m, rule, &why);
+		if (r >= 0) {
+			/* Where the processes come from is on disk before any of
+			 * them moves: a daemon killed halfway leaves the next start
+			 * knowing where to put them back. */
+			r = manager_state_save(m);
+			if (r < 0) {
+				rule_remove(m, rule, true);
+				return fail(ret_error, ret_reason, E_FAILED, r,
+					    "cannot record the rule in the state directory %s (%s); nothing was changed",
+					    m->state_dir, strerror(-r));
+			}
+			r = pid_rule_attach(m, rule, &why);
+		}
 		if (r < 0) {
 			rule_remove(m, rule, true);
 			if (r == -ESRCH)
