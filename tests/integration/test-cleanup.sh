@@ -13,7 +13,10 @@
 #      equals the one taken before;
 #   4. someone else's qdisc holds the handle the leaf of the next class needs: the Set fails, its
 #      error carries the kernel's own message (as tc(8) gets it for the same request), no class of
-#      it is left, and once the foreign qdisc is gone the Set works; SIGTERM: snapshot as before.
+#      it is left, and once the foreign qdisc is gone the Set works; SIGTERM: snapshot as before;
+#   5. the state directory takes no writes (chattr +i): a new rule, a change, an unset and a pid:
+#      rule are each refused naming the state directory, and nothing changes (list, classes, the
+#      process stays where it is); writable again, the Set works; SIGTERM: snapshot as before.
 # The transfers only check that the limit is in effect (within 25%); test-limit-* check accuracy.
 
 source "$(dirname "$0")/lib.sh"
@@ -172,5 +175,43 @@ assert_classes "step 4: once the foreign qdisc is gone"
 nb_stop_netbumpd TERM || nb_fail "netbumpd did not exit within 10 s of SIGTERM"
 host_snapshot "$snap.after-refusal"
 assert_same_snapshot "$snap.before" "$snap.after-refusal" "step 4: nothing left after a refused class + SIGTERM"
+
+# --- 5. a state directory that takes no writes
+# refused_unrecorded MSG ARGS...: netbumpctl ARGS exits 1 naming the state directory, and the list
+# and the classes are as before
+refused_unrecorded() {
+        local msg=$1 rc=0 err before after
+        shift
+        before=$(rules)
+        err=$(nbctl "$@" 2>&1 >/dev/null) || rc=$?
+        after=$(rules)
+        if ((rc == 1)) && [[ $err == *"state directory $NB_STATE"* ]]; then
+                nb_say "step 5: $msg refused: '$err': ok"
+        else
+                nb_record_failure "step 5: $msg (netbumpctl $*): exit $rc, '$err' (expected 1 naming the state directory $NB_STATE)"
+        fi
+        assert_true "step 5: after the refused $msg the list is unchanged ([${after//$'\n'/; }])" test "$before" = "$after"
+        assert_classes "step 5: after the refused $msg"
+}
+nb_start_netbumpd
+nbctl_ok set "$limited" "$RATE"
+if chattr +i "$NB_STATE" 2>/dev/null; then
+        # writable again before the teardown removes it, however the test ends
+        trap 'rc_=$?; chattr -i "$NB_STATE" 2>/dev/null; (exit $rc_); _nb_teardown' EXIT
+        refused_unrecorded "new rule" set "cgroup:$(cgroup_rel other)" 4mbit
+        refused_unrecorded "change" set "$limited" 2mbit
+        refused_unrecorded "unset" unset "$limited"
+        refused_unrecorded "pid: rule" set "pid:$P" "$PID_RATE"
+        assert_true "step 5: sleep $P stays in $pidcg (is in $(proc_cgroup "$P"))" _in_cgroup "$P" "$pidcg"
+        assert_true "step 5: no pid-* cgroup left ($(pid_dirs))" test -z "$(pid_dirs)"
+        chattr -i "$NB_STATE"
+        nbctl_ok set "cgroup:$(cgroup_rel other)" 4mbit
+        assert_classes "step 5: the state directory writable again"
+else
+        nb_say "step 5: skipped: chattr +i does not work on $NB_STATE"
+fi
+nb_stop_netbumpd TERM || nb_fail "netbumpd did not exit within 10 s of SIGTERM"
+host_snapshot "$snap.after-unwritable"
+assert_same_snapshot "$snap.before" "$snap.after-unwritable" "step 5: nothing left after refused changes + SIGTERM"
 
 nb_finish
