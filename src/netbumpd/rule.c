@@ -272,7 +272,8 @@ static void bpf_del(Manager *m, Rule *rule) {
 /* Applies a rule's rates on every interface, going from (old_up, old_down).
  * On failure puts every interface back to the old rates, and *ret_why says
  * what the kernel refused where, with its own message (extended ack) when it
- * gave one: taken before the undoing, whose requests would replace it. */
+ * gave one: nl_error_extack() keeps it across the requests that undo the
+ * change, which nl_extack() would show instead. */
 static int apply_everywhere(Manager *m, Rule *rule, uint64_t old_up, uint64_t old_down, char **ret_why) {
 	Iface *i;
 	int r = 0;
