@@ -75,6 +75,10 @@ typedef struct SavedRule {
 	size_t n_cookies;
 } SavedRule;
 
+/* log_struct() fields of an event the daemon makes itself on a rule (ends,
+ * restored): RULE= and TARGET= its canonical target, UID= its owner. */
+#define RULE_FIELDS(r) LOG_FIELDS({ "RULE", (r)->name }, { "TARGET", (r)->name }, { "UID", LOG_UINT((r)->owner) })
+
 typedef struct Rule {
 	Manager *manager;
 	uint64_t id;
@@ -116,6 +120,11 @@ typedef struct Rule {
 	uint64_t ramp_rate;  /* the download classes' rate now; 0 = probing */
 	uint64_t ramp_bytes; /* class bytes when probing started */
 	uint64_t ramp_usec;
+
+	/* sock rules: the socket's owner (sk_uid, fixed for its life), to whom
+	 * the rule is shown */
+	uid_t sock_uid;
+	uint64_t sock_cgroup_id; /* ... and the cgroup it was made in, 0 = unknown */
 
 	/* unit rules: key is the unit's current cgroup id, 0 when it has none */
 	char *unit_path; /* D-Bus object path */
@@ -262,6 +271,9 @@ typedef struct RuleRequest {
 	uint64_t up_bps, down_bps; /* 0 = unlimited */
 	bool transient;            /* end the rule when its cgroup empties */
 	uid_t caller;              /* SO_PEERCRED uid of the client */
+	/* Putting back a rule acknowledged before a crash: who may, quota and
+	 * would-raise were checked then; only the target is resolved again. */
+	bool acknowledged;
 } RuleRequest;
 int manager_set_rule(Manager *m, const RuleRequest *req, Rule **ret, const char **ret_error, char **ret_reason);
 int manager_unset_rule(Manager *m, const char *target, uid_t caller, const char **ret_error, char **ret_reason);
@@ -292,7 +304,11 @@ int manager_recover_cgroups(Manager *m);
 int pid_rule_adopt(Manager *m, Rule *rule, const SavedRule *sr);
 void manager_own_cgroup_remove(Manager *m);
 int pid_rule_prepare(Manager *m, Rule *rule, const char **ret_reason);
-int pid_rule_attach(Manager *m, Rule *rule);
+/* Lists the process and its children with the cgroups they are in (the
+ * rule's moved[]), to be recorded before pid_rule_attach() moves them into
+ * the rule's cgroup and mirrors their open sockets. */
+int pid_rule_collect(Manager *m, Rule *rule, const char **ret_reason);
+int pid_rule_attach(Manager *m, Rule *rule, const char **ret_reason);
 void pid_rule_detach(Manager *m, Rule *rule, bool move_back);
 void pid_rule_sync_cookies(Manager *m, Rule *rule);
 int rule_watch_cgroup(Manager *m, Rule *rule);
@@ -332,6 +348,9 @@ void manager_clients_expire(Manager *m);
 
 /* state.c: what we created, so that a SIGKILLed run can be cleaned up */
 int manager_state_save(Manager *m);
+/* The same without one rule (about to be removed): its processes are kept
+ * as origins only, so a crash before they are back still finds their way. */
+int manager_state_save_without(Manager *m, const Rule *without);
 void manager_state_remove(Manager *m);
 /* Reads the ifindexes on which a previous run created the clsact qdisc. */
 int manager_state_load_clsact(Manager *m, uint32_t **ret, size_t *ret_n);

@@ -191,32 +191,52 @@ void pid_rule_sync_cookies(Manager *m, Rule *rule) {
 			(void)manager_bpf_set_sock(m, rule->cookies[k], rule->minor, rule_flags(rule));
 }
 
-int pid_rule_attach(Manager *m, Rule *rule) {
+static void moved_drop(Rule *rule, size_t k) {
+	free(rule->moved[k].from);
+	free(rule->moved[k].from_unit);
+	rule->moved[k] = rule->moved[--rule->n_moved];
+}
+
+int pid_rule_collect(Manager *m, Rule *rule, const char **ret_reason) {
 	_cleanup_free_ pid_t *pids = NULL;
-	InodeSet set = { .rule = rule, .m = m };
 	size_t n = 0;
 	int r;
 
-	if (!rule->scope) {
-		r = proc_descendants(rule->target.pid, &pids, &n);
-		if (r < 0)
-			return r;
-		for (size_t k = 0; k < n; k++) {
-			char *from = NULL;
+	if (rule->scope)
+		return 0; /* systemd moved them (pid_rule_prepare()) */
+	r = proc_descendants(rule->target.pid, &pids, &n);
+	if (r < 0)
+		return *ret_reason = "cannot list the process's children", r;
+	for (size_t k = 0; k < n; k++) {
+		char *from = NULL;
 
-			if (cg_pid_get_path(pids[k], &from) < 0)
-				continue; /* gone meanwhile */
-			r = write_pid(rule->cgroup_abs, pids[k]);
-			if (r < 0) {
-				free(from);
-				if (k == 0)
-					return r;
+		if (cg_pid_get_path(pids[k], &from) < 0) {
+			if (k == 0)
+				return *ret_reason = "the process exited", -ESRCH;
+			continue; /* gone meanwhile */
+		}
+		if (moved_add(rule, pids[k], from) < 0) {
+			free(from);
+			return -ENOMEM;
+		}
+	}
+	return 0;
+}
+
+int pid_rule_attach(Manager *m, Rule *rule, const char **ret_reason) {
+	InodeSet set = { .rule = rule, .m = m };
+	int r;
+
+	if (!rule->scope) {
+		for (size_t k = 0; k < rule->n_moved;) {
+			r = write_pid(rule->cgroup_abs, rule->moved[k].pid);
+			if (r >= 0) {
+				k++;
 				continue;
 			}
-			if (moved_add(rule, pids[k], from) < 0) {
-				free(from);
-				return -ENOMEM;
-			}
+			if (rule->moved[k].pid == rule->target.pid)
+				return *ret_reason = r == -ESRCH ? "the process exited" : "cannot move the process", r;
+			moved_drop(rule, k); /* a child that exited meanwhile */
 		}
 	}
 
@@ -226,9 +246,10 @@ int pid_rule_attach(Manager *m, Rule *rule) {
 
 		r = proc_socket_inodes(rule->moved[k].pid, &inodes, &ni);
 		if (r == -EACCES || r == -EPERM)
-			log_warning_errno(r, "%s: cannot read the open files of process %d, its open connections stay "
-					  "unlimited (CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH missing?): %m",
-					  rule->name, (int)rule->moved[k].pid);
+			log_struct_errno(LOG_WARNING, r, RULE_FIELDS(rule),
+					 "%s: cannot read the open files of process %d, its open connections stay "
+					 "unlimited (CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH missing?): %m",
+					 rule->name, (int)rule->moved[k].pid);
 		if (r < 0 || ni == 0)
 			continue;
 		uint64_t *nv = realloc(set.v, (set.n + ni) * sizeof(uint64_t));
@@ -245,7 +266,7 @@ int pid_rule_attach(Manager *m, Rule *rule) {
 	 * was made for: if it exited, its PID may already belong to another. */
 	if (pidfd_is_alive(rule->pidfd) <= 0) {
 		free(set.v);
-		return -ESRCH;
+		return *ret_reason = "the process exited", -ESRCH;
 	}
 
 	if (set.n > 0) {
@@ -260,13 +281,14 @@ int pid_rule_attach(Manager *m, Rule *rule) {
 				break;
 		}
 		if (r < 0)
-			log_warning_errno(r, "Failed to list the sockets of %s; its existing sockets stay unlimited: %m",
-					  rule->name);
+			log_struct_errno(LOG_WARNING, r, RULE_FIELDS(rule),
+					 "Failed to list the sockets of %s; its existing sockets stay unlimited: %m",
+					 rule->name);
 		pid_rule_sync_cookies(m, rule);
 	}
 	free(set.v);
-	log_info("%s: moved %zu process(es) into %s, %zu existing socket(s) mirrored.", rule->name, rule->n_moved,
-		 rule->cgroup_abs, rule->n_cookies);
+	log_struct(LOG_INFO, RULE_FIELDS(rule), "%s: moved %zu process(es) into %s, %zu existing socket(s) mirrored.",
+		   rule->name, rule->n_moved, rule->cgroup_abs, rule->n_cookies);
 	return 0;
 }
 
@@ -298,7 +320,8 @@ void pid_rule_detach(Manager *m, Rule *rule, bool move_back) {
 					if (rule->moved[k].pid == pid || (!unit && k == 0))
 						unit = rule->moved[k].from_unit;
 				if (pid > 0 && unit && scope_give_back(m, unit, pid) < 0)
-					log_warning("Could not hand process %d back to %s.", (int)pid, unit);
+					log_struct(LOG_WARNING, RULE_FIELDS(rule), "%s: could not hand process %d back to %s.",
+						   rule->name, (int)pid, unit);
 			}
 		scope_stop(m, rule);
 		return;
@@ -340,7 +363,8 @@ void pid_rule_detach(Manager *m, Rule *rule, bool move_back) {
 	}
 	if (rule->cgroup_abs && rule->made_cgroup) {
 		if (rmdir(rule->cgroup_abs) < 0 && errno != ENOENT)
-			log_warning_errno(errno, "Failed to remove %s: %m", rule->cgroup_abs);
+			log_struct_errno(LOG_WARNING, errno, RULE_FIELDS(rule), "%s: failed to remove %s: %m", rule->name,
+					 rule->cgroup_abs);
 		rule->made_cgroup = false;
 	}
 }
@@ -357,7 +381,7 @@ static const char *saved_origin(Manager *m, pid_t pid) {
 
 static bool saved_pid_rule(Manager *m, const char *dirname) {
 	for (size_t k = 0; k < m->n_saved; k++)
-		if (strncmp(m->saved[k].target, "pid:", 4) == 0 && strncmp(dirname, "pid-", 4) == 0 &&
+		if (m->saved[k].target && strncmp(m->saved[k].target, "pid:", 4) == 0 && strncmp(dirname, "pid-", 4) == 0 &&
 		    streq(m->saved[k].target + 4, dirname + 4))
 			return true;
 	return false;
@@ -489,7 +513,8 @@ static int events_cb(sd_event_source *s, const struct inotify_event *ev, void *u
 
 	if (r != 0 && !(ev->mask & IN_IGNORED))
 		return 0;
-	log_info("%s: no process left in %s; the rule ends.", rule->name, rule->cgroup_abs);
+	log_struct(LOG_INFO, RULE_FIELDS(rule), "%s: no process left in %s; the rule ends.", rule->name,
+		   rule->cgroup_abs);
 	manager_rule_expired(rule->manager, rule);
 	return 0;
 }
@@ -512,8 +537,8 @@ static int pidfd_cb(sd_event_source *s, int fd, uint32_t revents, void *userdata
 		}
 	}
 	if (cg_populated(rule->cgroup_abs) > 0)
-		log_info("%s exited; its children keep the limit (%s).", rule->name,
-			 rule->cgroup_abs + strlen(m->cgroup_mount));
+		log_struct(LOG_INFO, RULE_FIELDS(rule), "%s exited; its children keep the limit (%s).", rule->name,
+			   rule->cgroup_abs + strlen(m->cgroup_mount));
 	(void)manager_state_save(m);
 	return 0;
 }

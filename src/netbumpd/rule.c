@@ -6,6 +6,7 @@
  * of the maps before its classes go, so no packet is ever steered to a
  * class that does not exist.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -95,6 +96,51 @@ static void rule_free(Manager *m, Rule *r) {
 	free(r);
 }
 
+/* pid: and sock: name something that lives in a cgroup: it must be one of
+ * the root this netbumpd manages. A process from elsewhere would be pulled
+ * into our subtree from anywhere on the host (and the sockets it has, made
+ * outside the root, are never seen by our programs); a socket made outside
+ * the root is never classified, and its end never reported. */
+static int check_in_root(Manager *m, Rule *rule, const char **ret_error, char **ret_reason) {
+	_cleanup_free_ char *path = NULL;
+	int r;
+
+	if (streq(m->cgroup_root, "/"))
+		return 0;
+	if (rule->target.kind == TARGET_PID) {
+		/* Through the pidfd the rule keeps: the cgroup read is that
+		 * process's if it is still alive after the read. */
+		r = rule->pidfd >= 0 ? 0 : pidfd_open_pid(rule->target.pid, &rule->pidfd);
+		if (r >= 0)
+			r = cg_pid_get_path(rule->target.pid, &path);
+		if (r < 0 || pidfd_is_alive(rule->pidfd) <= 0)
+			return fail(ret_error, ret_reason, E_NOTFOUND, -ESRCH, "no such process: %d", (int)rule->target.pid);
+		if (!cg_path_is_inside(path, m->cgroup_root))
+			return fail(ret_error, ret_reason, E_INVALID, -EPERM,
+				    "%s is in cgroup %s, outside the cgroup root %s that this netbumpd manages", rule->name,
+				    path, m->cgroup_root);
+		return 0;
+	}
+	if (rule->target.kind != TARGET_SOCK)
+		return 0;
+	/* 0: a kernel that does not report it. */
+	if (rule->sock_cgroup_id == 0)
+		return 0;
+	/* A cgroup removed since keeps its programs for the sockets made in it;
+	 * where it was we can no longer tell, and let it be. */
+	r = cg_path_from_id(m->cgroup_mount, rule->sock_cgroup_id, &path);
+	if (r < 0) {
+		log_debug_errno(r, "%s: cannot find the cgroup it was made in (id %llu): %m", rule->name,
+				(unsigned long long)rule->sock_cgroup_id);
+		return 0;
+	}
+	if (!cg_path_is_inside(path, m->cgroup_root))
+		return fail(ret_error, ret_reason, E_INVALID, -EPERM,
+			    "%s was made in cgroup %s, outside the cgroup root %s that this netbumpd manages", rule->name,
+			    path, m->cgroup_root);
+	return 0;
+}
+
 /* Resolves a target to the key the BPF programs match on. */
 static int resolve_key(Manager *m, Rule *rule, const char **ret_error, char **ret_reason) {
 	const char *why = NULL;
@@ -159,6 +205,8 @@ static int resolve_key(Manager *m, Rule *rule, const char **ret_error, char **re
 			return fail(ret_error, ret_reason, E_FAILED, r, "cannot look up socket %llu: %s",
 				    (unsigned long long)rule->target.inode, strerror(-r));
 		rule->key = si.cookie;
+		rule->sock_uid = si.uid;
+		rule->sock_cgroup_id = si.cgroup_id;
 		return 0;
 	}
 	case TARGET_UNIT:
@@ -221,11 +269,15 @@ static void bpf_del(Manager *m, Rule *rule) {
 }
 
 /* Applies a rule's rates on every interface, going from (old_up, old_down).
- * On failure puts every interface back to the old rates. */
-static int apply_everywhere(Manager *m, Rule *rule, uint64_t old_up, uint64_t old_down) {
+ * On failure puts every interface back to the old rates, and *ret_why says
+ * what the kernel refused where, with its own message (extended ack) when it
+ * gave one: nl_error_extack() keeps it across the requests that undo the
+ * change, which nl_extack() would show instead. */
+static int apply_everywhere(Manager *m, Rule *rule, uint64_t old_up, uint64_t old_down, char **ret_why) {
 	Iface *i;
 	int r = 0;
 
+	nl_error_reset(m->nl);
 	for (i = m->ifaces; i; i = i->next) {
 		r = iface_apply_rule(m, i, rule, old_up, old_down);
 		if (r < 0)
@@ -233,6 +285,11 @@ static int apply_everywhere(Manager *m, Rule *rule, uint64_t old_up, uint64_t ol
 	}
 	if (r >= 0)
 		return 0;
+
+	const char *msg = nl_error_extack(m->nl);
+	if (asprintf(ret_why, "%s (class %x:%x on %s or its IFB %s)%s%s", strerror(-r), NB_HTB_MAJOR, rule->minor,
+		     i->name, i->ifb_name, msg[0] ? ": " : "", msg) < 0)
+		*ret_why = NULL;
 
 	for (Iface *j = m->ifaces; j != i; j = j->next) {
 		Rule back = *rule;
@@ -267,6 +324,7 @@ static void rule_remove(Manager *m, Rule *rule, bool move_back) {
 
 static int change_rule(Manager *m, Rule *existing, const RuleRequest *req, const char **ret_error, char **ret_reason) {
 	uint64_t old_up = existing->up_bps, old_down = existing->down_bps;
+	_cleanup_free_ char *why = NULL;
 	bool flags_change;
 	int r;
 
@@ -292,13 +350,14 @@ static int change_rule(Manager *m, Rule *existing, const RuleRequest *req, const
 		(void)bpf_set(m, existing);
 		manager_bpf_bump_gen(m);
 	}
-	r = apply_everywhere(m, existing, old_up, old_down);
+	r = apply_everywhere(m, existing, old_up, old_down, &why);
 	if (r < 0) {
 		existing->up_bps = old_up;
 		existing->down_bps = old_down;
 		(void)bpf_set(m, existing);
 		manager_bpf_bump_gen(m);
-		return fail(ret_error, ret_reason, E_FAILED, r, "the kernel refused the change: %s", strerror(-r));
+		return fail(ret_error, ret_reason, E_FAILED, r, "the kernel refused the change: %s",
+			    why ?: strerror(-r));
 	}
 	if (flags_change) {
 		r = bpf_set(m, existing);
@@ -321,6 +380,7 @@ static int change_rule(Manager *m, Rule *existing, const RuleRequest *req, const
  * it in the list and points the maps at it. On failure the rule is freed
  * (and a pid rule's processes are put back). */
 static int rule_install(Manager *m, Rule *rule, const char **ret_error, char **ret_reason) {
+	_cleanup_free_ char *why = NULL;
 	int r;
 
 	r = minor_alloc(m, &rule->minor);
@@ -332,12 +392,12 @@ static int rule_install(Manager *m, Rule *rule, const char **ret_error, char **r
 	}
 	rule->up_segmented = leaf_segments(rule->up_bps);
 	rule->down_segmented = leaf_segments(rule->down_bps);
-	r = apply_everywhere(m, rule, 0, 0);
+	r = apply_everywhere(m, rule, 0, 0, &why);
 	if (r < 0) {
 		if (rule->target.kind == TARGET_PID)
 			pid_rule_detach(m, rule, false);
 		rule_free(m, rule);
-		return fail(ret_error, ret_reason, E_FAILED, r, "the kernel refused the class: %s", strerror(-r));
+		return fail(ret_error, ret_reason, E_FAILED, r, "the kernel refused the class: %s", why ?: strerror(-r));
 	}
 
 	/* In the list (and so owned by it) from here on: rule_remove() undoes
@@ -476,6 +536,78 @@ static int check_not_raising(Manager *m, const Rule *rule, uid_t caller, const c
 	return 0;
 }
 
+/* The cgroups (paths relative to the mount) that a uid's processes run in,
+ * read from /proc once per event-loop iteration: a List asks about every
+ * rule, and a scan of /proc per rule would make it quadratic. */
+static struct {
+	uid_t uid;
+	uint64_t when; /* sd_event_now() of the iteration that read it, 0 = none */
+	char **paths;
+	size_t n;
+} uid_cgroups = { .uid = (uid_t)-1 };
+
+static void uid_cgroups_clear(void) {
+	for (size_t k = 0; k < uid_cgroups.n; k++)
+		free(uid_cgroups.paths[k]);
+	free(uid_cgroups.paths);
+	uid_cgroups.paths = NULL;
+	uid_cgroups.n = 0;
+	uid_cgroups.when = 0;
+	uid_cgroups.uid = (uid_t)-1;
+}
+
+static void uid_cgroups_load(Manager *m, uid_t uid) {
+	uint64_t now = 0;
+	DIR *d;
+	struct dirent *de;
+
+	if (!m->event || sd_event_now(m->event, CLOCK_MONOTONIC, &now) < 0)
+		now = now_usec();
+	if (uid_cgroups.when == now && uid_cgroups.uid == uid)
+		return;
+	uid_cgroups_clear();
+	uid_cgroups.uid = uid;
+	uid_cgroups.when = now;
+	d = opendir("/proc");
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		char *path = NULL, *end;
+		bool seen = false;
+		uid_t owner;
+		long pid;
+
+		errno = 0;
+		pid = strtol(de->d_name, &end, 10);
+		if (errno != 0 || *end || pid <= 0 || pid > INT32_MAX)
+			continue;
+		if (proc_get_uid((pid_t)pid, &owner) < 0 || owner != uid || cg_pid_get_path((pid_t)pid, &path) < 0)
+			continue;
+		for (size_t k = 0; k < uid_cgroups.n && !seen; k++)
+			seen = streq(uid_cgroups.paths[k], path);
+		char **nv = seen ? NULL : realloc(uid_cgroups.paths, (uid_cgroups.n + 1) * sizeof(char *));
+		if (!nv) {
+			free(path);
+			continue;
+		}
+		uid_cgroups.paths = nv;
+		nv[uid_cgroups.n++] = path;
+	}
+	closedir(d);
+}
+
+/* Whether a process of uid runs in the cgroup at path or below it. */
+static bool uid_runs_in(Manager *m, uid_t uid, const char *path) {
+	uid_cgroups_load(m, uid);
+	for (size_t k = 0; k < uid_cgroups.n; k++)
+		if (cg_path_is_inside(uid_cgroups.paths[k], path))
+			return true;
+	return false;
+}
+
+/* A user sees its own rules and those that apply to it: on itself, on its
+ * processes and sockets (whoever made the rule), and on cgroups (units) that
+ * are its own or that its processes run in. */
 bool rule_visible_to(Manager *m, const Rule *r, uid_t uid) {
 	uid_t owner;
 
@@ -485,9 +617,21 @@ bool rule_visible_to(Manager *m, const Rule *r, uid_t uid) {
 	case TARGET_USER:
 		return r->key == uid;
 	case TARGET_CGROUP:
-		return cgroup_owned_by(m, r->target.path, uid);
+		return cgroup_owned_by(m, r->target.path, uid) || uid_runs_in(m, uid, r->target.path);
 	case TARGET_PID:
-		return r->pidfd >= 0 && pidfd_owner(r->pidfd, r->target.pid, &owner) >= 0 && owner == uid;
+		if (r->pidfd >= 0 && pidfd_owner(r->pidfd, r->target.pid, &owner) >= 0 && owner == uid)
+			return true;
+		/* its children, whoever they run as now */
+		return r->cgroup_abs && uid_runs_in(m, uid, r->cgroup_abs + strlen(m->cgroup_mount));
+	case TARGET_SOCK:
+		return r->sock_uid == uid;
+	case TARGET_UNIT: {
+		_cleanup_free_ char *path = NULL;
+
+		if (r->key == 0 || cg_path_from_id(m->cgroup_mount, r->key, &path) < 0)
+			return false; /* not running: it applies to nobody now */
+		return cgroup_owned_by(m, path, uid) || uid_runs_in(m, uid, path);
+	}
 	default:
 		return false;
 	}
@@ -550,7 +694,7 @@ int manager_set_rule(Manager *m, const RuleRequest *req, Rule **ret, const char 
 		if (req->transient && !existing->transient)
 			return fail(ret_error, ret_reason, E_INVALID, -EEXIST,
 				    "%s already has a lasting rule; a transient one cannot replace it", existing->name);
-		if (req->caller != 0) {
+		if (req->caller != 0 && !req->acknowledged) {
 			Rule probe = *existing;
 			if (req->has_up)
 				probe.up_bps = req->up_bps;
@@ -560,6 +704,8 @@ int manager_set_rule(Manager *m, const RuleRequest *req, Rule **ret, const char 
 			if (r < 0)
 				return r;
 		}
+		uint64_t old_up = existing->up_bps, old_down = existing->down_bps;
+		uid_t old_owner = existing->owner;
 		r = change_rule(m, existing, req, ret_error, ret_reason);
 		if (r < 0)
 			return r;
@@ -568,7 +714,23 @@ int manager_set_rule(Manager *m, const RuleRequest *req, Rule **ret, const char 
 		existing->owner = req->caller;
 		if (existing->target.kind == TARGET_UNIT)
 			(void)unit_rule_sync(m, existing);
-		(void)manager_state_save(m);
+		r = manager_state_save(m);
+		if (r < 0) {
+			/* Not on disk, not acknowledged: as it was. */
+			RuleRequest back = { .has_up = true, .up_bps = old_up, .has_down = true, .down_bps = old_down };
+			const char *error2 = NULL;
+			_cleanup_free_ char *reason2 = NULL;
+
+			if (change_rule(m, existing, &back, &error2, &reason2) < 0)
+				log_struct(LOG_WARNING, RULE_FIELDS(existing), "%s: cannot put the old rates back: %s",
+					   existing->name, reason2 ?: "failed");
+			existing->owner = old_owner;
+			if (existing->target.kind == TARGET_UNIT)
+				(void)unit_rule_sync(m, existing);
+			return fail(ret_error, ret_reason, E_FAILED, r,
+				    "cannot record the change in the state directory %s (%s); %s stays as it was",
+				    m->state_dir, strerror(-r), existing->name);
+		}
 		*ret = existing;
 		return 0;
 	}
@@ -581,19 +743,29 @@ int manager_set_rule(Manager *m, const RuleRequest *req, Rule **ret, const char 
 	}
 
 	rule->owner = req->caller;
-	if (req->caller != 0 && m->max_rules_per_user > 0 && rules_of(m, req->caller) >= m->max_rules_per_user) {
+	/* A rule acknowledged before a crash comes back as it was granted
+	 * then, even where asking again now would be refused (root lowered
+	 * the limit it falls under since, the quota changed): its owner
+	 * still is who made it. Only its target is looked up again. */
+	bool check = req->caller != 0 && !req->acknowledged;
+	if (check && m->max_rules_per_user > 0 && rules_of(m, req->caller) >= m->max_rules_per_user) {
 		rule_free(m, rule);
 		return fail(ret_error, ret_reason, E_QUOTA, -EDQUOT, "quota: uid %u already has %u rules (the limit)",
 			    (unsigned)req->caller, m->max_rules_per_user);
 	}
-	r = check_not_raising(m, rule, req->caller, ret_error, ret_reason);
-	/* Processes are moved while resolving: check ownership first. */
-	if (r >= 0 && rule->target.kind == TARGET_PID)
+	r = check ? check_not_raising(m, rule, req->caller, ret_error, ret_reason) : 0;
+	/* Processes are moved while resolving: check ownership first, and
+	 * that the process is one of ours to move. */
+	if (r >= 0 && check && rule->target.kind == TARGET_PID)
 		r = authorize_target(m, rule, req->caller, ret_error, ret_reason);
+	if (r >= 0 && rule->target.kind == TARGET_PID)
+		r = check_in_root(m, rule, ret_error, ret_reason);
 	if (r >= 0)
 		r = resolve_key(m, rule, ret_error, ret_reason);
-	if (r >= 0 && rule->target.kind != TARGET_PID)
+	if (r >= 0 && check && rule->target.kind != TARGET_PID)
 		r = authorize_target(m, rule, req->caller, ret_error, ret_reason);
+	if (r >= 0 && rule->target.kind == TARGET_SOCK)
+		r = check_in_root(m, rule, ret_error, ret_reason);
 	if (r < 0) {
 		if (rule->target.kind == TARGET_PID)
 			pid_rule_detach(m, rule, false);
@@ -605,14 +777,26 @@ int manager_set_rule(Manager *m, const RuleRequest *req, Rule **ret, const char 
 		return r;
 
 	if (rule->target.kind == TARGET_PID) {
-		r = pid_rule_attach(m, rule);
+		r = pid_rule_collect(m, rule, &why);
+		if (r >= 0) {
+			/* Where the processes come from is on disk before any of
+			 * them moves: a daemon killed halfway leaves the next start
+			 * knowing where to put them back. */
+			r = manager_state_save(m);
+			if (r < 0) {
+				rule_remove(m, rule, true);
+				return fail(ret_error, ret_reason, E_FAILED, r,
+					    "cannot record the rule in the state directory %s (%s); nothing was changed",
+					    m->state_dir, strerror(-r));
+			}
+			r = pid_rule_attach(m, rule, &why);
+		}
 		if (r < 0) {
 			rule_remove(m, rule, true);
 			if (r == -ESRCH)
-				return fail(ret_error, ret_reason, E_NOTFOUND, r, "process %d exited",
-					    (int)t.pid);
-			return fail(ret_error, ret_reason, E_FAILED, r, "cannot move process %d: %s", (int)t.pid,
-				    strerror(-r));
+				return fail(ret_error, ret_reason, E_NOTFOUND, r, "process %d exited", (int)t.pid);
+			return fail(ret_error, ret_reason, E_FAILED, r, "%s: %s: %s; nothing was changed", req->target,
+				    why ?: "cannot move the process", strerror(-r));
 		}
 		manager_bpf_bump_gen(m);
 		(void)rule_watch_pid(m, rule);
@@ -626,8 +810,16 @@ int manager_set_rule(Manager *m, const RuleRequest *req, Rule **ret, const char 
 			return fail(ret_error, ret_reason, E_FAILED, r, "cannot watch %s: %s", req->target, strerror(-r));
 		}
 	}
+	/* Acknowledged only once on disk: a rule the next start would not
+	 * know of is taken out again (processes moved back and all). */
+	r = manager_state_save(m);
+	if (r < 0) {
+		rule_remove(m, rule, true);
+		return fail(ret_error, ret_reason, E_FAILED, r,
+			    "cannot record the rule in the state directory %s (%s); nothing was changed", m->state_dir,
+			    strerror(-r));
+	}
 	(void)ramp_new_rule(m, rule);
-	(void)manager_state_save(m);
 	*ret = rule;
 	return 0;
 }
@@ -668,6 +860,14 @@ int manager_unset_rule(Manager *m, const char *target, uid_t caller, const char 
 	if (caller != 0 && rule->owner != caller)
 		return fail(ret_error, ret_reason, E_DENIED, -EPERM, "not-owner: the rule on %s was made by uid %u",
 			    name, (unsigned)rule->owner);
+	/* On disk first: an unset the state file does not know of would be
+	 * undone by the next start after a crash. The processes of a pid rule
+	 * stay in the file (where they go back to) until they are back. */
+	r = manager_state_save_without(m, rule);
+	if (r < 0)
+		return fail(ret_error, ret_reason, E_FAILED, r,
+			    "cannot record the change in the state directory %s (%s); the rule on %s stays", m->state_dir,
+			    strerror(-r), name);
 	rule_remove(m, rule, true);
 	return 0;
 }
@@ -808,7 +1008,7 @@ void manager_socket_released(Manager *m, uint64_t cookie) {
 	for (Rule *r = m->rules, *next; r; r = next) {
 		next = r->next;
 		if (r->target.kind == TARGET_SOCK && r->key == cookie) {
-			log_info("%s: the socket was closed; the rule ends.", r->name);
+			log_struct(LOG_INFO, RULE_FIELDS(r), "%s: the socket was closed; the rule ends.", r->name);
 			rule_remove(m, r, false);
 		}
 	}
@@ -820,6 +1020,7 @@ void manager_rules_stop(Manager *m) {
 	while (m->rules)
 		rule_remove(m, m->rules, true);
 	m->n_rules = 0;
+	uid_cgroups_clear();
 }
 
 void manager_rules_free(Manager *m) {
@@ -901,9 +1102,8 @@ int manager_refresh_stats(Manager *m) {
 
 /* ---- after a crash ---- */
 
-static int restore_pid_rule(Manager *m, const SavedRule *sr, const char *target) {
+static int restore_pid_rule(Manager *m, const SavedRule *sr, const char *target, Rule **ret, char **ret_reason) {
 	const char *error = NULL, *why = NULL;
-	_cleanup_free_ char *reason = NULL;
 	Rule *rule;
 	Target t;
 	int r;
@@ -930,6 +1130,8 @@ static int restore_pid_rule(Manager *m, const SavedRule *sr, const char *target)
 		return -ENOMEM;
 	}
 	r = pid_rule_adopt(m, rule, sr);
+	if (r == -ESRCH)
+		*ret_reason = strdup("no process left in its cgroup");
 	if (r < 0) {
 		/* Nothing to keep: remove its cgroup if it is empty. */
 		if (rule->made_cgroup && rule->cgroup_abs)
@@ -937,15 +1139,17 @@ static int restore_pid_rule(Manager *m, const SavedRule *sr, const char *target)
 		rule_free(m, rule);
 		return r;
 	}
-	r = rule_install(m, rule, &error, &reason);
+	r = rule_install(m, rule, &error, ret_reason);
 	if (r < 0)
 		return r;
 	r = rule_watch_cgroup(m, rule);
-	if (r < 0)
+	if (r < 0) {
 		rule_remove(m, rule, false);
-	else
-		(void)rule_watch_pid(m, rule);
-	return r;
+		return r;
+	}
+	(void)rule_watch_pid(m, rule);
+	*ret = rule;
+	return 0;
 }
 
 int manager_restore_rules(Manager *m) {
@@ -968,7 +1172,7 @@ int manager_restore_rules(Manager *m) {
 		if (!target)
 			continue;
 		if (strncmp(target, "pid:", 4) == 0)
-			r = restore_pid_rule(m, sr, target);
+			r = restore_pid_rule(m, sr, target, &rule, &reason);
 		else {
 			RuleRequest req = {
 				.target = target,
@@ -978,6 +1182,7 @@ int manager_restore_rules(Manager *m) {
 				.down_bps = sr->down,
 				.transient = sr->transient,
 				.caller = sr->owner,
+				.acknowledged = true,
 			};
 			r = manager_set_rule(m, &req, &rule, &error, &reason);
 			if (r >= 0) {
@@ -987,10 +1192,18 @@ int manager_restore_rules(Manager *m) {
 			}
 		}
 		if (r < 0) {
-			log_notice("Not restoring %s: %s", target, reason ?: strerror(-r));
+			log_struct(LOG_NOTICE, LOG_FIELDS({ "RULE", target }, { "TARGET", target }, { "UID", LOG_UINT(sr->owner) }),
+				   "Not restoring %s: %s", target, reason ?: strerror(-r));
 			dropped++;
-		} else
+		} else {
+			char up[RATE_STRING_MAX], down[RATE_STRING_MAX];
+
+			log_struct(LOG_INFO, RULE_FIELDS(rule), "Rule %s restored: up %s, down %s (class %x:%x, uid %u).",
+				   rule->name, rule->up_bps ? rate_format(rule->up_bps, up) : "unlimited",
+				   rule->down_bps ? rate_format(rule->down_bps, down) : "unlimited", NB_HTB_MAJOR, rule->minor,
+				   (unsigned)rule->owner);
 			ok++;
+		}
 	}
 	m->restoring = false;
 	saved_rules_free(m->saved, m->n_saved);

@@ -510,6 +510,23 @@ void manager_clients_expire(Manager *m) {
 	}
 }
 
+/* A client turned away at the connection limit hears why before the
+ * connection closes: one error, sent without waiting (a new connection's
+ * buffer is empty, so it fits; if not, the client sees only the close). A
+ * request it sent already is not read: the kernel then tells it
+ * ECONNRESET, after our error. */
+static void refuse_client(int fd, const char *reason) {
+	_cleanup_free_ char *s = NULL;
+	json_object *msg = vl_error_new(VARLINK_INTERFACE ".TooManyConnections", error_params(NULL, NULL, reason));
+	size_t len;
+
+	if (msg && vl_serialize(msg, &s, &len) >= 0)
+		(void)send(fd, s, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+	if (msg)
+		json_object_put(msg);
+	close(fd);
+}
+
 static int listen_io_cb(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
 	Manager *m = userdata;
 	Client *c;
@@ -531,14 +548,24 @@ static int listen_io_cb(sd_event_source *s, int fd, uint32_t revents, void *user
 		for (Client *o = m->clients; o; o = o->next)
 			mine += o->uid == cred.uid;
 		if (mine >= MAX_CLIENTS_PER_UID && !evict_idle_client(m, cred.uid, true)) {
+			_cleanup_free_ char *why = NULL;
+
 			log_notice("uid %u holds %u busy connections; refusing another.", (unsigned)cred.uid, mine);
-			close(cfd);
+			if (asprintf(&why, "uid %u already has %u connections in use (the most one user may hold); "
+				     "try again when one is done", (unsigned)cred.uid, mine) < 0)
+				why = NULL;
+			refuse_client(cfd, why ?: "too many connections");
 			return 0;
 		}
 	}
 	if (m->n_clients >= MAX_CLIENTS && !evict_idle_client(m, cred.uid, false)) {
+		_cleanup_free_ char *why = NULL;
+
 		log_warning("Too many busy clients (%u); refusing a connection.", m->n_clients);
-		close(cfd);
+		if (asprintf(&why, "netbumpd serves %u connections, all in use (its limit); try again when one is done",
+			     m->n_clients) < 0)
+			why = NULL;
+		refuse_client(cfd, why ?: "too many connections");
 		return 0;
 	}
 	c = calloc(1, sizeof(*c));

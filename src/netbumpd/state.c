@@ -12,6 +12,7 @@
  *   moved ID PID FROM_UNIT|- FROM_PATH       (of the rule line just before)
  *   cookie ID COOKIE                         (likewise)
  *   unset ID
+ *   origin PID FROM_UNIT|- FROM_PATH
  *   commit
  *
  * It is written before a request is acknowledged. Rewriting it whole made
@@ -22,6 +23,11 @@
  * the change that was never acknowledged. When the file has grown to twice
  * its last whole size, or anything but the rules changed, it is rewritten
  * whole: a temporary file renamed over it, so a kill leaves either version.
+ *
+ * "origin" lines are the processes of a pid rule being removed: the rule is
+ * no longer acknowledged, but until its processes are back where they came
+ * from, a start after a crash must still know where that is. They are only
+ * in a whole rewrite, and the next save rewrites the file without them.
  *
  * No fsync: the file has to survive the daemon, not the machine. The page
  * cache outlives a killed process, and the default /run does not outlive a
@@ -80,14 +86,20 @@ static uint64_t head_sig(Manager *m) {
 	return h;
 }
 
+static void write_moved(FILE *f, const char *prefix, const Moved *v, size_t n) {
+	for (size_t k = 0; k < n; k++)
+		fprintf(f, "%s %d %s %s\n", prefix, (int)v[k].pid, v[k].from_unit ?: "-", v[k].from);
+}
+
 static void write_rule(FILE *f, uint64_t id, uid_t owner, uint64_t up, uint64_t down, bool transient,
 		       const char *target, const Moved *moved, size_t n_moved, const uint64_t *cookies,
 		       size_t n_cookies) {
+	char prefix[32];
+
 	fprintf(f, "rule %llu %u %llu %llu %d %s\n", (unsigned long long)id, (unsigned)owner,
 		(unsigned long long)up, (unsigned long long)down, transient ? 1 : 0, target);
-	for (size_t k = 0; k < n_moved; k++)
-		fprintf(f, "moved %llu %d %s %s\n", (unsigned long long)id, (int)moved[k].pid,
-			moved[k].from_unit ?: "-", moved[k].from);
+	snprintf(prefix, sizeof(prefix), "moved %llu", (unsigned long long)id);
+	write_moved(f, prefix, moved, n_moved);
 	for (size_t k = 0; k < n_cookies; k++)
 		fprintf(f, "cookie %llu %llu\n", (unsigned long long)id, (unsigned long long)cookies[k]);
 }
@@ -117,7 +129,7 @@ void manager_state_close(Manager *m) {
 		r->state_sig = r->state_slot = 0;
 }
 
-static int state_rewrite(Manager *m) {
+static int state_rewrite(Manager *m, const Rule *without) {
 	_cleanup_free_ char *path = state_path(m, ""), *tmp = state_path(m, ".tmp");
 	_cleanup_fclose_ FILE *f = NULL;
 	long size;
@@ -141,9 +153,13 @@ static int state_rewrite(Manager *m) {
 	for (Iface *i = m->ifaces; i; i = i->next)
 		if (i->created_clsact)
 			fprintf(f, "clsact %u %s\n", i->ifindex, i->name);
-	for (Rule *x = m->rules; x; x = x->next)
-		write_rule(f, x->id, x->owner, x->up_bps, x->down_bps, x->transient, x->name, x->moved, x->n_moved,
-			   x->cookies, x->n_cookies);
+	for (Rule *x = m->rules; x; x = x->next) {
+		if (x == without)
+			write_moved(f, "origin", x->moved, x->n_moved);
+		else
+			write_rule(f, x->id, x->owner, x->up_bps, x->down_bps, x->transient, x->name, x->moved,
+				   x->n_moved, x->cookies, x->n_cookies);
+	}
 	/* Rules of the killed run that this start has not put back yet (the
 	 * file was read, and the leftovers cleared, before they are applied):
 	 * a start killed before then must not lose them. One being restored
@@ -157,7 +173,7 @@ static int state_rewrite(Manager *m) {
 	}
 	fprintf(f, "commit\n");
 	size = ftell(f);
-	if (fflush(f) != 0 || size < 0) {
+	if (fflush(f) != 0 || ferror(f) || size < 0) {
 		r = negative_errno();
 		(void)unlink(tmp);
 		return log_warning_errno(r, "Failed to write %s: %m", tmp);
@@ -172,6 +188,12 @@ static int state_rewrite(Manager *m) {
 	m->state.fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOFOLLOW);
 	m->state.size = m->state.full_size = (uint64_t)size;
 	m->state.head_sig = head_sig(m);
+	if (without) {
+		/* The origins go with the next save, whatever it is. */
+		close(m->state.fd);
+		m->state.fd = -1;
+		return 0;
+	}
 	for (Rule *x = m->rules; x; x = x->next) {
 		x->state_sig = rule_sig(x);
 		m->state.rules[m->state.n_rules++] = (struct StateEntry){ .id = x->id, .rule = x };
@@ -251,14 +273,18 @@ static int state_append(Manager *m) {
 	return 0;
 }
 
-int manager_state_save(Manager *m) {
+int manager_state_save_without(Manager *m, const Rule *without) {
 	struct StateFile *s = &m->state;
 
 	if (m->restoring)
 		return 0;
-	if (s->fd < 0 || s->size > 2 * s->full_size + 4096 || head_sig(m) != s->head_sig)
-		return state_rewrite(m);
+	if (without || s->fd < 0 || s->size > 2 * s->full_size + 4096 || head_sig(m) != s->head_sig)
+		return state_rewrite(m, without);
 	return state_append(m);
+}
+
+int manager_state_save(Manager *m) {
+	return manager_state_save_without(m, NULL);
 }
 
 void manager_state_remove(Manager *m) {
@@ -292,6 +318,16 @@ void saved_rules_free(SavedRule *v, size_t n) {
 	for (size_t k = 0; k < n; k++)
 		saved_rule_clear(&v[k]);
 	free(v);
+}
+
+static int moved_append(SavedRule *sr, pid_t pid, const char *unit, const char *from) {
+	Moved *nm = realloc(sr->moved, (sr->n_moved + 1) * sizeof(Moved));
+	if (!nm)
+		return -ENOMEM;
+	sr->moved = nm;
+	nm[sr->n_moved] = (Moved){ .pid = pid, .from = strdup(from), .from_unit = streq(unit, "-") ? NULL : strdup(unit) };
+	sr->n_moved++;
+	return 0;
 }
 
 /* Records in file order: a rule (its lines), or an unset (no target). */
@@ -333,6 +369,7 @@ int manager_state_load_rules(Manager *m, SavedRule **ret, size_t *ret_n) {
 	_cleanup_free_ char *path = state_path(m, ""), *line = NULL;
 	_cleanup_fclose_ FILE *f = NULL;
 	Records rs = {};
+	SavedRule origins = {}, committed_origins = {};
 	size_t committed = 0, cap = 0, n = 0;
 	bool any_commit = false;
 	ssize_t l;
@@ -357,6 +394,12 @@ int manager_state_load_rules(Manager *m, SavedRule **ret, size_t *ret_n) {
 		if (streq(line, "commit")) {
 			committed = rs.n;
 			any_commit = true;
+			saved_rule_clear(&committed_origins);
+			committed_origins = origins;
+			origins = (SavedRule){};
+		} else if (sscanf(line, "origin %d %255s %n", &pid, unit, &off) == 2 && off > 0 && line[off] == '/') {
+			if (moved_append(&origins, pid, unit, line + off) < 0)
+				break;
 		} else if (sscanf(line, "rule %llu %u %llu %llu %d %n", &id, &owner, &up, &down, &transient, &off) ==
 				   5 &&
 			   off > 0 && line[off]) {
@@ -374,13 +417,8 @@ int manager_state_load_rules(Manager *m, SavedRule **ret, size_t *ret_n) {
 			sr->id = id;
 		} else if (sscanf(line, "moved %llu %d %255s %n", &id, &pid, unit, &off) == 3 && off > 0 &&
 			   line[off] == '/' && sr && sr->target && sr->id == id) {
-			Moved *nm = realloc(sr->moved, (sr->n_moved + 1) * sizeof(Moved));
-			if (!nm)
+			if (moved_append(sr, pid, unit, line + off) < 0)
 				break;
-			sr->moved = nm;
-			nm[sr->n_moved] = (Moved){ .pid = pid, .from = strdup(line + off),
-						   .from_unit = streq(unit, "-") ? NULL : strdup(unit) };
-			sr->n_moved++;
 		} else if (sscanf(line, "cookie %llu %llu", &id, &x) == 2 && sr && sr->target && sr->id == id) {
 			uint64_t *nc = realloc(sr->cookies, (sr->n_cookies + 1) * sizeof(uint64_t));
 			if (!nc)
@@ -389,8 +427,12 @@ int manager_state_load_rules(Manager *m, SavedRule **ret, size_t *ret_n) {
 			nc[sr->n_cookies++] = x;
 		}
 	}
-	if (!any_commit)
+	if (!any_commit) {
 		committed = rs.n;
+		committed_origins = origins;
+		origins = (SavedRule){};
+	}
+	saved_rule_clear(&origins);
 	for (size_t k = committed; k < rs.n; k++)
 		saved_rule_clear(&rs.v[k]);
 
@@ -401,6 +443,7 @@ int manager_state_load_rules(Manager *m, SavedRule **ret, size_t *ret_n) {
 
 		if (!keys || !keep) {
 			saved_rules_free(rs.v, committed);
+			saved_rule_clear(&committed_origins);
 			return -ENOMEM;
 		}
 		for (size_t k = 0; k < committed; k++)
@@ -415,6 +458,17 @@ int manager_state_load_rules(Manager *m, SavedRule **ret, size_t *ret_n) {
 			else
 				saved_rule_clear(&rs.v[k]);
 		}
+	}
+	/* The processes to put back: an entry of their own with no target. */
+	rs.n = n;
+	if (committed_origins.n_moved > 0) {
+		SavedRule *sr = records_add(&rs);
+
+		if (sr) {
+			*sr = committed_origins;
+			n++;
+		} else
+			saved_rule_clear(&committed_origins);
 	}
 	if (n == 0) {
 		free(rs.v);

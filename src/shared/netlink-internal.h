@@ -28,6 +28,7 @@ struct nl {
 	void *rx;                    /* NL_RECV_BUFFER_SIZE bytes */
 	void *tx;                    /* NL_SEND_BUFFER_SIZE bytes */
 	char extack[NL_EXTACK_MAX]; /* NLMSGERR_ATTR_MSG of the last reply, "" if none */
+	char error_extack[NL_EXTACK_MAX]; /* extack of the last request that failed */
 };
 
 /* Called for every data message of the reply (not for acks or NLMSG_DONE).

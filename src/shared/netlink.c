@@ -116,6 +116,15 @@ const char *nl_extack(const struct nl *nl) {
 	return nl ? nl->extack : "";
 }
 
+const char *nl_error_extack(const struct nl *nl) {
+	return nl ? nl->error_extack : "";
+}
+
+void nl_error_reset(struct nl *nl) {
+	if (nl)
+		nl->error_extack[0] = '\0';
+}
+
 struct nlmsghdr *nl_message_new(struct nl *nl, uint16_t type, uint16_t flags) {
 	struct nlmsghdr *nlh;
 
@@ -298,7 +307,7 @@ static mnl_cb_t reply_ctl_cbs[NLMSG_MIN_TYPE] = {
 	[NLMSG_DONE] = reply_done_cb,
 };
 
-int nl_request(struct nl *nl, struct nlmsghdr *nlh, nl_reply_cb cb, void *userdata) {
+static int request_run(struct nl *nl, struct nlmsghdr *nlh, nl_reply_cb cb, void *userdata) {
 	struct reply_ctx ctx = { .nl = nl, .cb = cb, .userdata = userdata };
 	bool dump = (nlh->nlmsg_flags & NLM_F_DUMP) == NLM_F_DUMP;
 	uint32_t seq;
@@ -355,4 +364,12 @@ int nl_request(struct nl *nl, struct nlmsghdr *nlh, nl_reply_cb cb, void *userda
 				return ctx.error;
 		}
 	}
+}
+
+int nl_request(struct nl *nl, struct nlmsghdr *nlh, nl_reply_cb cb, void *userdata) {
+	int r = request_run(nl, nlh, cb, userdata);
+
+	if (r < 0)
+		memcpy(nl->error_extack, nl->extack, sizeof(nl->error_extack));
+	return r;
 }

@@ -5,7 +5,9 @@
  * Every change is sent with NLM_F_ACK and NETLINK_EXT_ACK enabled; on failure
  * the function returns -errno and nl_extack() holds the kernel's message (or
  * "" when the kernel gave none) until the next request on that socket.
- * Nothing here logs.
+ * nl_error_extack() keeps the message of the last request that failed across
+ * the requests that follow (the cleanup after a failure), until
+ * nl_error_reset(). Nothing here logs.
  */
 #pragma once
 
@@ -23,6 +25,11 @@ int nl_open_link_monitor(struct nl **ret);
 struct nl *nl_free(struct nl *nl);
 int nl_fd(const struct nl *nl);
 const char *nl_extack(const struct nl *nl);
+/* The kernel's message of the last request that failed since
+ * nl_error_reset() ("" when it gave none or none failed): what a caller that
+ * undoes half a change reports, rather than the message of the undoing. */
+const char *nl_error_extack(const struct nl *nl);
+void nl_error_reset(struct nl *nl);
 
 static inline void nl_freep(struct nl **p) {
 	nl_free(*p);

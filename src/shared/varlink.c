@@ -237,7 +237,7 @@ int vl_call_sync(int fd, const char *method, json_object *params, int timeout_ms
 	VarlinkBuffer in;
 	int64_t deadline = now_ms() + timeout_ms;
 	size_t len, done = 0;
-	int r;
+	int r, send_error = 0;
 
 	if (!call)
 		return -ENOMEM;
@@ -249,7 +249,12 @@ int vl_call_sync(int fd, const char *method, json_object *params, int timeout_ms
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
-			return -errno;
+			if (errno != EPIPE && errno != ECONNRESET)
+				return -errno;
+			/* A server that turns a client away (too many
+			 * connections) says why before it closes: read that. */
+			send_error = -errno;
+			break;
 		}
 		done += n;
 	}
@@ -284,7 +289,7 @@ int vl_call_sync(int fd, const char *method, json_object *params, int timeout_ms
 			r = -ECONNRESET;
 		if (r < 0 && r != -EAGAIN) {
 			vl_buffer_done(&in);
-			return r;
+			return send_error ?: r;
 		}
 	}
 }

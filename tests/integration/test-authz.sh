@@ -10,10 +10,16 @@
 #   - nor create a rule that would lift or raise root's limit on it -> "would-raise" (lowering
 #     is allowed): on its process, its delegated cgroup or its socket under root's user@1000, on
 #     its socket in a cgroup root limited; root's set on a rule uid 1000 made takes it over;
-#   - its list shows its own rules and the ones that apply to it, not root's rule on another user;
+#   - its list shows its own rules and the ones that apply to it whoever made them (root's on
+#     user@1000, on its socket, on a cgroup its process runs in, on its delegated cgroup), not
+#     root's rule on another user or on a cgroup none of its processes is in;
 #   - its 4th rule is refused -> "quota".
 # Every refusal exits 1 naming the reason word, leaves root's `list` unchanged and is logged by
-# the daemon. Last, uid 1000's own pid: rule limits its iperf3 upload (within 10%).
+# the daemon. Root too may not name a process or socket outside the daemon's --cgroup-root: the
+# error names the cgroup and the root, the process stays where it is. uid 1000's own pid: rule
+# limits its iperf3 upload (within 10%). Last, rules uid 1000 made under root's limit come back
+# after SIGKILL and a restart with a lower quota, although root lowered that limit meanwhile
+# (asking again is refused: would-raise), still uid 1000's.
 
 source "$(dirname "$0")/lib.sh"
 
@@ -33,6 +39,8 @@ nb_start_iperf_servers 5201
 deleg=$(make_cgroup deleg)
 deleg2=$(make_cgroup deleg2)
 make_cgroup rootcg >/dev/null
+# root's, inside the daemon's root: where uid 1000's processes run
+make_cgroup ucg >/dev/null
 # delegation as systemd does it for user@UID.service: the directory and its interface files
 for d in "$deleg" "$deleg2"; do
         chown "$USER_ID:$USER_ID" "$d" "$d/cgroup.procs" "$d/cgroup.subtree_control" "$d/cgroup.threads"
@@ -40,8 +48,12 @@ done
 deleg_t="cgroup:$(cgroup_rel deleg)"
 deleg2_t="cgroup:$(cgroup_rel deleg2)"
 rootcg_t="cgroup:$(cgroup_rel rootcg)"
+ucg_t="cgroup:$(cgroup_rel ucg)"
 nb_start_netbumpd --max-rules-per-user 3
 LOG=$NB_TMP/netbumpd.log
+
+# proc_cgroup PID: the cgroup v2 path of PID ("/a/b")
+proc_cgroup() { awk -F: '$1 == "0" { print $3; exit }' "/proc/$1/cgroup" 2>/dev/null; }
 
 # holder UID OUTFILE [CG]: a python3 process in ns a (as UID, in cgroup CG) holding a bound UDP
 # socket; writes "PID FD INODE" to OUTFILE once the socket is there; sleeps 120 s at most
@@ -66,18 +78,19 @@ time.sleep(120)
 
 # uid 1000's files go where it may write
 install -d -o "$USER_ID" -g "$USER_ID" "$NB_TMP/u"
-holder "$USER_ID" "$NB_TMP/u/holder"
+holder "$USER_ID" "$NB_TMP/u/holder" ucg
 read -r upid ufd uino <"$NB_TMP/u/holder"
 holder "$USER_ID" "$NB_TMP/u/holder-deleg" deleg
 read -r dpid _ dino <"$NB_TMP/u/holder-deleg"
+# outside the daemon's root: in the cgroup this test started in
 holder 0 "$NB_TMP/root-holder"
 read -r rpid rfd rino <"$NB_TMP/root-holder"
-_nb_argv -u "$USER_ID"
+_nb_argv -g ucg -u "$USER_ID"
 "${_NB_ARGV[@]}" sleep 120 &
 upid2=$!
 nb_track_pid "$upid2"
-nb_say "uid $USER_ID: python3 $upid (UDP socket fd $ufd, inode $uino), python3 $dpid in deleg (inode $dino), sleep $upid2"
-nb_say "root: python3 $rpid (fd $rfd, inode $rino)"
+nb_say "uid $USER_ID: python3 $upid in ucg (UDP socket fd $ufd, inode $uino), python3 $dpid in deleg (inode $dino), sleep $upid2 in ucg"
+nb_say "root: python3 $rpid (fd $rfd, inode $rino) in $(proc_cgroup "$rpid"), outside the daemon's root"
 
 # ctl ARGS...: netbumpctl as uid 1000 (in ns a, bounded in time)
 ctl() {
@@ -165,6 +178,32 @@ may_not not-owner "limit a root-owned cgroup" set "$rootcg_t" 5mbit
 may_not not-owner "limit root's socket by inode" set "sock:$rino" 5mbit
 may_not not-owner "limit root's socket by descriptor" set "sock:$rpid:$rfd" 5mbit
 
+# root's view: no process or socket from outside the daemon's cgroup root
+# outside_root TARGET PID: root's `set TARGET` exits 1 naming PID's cgroup and the daemon's root;
+# root's list is unchanged and PID stays in its cgroup
+outside_root() {
+        local t=$1 pid=$2 rc=0 err cg before after
+        cg=$(proc_cgroup "$pid")
+        before=$(rules)
+        err=$(nbctl set "$t" 5mbit 2>&1 >/dev/null) || rc=$?
+        after=$(rules)
+        if ((rc == 1)) && [[ $err == *"cgroup $cg,"* && $err == *"outside the cgroup root $NB_CGROOT_REL "* ]]; then
+                nb_say "root may not set $t (in $cg, outside $NB_CGROOT_REL): exit 1, '$err': ok"
+        else
+                nb_record_failure "root's set $t (in $cg, outside $NB_CGROOT_REL): exit $rc, '$err' (expected 1, naming $cg and $NB_CGROOT_REL)"
+        fi
+        [[ $before == "$after" ]] || nb_record_failure "root's refused set $t changed the list: before $before, after $after"
+        assert_true "$t: process $pid still in $cg" test "$(proc_cgroup "$pid")" = "$cg"
+}
+outside_root "pid:$rpid" "$rpid"
+outside_root "sock:$rino" "$rpid"
+outside_root "sock:$rpid:$rfd" "$rpid"
+if (($(grep -c "Refused Set .* from uid 0: .*outside the cgroup root" "$LOG" || :) >= 3)); then
+        nb_say "    logged: $(grep "Refused Set .* from uid 0: .*outside the cgroup root" "$LOG" | tail -n 1)"
+else
+        nb_record_failure "root's refusals outside the cgroup root are not all in the daemon log"
+fi
+
 # --- 3. root's rule on uid 1000 ----------------------------------------------------------
 nbctl_ok set "user@$USER_ID" 3mbit
 may_not not-owner "raise root's rule on user@$USER_ID" set "user@$USER_ID" 10mbit
@@ -195,17 +234,31 @@ may_not would-raise "give its socket in the cgroup root limited to 1mbit 2mbit" 
 nbctl unset "sock:$dino" >/dev/null 2>&1 || :
 
 # --- 6. what its list shows --------------------------------------------------------------
+# not its: root's rules on another user and on a cgroup none of its processes is in
 nbctl_ok set "user@$OTHER_ID" 1mbit
 nbctl_ok set "$rootcg_t" 1mbit
+# its: root's rules on the cgroup its processes run in and on one of its sockets (besides root's
+# user@1000 and the delegated cgroup root took over, above)
+nbctl_ok set "$ucg_t" 5mbit
+nbctl_ok set "sock:$dino" 1mbit
 may "set its socket to 1mbit" set "sock:$uino" 1mbit
 mine=$(ctl --json list | jq -c '[.rules[].target] | sort')
-want=$(jq -cn --arg a "user@$USER_ID" --arg b "$deleg_t" --arg c "sock:$uino" '[$a, $b, $c] | sort')
+want=$(jq -cn --arg a "user@$USER_ID" --arg b "$deleg_t" --arg c "sock:$uino" --arg d "$ucg_t" \
+        --arg e "sock:$dino" '[$a, $b, $c, $d, $e] | sort')
 all=$(nbctl --json list | jq -c '[.rules[].target] | sort')
 assert_true "uid $USER_ID's list is $want (its own and what applies to it; root sees $all): is $mine" \
         test "$mine" = "$want"
 mine_for=$(ctl --json list "user@$OTHER_ID" | jq -r '.applies // "none"')
 assert_true "uid $USER_ID's 'list user@$OTHER_ID' names no rule (says $mine_for)" test "$mine_for" = none
+mine_for=$(ctl --json list "sock:$dino" | jq -r '.applies // "none"')
+assert_true "uid $USER_ID's 'list sock:$dino' names root's rule on its socket (says $mine_for)" \
+        test "$mine_for" = "sock:$dino"
+mine_for=$(ctl --json list "pid:$upid" | jq -r '.applies // "none"')
+assert_true "uid $USER_ID's 'list pid:$upid' names root's rule on ucg (says $mine_for)" test "$mine_for" = "$ucg_t"
+may_not not-owner "unset root's rule on its socket" unset "sock:$dino"
 may "unset its socket rule" unset "sock:$uino"
+nbctl_ok unset "sock:$dino"
+nbctl_ok unset "$ucg_t"
 
 # --- 7. quota: 3 rules per user ----------------------------------------------------------
 may "make rule 1 of 3" set "pid:$upid" 2mbit
@@ -223,7 +276,7 @@ may "unset it" unset "pid:$upid2"
 nbctl_ok unset "user@$USER_ID"
 flag=$NB_TMP/go
 json=$NB_TMP/u/iperf.json
-_nb_argv -u "$USER_ID"
+_nb_argv -g ucg -u "$USER_ID"
 # the shell waits for the flag, then becomes iperf3 (same PID): the rule is there from its start
 # shellcheck disable=SC2016
 (exec timeout -k 5 40 "${_NB_ARGV[@]}" sh -c \
@@ -246,6 +299,29 @@ touch "$flag"
 iperf_client_wait "$tpid" || nb_fail "iperf3 client of uid $USER_ID failed"
 assert_within "$(goodput_from_json "$json")" "$(expected_goodput "$RATE" 4)" "$TOL" \
         "upload of uid $USER_ID's iperf3 under its own pid: rule"
+
+# --- 9. what was acknowledged comes back after a crash, as it was granted -------------------
+nbctl_ok set "user@$USER_ID" 3mbit
+may "lower its delegated cgroup to 2mbit under root's 3mbit" set "$deleg2_t" 2mbit
+may "lower its process to 2mbit under root's 3mbit" set "pid:$upid" 2mbit
+nbctl_ok set "user@$USER_ID" 1mbit
+may_not would-raise "set its delegated cgroup to 2mbit under root's 1mbit now" set "$deleg2_t" 2mbit
+# quota 1: uid 1000 holds 2 rules, more than asking now would give it
+nb_stop_netbumpd KILL
+nb_start_netbumpd --max-rules-per-user 1
+assert_rule "$deleg2_t" 2000000 "$USER_ID" "restored after SIGKILL (would-raise and over quota if asked now)"
+assert_rule "pid:$upid" 2000000 "$USER_ID" "restored after SIGKILL (would-raise and over quota if asked now)"
+assert_rule "user@$USER_ID" 1000000 0 "restored after SIGKILL"
+assert_true "pid:$upid: the process is still in its rule's cgroup" \
+        test "$(proc_cgroup "$upid")" = "$NB_CGROOT_REL/netbump/pid-$upid"
+if grep -q "Rule $deleg2_t restored" "$LOG" && grep -q "Rule pid:$upid restored" "$LOG"; then
+        nb_say "    logged: $(grep "Rule pid:$upid restored" "$LOG" | tail -n 1)"
+else
+        nb_record_failure "no 'Rule ... restored' lines for uid $USER_ID's rules in the daemon log"
+fi
+may "unset its restored rule on its delegated cgroup" unset "$deleg2_t"
+may "unset its restored rule on its process" unset "pid:$upid"
+assert_true "after the unset $upid is back in $NB_CGROOT_REL/ucg" test "$(proc_cgroup "$upid")" = "$NB_CGROOT_REL/ucg"
 
 refused=$(grep -c "Refused .* from uid $USER_ID" "$LOG" || :)
 nb_say "daemon log: $refused refusal(s) of uid $USER_ID logged"

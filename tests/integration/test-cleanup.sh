@@ -2,16 +2,28 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 #
 # netbumpd leaves its namespace and the host as it found them:
-#   1. start, set two rules, transfer, SIGTERM: snapshot equals the one taken before;
-#   2. start, set rules, SIGKILL: leftovers remain (qdisc, filter or IFB; proves step 3 matters);
-#   3. start again on those leftovers (clean or adopt them), limit still works, SIGTERM: snapshot
-#      equals the one taken before.
+#   1. start, set a cgroup, a user and a pid: rule (a sleep in cgroup "pidcg": it moves to
+#      <root>/netbump/pid-PID), transfer, SIGTERM: the sleep is back in pidcg,
+#      <root>/netbump/pid-* is gone, and the snapshot equals the one taken before;
+#   2. start, set the rules, SIGKILL: leftovers remain (qdisc, filter or IFB; proves step 3
+#      matters), the sleep stays in its rule's cgroup;
+#   3. start again on those leftovers and set nothing: the rules are back (listed, with their
+#      classes on veth-a and its IFB at their rates) and in force (the cgroup's transfers limited,
+#      the sleep still in its rule's cgroup); SIGTERM: the sleep is back in pidcg and the snapshot
+#      equals the one taken before;
+#   4. someone else's qdisc holds the handle the leaf of the next class needs: the Set fails, its
+#      error carries the kernel's own message (as tc(8) gets it for the same request), no class of
+#      it is left, and once the foreign qdisc is gone the Set works; SIGTERM: snapshot as before;
+#   5. the state directory takes no writes (chattr +i): a new rule, a change, an unset and a pid:
+#      rule are each refused naming the state directory, and nothing changes (list, classes, the
+#      process stays where it is); writable again, the Set works; SIGTERM: snapshot as before.
 # The transfers only check that the limit is in effect (within 25%); test-limit-* check accuracy.
 
 source "$(dirname "$0")/lib.sh"
 
 RATE=8mbit
 USER_ID=1000
+PID_RATE=4mbit
 TOL=25                  # "the limit is in effect"; accuracy is test-limit-*'s business
 
 nb_require_daemon
@@ -20,20 +32,68 @@ nb_setup
 nb_start_iperf_servers 5201
 make_cgroup limited >/dev/null
 make_cgroup other >/dev/null
+make_cgroup pidcg >/dev/null
 limited="cgroup:$(cgroup_rel limited)"
+pidcg=$(cgroup_rel pidcg)
 expected=$(expected_goodput "$RATE" 4)
 
 snap=$NB_TMP/snapshot
 host_snapshot "$snap.before"
 
+# the process of the pid: rule, in ns a and cgroup pidcg (bounded: the teardown ends it anyway)
+_nb_argv -g pidcg
+"${_NB_ARGV[@]}" sleep 300 &
+P=$!
+nb_track_pid "$P"
+
+proc_cgroup() { awk -F: '$1 == "0" { print $3; exit }' "/proc/$1/cgroup" 2>/dev/null; }
+_in_cgroup() { [[ $(proc_cgroup "$1") == "$2" ]]; }
+nb_wait_until 5 _in_cgroup "$P" "$pidcg" || nb_fail "sleep $P never reached $pidcg"
+pid_rule_cg=$NB_CGROOT_REL/netbump/pid-$P
+
 set_rules() {
         nbctl_ok set "$limited" "$RATE"
         nbctl_ok set "user@$USER_ID" --up 4mbit --down 6mbit
+        nbctl_ok set "pid:$P" "$PID_RATE"
 }
+
+# rules: "TARGET UP DOWN CLASS" per rule, sorted
+rules() { nbctl --json list | jq -r '.rules[] | "\(.target) \(.up) \(.down) \(.class)"' | sort; }
+
+# classes DEV: "CLASSID BPS" of netbump's HTB classes on DEV in ns a
+classes() {
+        tc -n "$NB_NS_A" class show dev "$1" | awk '
+                $1 == "class" && $2 == "htb" && $3 ~ /^6e62:/ {
+                        for (i = 4; i < NF; i++) if ($i == "rate") { print $3, $(i + 1); break }
+                }' | while read -r id rate; do
+                echo "$id $(rate_to_bps "${rate,,}")"
+        done | sort
+}
+
+ifb_of_a() { ip -n "$NB_NS_A" -o link show | awk -F': ' '$2 ~ /^nbifb/ { sub(/@.*/, "", $2); print $2 }'; }
+
+# assert_classes MSG: each listed rule has its class at its upload rate on veth-a and at its
+# download rate on the IFB, and there is no other netbump class
+assert_classes() {
+        local want_up want_down got_up got_down ifb
+        ifb=$(ifb_of_a)
+        want_up=$(rules | awk '$2 > 0 { print $4, $2 }' | sort)
+        want_down=$(rules | awk '$3 > 0 { print $4, $3 }' | sort)
+        got_up=$(classes "$NB_IF_A")
+        got_down=$( [[ -n $ifb ]] && classes "$ifb")
+        if [[ -n $want_up && $got_up == "$want_up" && $got_down == "$want_down" ]]; then
+                nb_say "$1: classes on $NB_IF_A and ${ifb:-no IFB} match the $(rules | wc -l) rules: ok"
+        else
+                nb_record_failure "$1: classes do not match the rules: want up [${want_up//$'\n'/, }] down [${want_down//$'\n'/, }], $NB_IF_A has [${got_up//$'\n'/, }], ${ifb:-no IFB} has [${got_down//$'\n'/, }]"
+        fi
+}
+
+pid_dirs() { find "$NB_CGROOT/netbump" -mindepth 1 -maxdepth 1 -type d -name 'pid-*' 2>/dev/null | sort; }
 
 # --- 1. clean stop
 nb_start_netbumpd
 set_rules
+assert_true "step 1: sleep $P is in its rule's cgroup" _in_cgroup "$P" "$pid_rule_cg"
 host_snapshot "$snap.running"
 assert_different_snapshot "$snap.before" "$snap.running" "running netbumpd changed the snapshot"
 bps=$(measure_goodput -g limited -t 3 "$NB_B4" 5201) || nb_fail "iperf3 client failed (step 1)"
@@ -42,12 +102,15 @@ bps=$(measure_goodput -g limited -t 3 -R "$NB_B4" 5201) || nb_fail "iperf3 clien
 assert_within "$bps" "$expected" "$TOL" "step 1: cgroup down v4"
 nb_stop_netbumpd TERM || nb_fail "netbumpd did not exit within 10 s of SIGTERM"
 assert_true "step 1: exit status 0 after SIGTERM (got $NB_DAEMON_STATUS)" test "$NB_DAEMON_STATUS" = 0
+assert_true "step 1: after SIGTERM sleep $P is back in $pidcg (is in $(proc_cgroup "$P"))" _in_cgroup "$P" "$pidcg"
+assert_true "step 1: no pid-* cgroup left ($(pid_dirs))" test -z "$(pid_dirs)"
 host_snapshot "$snap.after-term"
 assert_same_snapshot "$snap.before" "$snap.after-term" "step 1: nothing left after SIGTERM"
 
 # --- 2. crash
 nb_start_netbumpd
 set_rules
+before_kill=$(rules | cut -d' ' -f1-3)
 nb_kill_netbumpd
 host_snapshot "$snap.after-kill"
 assert_different_snapshot "$snap.before" "$snap.after-kill" "step 2: SIGKILL leaves state behind"
@@ -60,17 +123,95 @@ if [[ -n $leftovers ]]; then
 else
         nb_record_failure "step 2: no qdisc, filter or IFB left after SIGKILL; the restart step proves nothing"
 fi
+assert_true "step 2: after SIGKILL sleep $P stays in its rule's cgroup" _in_cgroup "$P" "$pid_rule_cg"
 
-# --- 3. restart on leftovers
+# --- 3. restart on leftovers: the rules come back by themselves
 nb_start_netbumpd
-set_rules
+after_restart=$(rules | cut -d' ' -f1-3)
+assert_true "step 3: after the restart the rules are those acknowledged before the kill ([${after_restart//$'\n'/; }])" \
+        test "$after_restart" = "$before_kill"
+assert_classes "step 3"
+assert_true "step 3: sleep $P is still in its rule's cgroup" _in_cgroup "$P" "$pid_rule_cg"
 bps=$(measure_goodput -g limited -t 3 "$NB_B4" 5201) || nb_fail "iperf3 client failed (step 3)"
-assert_within "$bps" "$expected" "$TOL" "step 3: cgroup up v4 after restart"
+assert_within "$bps" "$expected" "$TOL" "step 3: cgroup up v4 under the restored rule"
 bps=$(measure_goodput -g limited -t 3 -R "$NB_B4" 5201) || nb_fail "iperf3 client failed (step 3)"
-assert_within "$bps" "$expected" "$TOL" "step 3: cgroup down v4 after restart"
+assert_within "$bps" "$expected" "$TOL" "step 3: cgroup down v4 under the restored rule"
 nb_stop_netbumpd TERM || nb_fail "netbumpd did not exit within 10 s of SIGTERM"
 assert_true "step 3: exit status 0 after SIGTERM (got $NB_DAEMON_STATUS)" test "$NB_DAEMON_STATUS" = 0
+assert_true "step 3: after SIGTERM sleep $P is back in $pidcg (is in $(proc_cgroup "$P"))" _in_cgroup "$P" "$pidcg"
+assert_true "step 3: no pid-* cgroup left ($(pid_dirs))" test -z "$(pid_dirs)"
 host_snapshot "$snap.after-restart"
 assert_same_snapshot "$snap.before" "$snap.after-restart" "step 3: nothing left after restart + SIGTERM"
+
+# --- 4. a class the kernel refuses
+nb_start_netbumpd
+# the class id the next rule gets: the lowest free one, which this one takes and gives back
+nbctl_ok set "$limited" "$RATE"
+cls=$(rules | awk '{ print $4 }')
+minor=${cls#6e62:}
+nbctl_ok unset "$limited"
+# someone else's class on our HTB, with a qdisc of handle MINOR: under it
+tc -n "$NB_NS_A" class add dev "$NB_IF_A" parent 6e62: classid 6e62:fff0 htb rate 1mbit
+tc -n "$NB_NS_A" qdisc add dev "$NB_IF_A" parent 6e62:fff0 handle "$minor": pfifo
+# what the kernel says to the same request from tc(8): a leaf of handle MINOR: under a class
+tc -n "$NB_NS_A" class add dev "$NB_IF_A" parent 6e62: classid 6e62:fff1 htb rate 1mbit
+kmsg=$(tc -n "$NB_NS_A" qdisc replace dev "$NB_IF_A" parent 6e62:fff1 handle "$minor": bfifo limit 100000 2>&1 |
+        sed -n 's/^Error: \(.*\)\.$/\1/p') || :
+tc -n "$NB_NS_A" class del dev "$NB_IF_A" classid 6e62:fff1
+[[ -n $kmsg ]] || nb_fail "step 4: tc(8) got no message from the kernel for the conflicting leaf"
+rc=0
+err=$(nbctl set "$limited" "$RATE" 2>&1 >/dev/null) || rc=$?
+if ((rc == 1)) && [[ $err == *"$kmsg"* && $err == *"class $cls on $NB_IF_A"* ]]; then
+        nb_say "step 4: set $limited refused with the kernel's message ('$kmsg'): '$err': ok"
+else
+        nb_record_failure "step 4: set $limited with handle $minor: taken: exit $rc, '$err' (expected 1 naming class $cls on $NB_IF_A and the kernel's '$kmsg')"
+fi
+assert_true "step 4: no rule listed after the refusal ($(rules))" test -z "$(rules)"
+assert_true "step 4: no class $cls left on $NB_IF_A or its IFB" \
+        eval '! { classes "$NB_IF_A"; classes "$(ifb_of_a)"; } | grep -q "^$cls "'
+tc -n "$NB_NS_A" class del dev "$NB_IF_A" classid 6e62:fff0
+nbctl_ok set "$limited" "$RATE"
+assert_classes "step 4: once the foreign qdisc is gone"
+nb_stop_netbumpd TERM || nb_fail "netbumpd did not exit within 10 s of SIGTERM"
+host_snapshot "$snap.after-refusal"
+assert_same_snapshot "$snap.before" "$snap.after-refusal" "step 4: nothing left after a refused class + SIGTERM"
+
+# --- 5. a state directory that takes no writes
+# refused_unrecorded MSG ARGS...: netbumpctl ARGS exits 1 naming the state directory, and the list
+# and the classes are as before
+refused_unrecorded() {
+        local msg=$1 rc=0 err before after
+        shift
+        before=$(rules)
+        err=$(nbctl "$@" 2>&1 >/dev/null) || rc=$?
+        after=$(rules)
+        if ((rc == 1)) && [[ $err == *"state directory $NB_STATE"* ]]; then
+                nb_say "step 5: $msg refused: '$err': ok"
+        else
+                nb_record_failure "step 5: $msg (netbumpctl $*): exit $rc, '$err' (expected 1 naming the state directory $NB_STATE)"
+        fi
+        assert_true "step 5: after the refused $msg the list is unchanged ([${after//$'\n'/; }])" test "$before" = "$after"
+        assert_classes "step 5: after the refused $msg"
+}
+nb_start_netbumpd
+nbctl_ok set "$limited" "$RATE"
+if chattr +i "$NB_STATE" 2>/dev/null; then
+        # writable again before the teardown removes it, however the test ends
+        trap 'rc_=$?; chattr -i "$NB_STATE" 2>/dev/null; (exit $rc_); _nb_teardown' EXIT
+        refused_unrecorded "new rule" set "cgroup:$(cgroup_rel other)" 4mbit
+        refused_unrecorded "change" set "$limited" 2mbit
+        refused_unrecorded "unset" unset "$limited"
+        refused_unrecorded "pid: rule" set "pid:$P" "$PID_RATE"
+        assert_true "step 5: sleep $P stays in $pidcg (is in $(proc_cgroup "$P"))" _in_cgroup "$P" "$pidcg"
+        assert_true "step 5: no pid-* cgroup left ($(pid_dirs))" test -z "$(pid_dirs)"
+        chattr -i "$NB_STATE"
+        nbctl_ok set "cgroup:$(cgroup_rel other)" 4mbit
+        assert_classes "step 5: the state directory writable again"
+else
+        nb_say "step 5: skipped: chattr +i does not work on $NB_STATE"
+fi
+nb_stop_netbumpd TERM || nb_fail "netbumpd did not exit within 10 s of SIGTERM"
+host_snapshot "$snap.after-unwritable"
+assert_same_snapshot "$snap.before" "$snap.after-unwritable" "step 5: nothing left after refused changes + SIGTERM"
 
 nb_finish

@@ -7,6 +7,9 @@
 #     (5 s, checked every second: closed between 4.5 and 8 s), and serves others meanwhile;
 #   - 8 MiB of random bytes from 4 clients at once: each client gets only error replies, or
 #     is disconnected;
+#   - every place it may hold busy (half a message on each: 16 connections for uid 1000, all 128
+#     for root): one more connection gets an io.netbump.Manager.TooManyConnections error with a
+#     reason before it is closed, and `netbumpctl status` says why it failed;
 # afterwards the rule list is what it was, the daemon is alive and a fresh client is served.
 
 source "$(dirname "$0")/lib.sh"
@@ -171,6 +174,38 @@ if mode == "noise":
         failed += not ok
     sys.exit(1 if failed else 0)
 
+if mode == "busy":
+    # hold N busy connections (half a message on each: never idle, so never given up for a
+    # newcomer) until stdin closes; once the daemon has them, one more connection: print what
+    # the daemon sent it as JSON ({"reply": MESSAGE or null, "raw": what came})
+    n, ready = int(sys.argv[3]), sys.argv[4]
+    socks = []
+    for _ in range(n):
+        s = conn()
+        s.sendall(b'{"method":"io.netbump.Manager.Sta')
+        socks.append(s)
+    time.sleep(0.5)
+    x = conn()
+    buf = b""
+    try:
+        while not buf.endswith(b"\0"):
+            c = x.recv(65536)
+            if not c:
+                break
+            buf += c
+    except (ConnectionResetError, socket.timeout):
+        pass
+    reply = None
+    if buf.endswith(b"\0"):
+        try:
+            reply = json.loads(buf[:-1])
+        except ValueError:
+            pass
+    print(json.dumps({"reply": reply, "raw": buf[:300].decode(errors="replace")}), flush=True)
+    open(ready, "w").write("ready\n")
+    sys.stdin.read()
+    sys.exit(0)
+
 if mode == "status":
     # a fresh client: one Status call answered
     s = conn()
@@ -243,6 +278,34 @@ for who in root "$USER_ID"; do
                 nb_record_failure "$who: 8 MiB of random bytes from 4 clients: a client got something else (see below)"
         fi
         sed 's/^/    /' "$NB_TMP/noise-$who.out" >&3
+
+        # 4. every place busy: the next client is told why it is turned away
+        [[ $who == root ]] && n=128 || n=16
+        ready=$NB_TMP/u/busy-ready-$who
+        fifo=$NB_TMP/busy-fifo-$who
+        mkfifo -m 0666 "$fifo"
+        hostile "$who" busy "$n" "$ready" <"$fifo" >"$NB_TMP/busy-$who.out" 2>&1 &
+        busy_pid=$!
+        nb_track_pid "$busy_pid"
+        exec 4>"$fifo"
+        nb_wait_until 10 test -e "$ready" || nb_fail "$who: the $n busy connections were not made"
+        rc=0
+        out=$(as "$who" timeout -k 2 15 "$NB_NETBUMPCTL" --socket "$NB_SOCK" status 2>&1) || rc=$?
+        exec 4>&-
+        wait "$busy_pid" || nb_record_failure "$who: the busy client failed: $(cat "$NB_TMP/busy-$who.out")"
+        got=$(jq -c '.reply' "$NB_TMP/busy-$who.out" 2>/dev/null) || got=
+        err=$(jq -r '.reply.error // ""' "$NB_TMP/busy-$who.out" 2>/dev/null) || err=
+        why=$(jq -r '.reply.parameters.reason // ""' "$NB_TMP/busy-$who.out" 2>/dev/null) || why=
+        if [[ $err == io.netbump.Manager.TooManyConnections && $why == *connections* ]]; then
+                nb_say "$who: with $n busy connections the next one is told: $got: ok"
+        else
+                nb_record_failure "$who: with $n busy connections the next one got $(cat "$NB_TMP/busy-$who.out"), expected a TooManyConnections error with a reason"
+        fi
+        if ((rc != 0)) && [[ $out == *"$why"* && -n $why ]]; then
+                nb_say "$who: netbumpctl status meanwhile: exit $rc, '$out': ok"
+        else
+                nb_record_failure "$who: netbumpctl status with $n busy connections: exit $rc, '$out' (expected failure naming: $why)"
+        fi
 
         # afterwards
         after=$(rules)

@@ -436,8 +436,13 @@ static void test_htb(struct nl *nl, uint32_t ifindex) {
 	fprintf(stderr, "leaf under missing class: %d \"%s\"\n", r, nl_extack(nl));
 	ASSERT_EQ(r, -ENOENT);
 	ASSERT_TRUE(strstr(nl_extack(nl), "class") != NULL);
+	ASSERT_STREQ(nl_error_extack(nl), nl_extack(nl));
 	ASSERT_TRUE(class_get(nl, ifindex, cls, NULL));
 	ASSERT_STREQ(nl_extack(nl), "");
+	/* ... while the message of the failure outlives it, until reset. */
+	ASSERT_TRUE(strstr(nl_error_extack(nl), "class") != NULL);
+	nl_error_reset(nl);
+	ASSERT_STREQ(nl_error_extack(nl), "");
 
 	/* A class whose parent belongs to another qdisc. */
 	r = nl_htb_class_set(nl, ifindex, TC_H_MAKE(2u << 16, 0), TC_H_MAKE(1u << 16, 0x30), &c, true);
@@ -555,6 +560,7 @@ int main(void) {
 
 	ASSERT_TRUE(nl_free(NULL) == NULL);
 	ASSERT_STREQ(nl_extack(NULL), "");
+	ASSERT_STREQ(nl_error_extack(NULL), "");
 	ASSERT_EQ(nl_fd(NULL), -EBADF);
 
 	ASSERT_EQ(nl_open(&nl), 0);
