@@ -14,7 +14,8 @@
 #   4. someone else's qdisc holds the handle the leaf of the next class needs: the Set fails, its
 #      error carries the kernel's own message (as tc(8) gets it for the same request), no class of
 #      it is left, and once the foreign qdisc is gone the Set works; SIGTERM: snapshot as before;
-#   5. the state directory takes no writes (chattr +i): a new rule, a change, an unset and a pid:
+#   5. the state directory and its file take no writes (chattr +i; netbumpd appends to the file
+#      while only rules change, and replaces it otherwise): a new rule, a change, an unset and a pid:
 #      rule are each refused naming the state directory, and nothing changes (list, classes, the
 #      process stays where it is); writable again, the Set works; SIGTERM: snapshot as before.
 # The transfers only check that the limit is in effect (within 25%); test-limit-* check accuracy.
@@ -60,13 +61,29 @@ set_rules() {
 # rules: "TARGET UP DOWN CLASS" per rule, sorted
 rules() { nbctl --json list | jq -r '.rules[] | "\(.target) \(.up) \(.down) \(.class)"' | sort; }
 
-# classes DEV: "CLASSID BPS" of netbump's HTB classes on DEV in ns a
+# classes DEV: "CLASSID BPS" of netbump's HTB rule classes (6e62:M, M <= 0x3fff) on DEV in ns a,
+# and a line naming each rule class without its two leaf classes (6e62:M+0x4000, 6e62:M+0x8000)
+# or leaf class without its rule class, so that such a mismatch fails the comparison
 classes() {
         tc -n "$NB_NS_A" class show dev "$1" | awk '
                 $1 == "class" && $2 == "htb" && $3 ~ /^6e62:/ {
+                        m = strtonum("0x" substr($3, 6)); cls[m] = 1
+                        if (m > 16383) next
                         for (i = 4; i < NF; i++) if ($i == "rate") { print $3, $(i + 1); break }
+                }
+                END {
+                        for (m in cls) {
+                                m += 0
+                                if (m <= 16383 && (!((m + 16384) in cls) || !((m + 32768) in cls)))
+                                        printf "6e62:%x lacks-leaves\n", m
+                                if (m > 16383 && !(and(m, 16383) in cls))
+                                        printf "6e62:%x orphan-leaf\n", m
+                        }
                 }' | while read -r id rate; do
-                echo "$id $(rate_to_bps "${rate,,}")"
+                case $rate in
+                *bit) echo "$id $(rate_to_bps "${rate,,}")" ;;
+                *) echo "$id $rate" ;;
+                esac
         done | sort
 }
 
@@ -195,16 +212,16 @@ refused_unrecorded() {
 }
 nb_start_netbumpd
 nbctl_ok set "$limited" "$RATE"
-if chattr +i "$NB_STATE" 2>/dev/null; then
+if chattr +i "$NB_STATE/netbumpd.state" "$NB_STATE" 2>/dev/null; then
         # writable again before the teardown removes it, however the test ends
-        trap 'rc_=$?; chattr -i "$NB_STATE" 2>/dev/null; (exit $rc_); _nb_teardown' EXIT
+        trap 'rc_=$?; chattr -i "$NB_STATE" "$NB_STATE/netbumpd.state" 2>/dev/null || :; (exit $rc_); _nb_teardown' EXIT
         refused_unrecorded "new rule" set "cgroup:$(cgroup_rel other)" 4mbit
         refused_unrecorded "change" set "$limited" 2mbit
         refused_unrecorded "unset" unset "$limited"
         refused_unrecorded "pid: rule" set "pid:$P" "$PID_RATE"
         assert_true "step 5: sleep $P stays in $pidcg (is in $(proc_cgroup "$P"))" _in_cgroup "$P" "$pidcg"
         assert_true "step 5: no pid-* cgroup left ($(pid_dirs))" test -z "$(pid_dirs)"
-        chattr -i "$NB_STATE"
+        chattr -i "$NB_STATE" "$NB_STATE/netbumpd.state"
         nbctl_ok set "cgroup:$(cgroup_rel other)" 4mbit
         assert_classes "step 5: the state directory writable again"
 else

@@ -155,6 +155,21 @@ def check_host(list_path, ns, veth, cgroot, cgroot_rel, progs, homes):
     up, p_up = kernel(ns, veth)
     down, p_down = kernel(ns, ifbs[0])
     bad += p_up + p_down
+    # Each rule class 6e62:M (M <= 0x3fff) has its two leaf classes, bulk 6e62:M+0x4000 and small
+    # packets 6e62:M+0x8000, whose rates add up to the rule's; those are checked here and left out of
+    # the comparison with the list below.
+    for dev, got in ((veth, up), (ifbs[0], down)):
+        leaves = {c: got.pop(c) for c in list(got) if int(c.split(":")[1], 16) > 0x3fff}
+        for c, bps in got.items():
+            m = int(c.split(":")[1], 16)
+            b, s = f"6e62:{m + 0x4000:x}", f"6e62:{m + 0x8000:x}"
+            if b not in leaves or s not in leaves:
+                bad.append(f"{dev}: class {c} lacks its leaf classes {b} and {s}")
+            elif abs(leaves[b] + leaves[s] - bps) > bps / 100 + 8:
+                bad.append(f"{dev}: leaf classes of {c} at {leaves[b]} + {leaves[s]} bit/s, not its {bps}")
+        for c in leaves:
+            if f"6e62:{int(c.split(':')[1], 16) & 0x3fff:x}" not in got:
+                bad.append(f"{dev}: leaf class {c} of no rule class (orphan)")
     want_up = {r["class"]: r["up"] for r in rules if r["up"]}
     want_down = {r["class"]: r["down"] for r in rules if r["down"]}
     for dev, want, got in ((veth, want_up, up), (ifbs[0], want_down, down)):
