@@ -92,8 +92,6 @@ volatile __u64 nb_events_lost;
  * netbump.h): with false, every branch on it is dead code the verifier
  * removes. */
 const volatile bool nb_account = true;
-/* Small packets to their rule's first-served leaf class (netbump.h). */
-const volatile bool nb_small_first = true;
 
 /* The generation a tag classified now must carry. Read it before the rule
  * lookups: a racing update then leaves the tag stale, never wrongly fresh. */
@@ -375,7 +373,7 @@ int nb_egress(struct __sk_buff *skb)
 
 	/* skb->len: the IP packet here, all of it for a GSO packet. */
 	if (nb_class_applies(&tag->cls, NB_F_UP))
-		skb->priority = NB_CLASSID(!nb_small_first		? tag->cls.minor
+		skb->priority = NB_CLASSID(!(tag->cls.flags & NB_F_SMALL_FIRST) ? tag->cls.minor
 					   : skb->len <= NB_SMALL_LEN ? NB_MINOR_SMALL(tag->cls.minor)
 								      : NB_MINOR_BULK(tag->cls.minor));
 
@@ -568,7 +566,7 @@ int nb_ingress(struct __sk_buff *skb)
 		return TC_ACT_OK;
 
 	/* skb->len: the frame, Ethernet header included. */
-	skb->priority = NB_CLASSID(!nb_small_first			 ? cls.minor
+	skb->priority = NB_CLASSID(!(cls.flags & NB_F_SMALL_FIRST)		 ? cls.minor
 				   : skb->len <= ETH_HLEN + NB_SMALL_LEN ? NB_MINOR_SMALL(cls.minor)
 									 : NB_MINOR_BULK(cls.minor));
 	return bpf_redirect(iface->ifb_ifindex, 0);

@@ -63,12 +63,15 @@
 enum {
 	NB_F_UP = 1u << 0,   /* egress: skb->priority on the real interface */
 	NB_F_DOWN = 1u << 1, /* ingress: redirect to the interface's IFB */
+	/* The rule class has the two leaf classes, bulk and small packets
+	 * (NB_MINOR_BULK/SMALL); without it the rule class is the leaf. */
+	NB_F_SMALL_FIRST = 1u << 2,
 };
 
 /* Value of the cgroup and uid rule maps, and the class cached on a socket. */
 struct nb_class {
 	__u32 minor; /* HTB class minor, 0 = no rule */
-	__u32 flags; /* NB_F_UP | NB_F_DOWN */
+	__u32 flags; /* NB_F_UP | NB_F_DOWN | NB_F_SMALL_FIRST */
 };
 
 /* Per-socket tag in the sk_storage map (BPF_F_CLONE: accepted TCP children

@@ -46,7 +46,6 @@ int manager_bpf_load(Manager *m) {
 			return log_error_errno(negative_errno(), "Failed to open the BPF object: %m");
 		m->skel = skel;
 		skel->rodata->nb_account = account;
-		skel->rodata->nb_small_first = !m->no_small_first;
 		if (!account)
 			(void)bpf_map__set_max_entries(skel->maps.acct, 1);
 
@@ -135,7 +134,7 @@ static struct bpf_map *rule_map(Manager *m, const Rule *r, void *key, size_t *re
 int manager_bpf_set_rule(Manager *m, const Rule *r) {
 	struct nb_class v = {
 		.minor = r->minor,
-		.flags = (r->up_bps ? NB_F_UP : 0) | (r->down_bps ? NB_F_DOWN : 0),
+		.flags = rule_flags(r),
 	};
 	uint8_t key[8];
 	size_t ks;

@@ -280,6 +280,18 @@ bool leaf_segments(uint64_t bps) {
 	return bps < SEGMENT_MAX_BPS;
 }
 
+/* Whether a rule made now gets the small-packet leaf. Making an HTB class
+ * costs the kernel time in proportion to the classes already there
+ * (tc_bind_tclass() walks them all, and binding its filter block walks a
+ * list of every block on the host in flow_indr_dev_setup_offload()): three
+ * classes per rule and direction made loading 6000 rules take minutes. The
+ * first SMALL_FIRST_MAX_RULES rules get them, later ones one class. */
+#define SMALL_FIRST_MAX_RULES 1000u
+
+bool rule_small_first(Manager *m) {
+	return !m->no_small_first && m->n_rules < SMALL_FIRST_MAX_RULES;
+}
+
 /* The two leaf classes share the rule class's rate: each is guaranteed its
  * part (small packets an eighth) and may borrow up to the whole from the rule class, which is charged for
  * both. HTB serves the lower prio first, borrowing or not, so small packets
@@ -298,10 +310,10 @@ static void leaf_class_params(const struct nl_htb_class *rule, bool small, struc
 
 /* Deletes the classes of one direction of one rule: the leaves first, as
  * HTB refuses to delete a class with children. */
-static int delete_classes(Manager *m, uint32_t ifindex, uint32_t minor) {
+static int delete_classes(Manager *m, uint32_t ifindex, uint32_t minor, bool split) {
 	int r, k;
 
-	if (m->no_small_first) {
+	if (!split) {
 		r = nl_class_delete(m->nl, ifindex, NB_CLASSID(minor));
 		return r == -ENOENT ? 0 : r;
 	}
@@ -328,21 +340,21 @@ static int class_set(Manager *m, uint32_t ifindex, uint32_t parent, uint32_t min
  * delete its classes as the rate goes from old to new. segment: the bulk
  * leaf is (or is to be) the segmenting TBF. */
 static int apply_class(Manager *m, uint32_t ifindex, uint32_t mtu, uint32_t minor, uint64_t old, uint64_t new,
-		       bool segment) {
+		       bool split, bool segment) {
 	uint32_t bulk = NB_MINOR_BULK(minor), small = NB_MINOR_SMALL(minor), parent = NB_CLASSID(minor);
 	struct nl_htb_class c, cb, cs;
 	int r;
 
 	if (new == 0)
-		return old == 0 ? 0 : delete_classes(m, ifindex, minor);
+		return old == 0 ? 0 : delete_classes(m, ifindex, minor, split);
 	htb_params(new, mtu, &c);
-	if (m->no_small_first) {
+	if (!split) {
 		/* The rule class is the leaf. */
 		r = class_set(m, ifindex, NB_ROOT_HANDLE, minor, &c, old == 0);
 		if (r >= 0 && (old == 0 || m->leaf == LEAF_BFIFO))
 			r = leaf_replace(m, ifindex, minor, NB_LEAF_MAJOR_BULK(minor), new, mtu, segment);
 		if (r < 0 && old == 0)
-			(void)delete_classes(m, ifindex, minor);
+			(void)delete_classes(m, ifindex, minor, split);
 		return r;
 	}
 	leaf_class_params(&c, false, &cb);
@@ -358,7 +370,7 @@ static int apply_class(Manager *m, uint32_t ifindex, uint32_t mtu, uint32_t mino
 		if (r >= 0)
 			r = leaf_replace(m, ifindex, small, NB_LEAF_MAJOR_SMALL(minor), new, mtu, false);
 		if (r < 0)
-			(void)delete_classes(m, ifindex, minor);
+			(void)delete_classes(m, ifindex, minor, split);
 		return r;
 	}
 	/* A lower rate: the leaves first, so that they never may take more
@@ -391,16 +403,16 @@ int iface_apply_rule(Manager *m, Iface *i, const Rule *r, uint64_t old_up, uint6
 
 	if (i->skipped)
 		return 0;
-	k = apply_class(m, i->ifindex, i->mtu, r->minor, old_up, r->up_bps, r->up_segmented);
+	k = apply_class(m, i->ifindex, i->mtu, r->minor, old_up, r->up_bps, r->small_first, r->up_segmented);
 	if (k < 0)
 		return log_warning_errno(k, "Failed to set upload class %x:%x on %s: %m %s", NB_HTB_MAJOR, r->minor,
 					 i->name, nl_extack(m->nl));
-	k = apply_class(m, i->ifb_ifindex, i->mtu, r->minor, old_down, r->down_bps, r->down_segmented);
+	k = apply_class(m, i->ifb_ifindex, i->mtu, r->minor, old_down, r->down_bps, r->small_first, r->down_segmented);
 	if (k < 0) {
 		log_warning_errno(k, "Failed to set download class %x:%x on %s: %m %s", NB_HTB_MAJOR, r->minor,
 				  i->ifb_name, nl_extack(m->nl));
 		/* Put the upload side back as it was. */
-		(void)apply_class(m, i->ifindex, i->mtu, r->minor, r->up_bps, old_up, r->up_segmented);
+		(void)apply_class(m, i->ifindex, i->mtu, r->minor, r->up_bps, old_up, r->small_first, r->up_segmented);
 		return k;
 	}
 	return 0;
@@ -410,7 +422,7 @@ int iface_set_down_rate(Manager *m, Iface *i, const Rule *r, uint64_t rate) {
 	if (i->skipped || !r->down_bps)
 		return 0;
 	/* old == new: a change in place of the class and its leaf limit. */
-	return apply_class(m, i->ifb_ifindex, i->mtu, r->minor, rate, rate, r->down_segmented);
+	return apply_class(m, i->ifb_ifindex, i->mtu, r->minor, rate, rate, r->small_first, r->down_segmented);
 }
 
 typedef struct ClassBytes {
@@ -437,8 +449,8 @@ uint64_t iface_down_bytes(Manager *m, const Rule *r) {
 int iface_remove_rule(Manager *m, Iface *i, const Rule *r) {
 	if (i->skipped)
 		return 0;
-	(void)apply_class(m, i->ifindex, i->mtu, r->minor, r->up_bps, 0, r->up_segmented);
-	(void)apply_class(m, i->ifb_ifindex, i->mtu, r->minor, r->down_bps, 0, r->down_segmented);
+	(void)apply_class(m, i->ifindex, i->mtu, r->minor, r->up_bps, 0, r->small_first, r->up_segmented);
+	(void)apply_class(m, i->ifb_ifindex, i->mtu, r->minor, r->down_bps, 0, r->small_first, r->down_segmented);
 	return 0;
 }
 

@@ -90,6 +90,7 @@ typedef struct Rule {
 	uint64_t up_bps;   /* 0 = unlimited */
 	uint64_t down_bps; /* 0 = unlimited */
 	RuleStats up, down;
+	bool small_first;    /* its classes have the small-packet leaf (iface.c) */
 	bool up_segmented;   /* its upload classes have the segmenting TBF leaf */
 	bool down_segmented; /* its download classes have the segmenting TBF leaf */
 	uint64_t state_sig;  /* of its lines in the state file; 0: not written */
@@ -255,6 +256,7 @@ void manager_ifaces_check(Manager *m);
 bool manager_degraded(Manager *m);
 Iface *manager_find_iface(Manager *m, uint32_t ifindex);
 /* Creates, changes or deletes the rule's classes on one interface. */
+bool rule_small_first(Manager *m);
 int iface_apply_rule(Manager *m, Iface *i, const Rule *r, uint64_t old_up, uint64_t old_down);
 int iface_remove_rule(Manager *m, Iface *i, const Rule *r);
 /* Whether a download class made at this rate gets the segmenting leaf. */

@@ -390,6 +390,7 @@ static int rule_install(Manager *m, Rule *rule, const char **ret_error, char **r
 		rule_free(m, rule);
 		return fail(ret_error, ret_reason, E_FULL, r, "no HTB class id left (16382 rules in use)");
 	}
+	rule->small_first = rule_small_first(m);
 	rule->up_segmented = leaf_segments(rule->up_bps);
 	rule->down_segmented = leaf_segments(rule->down_bps);
 	r = apply_everywhere(m, rule, 0, 0, &why);
@@ -1051,7 +1052,7 @@ static int class_stats_cb(const struct nl_class_stats *s, void *userdata) {
 			st->bytes += s->bytes;
 			st->packets += s->packets;
 		}
-		if (minor == (a->m->no_small_first ? r->minor : NB_MINOR_BULK(r->minor)) ||
+		if (minor == (r->small_first ? NB_MINOR_BULK(r->minor) : r->minor) ||
 		    minor == NB_MINOR_SMALL(r->minor)) {
 			st->drops += s->drops;
 			st->backlog += s->backlog;
