@@ -181,26 +181,16 @@ section=$(jq -r '
           "New rules per second as the rule set grows (per block of 1000): " +
           ([.set_rest.blocks[] | "\(.upto): \(.per_second | r(0))/s"] | join(", ")) + "." else empty end),
         ""' "$json_out")
-section+=$'\n'"Even with few rules one Set takes 1-2 ms (p50), about 500-700 calls a second on one connection,
-below the goal of 1000: each Set changes an HTB class and its leaf on the veth and on the IFB (netlink
-requests, each acknowledged) and rewrites the state file; this was not profiled further here.
-
-Why Set slows down as rules grow: \`perf record\` on netbumpd with ~8000 rules puts 64% of its CPU in
-\`class_stats_cb\` (src/netbumpd/rule.c). Once a second \`manager_refresh_stats\` dumps every HTB class of
-the veth and the IFB, and for each class walks the whole rule list to find the rule with that minor:
-O(rules × classes), 2 × 10^8 steps a second at 10,000 rules, which keeps netbumpd busy most of the time,
-so each Set waits behind it (p99/max) and the loading rate falls. Kernel-side the class dump itself
-(\`tc_dump_tclass_qdisc\`, \`htb_walk\`) is a few percent; \`manager_state_save\` on every Set is ~1%.
-Suggestions (daemon unchanged here): index rules by minor (a 64 Ki-entry \`Rule *\` array next to
-\`minor_used\`) so the callback is O(1); refresh only rules that a List/Top asks for, or dump class stats
-less often with many rules; keep \`rule_find\` (also a list walk) behind a hash map by name; batch the
-state file write (once per event-loop iteration, not per Set).
-
-Why a restart with thousands of rules takes so long: \`manager_restore_rules\` re-adds each saved rule
-through \`manager_set_rule\`, and each of those rewrites the whole state file (\`manager_state_save\`,
-one line per rule): O(n²) bytes written, plus the same per-rule list walks as above, before the socket
-answers. Suggestion: restore with state saving suspended and save once at the end (the function
-already does a final save), and build the rule index before re-adding."$'\n'
+section+=$'\n'"Where a Set's time goes (\`perf record\` on netbumpd while rules load): the daemon's own work is a
+few percent since the state file takes only the changed rule's lines (src/netbumpd/state.c) and class
+statistics find their rule by class id. A change of an existing rule is four acknowledged netlink
+requests (class and leaf on the veth and on the IFB). A new rule makes classes, and the kernel's cost
+of making one grows with the classes already on the host: \`tc_bind_tclass()\` walks every class of the
+qdisc (\`htb_walk\`, a mutex per class in \`__tcf_get_next_chain\`), and binding the class's filter block
+walks a list of every block on the host in \`flow_indr_dev_setup_offload()\`. With thousands of rules
+those two are most of the time, which is why new rules slow down as the set grows while changes do not.
+The first 1000 rules have three classes per direction (the small-packet leaves, see bench/latency.sh),
+later ones one. A restart after SIGKILL makes every class again, so it takes as long as loading."$'\n'
 
 begin='<!-- bench/control.sh: begin -->'
 end='<!-- bench/control.sh: end -->'

@@ -188,8 +188,8 @@ section=$(jq -r '
         "",
         "netbumpd RSS: \(.rss_kib.one / 1024 | r(1)) MiB with 1 rule, \(.rss_kib.many / 1024 | r(1)) MiB with \(.rules_loaded) (goal ≤ 20 MB:",
         "\(pf(.rss_kib.many <= 20000))). netbumpd CPU while idle with \(.rules_loaded) rules: \(.idle_cpu_percent_many)% of one CPU",
-        "(the once-a-second class statistics, O(rules × classes): see the control-plane section); on a 2-CPU",
-        "machine that CPU is taken from the traffic.",
+        "(mostly the once-a-second class statistics: one netlink dump of every class of the veth and the",
+        "IFB); on a 2-CPU machine that CPU is taken from the traffic.",
         ""' "$json_out")
 
 begin='<!-- bench/scale.sh: begin -->'
