@@ -27,6 +27,8 @@
 #   BENCH_REPORT_ONLY=JSON        measure nothing: write the section again from an earlier JSON
 
 BENCH_DIR=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=bench/section.sh
+source "$BENCH_DIR/section.sh"
 TOP=$(cd "$BENCH_DIR/.." && pwd)
 NETBUMP_BUILD_DIR=${NETBUMP_BUILD_DIR:-${1:-$TOP/build}}
 # shellcheck source=tests/integration/lib.sh
@@ -258,21 +260,7 @@ section=$(jq -r '. as $root
          | "| \($on.program) | \($on.workload) | \($off.ns_per_run // null | if . == null then "-" else r(1) end) | \($on.ns_per_run | r(1)) | \($on.run_cnt) |"),
         ""' "$json_out")
 
-# our section between markers: replaced in place when there, appended otherwise
-begin='<!-- bench/accounting.sh: begin -->'
-end='<!-- bench/accounting.sh: end -->'
-block=$(mktemp)
-page=$(mktemp)
-printf '%s\n%s\n%s\n' "$begin" "$section" "$end" >"$block"
-if [[ -f $md_out ]] && grep -qF "$begin" "$md_out"; then
-        awk -v b="$begin" -v e="$end" -v f="$block" '
-                $0 == b { while ((getline l < f) > 0) print l; skip = 1; next }
-                $0 == e { skip = 0; next }
-                !skip' "$md_out" >"$page" && cat "$page" >"$md_out"
-else
-        { [[ -s $md_out ]] && printf '\n'; cat "$block"; } >>"$md_out"
-fi
-rm -f "$block" "$page"
+bench_write_section accounting "$section" "$md_out"
 printf '%s\n' "$section" >&3
 nb_say "wrote $json_out and the accounting section of $md_out"
 ((ERRORS == 0)) || nb_fail "$ERRORS iperf3 run(s) failed"

@@ -18,6 +18,8 @@
 #   next 1000 after that, and the rest of the run uses the rules loaded by then)
 
 BENCH_DIR=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=bench/section.sh
+source "$BENCH_DIR/section.sh"
 TOP=$(cd "$BENCH_DIR/.." && pwd)
 NETBUMP_BUILD_DIR=${NETBUMP_BUILD_DIR:-${1:-$TOP/build}}
 # shellcheck source=tests/integration/lib.sh
@@ -192,19 +194,7 @@ those two are most of the time, which is why new rules slow down as the set grow
 The first 1000 rules have three classes per direction (the small-packet leaves, see bench/latency.sh),
 later ones one. A restart after SIGKILL makes every class again, so it takes as long as loading."$'\n'
 
-begin='<!-- bench/control.sh: begin -->'
-end='<!-- bench/control.sh: end -->'
-block=$(mktemp) page=$(mktemp)
-printf '%s\n%s\n%s\n' "$begin" "$section" "$end" >"$block"
-if [[ -f $md_out ]] && grep -qF "$begin" "$md_out"; then
-        awk -v b="$begin" -v e="$end" -v f="$block" '
-                $0 == b { while ((getline l < f) > 0) print l; skip = 1; next }
-                $0 == e { skip = 0; next }
-                !skip' "$md_out" >"$page" && cat "$page" >"$md_out"
-else
-        { [[ -s $md_out ]] && printf '\n'; cat "$block"; } >>"$md_out"
-fi
-rm -f "$block" "$page"
+bench_write_section control "$section" "$md_out"
 printf '%s\n' "$section" >&3
 nb_say "wrote $json_out and the control section of $md_out"
 nb_finish

@@ -19,6 +19,8 @@
 # of BENCHMARKS.md. Environment: BENCH_HIGH=100mbit BENCH_LOW=10mbit BENCH_OUT=DIR
 
 BENCH_DIR=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=bench/section.sh
+source "$BENCH_DIR/section.sh"
 TOP=$(cd "$BENCH_DIR/.." && pwd)
 NETBUMP_BUILD_DIR=${NETBUMP_BUILD_DIR:-${1:-$TOP/build}}
 # shellcheck source=tests/integration/lib.sh
@@ -213,19 +215,7 @@ as \"within ±5% 1 s after the ramp\", which this run meets."$'\n'
 fi
 [[ -f $out_dir/convergence.png ]] && section+=$'\n''![convergence](bench/results/convergence.png)'$'\n'
 
-begin='<!-- bench/convergence.sh: begin -->'
-end='<!-- bench/convergence.sh: end -->'
-block=$(mktemp) page=$(mktemp)
-printf '%s\n%s\n%s\n' "$begin" "$section" "$end" >"$block"
-if [[ -f $md_out ]] && grep -qF "$begin" "$md_out"; then
-        awk -v b="$begin" -v e="$end" -v f="$block" '
-                $0 == b { while ((getline l < f) > 0) print l; skip = 1; next }
-                $0 == e { skip = 0; next }
-                !skip' "$md_out" >"$page" && cat "$page" >"$md_out"
-else
-        { [[ -s $md_out ]] && printf '\n'; cat "$block"; } >>"$md_out"
-fi
-rm -f "$block" "$page"
+bench_write_section convergence "$section" "$md_out"
 printf '%s\n' "$section" >&3
 nb_say "wrote $json_out and the convergence section of $md_out"
 nb_finish

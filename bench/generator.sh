@@ -21,6 +21,8 @@
 set -eu
 
 BENCH_DIR=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=bench/section.sh
+source "$BENCH_DIR/section.sh"
 TOP=$(cd "$BENCH_DIR/.." && pwd)
 GEN=${1:-$TOP/build/generators/netbump-generator}
 UNITS=${BENCH_UNITS:-1000}
@@ -141,17 +143,5 @@ section=$(jq -r '
          "process alone take \($floor | ms) here: \(if $floor >= $g then "the goal cannot be met on this machine by any generator that reads every unit file" else "\($g - $floor | ms) of the goal are left to the generator" end).")
         ' "$json_out")
 
-begin='<!-- bench/generator.sh: begin -->'
-end='<!-- bench/generator.sh: end -->'
-block=$(mktemp) page=$(mktemp)
-printf '%s\n%s\n%s\n' "$begin" "$section" "$end" >"$block"
-if [[ -f $md_out ]] && grep -qF "$begin" "$md_out"; then
-        awk -v b="$begin" -v e="$end" -v f="$block" '
-                $0 == b { while ((getline l < f) > 0) print l; skip = 1; next }
-                $0 == e { skip = 0; next }
-                !skip' "$md_out" >"$page" && cat "$page" >"$md_out"
-else
-        { [[ -s $md_out ]] && printf '\n'; cat "$block"; } >>"$md_out"
-fi
-rm -f "$block" "$page"
+bench_write_section generator "$section" "$md_out"
 echo "wrote $json_out and the generator section of $md_out"

@@ -16,6 +16,8 @@
 # Environment: BENCH_ROUNDS=2 BENCH_SECS=8 BENCH_RATE=100mbit BENCH_OUT=DIR
 
 BENCH_DIR=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=bench/section.sh
+source "$BENCH_DIR/section.sh"
 TOP=$(cd "$BENCH_DIR/.." && pwd)
 NETBUMP_BUILD_DIR=${NETBUMP_BUILD_DIR:-${1:-$TOP/build}}
 # shellcheck source=tests/integration/lib.sh
@@ -196,20 +198,7 @@ HTB serves first, and wait behind at most the frame being sent; everything else 
 The bulk flows' rate is unchanged (bulk Mbit/s column)."$'\n'
 fi
 
-# our section between markers: replaced in place when there, appended otherwise
-begin='<!-- bench/latency.sh: begin -->'
-end='<!-- bench/latency.sh: end -->'
-block=$(mktemp) page=$(mktemp)
-printf '%s\n%s\n%s\n' "$begin" "$section" "$end" >"$block"
-if [[ -f $md_out ]] && grep -qF "$begin" "$md_out"; then
-        awk -v b="$begin" -v e="$end" -v f="$block" '
-                $0 == b { while ((getline l < f) > 0) print l; skip = 1; next }
-                $0 == e { skip = 0; next }
-                !skip' "$md_out" >"$page" && cat "$page" >"$md_out"
-else
-        { [[ -s $md_out ]] && printf '\n'; cat "$block"; } >>"$md_out"
-fi
-rm -f "$block" "$page"
+bench_write_section latency "$section" "$md_out"
 printf '%s\n' "$section" >&3
 nb_say "wrote $json_out and the latency section of $md_out"
 nb_finish

@@ -25,6 +25,8 @@
 # nothing, write the section again from that JSON.
 
 BENCH_DIR=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=bench/section.sh
+source "$BENCH_DIR/section.sh"
 TOP=$(cd "$BENCH_DIR/.." && pwd)
 NETBUMP_BUILD_DIR=${NETBUMP_BUILD_DIR:-${1:-$TOP/build}}
 # shellcheck source=tests/integration/lib.sh
@@ -218,19 +220,7 @@ if grep -q 'cbq\|Error\|RTNETLINK' "$NB_TMP/ws.log" 2>/dev/null || ! grep -q pol
         section+=$'\n'"wondershaper here: $(grep -ciE 'error|unknown|cannot' "$NB_TMP/ws.log" || :) error lines from tc (cbq and sfq are not in this kernel); what remained is $(grep -q 'police' "$NB_TMP/ws.log" && echo "its ingress policer, so the download above is policed" || echo "nothing (its policer needs act_police, which this kernel cannot load): the download above is not limited at all")."$'\n'
 fi
 
-begin='<!-- bench/peers.sh: begin -->'
-end='<!-- bench/peers.sh: end -->'
-block=$(mktemp) page=$(mktemp)
-printf '%s\n%s\n%s\n' "$begin" "$section" "$end" >"$block"
-if [[ -f $md_out ]] && grep -qF "$begin" "$md_out"; then
-        awk -v b="$begin" -v e="$end" -v f="$block" '
-                $0 == b { while ((getline l < f) > 0) print l; skip = 1; next }
-                $0 == e { skip = 0; next }
-                !skip' "$md_out" >"$page" && cat "$page" >"$md_out"
-else
-        { [[ -s $md_out ]] && printf '\n'; cat "$block"; } >>"$md_out"
-fi
-rm -f "$block" "$page"
+bench_write_section peers "$section" "$md_out"
 printf '%s\n' "$section" >&3
 nb_say "wrote $json_out and the peers section of $md_out"
 nb_finish

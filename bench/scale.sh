@@ -18,6 +18,8 @@
 # Environment: BENCH_RULES=10000 BENCH_RATE=50mbit BENCH_SECS=4 BENCH_LOAD_BUDGET=100 BENCH_OUT=DIR
 
 BENCH_DIR=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=bench/section.sh
+source "$BENCH_DIR/section.sh"
 TOP=$(cd "$BENCH_DIR/.." && pwd)
 NETBUMP_BUILD_DIR=${NETBUMP_BUILD_DIR:-${1:-$TOP/build}}
 # shellcheck source=tests/integration/lib.sh
@@ -192,19 +194,7 @@ section=$(jq -r '
         "IFB); on a 2-CPU machine that CPU is taken from the traffic.",
         ""' "$json_out")
 
-begin='<!-- bench/scale.sh: begin -->'
-end='<!-- bench/scale.sh: end -->'
-block=$(mktemp) page=$(mktemp)
-printf '%s\n%s\n%s\n' "$begin" "$section" "$end" >"$block"
-if [[ -f $md_out ]] && grep -qF "$begin" "$md_out"; then
-        awk -v b="$begin" -v e="$end" -v f="$block" '
-                $0 == b { while ((getline l < f) > 0) print l; skip = 1; next }
-                $0 == e { skip = 0; next }
-                !skip' "$md_out" >"$page" && cat "$page" >"$md_out"
-else
-        { [[ -s $md_out ]] && printf '\n'; cat "$block"; } >>"$md_out"
-fi
-rm -f "$block" "$page"
+bench_write_section scale "$section" "$md_out"
 printf '%s\n' "$section" >&3
 nb_say "wrote $json_out and the scale section of $md_out"
 nb_finish

@@ -96,26 +96,11 @@ static int log_kmsg_fd = -1;
 static int log_level_max = LOG_INFO;
 static unsigned log_n_errors;
 
-/* A syslog level by name or number, as systemd reads $SYSTEMD_LOG_LEVEL;
- * -EINVAL if it is neither. (log.c has the same, but would bring libsystemd.) */
-static int level_from_string(const char *s) {
-	static const char *const names[] = { "emerg", "alert", "crit", "err", "warning", "notice", "info", "debug" };
-
-	if (s[0] >= '0' && s[0] <= '7' && s[1] == '\0')
-		return s[0] - '0';
-	if (streq(s, "error"))
-		return LOG_ERR;
-	for (size_t i = 0; i < ELEMENTSOF(names); i++)
-		if (streq(s, names[i]))
-			return (int)i;
-	return -EINVAL;
-}
-
 static void log_setup(void) {
 	const char *target = getenv("NETBUMP_GENERATOR_LOG"), *level = getenv("SYSTEMD_LOG_LEVEL");
 
-	if (level && level_from_string(level) >= 0)
-		log_level_max = level_from_string(level);
+	if (level && log_level_from_string(level) >= 0)
+		log_level_max = log_level_from_string(level);
 	if (target && streq(target, "stderr"))
 		return;
 	log_kmsg_fd = open("/dev/kmsg", O_WRONLY | O_NOCTTY | O_CLOEXEC);

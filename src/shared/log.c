@@ -28,21 +28,6 @@ void log_set_prefix(const char *prefix) {
 	log_prefix = prefix;
 }
 
-int log_level_from_string(const char *s) {
-	static const char *const names[] = { "emerg", "alert", "crit", "err", "warning", "notice", "info", "debug" };
-
-	if (!s)
-		return -EINVAL;
-	if (s[0] >= '0' && s[0] <= '7' && s[1] == '\0')
-		return s[0] - '0';
-	if (streq(s, "error"))
-		return LOG_ERR;
-	for (size_t i = 0; i < ELEMENTSOF(names); i++)
-		if (streq(s, names[i]))
-			return (int)i;
-	return -EINVAL;
-}
-
 /* $JOURNAL_STREAM names the device:inode of the stream systemd connected our
  * stderr to (systemd.exec(5)); only then is a "<N>" prefix meaningful. */
 static bool journal_stream(void) {
