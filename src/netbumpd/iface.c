@@ -217,20 +217,19 @@ static void htb_params(uint64_t bps, uint32_t mtu, struct nl_htb_class *c) {
 
 /* Leaf queues. fq_codel where the kernel has it (it keeps queues short by
  * itself). Else a byte FIFO bounded to about 50 ms at the class rate:
- *  - below SEGMENT_MAX_BPS, both ways: the FIFO inside a TBF that segments
- *    GSO aggregates into frames. Downloads: veth and GRO deliver aggregates
- *    whole, and dropping one at once makes TCP lose dozens of segments and
- *    miss the rate by 5-10%; dropping single frames does not. Uploads: local
- *    TCP hands down aggregates of up to 45 frames, and HTB charges a packet
- *    whole when it sends it, so one aggregate is a burst of 0.5 s at 1 Mbit/s
- *    (measured: 7% over the rate in a 5-s window) and 5 ms at 100 Mbit/s
- *    that everything else in the class waits behind. The TBF runs far above
- *    the class rate so that it never shapes (HTB does) and rarely throttles;
- *  - faster: a plain bfifo, holding at least two 64 KiB GSO packets (local
- *    TCP small queues keep an upload from filling it). 50 ms there hold
- *    dozens of aggregates, so whole-aggregate drops are rare, while
- *    splitting 83,000 frames a second cost 5-8% of the rate at 1 Gbit/s on
- *    2 CPUs.
+ *  - uploads: a bfifo holding at least two 64 KiB GSO packets, which local
+ *    TCP hands down whole (TCP small queues keep it from filling). Cut into
+ *    frames here, a running upload that got a limit lost the tail of every
+ *    aggregate and fell to half the limit and less; whole, HTB charges an
+ *    aggregate at once, which at 1 Mbit/s is a burst of half a second;
+ *  - downloads below SEGMENT_MAX_BPS: the FIFO inside a TBF that segments
+ *    GSO aggregates (veth and GRO deliver them whole): dropping a whole
+ *    aggregate at once makes TCP lose dozens of segments and miss the rate
+ *    by 5-10%, dropping single frames does not. The TBF runs far above the
+ *    class rate so that it never shapes (HTB does) and rarely throttles;
+ *  - faster downloads: a plain bfifo. 50 ms there hold dozens of
+ *    aggregates, so whole-aggregate drops are rare, while splitting 83,000
+ *    frames a second cost 5-8% of the rate at 1 Gbit/s on 2 CPUs.
  * A class keeps the kind of leaf it was made with when its rate changes
  * (replacing a leaf by another kind would drop its queue). */
 #define LEAF_DELAY_DIV 20u /* 1/20 s = 50 ms */
@@ -238,9 +237,15 @@ static void htb_params(uint64_t bps, uint32_t mtu, struct nl_htb_class *c) {
 #define SEGMENT_MAX_BPS UINT64_C(200000000)
 #define LEAF_LIMIT_MAX (64u * 1024u * 1024u)
 
-static uint32_t fifo_limit(uint64_t bps, uint32_t mtu, bool segmented) {
+/* whole: the FIFO must hold two whole 64 KiB GSO aggregates, as local TCP
+ * hands them down (uploads; TCP small queues let a socket have about two in
+ * the qdisc). Cut into frames by the TBF, or not, a FIFO that cannot take an
+ * aggregate drops its tail every time: a running upload that got a limit
+ * fell to a fifth of it. Downloads arrive as GRO aggregates the TBF cuts up,
+ * and a few frames of room are enough. */
+static uint32_t fifo_limit(uint64_t bps, uint32_t mtu, bool whole) {
 	uint64_t frame = (uint64_t)mtu + 14, l = bps / 8 / LEAF_DELAY_DIV;
-	uint64_t floor = segmented ? 8 * frame : 2 * 65536 + 2 * frame;
+	uint64_t floor = whole ? 2 * (65536 / (mtu > 576 ? mtu - 40 : 536) + 1) * frame : 8 * frame;
 
 	if (l < floor)
 		l = floor;
@@ -251,7 +256,7 @@ static uint32_t fifo_limit(uint64_t bps, uint32_t mtu, bool segmented) {
 
 /* The leaf qdisc under class 6e62:minor, handle major: ... */
 static int leaf_replace(Manager *m, uint32_t ifindex, uint32_t minor, uint32_t major, uint64_t bps, uint32_t mtu,
-			bool segment) {
+			bool segment, bool whole) {
 	uint32_t classid = NB_CLASSID(minor), handle = major << 16, frame = mtu + 14;
 	int r;
 
@@ -265,15 +270,15 @@ static int leaf_replace(Manager *m, uint32_t ifindex, uint32_t minor, uint32_t m
 		}
 		if (m->leaf == LEAF_FQ_CODEL)
 			return r;
-		log_info("Leaf qdisc: byte FIFO bounded to ~50 ms, inside a segmenting TBF below 200 Mbit/s "
+		log_info("Leaf qdisc: byte FIFO bounded to ~50 ms, segmenting TBF for downloads below 200 Mbit/s "
 			 "(fq_codel unavailable: %s).",
 			 nl_extack(m->nl)[0] ? nl_extack(m->nl) : strerror(-r));
 		m->leaf = LEAF_BFIFO;
 	}
 	if (segment)
 		return nl_tbf_leaf_replace(m->nl, ifindex, classid, handle, TBF_RATE, 2 * frame,
-					   fifo_limit(bps, mtu, true));
-	return nl_leaf_qdisc_replace(m->nl, ifindex, classid, handle, NL_LEAF_BFIFO, fifo_limit(bps, mtu, false));
+					   fifo_limit(bps, mtu, whole));
+	return nl_leaf_qdisc_replace(m->nl, ifindex, classid, handle, NL_LEAF_BFIFO, fifo_limit(bps, mtu, whole || !segment));
 }
 
 bool leaf_segments(uint64_t bps) {
@@ -340,7 +345,7 @@ static int class_set(Manager *m, uint32_t ifindex, uint32_t parent, uint32_t min
  * delete its classes as the rate goes from old to new. segment: the bulk
  * leaf is (or is to be) the segmenting TBF. */
 static int apply_class(Manager *m, uint32_t ifindex, uint32_t mtu, uint32_t minor, uint64_t old, uint64_t new,
-		       bool split, bool segment) {
+		       bool split, bool segment, bool up) {
 	uint32_t bulk = NB_MINOR_BULK(minor), small = NB_MINOR_SMALL(minor), parent = NB_CLASSID(minor);
 	struct nl_htb_class c, cb, cs;
 	int r;
@@ -352,7 +357,7 @@ static int apply_class(Manager *m, uint32_t ifindex, uint32_t mtu, uint32_t mino
 		/* The rule class is the leaf. */
 		r = class_set(m, ifindex, NB_ROOT_HANDLE, minor, &c, old == 0);
 		if (r >= 0 && (old == 0 || m->leaf == LEAF_BFIFO))
-			r = leaf_replace(m, ifindex, minor, NB_LEAF_MAJOR_BULK(minor), new, mtu, segment);
+			r = leaf_replace(m, ifindex, minor, NB_LEAF_MAJOR_BULK(minor), new, mtu, segment, up);
 		if (r < 0 && old == 0)
 			(void)delete_classes(m, ifindex, minor, split);
 		return r;
@@ -366,9 +371,9 @@ static int apply_class(Manager *m, uint32_t ifindex, uint32_t mtu, uint32_t mino
 		if (r >= 0)
 			r = class_set(m, ifindex, parent, small, &cs, true);
 		if (r >= 0)
-			r = leaf_replace(m, ifindex, bulk, NB_LEAF_MAJOR_BULK(minor), new, mtu, segment);
+			r = leaf_replace(m, ifindex, bulk, NB_LEAF_MAJOR_BULK(minor), new, mtu, segment, up);
 		if (r >= 0)
-			r = leaf_replace(m, ifindex, small, NB_LEAF_MAJOR_SMALL(minor), new, mtu, false);
+			r = leaf_replace(m, ifindex, small, NB_LEAF_MAJOR_SMALL(minor), new, mtu, false, up);
 		if (r < 0)
 			(void)delete_classes(m, ifindex, minor, split);
 		return r;
@@ -391,9 +396,9 @@ static int apply_class(Manager *m, uint32_t ifindex, uint32_t mtu, uint32_t mino
 	if (r < 0)
 		return r;
 	if (m->leaf == LEAF_BFIFO) {
-		r = leaf_replace(m, ifindex, bulk, NB_LEAF_MAJOR_BULK(minor), new, mtu, segment);
+		r = leaf_replace(m, ifindex, bulk, NB_LEAF_MAJOR_BULK(minor), new, mtu, segment, up);
 		if (r >= 0)
-			r = leaf_replace(m, ifindex, small, NB_LEAF_MAJOR_SMALL(minor), new, mtu, false);
+			r = leaf_replace(m, ifindex, small, NB_LEAF_MAJOR_SMALL(minor), new, mtu, false, up);
 	}
 	return r;
 }
@@ -403,16 +408,16 @@ int iface_apply_rule(Manager *m, Iface *i, const Rule *r, uint64_t old_up, uint6
 
 	if (i->skipped)
 		return 0;
-	k = apply_class(m, i->ifindex, i->mtu, r->minor, old_up, r->up_bps, r->small_first, r->up_segmented);
+	k = apply_class(m, i->ifindex, i->mtu, r->minor, old_up, r->up_bps, r->small_first, false, true);
 	if (k < 0)
 		return log_warning_errno(k, "Failed to set upload class %x:%x on %s: %m %s", NB_HTB_MAJOR, r->minor,
 					 i->name, nl_extack(m->nl));
-	k = apply_class(m, i->ifb_ifindex, i->mtu, r->minor, old_down, r->down_bps, r->small_first, r->down_segmented);
+	k = apply_class(m, i->ifb_ifindex, i->mtu, r->minor, old_down, r->down_bps, r->small_first, r->down_segmented, false);
 	if (k < 0) {
 		log_warning_errno(k, "Failed to set download class %x:%x on %s: %m %s", NB_HTB_MAJOR, r->minor,
 				  i->ifb_name, nl_extack(m->nl));
 		/* Put the upload side back as it was. */
-		(void)apply_class(m, i->ifindex, i->mtu, r->minor, r->up_bps, old_up, r->small_first, r->up_segmented);
+		(void)apply_class(m, i->ifindex, i->mtu, r->minor, r->up_bps, old_up, r->small_first, false, true);
 		return k;
 	}
 	return 0;
@@ -422,7 +427,7 @@ int iface_set_down_rate(Manager *m, Iface *i, const Rule *r, uint64_t rate) {
 	if (i->skipped || !r->down_bps)
 		return 0;
 	/* old == new: a change in place of the class and its leaf limit. */
-	return apply_class(m, i->ifb_ifindex, i->mtu, r->minor, rate, rate, r->small_first, r->down_segmented);
+	return apply_class(m, i->ifb_ifindex, i->mtu, r->minor, rate, rate, r->small_first, r->down_segmented, false);
 }
 
 typedef struct ClassBytes {
@@ -449,8 +454,8 @@ uint64_t iface_down_bytes(Manager *m, const Rule *r) {
 int iface_remove_rule(Manager *m, Iface *i, const Rule *r) {
 	if (i->skipped)
 		return 0;
-	(void)apply_class(m, i->ifindex, i->mtu, r->minor, r->up_bps, 0, r->small_first, r->up_segmented);
-	(void)apply_class(m, i->ifb_ifindex, i->mtu, r->minor, r->down_bps, 0, r->small_first, r->down_segmented);
+	(void)apply_class(m, i->ifindex, i->mtu, r->minor, r->up_bps, 0, r->small_first, false, true);
+	(void)apply_class(m, i->ifb_ifindex, i->mtu, r->minor, r->down_bps, 0, r->small_first, r->down_segmented, false);
 	return 0;
 }
 

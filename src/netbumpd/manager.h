@@ -91,7 +91,6 @@ typedef struct Rule {
 	uint64_t down_bps; /* 0 = unlimited */
 	RuleStats up, down;
 	bool small_first;    /* its classes have the small-packet leaf (iface.c) */
-	bool up_segmented;   /* its upload classes have the segmenting TBF leaf */
 	bool down_segmented; /* its download classes have the segmenting TBF leaf */
 	uint64_t state_sig;  /* of its lines in the state file; 0: not written */
 	size_t state_slot;   /* its entry in Manager.state.rules, + 1 */

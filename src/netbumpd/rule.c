@@ -339,10 +339,8 @@ static int change_rule(Manager *m, Rule *existing, const RuleRequest *req, const
 			    existing->name);
 	}
 	flags_change = (!old_up != !existing->up_bps) || (!old_down != !existing->down_bps);
-	if (!old_up && existing->up_bps)
-		existing->up_segmented = leaf_segments(existing->up_bps); /* new classes */
 	if (!old_down && existing->down_bps)
-		existing->down_segmented = leaf_segments(existing->down_bps);
+		existing->down_segmented = leaf_segments(existing->down_bps); /* new classes */
 
 	/* A direction that loses its limit leaves the maps before its class
 	 * goes; one that gains a limit gets its class first. */
@@ -391,7 +389,6 @@ static int rule_install(Manager *m, Rule *rule, const char **ret_error, char **r
 		return fail(ret_error, ret_reason, E_FULL, r, "no HTB class id left (16382 rules in use)");
 	}
 	rule->small_first = rule_small_first(m);
-	rule->up_segmented = leaf_segments(rule->up_bps);
 	rule->down_segmented = leaf_segments(rule->down_bps);
 	r = apply_everywhere(m, rule, 0, 0, &why);
 	if (r < 0) {

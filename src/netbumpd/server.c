@@ -321,7 +321,7 @@ static const char *leaf_string(LeafKind leaf) {
 	case LEAF_FQ_CODEL:
 		return "fq_codel";
 	case LEAF_BFIFO:
-		return "tbf+bfifo below 200 Mbit/s, bfifo above";
+		return "bfifo up, tbf+bfifo down below 200 Mbit/s";
 	default:
 		return "not probed yet";
 	}
