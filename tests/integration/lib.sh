@@ -148,6 +148,21 @@ nb_alive() {
 
 nb_track_pid() { NB_PIDS+=("$1"); }
 
+# nb_child_pid PARENT NAME: the PID of PARENT's child once it runs NAME (5 s at most)
+nb_child_pid() {
+        local parent=$1 name=$2 p i
+        for ((i = 0; i < 100; i++)); do
+                for p in $(pgrep -P "$parent"); do
+                        [[ $(cat "/proc/$p/comm" 2>/dev/null) == "$name" ]] && { echo "$p"; return 0; }
+                done
+                sleep 0.05
+        done
+        return 1
+}
+
+# nb_proc_cgroup PID: the cgroup v2 path of PID as /proc/PID/cgroup shows it ("/a/b")
+nb_proc_cgroup() { awk -F: '$1 == "0" { print $3; exit }' "/proc/$1/cgroup" 2>/dev/null; }
+
 # nb_wait_pid PID SECONDS: wait until PID is gone; 1 on time-out (the process is left alone)
 nb_wait_pid() {
         nb_wait_until "$2" eval '! nb_alive '"$1"
@@ -155,6 +170,18 @@ nb_wait_pid() {
 
 # nb_now: seconds since the epoch with microseconds
 nb_now() { printf '%s\n' "$EPOCHREALTIME"; }
+
+# nb_rel T0 T: T - T0 in seconds ("1.234")
+nb_rel() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f\n", b - a }'; }
+
+# nb_at T0 SECS: the time SECS seconds after T0 (seconds since the epoch)
+nb_at() { awk -v a="$1" -v s="$2" 'BEGIN { printf "%.6f\n", a + s }'; }
+
+# nb_sleep_until T0 SECS: sleep until SECS seconds after T0 (not at all if that has passed)
+nb_sleep_until() {
+        sleep "$(awk -v t0="$1" -v now="$(nb_now)" -v at="$2" \
+                'BEGIN { d = t0 + at - now; if (d < 0) d = 0; printf "%.3f", d }')"
+}
 
 # nb_mbit BPS: "7.61"
 nb_mbit() { awk -v b="$1" 'BEGIN { printf "%.2f", b / 1e6 }'; }
@@ -457,6 +484,127 @@ measure_goodput_wait() {
         iperf_client_wait "$__pid" || return 1
         __bps=$(goodput_from_json "${NB_BG_JSON[$__pid]}") || return 1
         printf -v "$2" '%s' "$__bps"
+}
+
+# ---------------------------------------------------------------------------------------------
+# fine-grained samples of the shaper's own counters (the link layer, as tc counts it)
+#
+# iperf3's per-second intervals count what reached the receiving application, which lags what
+# passed the shaper (TCP's out-of-order queue, socket buffers) and is only as fine as its
+# intervals. To judge "the new rate holds within one second" the tests read the HTB counters.
+
+# nb_ifb_of DEV: the IFB through which netbumpd shapes DEV's downloads (nbifb<ifindex of DEV>)
+nb_ifb_of() {
+        local idx
+        idx=$(ip -n "$NB_NS_A" -o link show dev "$1" | awk -F': ' '{ print $1; exit }') || return 1
+        printf 'nbifb%s\n' "$idx"
+}
+
+# tc_sampler_start PIDVAR FILE SECONDS DEV...: in the background, about every 100 ms for at most
+#   SECONDS, append one line per HTB class and per qdisc on each DEV (in ns a) to FILE:
+#     TIME DEV class|qdisc ID PARENT BYTES PACKETS DROPS BACKLOG-BYTES
+#   (TIME: seconds since the epoch, taken just before tc ran). Stop it with tc_sampler_stop PID.
+tc_sampler_start() {
+        local __pidvar=$1 file=$2 secs=$3
+        shift 3
+        (
+                trap 'exit 0' TERM
+                end=$(awk -v n="$(nb_now)" -v s="$secs" 'BEGIN { printf "%.6f", n + s }')
+                next_t=$(nb_now)
+                while awk -v n="$(nb_now)" -v e="$end" 'BEGIN { exit !(n < e) }'; do
+                        t=$(nb_now)
+                        for dev in "$@"; do
+                                { tc -n "$NB_NS_A" -s class show dev "$dev"
+                                  tc -n "$NB_NS_A" -s qdisc show dev "$dev"; } 2>/dev/null |
+                                        awk -v t="$t" -v dev="$dev" '
+                                        function flush() { if (id != "") print t, dev, what, id, parent, b, p, d, bl; id = "" }
+                                        /^(class|qdisc) / {
+                                                flush(); what = $1; id = $3; parent = "-"
+                                                for (i = 4; i < NF; i++) if ($i == "parent") parent = $(i + 1)
+                                                b = p = d = bl = 0
+                                        }
+                                        /^ Sent / { b = $2; p = $4; d = $7; sub(/,/, "", d) }
+                                        /^ backlog / { bl = $2; sub(/b$/, "", bl) }
+                                        END { flush() }'
+                        done >>"$file"
+                        next_t=$(awk -v x="$next_t" 'BEGIN { printf "%.6f", x + 0.1 }')
+                        sleep "$(awk -v x="$next_t" -v n="$(nb_now)" 'BEGIN { d = x - n; if (d < 0.01) d = 0.01; printf "%.3f", d }')"
+                done
+        ) &
+        nb_track_pid $!
+        printf -v "$__pidvar" '%s' "$!"
+}
+
+# tc_sampler_stop PID: stop a sampler from tc_sampler_start and wait for it
+tc_sampler_stop() {
+        kill -TERM "$1" 2>/dev/null || :
+        wait "$1" 2>/dev/null || :
+}
+
+# tc_class_series FILE DEV CLASSID: "TIME BYTES DROPS PACKETS" per sample of class CLASSID on DEV;
+#   DROPS are those of the class's leaf qdisc (which also sees the drops of segments the leaf made
+#   of a GSO packet; HTB's class counter does not)
+tc_class_series() {
+        awk -v dev="$2" -v cls="$3" '
+                $2 != dev { next }
+                $3 == "class" && $4 == cls { b[$1] = $6; p[$1] = $7; t[$1] = 1 }
+                $3 == "qdisc" && $5 == cls { d[$1] += $8 }
+                END { for (x in t) printf "%s %s %d %s\n", x, b[x], d[x], p[x] }' "$1" | sort -n
+}
+
+# series_rate SERIES T0 T1: the link-layer bits/s between times T0 and T1 (seconds since the
+#   epoch) from a tc_class_series, the byte counts interpolated linearly between the samples
+#   around each time; fails if the samples do not cover [T0, T1]
+series_rate() {
+        awk -v t0="$2" -v t1="$3" '
+                function at(x,   i) {
+                        for (i = 2; i <= n; i++)
+                                if (T[i] >= x) return B[i - 1] + (B[i] - B[i - 1]) * (x - T[i - 1]) / (T[i] - T[i - 1])
+                        return -1
+                }
+                { n++; T[n] = $1; B[n] = $2 }
+                END {
+                        if (n < 2 || T[1] > t0 || T[n] < t1) exit 1
+                        printf "%.0f\n", (at(t1) - at(t0)) * 8 / (t1 - t0)
+                }' "$1"
+}
+
+# series_delta SERIES COLUMN T0 T1: the growth of a counter column (3: drops, 4: packets) between
+#   the last sample at or before T0 and the first at or after T1 (so at least what happened in
+#   [T0, T1])
+series_delta() {
+        awk -v c="$2" -v t0="$3" -v t1="$4" '
+                $1 <= t0 { v0 = $c; have0 = 1 }
+                $1 >= t1 && !have1 { v1 = $c; have1 = 1 }
+                END { if (!have0 || !have1) exit 1; print v1 - v0 }' "$1"
+}
+
+# series_drops SERIES T0 T1: the leaf's drops in [T0, T1] (as series_delta)
+series_drops() { series_delta "$1" 3 "$2" "$3"; }
+
+# series_packets SERIES T0 T1: the packets the class sent in [T0, T1] (as series_delta)
+series_packets() { series_delta "$1" 4 "$2" "$3"; }
+
+# series_monotonic SERIES: the byte, drop and packet counters never go back (a class deleted and
+#   made anew starts from 0); prints the first step back otherwise and fails
+series_monotonic() {
+        awk 'NR > 1 && ($2 < b || $3 < d || $4 < p) { printf "at %s: %s %s %s after %s %s %s\n", $1, $2, $3, $4, b, d, p; bad = 1; exit }
+             { b = $2; d = $3; p = $4 }
+             END { exit bad }' "$1"
+}
+
+# series_table SERIES T0 STEP N [FIRST]: N rows "from-to s  Mbit/s  drops" of STEP seconds, the
+#   first from T0 + FIRST * STEP (FIRST: 0), times printed relative to T0; for the log
+series_table() {
+        local i a b r d first=${5:-0}
+        for ((i = first; i < first + $4; i++)); do
+                a=$(awk -v t="$2" -v s="$3" -v i="$i" 'BEGIN { printf "%.6f", t + s * i }')
+                b=$(awk -v t="$2" -v s="$3" -v i="$i" 'BEGIN { printf "%.6f", t + s * (i + 1) }')
+                r=$(series_rate "$1" "$a" "$b") || continue
+                d=$(series_drops "$1" "$a" "$b") || d='?'
+                awk -v s="$3" -v i="$i" -v r="$r" -v d="$d" \
+                        'BEGIN { printf "    %+5.1f-%+5.1f s  %9.2f Mbit/s  %5s drops\n", s * i, s * (i + 1), r / 1e6, d }'
+        done
 }
 
 # ---------------------------------------------------------------------------------------------

@@ -4,6 +4,10 @@
 # `netbumpctl set cgroup:/... 8mbit` limits a cgroup's TCP goodput to what an 8 Mbit/s link gives,
 # upload and download, IPv4 and IPv6 (within 5%); meanwhile a client in a sibling cgroup is not
 # limited (> 500 Mbit/s).
+# Then `netbumpd --interface veth-a` with a second veth pair in the namespaces (veth-a2, 198.19.N.0/24):
+# only veth-a gets netbump's HTB root, clsact and IFB; veth-a2 keeps its qdiscs as they were and no
+# IFB is made for it. The same cgroup rule then limits traffic over veth-a (within 5%, both ways),
+# while the cgroup's traffic over veth-a2 is unshaped (> 500 Mbit/s, both ways).
 
 source "$(dirname "$0")/lib.sh"
 
@@ -41,6 +45,45 @@ for fam in 4 6; do
                         assert_above "$free_bps" "$FREE_MIN" "sibling cgroup $dir v$fam (concurrent, unlimited)"
                 fi
         done
+done
+
+# --- --interface: only the named interface is shaped ------------------------------------------
+nb_stop_netbumpd
+IF_A2=veth-a2
+IF_B2=veth-b2
+A2=198.19.$NB_NET.1
+B2=198.19.$NB_NET.2
+ip -n "$NB_NS_A" link add "$IF_A2" type veth peer name "$IF_B2" netns "$NB_NS_B"
+ip -n "$NB_NS_A" addr add "$A2/24" dev "$IF_A2"
+ip -n "$NB_NS_B" addr add "$B2/24" dev "$IF_B2"
+ip -n "$NB_NS_A" link set "$IF_A2" up
+ip -n "$NB_NS_B" link set "$IF_B2" up
+nb_wait_until 5 _nb_link_up "$NB_NS_A" "$IF_A2" || nb_fail "$IF_A2 did not come up"
+nb_wait_until 5 _nb_link_up "$NB_NS_B" "$IF_B2" || nb_fail "$IF_B2 did not come up"
+qdiscs_a2_before=$(tc -n "$NB_NS_A" qdisc show dev "$IF_A2" | sed -E 's/ refcnt [0-9]+//')
+
+nb_start_netbumpd --interface "$NB_IF_A"
+nbctl_ok set "cgroup:$(cgroup_rel limited)" "$RATE"
+ifb_a=$(nb_ifb_of "$NB_IF_A")
+ifb_a2=$(nb_ifb_of "$IF_A2")
+assert_true "--interface $NB_IF_A: $NB_IF_A has netbump's HTB root (6e62:)" \
+        eval 'tc -n "$NB_NS_A" qdisc show dev "$NB_IF_A" | grep -q "^qdisc htb 6e62: root"'
+assert_true "--interface $NB_IF_A: $NB_IF_A's downloads go through $ifb_a" \
+        ip -n "$NB_NS_A" link show dev "$ifb_a"
+qdiscs_a2=$(tc -n "$NB_NS_A" qdisc show dev "$IF_A2" | sed -E 's/ refcnt [0-9]+//')
+assert_true "--interface $NB_IF_A: $IF_A2's qdiscs are as before ($(paste -sd';' <<<"$qdiscs_a2"))" \
+        test "$qdiscs_a2" = "$qdiscs_a2_before"
+assert_true "--interface $NB_IF_A: no IFB for $IF_A2 ($ifb_a2)" \
+        eval '! ip -n "$NB_NS_A" link show dev "$ifb_a2" >/dev/null 2>&1'
+
+expected=$(expected_goodput "$RATE" 4)
+for dir in up down; do
+        opts=(-t "$SECS")
+        [[ $dir == down ]] && opts+=(-R)
+        bps=$(measure_goodput -g limited "${opts[@]}" "$NB_B4" 5201) || nb_fail "iperf3 over $NB_IF_A failed ($dir)"
+        assert_within "$bps" "$expected" "$TOL" "--interface $NB_IF_A: cgroup over $NB_IF_A $dir"
+        bps=$(measure_goodput -g limited -t 2 "${opts[@]:2}" "$B2" 5201) || nb_fail "iperf3 over $IF_A2 failed ($dir)"
+        assert_above "$bps" "$FREE_MIN" "--interface $NB_IF_A: the same cgroup over $IF_A2 $dir (unshaped)"
 done
 
 nb_finish

@@ -5,6 +5,9 @@
 # link gives, upload and download, IPv4 and IPv6 (within 5%); meanwhile a root-owned client in the
 # same cgroup is not limited (> 500 Mbit/s). Both clients run below the daemon's --cgroup-root,
 # since netbumpd only sees sockets there.
+# Then by name: `set user@NAME` (NAME: uid 1000's name in the passwd database) is the rule for
+# user@1000 and limits the same way (IPv4, upload and download, within 5%); `unset user@NAME`
+# removes it.
 
 source "$(dirname "$0")/lib.sh"
 
@@ -43,5 +46,28 @@ for fam in 4 6; do
                 fi
         done
 done
+
+# --- the same user by name -------------------------------------------------------------------
+user_name=$(getent passwd "$USER_ID" | cut -d: -f1) || user_name=
+if [[ -z $user_name ]]; then
+        nb_say "not checked: user@NAME (no user with uid $USER_ID in the passwd database)"
+else
+        nbctl_ok unset "user@$USER_ID"
+        nbctl_ok set "user@$user_name" "$RATE"
+        got=$(nbctl --json list | jq -c '[.rules[] | [.target, .up, .down]]')
+        want="[[\"user@$USER_ID\",$(rate_to_bps "$RATE"),$(rate_to_bps "$RATE")]]"
+        assert_true "user@$user_name is the rule for user@$USER_ID at $RATE both ways (list: $got)" test "$got" = "$want"
+        expected=$(expected_goodput "$RATE" 4)
+        for dir in up down; do
+                opts=(-t "$SECS")
+                [[ $dir == down ]] && opts+=(-R)
+                bps=$(measure_goodput -g users -u "$USER_ID" "${opts[@]}" "$NB_B4" 5201) ||
+                        nb_fail "iperf3 client of $user_name failed ($dir)"
+                assert_within "$bps" "$expected" "$TOL" "user@$user_name $dir v4"
+        done
+        nbctl_ok unset "user@$user_name"
+        got=$(nbctl --json list | jq -c '[.rules[].target]')
+        assert_true "unset user@$user_name leaves no rule (list: $got)" test "$got" = "[]"
+fi
 
 nb_finish

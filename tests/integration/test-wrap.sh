@@ -7,6 +7,9 @@
 #     goodput within 5% of the 8 Mbit/s goodput, upload and download; `netbumpctl run 8mbit --
 #     iperf3 ...` the same (upload). While it runs, the command has the wrapper's PID and sits in
 #     the rule's cgroup.
+#   - asymmetric: `netbump-wrap --up 8mbit --down 24mbit -- iperf3 ...` and, the other way round,
+#     NETBUMP_UP_RATE=24mbit NETBUMP_DOWN_RATE=8mbit: the rule has those limits and each
+#     direction's goodput is within 5% of its own rate's goodput.
 #   - run by an unprivileged user (uid 1000) for its own command: the same (upload).
 #   - as the main process of a systemd unit ($INVOCATION_ID set, cgroup "*.service"): the command
 #     stays in its cgroup, which gets a transient rule (goodput within 5%); the rule ends with it.
@@ -62,12 +65,12 @@ child_pid() {
 # wrapped_iperf NAME CG DIR WRAPPER...: runs `WRAPPER iperf3 -c ... [-R]` in ns a in cgroup CG in
 # the background (as iperf_client_start does); checks that the process keeps its PID from the
 # wrapper to iperf3, where it sits meanwhile and which rule there is; sets WRAP_BPS to the
-# receiver's goodput. CG "*.service": it must stay there, under a cgroup: rule; otherwise it must
+# receiver's goodput and WRAP_LIMITS to the rule's "UP DOWN" bits/s. CG "*.service": it must stay there, under a cgroup: rule; otherwise it must
 # be in netbump/pid-<its PID>, under a pid: rule. (Not in $(...): it records failures.)
 wrapped_iperf() {
         local name=$1 cg=$2 dir=$3 json tpid pid want want_rule got
         shift 3
-        WRAP_BPS=
+        WRAP_BPS='' WRAP_LIMITS=''
         json=$NB_TMP/wrap-$name-$dir.json
         local args=(iperf3 -c "$NB_B4" -p 5201 -t 4 -O 1 -J --get-server-output --connect-timeout 3000)
         [[ $dir == down ]] && args+=(-R)
@@ -87,6 +90,7 @@ wrapped_iperf() {
         got=$(rules)
         assert_true "$name $dir: the rules while it runs are [\"$want_rule\"] (are $got)" \
                 test "$got" = "[\"$want_rule\"]"
+        WRAP_LIMITS=$(nbctl --json list | jq -r '.rules[0] | "\(.up) \(.down)"')
         if [[ $cg == *.service ]]; then
                 got=$(nbctl --json list | jq -r '.rules[0].transient')
                 assert_true "$name $dir: the cgroup rule is transient (transient: $got)" test "$got" = true
@@ -112,6 +116,33 @@ wrapped_iperf run c1 up "$NB_NETBUMPCTL" --socket "$NB_SOCK" run "$RATE" -- ||
         nb_fail "netbumpctl run: iperf3 failed"
 assert_within "$WRAP_BPS" "$expected" "$TOL" "netbumpctl run $RATE -- iperf3 (up)"
 assert_no_rule_left "netbumpctl run"
+
+# --- asymmetric limits -----------------------------------------------------------------------
+LOW=8mbit
+HIGH=24mbit
+for dir in up down; do
+        # --up LOW --down HIGH
+        want=$LOW
+        [[ $dir == down ]] && want=$HIGH
+        wrapped_iperf updown c1 "$dir" "$NB_WRAP" --socket "$NB_SOCK" --up "$LOW" --down "$HIGH" -- ||
+                nb_fail "netbump-wrap --up $LOW --down $HIGH: iperf3 failed ($dir)"
+        assert_true "netbump-wrap --up $LOW --down $HIGH: the rule's limits (up down) are $WRAP_LIMITS" \
+                test "$WRAP_LIMITS" = "$(rate_to_bps "$LOW") $(rate_to_bps "$HIGH")"
+        assert_within "$WRAP_BPS" "$(expected_goodput "$want" 4)" "$TOL" "netbump-wrap --up $LOW --down $HIGH ($dir: $want)"
+        assert_no_rule_left "netbump-wrap --up/--down ($dir)"
+
+        # NETBUMP_UP_RATE=HIGH NETBUMP_DOWN_RATE=LOW: the other way round
+        want=$HIGH
+        [[ $dir == down ]] && want=$LOW
+        wrapped_iperf updown-env c1 "$dir" env NETBUMP_SOCKET="$NB_SOCK" NETBUMP_UP_RATE="$HIGH" \
+                NETBUMP_DOWN_RATE="$LOW" "$NB_WRAP" ||
+                nb_fail "NETBUMP_UP_RATE=$HIGH NETBUMP_DOWN_RATE=$LOW netbump-wrap: iperf3 failed ($dir)"
+        assert_true "NETBUMP_UP_RATE=$HIGH NETBUMP_DOWN_RATE=$LOW: the rule's limits (up down) are $WRAP_LIMITS" \
+                test "$WRAP_LIMITS" = "$(rate_to_bps "$HIGH") $(rate_to_bps "$LOW")"
+        assert_within "$WRAP_BPS" "$(expected_goodput "$want" 4)" "$TOL" \
+                "NETBUMP_UP_RATE=$HIGH NETBUMP_DOWN_RATE=$LOW netbump-wrap ($dir: $want)"
+        assert_no_rule_left "NETBUMP_UP_RATE/NETBUMP_DOWN_RATE netbump-wrap ($dir)"
+done
 
 # as the main process of a unit: stays in its cgroup, which the rule limits while it lives
 wrapped_iperf unit wrap-test.service up env INVOCATION_ID=0123456789abcdef0123456789abcdef \
