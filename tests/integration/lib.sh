@@ -545,10 +545,14 @@ tc_sampler_stop() {
 #   DROPS are those of the class's leaf qdisc (which also sees the drops of segments the leaf made
 #   of a GSO packet; HTB's class counter does not)
 tc_class_series() {
-        awk -v dev="$2" -v cls="$3" '
+        # a rule's leaf qdiscs hang under its class, or under its two leaf classes (bulk M+0x4000,
+        # small packets M+0x8000) when it has them
+        local m=$((16#${3#*:}))
+        awk -v dev="$2" -v cls="$3" -v bulk="$(printf '%s:%x' "${3%%:*}" $((m + 0x4000)))" \
+                -v small="$(printf '%s:%x' "${3%%:*}" $((m + 0x8000)))" '
                 $2 != dev { next }
                 $3 == "class" && $4 == cls { b[$1] = $6; p[$1] = $7; t[$1] = 1 }
-                $3 == "qdisc" && $5 == cls { d[$1] += $8 }
+                $3 == "qdisc" && ($5 == cls || $5 == bulk || $5 == small) { d[$1] += $8 }
                 END { for (x in t) printf "%s %s %d %s\n", x, b[x], d[x], p[x] }' "$1" | sort -n
 }
 
