@@ -3,9 +3,10 @@
 #
 # Changing a running limit takes effect on open connections: an 8 s transfer starts at 8mbit; at
 # ~2.5 s `netbumpctl set` raises the same target to 24mbit. Upload and download, separately, IPv4.
-#   - per-second receiver intervals: before the change (the first one skipped) each within 5% of
-#     the 8 Mbit/s goodput; from 1 s after the change on, on average within 5% of the 24 Mbit/s
-#     goodput, none below 85%;
+#   - per-second receiver intervals: before the change (the first one skipped) each within 10% of
+#     the 8 Mbit/s goodput (one second early in a transfer: TCP's own ups and downs show; the
+#     limit's accuracy is test-limit-*'s); from 1 s after the change on, on average within 5% of
+#     the 24 Mbit/s goodput, none below 85%;
 #   - within one second, at the link layer: the HTB class's byte counters, sampled every ~100 ms,
 #     carry 24 Mbit/s within 5% in the second [change + 1 s, change + 2 s] (the change counted
 #     from its request);
@@ -79,7 +80,7 @@ for dir in up down; do
         i=0
         for bps in $before; do
                 i=$((i + 1))
-                assert_within "$bps" "$exp1" "$TOL" "$dir before change, interval $i ($RATE1)"
+                assert_within "$bps" "$exp1" "$((2 * TOL))" "$dir before change, interval $i ($RATE1)"
         done
         mean=$(awk '{ s += $1; n++ } END { printf "%.0f", s / n }' <<<"$after")
         low=$(awk '{ if (min == "" || $1 < min) min = $1 } END { printf "%.0f", min }' <<<"$after")
