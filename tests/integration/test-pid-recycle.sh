@@ -35,18 +35,6 @@ _no_rule_named() { [[ $(nbctl --json list | jq --arg t "$1" '[.rules[] | select(
 _rule_named() { ! _no_rule_named "$1"; }
 applies_to() { nbctl --json list "$1" | jq -r '.applies // ""'; }
 
-# child_pid PARENT NAME: the PID of PARENT's child once it runs NAME (5 s at most)
-child_pid() {
-        local parent=$1 name=$2 p i
-        for ((i = 0; i < 100; i++)); do
-                for p in $(pgrep -P "$parent"); do
-                        _comm_is "$p" "$name" && { echo "$p"; return 0; }
-                done
-                sleep 0.05
-        done
-        return 1
-}
-
 _nb_argv -g c1
 fifo=$NB_TMP/go
 mkfifo "$fifo"
@@ -128,7 +116,7 @@ recycled_upload "$P" A
 "${_NB_ARGV[@]}" sh -c 'sleep 60 & wait' &
 P=$!
 nb_track_pid "$P"
-S=$(child_pid "$P" sleep) || nb_fail "B: sh ($P) did not start its sleep"
+S=$(nb_child_pid "$P" sleep) || nb_fail "B: sh ($P) did not start its sleep"
 nb_track_pid "$S"
 nb_wait_until 5 _in_cgroup "$P" "$c1" || nb_fail "B: sh ($P) never reached $c1"
 nbctl_ok set "pid:$P" "$RATE"

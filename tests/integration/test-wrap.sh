@@ -50,18 +50,6 @@ assert_no_rule_left() {
 _comm_is() { [[ $(cat "/proc/$1/comm" 2>/dev/null) == "$2" ]]; }
 proc_cgroup() { awk -F: '$1 == "0" { print $3; exit }' "/proc/$1/cgroup" 2>/dev/null; }
 
-# child_pid PARENT NAME: the PID of PARENT's child once it runs NAME (5 s at most)
-child_pid() {
-        local parent=$1 name=$2 p i
-        for ((i = 0; i < 100; i++)); do
-                for p in $(pgrep -P "$parent"); do
-                        [[ $(cat "/proc/$p/comm" 2>/dev/null) == "$name" ]] && { echo "$p"; return 0; }
-                done
-                sleep 0.05
-        done
-        return 1
-}
-
 # wrapped_iperf NAME CG DIR WRAPPER...: runs `WRAPPER iperf3 -c ... [-R]` in ns a in cgroup CG in
 # the background (as iperf_client_start does); checks that the process keeps its PID from the
 # wrapper to iperf3, where it sits meanwhile and which rule there is; sets WRAP_BPS to the
@@ -79,7 +67,7 @@ wrapped_iperf() {
         tpid=$!
         nb_track_pid "$tpid"
         NB_BG_JSON[$tpid]=$json
-        pid=$(child_pid "$tpid" iperf3) || { nb_say "$name $dir: no iperf3 below timeout $tpid"; return 1; }
+        pid=$(nb_child_pid "$tpid" iperf3) || { nb_say "$name $dir: no iperf3 below timeout $tpid"; return 1; }
         if [[ $cg == *.service ]]; then
                 want=$(cgroup_rel "$cg") want_rule=cgroup:$(cgroup_rel "$cg")
         else
