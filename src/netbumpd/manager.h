@@ -358,6 +358,8 @@ int manager_state_load_clsact(Manager *m, uint32_t **ret, size_t *ret_n);
 int manager_state_load_rules(Manager *m, SavedRule **ret, size_t *ret_n);
 void manager_state_close(Manager *m);
 void saved_rules_free(SavedRule *v, size_t n);
+/* Frees an array of Moved and the strings in it. */
+void moved_free(Moved *v, size_t n);
 /* Puts back the rules a killed run had acknowledged (rule.c). */
 int manager_restore_rules(Manager *m);
 

@@ -83,12 +83,8 @@ static void rule_free(Manager *m, Rule *r) {
 	unit_rule_done(r);
 	if (r->pidfd >= 0)
 		close(r->pidfd);
-	for (size_t k = 0; k < r->n_moved; k++) {
-		free(r->moved[k].from);
-		free(r->moved[k].from_unit);
-	}
+	moved_free(r->moved, r->n_moved);
 	free(r->scope);
-	free(r->moved);
 	free(r->cookies);
 	free(r->cgroup_abs);
 	target_done(&r->target);

@@ -303,13 +303,17 @@ static void chomp(char *s) {
 		s[l - 1] = '\0';
 }
 
+void moved_free(Moved *v, size_t n) {
+	for (size_t k = 0; k < n; k++) {
+		free(v[k].from);
+		free(v[k].from_unit);
+	}
+	free(v);
+}
+
 static void saved_rule_clear(SavedRule *sr) {
 	free(sr->target);
-	for (size_t j = 0; j < sr->n_moved; j++) {
-		free(sr->moved[j].from);
-		free(sr->moved[j].from_unit);
-	}
-	free(sr->moved);
+	moved_free(sr->moved, sr->n_moved);
 	free(sr->cookies);
 	*sr = (SavedRule){};
 }
