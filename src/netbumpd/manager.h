@@ -142,7 +142,7 @@ typedef struct Client {
 	sd_event_source *io;
 	VarlinkBuffer in;
 	char *out;
-	size_t out_size, out_done;
+	size_t out_size, out_done, out_cap;
 	bool closing; /* close once the output is flushed */
 	struct Client *next;
 } Client;
@@ -318,8 +318,9 @@ uint32_t rule_flags(const Rule *r);
 
 /* ramp.c */
 /* A new download limit on a target whose TCP flows already run: measure
- * their rate for a moment, then step down to the limit. */
-int ramp_new_rule(Manager *m, Rule *rule);
+ * their rate for a moment, then step down to the limit. Called after the
+ * rule's classes exist and before any of those flows is classified to them. */
+int ramp_prepare(Manager *m, Rule *rule);
 /* An existing download limit lowered from old: step down from there. */
 int ramp_lower(Manager *m, Rule *rule, uint64_t old);
 void ramp_stop(Rule *rule);

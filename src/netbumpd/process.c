@@ -284,6 +284,7 @@ int pid_rule_attach(Manager *m, Rule *rule, const char **ret_reason) {
 			log_struct_errno(LOG_WARNING, r, RULE_FIELDS(rule),
 					 "Failed to list the sockets of %s; its existing sockets stay unlimited: %m",
 					 rule->name);
+		(void)ramp_prepare(m, rule);
 		pid_rule_sync_cookies(m, rule);
 	}
 	free(set.v);

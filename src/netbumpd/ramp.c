@@ -12,8 +12,15 @@
  * window as it goes; the limit holds within about a second. Uploads need
  * none of this: a local sender is held back by TCP small queues, not drops.
  *
+ * A step must outlast the flows' round trip, queueing included, or the
+ * sender has not yet answered one cut when the next comes: 100 ms.
+ *
  * New rules ramp only when their target has established TCP sockets now,
- * so a command started under a limit is limited from its first packet.
+ * so a command started under a limit is limited from its first packet. The
+ * probe starts before the rule classifies anything (ramp_prepare()): a class
+ * made at the limit and raised a few milliseconds later has by then dropped
+ * hundreds of segments of a multi-gigabit flow, and the sender recovers from
+ * that by retransmission timeouts, stalling for seconds.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -28,7 +35,7 @@
 #include "sock-diag.h"
 
 #define RAMP_PROBE_USEC 100000u /* measure the flows' rate for this long */
-#define RAMP_STEP_USEC 50000u   /* then halve the class rate this often */
+#define RAMP_STEP_USEC 100000u  /* then halve the class rate this often */
 /* Above this many times the limit the flows are "fast" and ramp. */
 #define RAMP_FACTOR 2u
 /* "Unshaped" while probing: above any link this runs on. */
@@ -195,14 +202,14 @@ static bool target_has_flows(Manager *m, Rule *rule) {
 	return fs.found;
 }
 
-int ramp_new_rule(Manager *m, Rule *rule) {
-	if (!rule->down_bps || !target_has_flows(m, rule))
+int ramp_prepare(Manager *m, Rule *rule) {
+	if (!rule->down_bps || rule->ramp_timer || !target_has_flows(m, rule))
 		return 0;
 	/* Let the flows through unshaped for a moment to see their rate. */
-	rule->ramp_bytes = iface_down_bytes(m, rule);
-	sd_event_now(m->event, CLOCK_MONOTONIC, &rule->ramp_usec);
 	for (Iface *i = m->ifaces; i; i = i->next)
 		(void)iface_set_down_rate(m, i, rule, RATE_PROBE_BPS);
+	rule->ramp_bytes = iface_down_bytes(m, rule);
+	sd_event_now(m->event, CLOCK_MONOTONIC, &rule->ramp_usec);
 	rule->ramp_rate = 0;
 	return ramp_arm(m, rule, RAMP_PROBE_USEC);
 }

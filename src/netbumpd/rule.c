@@ -407,6 +407,10 @@ static int rule_install(Manager *m, Rule *rule, const char **ret_error, char **r
 	m->n_rules++;
 	m->by_minor[rule->minor] = rule;
 
+	/* Pid rules reach their running flows only in pid_rule_attach(),
+	 * which prepares the landing itself. */
+	if (rule->target.kind != TARGET_PID)
+		(void)ramp_prepare(m, rule);
 	r = bpf_set(m, rule);
 	if (r < 0) {
 		rule_remove(m, rule, true);
@@ -813,7 +817,6 @@ int manager_set_rule(Manager *m, const RuleRequest *req, Rule **ret, const char 
 			    "cannot record the rule in the state directory %s (%s); nothing was changed", m->state_dir,
 			    strerror(-r));
 	}
-	(void)ramp_new_rule(m, rule);
 	*ret = rule;
 	return 0;
 }

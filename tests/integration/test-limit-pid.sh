@@ -189,6 +189,9 @@ pid_pass() {
                         }
                 }' "$NB_TMP/intervals-$name" >&3
         nb_say "$name: the receiver caught up $(nb_rel "$sreq" "$catchup") s after the set request (got < 1 Mbit/s for $stall s before)"
+        awk -v s1="$s1" -v u0="$u0" -v thr="$((expected * 2))" -v r="$sreq" '
+                $1 >= s1 + 1 && $2 <= u0 + 0.001 && $3 > thr { printf " %.2f-%.2f s: %.1f Mbit/s;", $1 - r, $2 - r, $3 / 1e6 }
+                END { print "" }' "$NB_TMP/intervals-$name" | sed "s/^/$name: 0.1 s intervals above twice the goodput, from set + 1 s (time from the set):/" >&3
         # "bits/s seconds" of the intervals inside each window
         before=$(awk -v s0="$s0" '$2 <= s0 { print $3, $2 - $1 }' "$NB_TMP/intervals-$name")
         limited=$(awk -v c="$catchup" -v u0="$u0" '$1 >= c - 0.001 && $2 <= u0 + 0.001 { print $3, $2 - $1 }' \
