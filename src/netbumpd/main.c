@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <getopt.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -143,6 +144,11 @@ int main(int argc, char *argv[]) {
 	int r;
 
 	log_set_prefix("netbumpd");
+	/* Large buffers (a List of thousands of rules, the state file) in
+	 * their own mappings, given back when freed. glibc would otherwise
+	 * raise this threshold to the largest buffer freed so far and serve
+	 * the next one from the heap, which keeps the pages. */
+	(void)mallopt(M_MMAP_THRESHOLD, 128 * 1024);
 	r = manager_new(&m);
 	if (r < 0)
 		return log_error_errno(r, "Failed to allocate manager: %m"), EXIT_FAILURE;

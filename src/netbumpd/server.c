@@ -60,17 +60,9 @@ static int client_update_events(Client *c) {
 	return sd_event_source_set_io_events(c->io, ev);
 }
 
-int client_queue(Client *c, json_object *msg) {
-	_cleanup_free_ char *s = NULL;
-	size_t len;
-	int r;
-
-	if (!msg)
-		return -ENOMEM;
-	r = vl_serialize(msg, &s, &len);
-	json_object_put(msg);
-	if (r < 0)
-		return r;
+/* Appends to the output buffer, which grows by doubling: a List of 10,000
+ * rules is written in thousands of pieces. */
+static int client_append(Client *c, const char *s, size_t len) {
 	if (c->out_done > 0) {
 		memmove(c->out, c->out + c->out_done, c->out_size - c->out_done);
 		c->out_size -= c->out_done;
@@ -80,13 +72,85 @@ int client_queue(Client *c, json_object *msg) {
 	 * memory for it. */
 	if (c->out_size + len > OUTPUT_MAX)
 		return -ENOBUFS;
-	char *n = realloc(c->out, c->out_size + len);
-	if (!n)
-		return -ENOMEM;
-	memcpy(n + c->out_size, s, len);
-	c->out = n;
+	if (c->out_size + len > c->out_cap) {
+		size_t cap = c->out_cap ? c->out_cap * 2 : 4096;
+		while (cap < c->out_size + len)
+			cap *= 2;
+		char *n = realloc(c->out, cap);
+		if (!n)
+			return -ENOMEM;
+		c->out = n;
+		c->out_cap = cap;
+	}
+	memcpy(c->out + c->out_size, s, len);
 	c->out_size += len;
 	return 0;
+}
+
+/* The whole output has been sent: a buffer that held a large reply goes
+ * back to the system rather than staying the size of the largest one. */
+static void client_out_sent(Client *c) {
+	c->out_size = c->out_done = 0;
+	if (c->out_cap > 64 * 1024) {
+		free(c->out);
+		c->out = NULL;
+		c->out_cap = 0;
+	}
+}
+
+int client_queue(Client *c, json_object *msg) {
+	size_t len;
+	const char *s;
+	int r;
+
+	if (!msg)
+		return -ENOMEM;
+	s = json_object_to_json_string_length(msg, JSON_C_TO_STRING_PLAIN, &len);
+	r = s ? client_append(c, s, len + 1) : -ENOMEM; /* with its NUL: the message's end */
+	json_object_put(msg);
+	return r;
+}
+
+/* Queues the reply {"parameters": P + "rules": [...]}, the rules written one
+ * by one: a tree of json-c objects for 10,000 rules would take ~40 MB for a
+ * moment, and the heap kept most of it afterwards. */
+static int client_queue_with_rules(Client *c, json_object *p) {
+	Manager *m = c->manager;
+	size_t start = c->out_size - c->out_done, len;
+	const char *s;
+	bool first = true;
+	int r;
+
+	if (!p)
+		return -ENOMEM;
+	(void)manager_refresh_stats(m);
+	s = json_object_to_json_string_length(p, JSON_C_TO_STRING_PLAIN, &len);
+	r = s ? client_append(c, "{\"parameters\":{\"rules\":[", strlen("{\"parameters\":{\"rules\":[")) : -ENOMEM;
+	for (Rule *rule = m->rules; r >= 0 && rule; rule = rule->next) {
+		if (!rule_visible_to(m, rule, c->uid))
+			continue;
+		json_object *o = rule_json(rule);
+		size_t n;
+		const char *t = o ? json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN, &n) : NULL;
+		r = t ? client_append(c, ",", first ? 0 : 1) : -ENOMEM;
+		if (r >= 0)
+			r = client_append(c, t, n);
+		json_object_put(o);
+		first = false;
+	}
+	/* P's own members follow, "{}" adding none. */
+	if (r >= 0)
+		r = client_append(c, "]", 1);
+	if (r >= 0 && len > 2)
+		r = client_append(c, ",", 1);
+	if (r >= 0)
+		r = client_append(c, s + 1, len - 1);
+	if (r >= 0)
+		r = client_append(c, "}", 2); /* with the NUL */
+	json_object_put(p);
+	if (r < 0)
+		c->out_size = c->out_done + start; /* none of it */
+	return r;
 }
 
 static json_object *error_params(const char *key, const char *value, const char *reason) {
@@ -268,20 +332,6 @@ static int method_unset(Client *c, json_object *params) {
 	return client_queue(c, vl_reply_new(NULL));
 }
 
-/* The rules uid may see, each with its limits and its class statistics read
- * from the kernel now: what List and Status both show. */
-static json_object *visible_rules_json(Manager *m, uid_t uid) {
-	json_object *a = json_object_new_array();
-
-	if (!a)
-		return NULL;
-	(void)manager_refresh_stats(m);
-	for (Rule *r = m->rules; r; r = r->next)
-		if (rule_visible_to(m, r, uid))
-			json_object_array_add(a, rule_json(r));
-	return a;
-}
-
 static int method_list(Client *c, json_object *params) {
 	static const char *const allowed[] = { "target", NULL };
 	Manager *m = c->manager;
@@ -312,8 +362,7 @@ static int method_list(Client *c, json_object *params) {
 		return -ENOMEM;
 	if (t)
 		json_object_object_add(p, "applies", applies ? json_object_new_string(applies->name) : NULL);
-	json_object_object_add(p, "rules", visible_rules_json(m, c->uid));
-	return client_queue(c, vl_reply_new(p));
+	return client_queue_with_rules(c, p);
 }
 
 static const char *leaf_string(LeafKind leaf) {
@@ -361,8 +410,7 @@ static int method_status(Client *c, json_object *params) {
 	/* All the daemon's rules are counted; those the caller may see (as
 	 * List shows them) are listed. */
 	json_object_object_add(p, "rule_count", json_object_new_int((int)m->n_rules));
-	json_object_object_add(p, "rules", visible_rules_json(m, c->uid));
-	return client_queue(c, vl_reply_new(p));
+	return client_queue_with_rules(c, p);
 }
 
 static int method_get_info(Client *c, json_object *params) {
@@ -400,11 +448,12 @@ static int client_dispatch(Client *c, json_object *msg) {
 		return reply_error(c, VARLINK_INTERFACE ".InvalidRequest", NULL, NULL, reason);
 	for (size_t k = 0; k < ELEMENTSOF(methods); k++)
 		if (streq(call.method, methods[k].name)) {
-			size_t before = c->out_size;
+			size_t pending = c->out_size - c->out_done;
 			r = methods[k].fn(c, call.parameters);
-			/* Varlink: a oneway call gets no reply. */
+			/* Varlink: a oneway call gets no reply. (Appending may
+			 * have moved what was pending to the buffer's start.) */
 			if (r >= 0 && call.oneway)
-				c->out_size = before;
+				c->out_size = c->out_done + pending;
 			return r;
 		}
 	return reply_error(c, "org.varlink.service.MethodNotFound", "method", call.method, NULL);
@@ -426,6 +475,8 @@ static int client_io_cb(sd_event_source *s, int fd, uint32_t revents, void *user
 			}
 			c->out_done += n;
 		}
+		if (c->out_done >= c->out_size)
+			client_out_sent(c);
 		if (c->closing && c->out_done >= c->out_size) {
 			client_free(c);
 			return 0;
