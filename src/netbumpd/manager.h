@@ -173,6 +173,7 @@ struct Manager {
 
 	sd_event *event;
 	sd_event_source *sigterm, *sigint, *listen_io, *monitor_io, *stats_timer;
+	uint64_t stats_next_usec; /* CLOCK_MONOTONIC: next periodic statistics refresh */
 	int listen_fd;
 	bool listen_fd_passed; /* socket activation: systemd owns the file */
 
