@@ -93,6 +93,7 @@ typedef struct Rule {
 	bool small_first;    /* its classes have the small-packet leaf (iface.c) */
 	bool down_segmented; /* its download classes have the segmenting TBF leaf */
 	uint64_t state_sig;  /* of its lines in the state file; 0: not written */
+	uint64_t state_new_sig; /* state_append(): this pass's signature, kept once written */
 	size_t state_slot;   /* its entry in Manager.state.rules, + 1 */
 
 	/* A transient rule ends when its cgroup empties (pid rules, and

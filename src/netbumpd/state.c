@@ -233,7 +233,7 @@ static int state_append(Manager *m) {
 			s->rules[k].rule->state_slot = k + 1;
 	}
 	for (Rule *x = m->rules; x; x = x->next) {
-		uint64_t sig = rule_sig(x);
+		uint64_t sig = x->state_new_sig = rule_sig(x);
 
 		if (x->state_sig == sig)
 			continue;
@@ -268,7 +268,7 @@ static int state_append(Manager *m) {
 			s->rules[s->n_rules++] = (struct StateEntry){ .id = x->id, .rule = x, .pass = s->pass };
 			x->state_slot = s->n_rules;
 		}
-		x->state_sig = rule_sig(x);
+		x->state_sig = x->state_new_sig;
 	}
 	return 0;
 }
