@@ -29,6 +29,8 @@ struct TopState;
 #define NB_FILTER_PRIO 0xbb01u
 #define NB_FILTER_NAME "netbump"
 
+#define RULE_NAME_BUCKETS 4096u
+
 typedef struct Manager Manager;
 
 typedef struct Iface {
@@ -94,6 +96,7 @@ typedef struct Rule {
 	bool down_segmented; /* its download classes have the segmenting TBF leaf */
 	uint64_t state_sig;  /* of its lines in the state file; 0: not written */
 	uint64_t state_new_sig; /* state_append(): this pass's signature, kept once written */
+	struct Rule *name_next; /* Manager.by_name */
 	size_t state_slot;   /* its entry in Manager.state.rules, + 1 */
 
 	/* A transient rule ends when its cgroup empties (pid rules, and
@@ -189,6 +192,8 @@ struct Manager {
 
 	Iface *ifaces;
 	Rule *rules;
+	Rule **rules_tail; /* the last rule's next (or &rules): rules are appended */
+	Rule *by_name[RULE_NAME_BUCKETS]; /* chained through Rule.name_next */
 	unsigned n_rules;
 	uint64_t next_rule_id;
 	uint8_t *minor_used; /* bitmap over NB_MINOR_MIN..NB_MINOR_MAX */
@@ -351,6 +356,8 @@ void manager_clients_free(Manager *m);
 void manager_clients_expire(Manager *m);
 
 /* state.c: what we created, so that a SIGKILLed run can be cleaned up */
+/* After a change of this rule alone (the hot path of Set): appends its lines. */
+int manager_state_save_rule(Manager *m, Rule *rule);
 int manager_state_save(Manager *m);
 /* The same without one rule (about to be removed): its processes are kept
  * as origins only, so a crash before they are back still finds their way. */

@@ -46,8 +46,15 @@ static int fail(const char **ret_error, char **ret_reason, const char *error, in
 
 /* A pid rule whose process exited is no longer found by "pid:PID": that
  * PID may belong to another process now. */
+static unsigned name_bucket(const char *name) {
+	uint32_t h = 2166136261u; /* FNV-1a */
+	for (const unsigned char *c = (const unsigned char *)name; *c; c++)
+		h = (h ^ *c) * 16777619u;
+	return h % RULE_NAME_BUCKETS;
+}
+
 static Rule *find_rule(Manager *m, const char *name) {
-	for (Rule *r = m->rules; r; r = r->next)
+	for (Rule *r = m->by_name[name_bucket(name)]; r; r = r->name_next)
 		if (streq(r->name, name) && !r->exited)
 			return r;
 	return NULL;
@@ -302,7 +309,14 @@ static void rule_remove(Manager *m, Rule *rule, bool move_back) {
 	for (Rule **p = &m->rules; *p; p = &(*p)->next)
 		if (*p == rule) {
 			*p = rule->next;
+			if (m->rules_tail == &rule->next)
+				m->rules_tail = p;
 			m->n_rules--;
+			for (Rule **q = &m->by_name[name_bucket(rule->name)]; *q; q = &(*q)->name_next)
+				if (*q == rule) {
+					*q = rule->name_next;
+					break;
+				}
 			break;
 		}
 	if (m->skel) {
@@ -400,11 +414,14 @@ static int rule_install(Manager *m, Rule *rule, const char **ret_error, char **r
 		rule->id = m->next_rule_id++;
 	else if (rule->id >= m->next_rule_id)
 		m->next_rule_id = rule->id + 1;
-	Rule **p = &m->rules;
-	while (*p)
-		p = &(*p)->next;
-	*p = rule;
+	if (!m->rules_tail)
+		m->rules_tail = &m->rules;
+	*m->rules_tail = rule;
+	m->rules_tail = &rule->next;
 	m->n_rules++;
+	unsigned b = name_bucket(rule->name);
+	rule->name_next = m->by_name[b];
+	m->by_name[b] = rule;
 	m->by_minor[rule->minor] = rule;
 
 	/* Pid rules reach their running flows only in pid_rule_attach(),
@@ -712,7 +729,7 @@ int manager_set_rule(Manager *m, const RuleRequest *req, Rule **ret, const char 
 		existing->owner = req->caller;
 		if (existing->target.kind == TARGET_UNIT)
 			(void)unit_rule_sync(m, existing);
-		r = manager_state_save(m);
+		r = manager_state_save_rule(m, existing);
 		if (r < 0) {
 			/* Not on disk, not acknowledged: as it was. */
 			RuleRequest back = { .has_up = true, .up_bps = old_up, .has_down = true, .down_bps = old_down };
@@ -810,7 +827,7 @@ int manager_set_rule(Manager *m, const RuleRequest *req, Rule **ret, const char 
 	}
 	/* Acknowledged only once on disk: a rule the next start would not
 	 * know of is taken out again (processes moved back and all). */
-	r = manager_state_save(m);
+	r = manager_state_save_rule(m, rule);
 	if (r < 0) {
 		rule_remove(m, rule, true);
 		return fail(ret_error, ret_reason, E_FAILED, r,
@@ -995,13 +1012,19 @@ void manager_socket_released(Manager *m, uint64_t cookie) {
 	/* The kernel already dropped the cookie from sock_rules and never
 	 * reuses it: forget it in process rules first, so that removing a
 	 * sock rule below does not hand it back to one of them. */
+	bool forgot = false;
 	for (Rule *r = m->rules; r; r = r->next)
 		if (r->target.kind == TARGET_PID)
 			for (size_t k = 0; k < r->n_cookies; k++)
 				if (r->cookies[k] == cookie) {
 					r->cookies[k] = r->cookies[--r->n_cookies];
+					forgot = true;
 					break;
 				}
+	/* Saved now, so that a later save of one rule alone
+	 * (manager_state_save_rule()) has nothing else pending. */
+	if (forgot && m->state_dir)
+		(void)manager_state_save(m);
 	for (Rule *r = m->rules, *next; r; r = next) {
 		next = r->next;
 		if (r->target.kind == TARGET_SOCK && r->key == cookie) {

@@ -202,6 +202,22 @@ static int state_rewrite(Manager *m, const Rule *without) {
 	return 0;
 }
 
+/* Appends a batch of lines that ends in "commit". */
+static int journal_write(struct StateFile *s, const char *buf, size_t len) {
+	ssize_t w = write(s->fd, buf, len);
+
+	if (w != (ssize_t)len) {
+		/* Whatever part got there has no "commit" after it yet, but a
+		 * later append would give it one: rewrite next time instead. */
+		int r = w < 0 ? negative_errno() : -EIO;
+		close(s->fd);
+		s->fd = -1;
+		return log_warning_errno(r, "Failed to append to the state file: %m");
+	}
+	s->size += len;
+	return 0;
+}
+
 /* Appends what changed since the file was last written: "unset" for each
  * rule gone, the lines of each rule new or changed. 0 when nothing did. */
 static int state_append(Manager *m) {
@@ -209,7 +225,6 @@ static int state_append(Manager *m) {
 	_cleanup_fclose_ FILE *f = NULL;
 	struct StateFile *s = &m->state;
 	size_t len = 0, n_new = 0;
-	ssize_t w;
 	int r;
 
 	f = open_memstream(&buf, &len);
@@ -252,17 +267,9 @@ static int state_append(Manager *m) {
 	r = entries_reserve(s, s->n_rules + n_new);
 	if (r < 0)
 		return r;
-
-	w = write(s->fd, buf, len);
-	if (w != (ssize_t)len) {
-		/* Whatever part got there has no "commit" after it yet, but a
-		 * later append would give it one: rewrite next time instead. */
-		r = w < 0 ? negative_errno() : -EIO;
-		close(s->fd);
-		s->fd = -1;
-		return log_warning_errno(r, "Failed to append to the state file: %m");
-	}
-	s->size += len;
+	r = journal_write(s, buf, len);
+	if (r < 0)
+		return r;
 	for (Rule *x = m->rules; x; x = x->next) {
 		if (x->state_sig == 0) {
 			s->rules[s->n_rules++] = (struct StateEntry){ .id = x->id, .rule = x, .pass = s->pass };
@@ -285,6 +292,47 @@ int manager_state_save_without(Manager *m, const Rule *without) {
 
 int manager_state_save(Manager *m) {
 	return manager_state_save_without(m, NULL);
+}
+
+/* Every other change was saved when it was made (a save that failed left
+ * the file to be rewritten whole): only this rule's lines can be new. */
+int manager_state_save_rule(Manager *m, Rule *x) {
+	struct StateFile *s = &m->state;
+	_cleanup_free_ char *buf = NULL;
+	_cleanup_fclose_ FILE *f = NULL;
+	size_t len = 0;
+	uint64_t sig;
+	int r;
+
+	if (m->restoring)
+		return 0;
+	if (s->fd < 0 || s->size > 2 * s->full_size + 4096 || head_sig(m) != s->head_sig)
+		return manager_state_save(m);
+	sig = rule_sig(x);
+	if (sig == x->state_sig)
+		return 0;
+	f = open_memstream(&buf, &len);
+	if (!f)
+		return -ENOMEM;
+	write_rule(f, x->id, x->owner, x->up_bps, x->down_bps, x->transient, x->name, x->moved, x->n_moved, x->cookies,
+		   x->n_cookies);
+	fputs("commit\n", f);
+	if (fflush(f) != 0)
+		return -ENOMEM;
+	if (x->state_sig == 0) {
+		r = entries_reserve(s, s->n_rules + 1);
+		if (r < 0)
+			return r;
+	}
+	r = journal_write(s, buf, len);
+	if (r < 0)
+		return r;
+	if (x->state_sig == 0) {
+		s->rules[s->n_rules++] = (struct StateEntry){ .id = x->id, .rule = x, .pass = s->pass };
+		x->state_slot = s->n_rules;
+	}
+	x->state_sig = sig;
+	return 0;
 }
 
 void manager_state_remove(Manager *m) {
