@@ -8,8 +8,9 @@
 # Measures, in two private network namespaces joined by a veth (tests/integration/lib.sh), with
 # iperf3 over IPv4:
 #   1. rate accuracy: a cgroup limited to 1, 10, 100, 1000 mbit, upload and download (-R), 4 flows;
-#      the link-layer rate is the delta of the rule's class bytes (`netbumpctl list --json`) from
-#      about 1 s after the first byte to about 5.7 s, over the time measured around the two samples;
+#      the link-layer rate is the slope of the rule's class bytes (`netbumpctl list --json`, sampled
+#      every 0.1 s from about 1 s after the first byte to about 5.7 s; least squares), the delta
+#      of the first and last sample over their time is shown too;
 #      also iperf3's goodput and the first second's bytes against rate x 1 s + burst;
 #   2. overhead on unlimited traffic: one flow from a cgroup without a rule, (a) without netbumpd,
 #      (b) with netbumpd and 200 cgroup rules, alternated over several rounds; each (b) round starts
@@ -41,6 +42,7 @@ RATE_OMIT=1
 RATE_SECS=5
 WARM=1.0
 END=5.7
+SERIES_STEP=0.1        # seconds between the samples of the class bytes in that window
 # overhead: one flow, -O 1 -t 3 per direction and variant; the client pinned to CPU 0 and the
 # server to CPU 1 (-A 0,1), which narrows the spread of veth throughput on a 2-CPU machine
 OVH_OMIT=1
@@ -177,9 +179,22 @@ rate_test() {
         sleep_until "$(awk -v t="$t_prev" -v w="$WARM" 'BEGIN { printf "%.6f", t + w }')"
         sample "$target" "$field"
         t1=$S_T b1=$S_BYTES
-        sleep_until "$(awk -v t="$t_prev" -v w="$END" 'BEGIN { printf "%.6f", t + w }')"
+        # and every SERIES_STEP s until the end: the fitted slope of these is the rate (see below)
+        local series=("[$t1,$b1]") tend next
+        tend=$(awk -v t="$t_prev" -v w="$END" 'BEGIN { printf "%.6f", t + w }')
+        next=$t1
+        while :; do
+                # a sample can take longer than a step on a busy machine: never fall behind the clock
+                next=$(awk -v t="$next" -v s="$SERIES_STEP" -v n="$(nb_now)" 'BEGIN { t += s; printf "%.6f", (t > n ? t : n) }')
+                awk -v a="$next" -v b="$tend" 'BEGIN { exit !(a < b - 0.05) }' || break
+                sleep_until "$next"
+                sample "$target" "$field"
+                series+=("[$S_T,$S_BYTES]")
+        done
+        sleep_until "$tend"
         sample "$target" "$field"
         t2=$S_T b2=$S_BYTES d2=$S_DROPS
+        series+=("[$t2,$b2]")
         tc_dump "rate-$rate-$dir"
 
         if iperf_client_wait "$pid"; then
@@ -195,9 +210,11 @@ rate_test() {
                 --argjson t_prev "$t_prev" --argjson t_first "$t_first" --argjson t1 "$t1" --argjson t2 "$t2" \
                 --argjson base "$base" --argjson b_first "$b_first" --argjson b1 "$b1" --argjson b2 "$b2" \
                 --argjson drops "$((d2 - base_drops))" --argjson iperf "$summary" --argjson mtu 1500 \
+                --argjson series "[$(IFS=,; echo "${series[*]}")]" \
                 '{kind: "rate", rate: $rate, rate_bps: $bps, direction: $dir, flows: $flows, family: 4,
                   mtu: $mtu, t_prev: $t_prev, t_first: $t_first, t1: $t1, t2: $t2, bytes_base: $base,
-                  bytes_first: $b_first, bytes_t1: $b1, bytes_t2: $b2, drops: $drops, iperf: $iperf}')"
+                  bytes_first: $b_first, bytes_t1: $b1, bytes_t2: $b2, drops: $drops, iperf: $iperf,
+                  series: $series}')"
         nb_say "rate $rate $dir: $(awk -v b1="$b1" -v b2="$b2" -v t1="$t1" -v t2="$t2" -v r="$bps" \
                 'BEGIN { a = (b2 - b1) * 8 / (t2 - t1); printf "%.3f Mbit/s link layer, ratio %.4f", a / 1e6, a / r }')"
 }
