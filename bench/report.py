@@ -284,7 +284,11 @@ def render(res):
         "(least squares) of the rule's class bytes (`netbumpctl list --json`, "
         "`up_stats.bytes`/`down_stats.bytes`) sampled every 0.1 s from "
         f"{mr.get('sample_start_s', 1)} s after the first byte to {mr.get('sample_end_s', 5.7)} s, "
-        "each sample timed around its call. The counter rises in whole packets, up to a 68 kB GSO "
+        "each sample timed around its call"
+        + (f" (below {mr['slow']['below_bps'] / 1e6:g} Mbit/s: `-t {mr['slow']['iperf3_t']}` and "
+           f"until {mr['slow']['sample_end_s']} s, as a short window holds only a few hundred frames "
+           "there and TCP's unevenness alone moves its rate by about 1%)" if mr.get("slow") else "")
+        + ". The counter rises in whole packets, up to a 68 kB GSO "
         "packet, which at 1 mbit is 11% of the window: the difference of the first and last sample "
         "alone (shown as \"two samples\") can be off by that much either way, a fitted slope by "
         "about 1.7% at most in 95% of cases. Goodput is iperf3's receiver count "

@@ -42,6 +42,10 @@ RATE_OMIT=1
 RATE_SECS=5
 WARM=1.0
 END=5.7
+# below SLOW_BPS the window is longer: at 1 mbit 4.7 s hold only ~390 frames, and TCP's own
+# unevenness moves the rate of such a window by about 1% (fitted slopes over 4-5 s windows of one
+# 1mbit transfer: 0.988 to 1.009; over 9.5 s: 1.004)
+SLOW_BPS=5000000 SLOW_SECS=11 SLOW_END=10.7
 SERIES_STEP=0.1        # seconds between the samples of the class bytes in that window
 # overhead: one flow, -O 1 -t 3 per direction and variant; the client pinned to CPU 0 and the
 # server to CPU 1 (-A 0,1), which narrows the spread of veth throughput on a 2-CPU machine
@@ -156,7 +160,9 @@ rate_test() {
         sample "$target" "$field"
         base=$S_BYTES base_drops=$S_DROPS t_prev=$S_T
         json=$NB_TMP/rate-$rate-$dir.json
-        args=(-c "$NB_B4" -p "$PORT" -P "$FLOWS" -t "$RATE_SECS" -O "$RATE_OMIT")
+        local secs=$RATE_SECS end=$END
+        ((bps < SLOW_BPS)) && secs=$SLOW_SECS end=$SLOW_END
+        args=(-c "$NB_B4" -p "$PORT" -P "$FLOWS" -t "$secs" -O "$RATE_OMIT")
         [[ $dir == down ]] && args+=(-R)
         wait_server_idle
         bench_iperf_start pid "$json" "$cg" "${args[@]}"
@@ -181,7 +187,7 @@ rate_test() {
         t1=$S_T b1=$S_BYTES
         # and every SERIES_STEP s until the end: the fitted slope of these is the rate (see below)
         local series=("[$t1,$b1]") tend next
-        tend=$(awk -v t="$t_prev" -v w="$END" 'BEGIN { printf "%.6f", t + w }')
+        tend=$(awk -v t="$t_prev" -v w="$end" 'BEGIN { printf "%.6f", t + w }')
         next=$t1
         while :; do
                 # a sample can take longer than a step on a busy machine: never fall behind the clock
@@ -344,13 +350,15 @@ record "$(jq -nc --arg commit "$commit" --argjson dirty "$dirty" --arg kernel "$
         --arg cc_b "$(nsenter --net="$NB_NETNS_B" cat /proc/sys/net/ipv4/tcp_congestion_control)" \
         --argjson secs "$(elapsed "$BENCH_T0" "$BENCH_T1")" \
         --argjson rs "$RATE_SECS" --argjson ro "$RATE_OMIT" --argjson warm "$WARM" --argjson send "$END" \
+        --argjson slow_bps "$SLOW_BPS" --argjson slow_t "$SLOW_SECS" --argjson slow_end "$SLOW_END" \
         --argjson os "$OVH_SECS" --argjson oo "$OVH_OMIT" --argjson rounds "$ROUNDS" --argjson n "$NRULES" \
         '{kind: "meta", date: $date, duration_s: $secs,
           git: {commit: $commit, dirty_tree: $dirty}, build_dir: $build, netbumpd_sha256_16: $sha,
           machine: {kernel: $kernel, cpu: $cpu, nproc: $nproc, loadavg_start: $load0, loadavg_end: $load},
           iperf3: $iperf, leaf_qdisc: $leaf,
           tcp_congestion_control: {client_ns: $cc_a, server_ns: $cc_b},
-          method: {rate: {iperf3_t: $rs, iperf3_O: $ro, sample_start_s: $warm, sample_end_s: $send},
+          method: {rate: {iperf3_t: $rs, iperf3_O: $ro, sample_start_s: $warm, sample_end_s: $send,
+                          slow: {below_bps: $slow_bps, iperf3_t: $slow_t, sample_end_s: $slow_end}},
                    overhead: {iperf3_t: $os, iperf3_O: $oo, iperf3_A: $affinity, rounds: $rounds,
                               rules: $n}}}')"
 
