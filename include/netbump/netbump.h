@@ -38,6 +38,10 @@
  * TBF makes), and never NB_HTB_MAJOR (the rule minor 0x2e63 is skipped). */
 #define NB_LEAF_MAJOR_BULK(m) (m)
 #define NB_LEAF_MAJOR_SMALL(m) ((m) + 0x3fffu)
+/* A class the daemon makes for a moment at start on a new IFB to find out
+ * which leaf qdisc the kernel has, and its leaf: beyond every rule's. */
+#define NB_MINOR_PROBE 0xfffeu
+#define NB_LEAF_MAJOR_PROBE 0x7fffu
 /* IP packet length (egress; ingress adds the Ethernet header). */
 #define NB_SMALL_LEN 256u
 

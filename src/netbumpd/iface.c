@@ -511,6 +511,19 @@ static bool wanted(Manager *m, const struct nl_link *l) {
 	return false;
 }
 
+/* Which leaf qdisc this kernel has, found once on a class of the new IFB made
+ * for the purpose: status says it before any rule exists, and no rule's
+ * first class pays for the try. */
+static void leaf_probe(Manager *m, Iface *i) {
+	struct nl_htb_class c;
+
+	htb_params(1000000, i->mtu, &c);
+	if (class_set(m, i->ifb_ifindex, NB_ROOT_HANDLE, NB_MINOR_PROBE, &c, true) < 0)
+		return; /* the first rule probes */
+	(void)leaf_replace(m, i->ifb_ifindex, NB_MINOR_PROBE, NB_LEAF_MAJOR_PROBE, 1000000, i->mtu, false, false);
+	(void)nl_class_delete(m->nl, i->ifb_ifindex, NB_CLASSID(NB_MINOR_PROBE));
+}
+
 static int iface_setup(Manager *m, const struct nl_link *l) {
 	struct nl_qdisc root = {};
 	_cleanup_free_ Iface *i = NULL;
@@ -554,6 +567,8 @@ static int iface_setup(Manager *m, const struct nl_link *l) {
 		goto fail;
 	}
 	i->ifb_htb = true;
+	if (m->leaf == LEAF_UNKNOWN)
+		leaf_probe(m, i);
 	r = nl_htb_qdisc_replace(m->nl, i->ifindex, NB_ROOT_HANDLE, DIRECT_QLEN);
 	if (r < 0) {
 		log_warning_errno(r, "Failed to add HTB to %s: %m %s", i->name, nl_extack(m->nl));
