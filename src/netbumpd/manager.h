@@ -124,6 +124,7 @@ typedef struct Rule {
 	uint64_t ramp_rate;  /* the download classes' rate now; 0 = probing */
 	uint64_t ramp_bytes; /* class bytes when probing started */
 	uint64_t ramp_usec;
+	uint32_t ramp_step_usec; /* time between two halvings */
 
 	/* sock rules: the socket's owner (sk_uid, fixed for its life), to whom
 	 * the rule is shown */

@@ -7,13 +7,17 @@
  * few Mbit/s makes the leaf queue drop nearly all of that: thousands of
  * segments to resend at the new rate, retransmission timeouts, seconds at a
  * fraction of the limit (measured: 3-5 Mbit/s for 4-5 s under an 8mbit
- * limit). Instead the class rate halves every RAMP_STEP_USEC from the rate
+ * limit). Instead the class rate halves every step (below) from the rate
  * the flows run at, so the sender sees a few losses per step and shrinks its
  * window as it goes; the limit holds within about a second. Uploads need
  * none of this: a local sender is held back by TCP small queues, not drops.
  *
  * A step must outlast the flows' round trip, queueing included, or the
- * sender has not yet answered one cut when the next comes: 100 ms.
+ * sender has not yet answered one cut when the next comes. Flows that ran
+ * unlimited (a new rule) get 100 ms: their windows and round trips are
+ * those of a fast path with full queues somewhere. Flows already held to a
+ * limit (a lowered one) queue at most ~50 ms in our leaf, and get 50 ms, so
+ * that the new limit holds within about a second of the change.
  *
  * New rules ramp only when their target has established TCP sockets now,
  * so a command started under a limit is limited from its first packet. The
@@ -35,7 +39,9 @@
 #include "sock-diag.h"
 
 #define RAMP_PROBE_USEC 100000u /* measure the flows' rate for this long */
-#define RAMP_STEP_USEC 100000u  /* then halve the class rate this often */
+/* then halve the class rate this often: */
+#define RAMP_STEP_NEW_USEC 100000u   /* flows that ran unlimited */
+#define RAMP_STEP_LOWER_USEC 50000u  /* flows held to a higher limit */
 /* Above this many times the limit the flows are "fast" and ramp. */
 #define RAMP_FACTOR 2u
 /* "Unshaped" while probing: above any link this runs on. */
@@ -74,7 +80,7 @@ static int ramp_cb(sd_event_source *s, uint64_t usec, void *userdata) {
 		return 0;
 	}
 	ramp_set(m, rule, next);
-	(void)sd_event_source_set_time(s, usec + RAMP_STEP_USEC);
+	(void)sd_event_source_set_time(s, usec + rule->ramp_step_usec);
 	(void)sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
 	return 0;
 }
@@ -97,9 +103,11 @@ int ramp_lower(Manager *m, Rule *rule, uint64_t old) {
 	if (!rule->down_bps || !old || old / RAMP_FACTOR <= rule->down_bps)
 		return 0;
 	if (rule->ramp_rate && rule->ramp_rate < old)
-		old = rule->ramp_rate; /* already on the way down */
+		old = rule->ramp_rate; /* already on the way down (at its pace) */
+	else
+		rule->ramp_step_usec = RAMP_STEP_LOWER_USEC;
 	ramp_set(m, rule, old / 2);
-	return ramp_arm(m, rule, RAMP_STEP_USEC);
+	return ramp_arm(m, rule, rule->ramp_step_usec);
 }
 
 /* ---- does the target have running TCP flows? ---- */
@@ -211,5 +219,6 @@ int ramp_prepare(Manager *m, Rule *rule) {
 	rule->ramp_bytes = iface_down_bytes(m, rule);
 	sd_event_now(m->event, CLOCK_MONOTONIC, &rule->ramp_usec);
 	rule->ramp_rate = 0;
+	rule->ramp_step_usec = RAMP_STEP_NEW_USEC;
 	return ramp_arm(m, rule, RAMP_PROBE_USEC);
 }
