@@ -16,7 +16,9 @@
 # Goal: settle <= 1 s (+0.1 s sampling) and no drop burst (after <= 3 x steady + 10).
 # BENCH_REPORT_ONLY=JSON: measure nothing, write the section (and plot) again from that JSON.
 # Writes bench/results/convergence.json, convergence.png (gnuplot, when installed) and its section
-# of BENCHMARKS.md. Environment: BENCH_HIGH=100mbit BENCH_LOW=10mbit BENCH_OUT=DIR
+# of BENCHMARKS.md. Environment: BENCH_HIGH=100mbit BENCH_LOW=10mbit BENCH_ROUNDS=3 BENCH_OUT=DIR
+# Each change is measured BENCH_ROUNDS times (one transfer per direction and round): a single
+# landing's drops and timing vary from run to run; the goal is read on the majority of rounds.
 
 BENCH_DIR=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=bench/section.sh
@@ -27,6 +29,7 @@ NETBUMP_BUILD_DIR=${NETBUMP_BUILD_DIR:-${1:-$TOP/build}}
 source "$TOP/tests/integration/lib.sh"
 NB_TEST_NAME=bench-convergence
 
+ROUNDS=${BENCH_ROUNDS:-3}
 HIGH=${BENCH_HIGH:-100mbit}
 LOW=${BENCH_LOW:-10mbit}
 PORT=5201
@@ -70,6 +73,7 @@ sample() {
 
 RAW=$NB_TMP/raw.jsonl
 : >"$RAW"
+for ((round = 1; round <= ROUNDS; round++)); do
 for dir in up down; do
         nbctl set "$TARGET" "$HIGH" >/dev/null || nb_fail "netbumpctl set failed"
         [[ -n $LEAF ]] || LEAF=$(nbctl --json status | jq -r '.leaf_qdisc // "?"')
@@ -98,13 +102,14 @@ for dir in up down; do
         wait "$sampler" || :
         wait "$bulk" || nb_say "iperf3 ($dir) exited non-zero"
         retr=$(jq -r '.end.sum_sent.retransmits // 0' "$NB_TMP/iperf-$dir.json" 2>/dev/null || echo 0)
-        jq -n --arg dir "$dir" --argjson low "$(rate_to_bps "$LOW")" --argjson high "$(rate_to_bps "$HIGH")" \
+        jq -n --arg dir "$dir" --argjson round "$round" --argjson low "$(rate_to_bps "$LOW")" --argjson high "$(rate_to_bps "$HIGH")" \
                 --argjson t_low "$t_low" --argjson t_high "$t_high" --argjson retr "$retr" --argjson call_low "$call_low" --argjson call_high "$call_high" \
                 --rawfile s "$NB_TMP/samples-$dir.txt" -c '
-                {dir: $dir, retransmits: $retr,
+                {dir: $dir, round: $round, retransmits: $retr,
                  changes: [{at: $t_low, from: $high, to: $low, call_s: $call_low}, {at: $t_high, from: $low, to: $high, call_s: $call_high}],
                  samples: [$s | split("\n")[] | select(length > 0) | split(" ") | map(tonumber)]}' >>"$RAW"
-        nb_say "$dir: $(wc -l <"$NB_TMP/samples-$dir.txt") samples, $retr retransmits"
+        nb_say "round $round, $dir: $(wc -l <"$NB_TMP/samples-$dir.txt") samples, $retr retransmits"
+done
 done
 nb_stop_netbumpd >/dev/null || :
 
@@ -155,13 +160,13 @@ for run in runs:
                             "drops_steady_per_s": steady / 2, "drops_first_second": after,
                             "burst": after > 3 * steady / 2 + 10,
                             "pass": reached is not None and reached <= 1.1 and not (after > 3 * steady / 2 + 10)})
-    res["runs"].append({"dir": run["dir"], "retransmits": run["retransmits"], "changes": out_changes,
+    res["runs"].append({"dir": run["dir"], "round": run.get("round", 1), "retransmits": run["retransmits"], "changes": out_changes,
                         "series_mbit": series, "n_samples": len(s)})
 json.dump(res, open(out, "w"), indent=1)
 PY
 fi
 for dir in up down; do
-        jq -r --arg d "$dir" '.runs[] | select(.dir == $d) | .series_mbit[] | "\(.[0]) \(.[1])"' "$json_out" >"$NB_TMP/series-$dir.dat"
+        jq -r --arg d "$dir" '[.runs[] | select(.dir == $d)][0] | .series_mbit[] | "\(.[0]) \(.[1])"' "$json_out" >"$NB_TMP/series-$dir.dat"
 done
 
 if command -v gnuplot >/dev/null; then
@@ -179,7 +184,10 @@ fi
 
 section=$(jq -r '
         def r(n): if . == null then "-" else . * pow(10; n) | round / pow(10; n) end;
-        ([.runs[].changes[].pass] | all) as $ok
+        # per direction and change: passes in a majority of the rounds
+        ([.runs[] as $r | $r.changes[] | {k: "\($r.dir) \(.from / 1e6)→\(.to / 1e6)", pass}] | group_by(.k)
+         | map({k: .[0].k, n: length, ok: ([.[] | select(.pass)] | length)})) as $tally
+        | ([$tally[] | .ok * 2 > .n] | all) as $ok
         | "## Change convergence (`bench/convergence.sh`)",
         "",
         "\(.date), commit \(.commit), leaf \(.leaf). One bulk TCP flow from a limited cgroup; 3.5 s after it starts the",
@@ -192,26 +200,24 @@ section=$(jq -r '
         "Drops: HTB drops in that first second against the drops per second in the 2 s before it. The time of a",
         "sample is taken as `tc` starts: ~10 ms of error, 1 Mbit at 100 Mbit/s, so W(C+1) after 100→10 reads high.",
         "",
-        "| dir | change | set call ms | W(C+1) / new rate | reached s | held s | drops/s before | drops in 1st s | goal |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---|",
-        (.runs[] as $r | $r.changes[]
-         | "| \($r.dir) | \(.from / 1e6)→\(.to / 1e6) Mbit/s | \(.call_s * 1000 | r(0)) | \(.first_second_ratio | r(3)) | \(.reached_s | r(2)) | \(.settle_s | r(2)) | \(.drops_steady_per_s | r(1)) | \(.drops_first_second | r(0)) | \(if .pass then "pass" else "**MISS**" end) |"),
+        "| dir | round | change | set call ms | W(C+1) / new rate | reached s | held s | drops/s before | drops in 1st s | goal |",
+        "|---|---:|---|---:|---:|---:|---:|---:|---:|---|",
+        (.runs | sort_by(.dir != "up", .round) | .[] as $r | $r.changes[]
+         | "| \($r.dir) | \($r.round // 1) | \(.from / 1e6)→\(.to / 1e6) Mbit/s | \(.call_s * 1000 | r(0)) | \(.first_second_ratio | r(3)) | \(.reached_s | r(2)) | \(.settle_s | r(2)) | \(.drops_steady_per_s | r(1)) | \(.drops_first_second | r(0)) | \(if .pass then "pass" else "**MISS**" end) |"),
         "",
         "Goal: within ±5% in ≤ 1 s (1.1 s allowed for sampling), no drop burst (first-second drops ≤",
-        "3 × steady + 10): **\(if $ok then "pass" else "MISS" end)**. Plot: `bench/results/convergence.png`.",
+        "3 × steady + 10), for each direction and change in a majority of the rounds (\([$tally[] | "\(.k): \(.ok)/\(.n)"] | join(", "))): **\(if $ok then "pass" else "MISS" end)**.",
+        "Plot (round 1): `bench/results/convergence.png`.",
         ""' "$json_out")
 if jq -e '[.runs[] | select(.dir == "down") | .changes[] | select(.to < .from and (.pass | not))] | length > 0' "$json_out" >/dev/null; then
-        section+=$'\n'"Why the lowered download misses: that is the soft landing (src/netbumpd/ramp.c). netbumpd first
-measures the running flows for \`RAMP_PROBE_USEC\` (100 ms) with the class unshaped, then halves the
-class rate every \`RAMP_STEP_USEC\` (80 ms) from the measured rate: 100 → 50 → 25 → 12.5 → 10 Mbit/s
-takes about 0.4 s, and what passes in it (~10 + 0.08 × (50 + 25 + 12.5) ≈ 17 Mbit at most) overfills the
-first second, whose whole budget at ±5% of 10 Mbit/s is 10.5 Mbit: at 100 → 10 any ramp longer than
-~5 ms misses the strict reading. The rate is within ±5% about 0.25 s later (reached column), and the
-ramp does what it is for: no drop burst on the download (first-second drops above). Suggestions,
-daemon unchanged here: (1) skip the probe when the rule had a download limit before (the flows run
-at the old limit; start halving from it at once); (2) halve every 40 ms (one RTT on a LAN) or divide
-by 4 per step, which keeps the per-step loss small and ends the ramp in ~0.15 s; (3) or state the goal
-as \"within ±5% 1 s after the ramp\", which this run meets."$'\n'
+        section+=$'\n'"Why a lowered download can miss: the soft landing (src/netbumpd/ramp.c) halves the class rate
+every 50 ms from the old limit, 100 → 50 → 25 → 12.5 → 10 Mbit/s in 0.15 s, so that the remote sender
+is not made to resend a queue's worth at once. What passes in those steps (~0.05 × (50 + 25 + 12.5)
+≈ 4.4 Mbit) is more than the first second's whole ±5% budget at 10 Mbit/s (0.5 Mbit): W reaches the
+new rate ~0.1 s after C + 1 s. Shorter steps cut faster but drop more: the sender (BBR here) keeps
+its old rate for several round trips, and each cut then overfills the leaf. With 100 ms steps the
+rate was reached at 1.25 s with no drops; with 50 ms at 1.1 s, with 0 to 172 drops in the first
+second in single runs."$'\n'
 fi
 [[ -f $out_dir/convergence.png ]] && section+=$'\n''![convergence](bench/results/convergence.png)'$'\n'
 
