@@ -180,6 +180,15 @@ static __always_inline bool nb_class_applies(const struct nb_class *cls, __u32 f
 	return cls->minor != 0 && (cls->flags & flag);
 }
 
+/* The HTB class a packet of the rule goes to: the rule class when it is the
+ * leaf, else the small-packet leaf (when made) or the bulk one. */
+static __always_inline __u32 nb_leaf_minor(const struct nb_class *cls, bool small)
+{
+	if (!(cls->flags & NB_F_SPLIT))
+		return cls->minor;
+	return small && (cls->flags & NB_F_SMALL_FIRST) ? NB_MINOR_SMALL(cls->minor) : NB_MINOR_BULK(cls->minor);
+}
+
 /* ---- accounting ---------------------------------------------------------- */
 
 /*
@@ -373,9 +382,7 @@ int nb_egress(struct __sk_buff *skb)
 
 	/* skb->len: the IP packet here, all of it for a GSO packet. */
 	if (nb_class_applies(&tag->cls, NB_F_UP))
-		skb->priority = NB_CLASSID(!(tag->cls.flags & NB_F_SMALL_FIRST) ? tag->cls.minor
-					   : skb->len <= NB_SMALL_LEN ? NB_MINOR_SMALL(tag->cls.minor)
-								      : NB_MINOR_BULK(tag->cls.minor));
+		skb->priority = NB_CLASSID(nb_leaf_minor(&tag->cls, skb->len <= NB_SMALL_LEN));
 
 	/* Only what leaves through a managed interface: what the limits
 	 * shape, and what nb_ingress sees of the other direction. Whether
@@ -566,9 +573,7 @@ int nb_ingress(struct __sk_buff *skb)
 		return TC_ACT_OK;
 
 	/* skb->len: the frame, Ethernet header included. */
-	skb->priority = NB_CLASSID(!(cls.flags & NB_F_SMALL_FIRST)		 ? cls.minor
-				   : skb->len <= ETH_HLEN + NB_SMALL_LEN ? NB_MINOR_SMALL(cls.minor)
-									 : NB_MINOR_BULK(cls.minor));
+	skb->priority = NB_CLASSID(nb_leaf_minor(&cls, skb->len <= ETH_HLEN + NB_SMALL_LEN));
 	return bpf_redirect(iface->ifb_ifindex, 0);
 }
 

@@ -67,15 +67,19 @@
 enum {
 	NB_F_UP = 1u << 0,   /* egress: skb->priority on the real interface */
 	NB_F_DOWN = 1u << 1, /* ingress: redirect to the interface's IFB */
-	/* The rule class has the two leaf classes, bulk and small packets
-	 * (NB_MINOR_BULK/SMALL); without it the rule class is the leaf. */
+	/* The rule class has leaf classes under it: the bulk one
+	 * (NB_MINOR_BULK), and once NB_F_SMALL_FIRST is set the one for
+	 * small packets (NB_MINOR_SMALL). Without it the rule class is the
+	 * leaf. The small leaf is made a moment after the rule (netbumpd
+	 * makes it when no request waits): until then all goes to the bulk. */
+	NB_F_SPLIT = 1u << 3,
 	NB_F_SMALL_FIRST = 1u << 2,
 };
 
 /* Value of the cgroup and uid rule maps, and the class cached on a socket. */
 struct nb_class {
 	__u32 minor; /* HTB class minor, 0 = no rule */
-	__u32 flags; /* NB_F_UP | NB_F_DOWN | NB_F_SMALL_FIRST */
+	__u32 flags; /* NB_F_UP | NB_F_DOWN | NB_F_SPLIT | NB_F_SMALL_FIRST */
 };
 
 /* Per-socket tag in the sk_storage map (BPF_F_CLONE: accepted TCP children

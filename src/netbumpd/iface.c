@@ -314,15 +314,16 @@ static void leaf_class_params(const struct nl_htb_class *rule, bool small, struc
 }
 
 /* Deletes the classes of one direction of one rule: the leaves first, as
- * HTB refuses to delete a class with children. */
-static int delete_classes(Manager *m, uint32_t ifindex, uint32_t minor, bool split) {
+ * HTB refuses to delete a class with children. small: the small-packet leaf
+ * was made. */
+static int delete_classes(Manager *m, uint32_t ifindex, uint32_t minor, bool split, bool small) {
 	int r, k;
 
 	if (!split) {
 		r = nl_class_delete(m->nl, ifindex, NB_CLASSID(minor));
 		return r == -ENOENT ? 0 : r;
 	}
-	r = nl_class_delete(m->nl, ifindex, NB_CLASSID(NB_MINOR_SMALL(minor)));
+	r = small ? nl_class_delete(m->nl, ifindex, NB_CLASSID(NB_MINOR_SMALL(minor))) : 0;
 	k = nl_class_delete(m->nl, ifindex, NB_CLASSID(NB_MINOR_BULK(minor)));
 	if (r >= 0 || r == -ENOENT)
 		r = k;
@@ -342,16 +343,17 @@ static int class_set(Manager *m, uint32_t ifindex, uint32_t parent, uint32_t min
 }
 
 /* One direction of one rule on one device: create, change in place or
- * delete its classes as the rate goes from old to new. segment: the bulk
- * leaf is (or is to be) the segmenting TBF. */
+ * delete its classes as the rate goes from old to new. split: the rule
+ * class has leaf classes, the bulk one and (has_small) the small-packet
+ * one. segment: the bulk leaf is (or is to be) the segmenting TBF. */
 static int apply_class(Manager *m, uint32_t ifindex, uint32_t mtu, uint32_t minor, uint64_t old, uint64_t new,
-		       bool split, bool segment, bool up) {
+		       bool split, bool has_small, bool segment, bool up) {
 	uint32_t bulk = NB_MINOR_BULK(minor), small = NB_MINOR_SMALL(minor), parent = NB_CLASSID(minor);
 	struct nl_htb_class c, cb, cs;
 	int r;
 
 	if (new == 0)
-		return old == 0 ? 0 : delete_classes(m, ifindex, minor, split);
+		return old == 0 ? 0 : delete_classes(m, ifindex, minor, split, has_small);
 	htb_params(new, mtu, &c);
 	if (!split) {
 		/* The rule class is the leaf. */
@@ -359,7 +361,7 @@ static int apply_class(Manager *m, uint32_t ifindex, uint32_t mtu, uint32_t mino
 		if (r >= 0 && (old == 0 || m->leaf == LEAF_BFIFO))
 			r = leaf_replace(m, ifindex, minor, NB_LEAF_MAJOR_BULK(minor), new, mtu, segment, up);
 		if (r < 0 && old == 0)
-			(void)delete_classes(m, ifindex, minor, split);
+			(void)delete_classes(m, ifindex, minor, split, false);
 		return r;
 	}
 	leaf_class_params(&c, false, &cb);
@@ -368,21 +370,21 @@ static int apply_class(Manager *m, uint32_t ifindex, uint32_t mtu, uint32_t mino
 		r = class_set(m, ifindex, NB_ROOT_HANDLE, minor, &c, true);
 		if (r >= 0)
 			r = class_set(m, ifindex, parent, bulk, &cb, true);
-		if (r >= 0)
+		if (r >= 0 && has_small)
 			r = class_set(m, ifindex, parent, small, &cs, true);
 		if (r >= 0)
 			r = leaf_replace(m, ifindex, bulk, NB_LEAF_MAJOR_BULK(minor), new, mtu, segment, up);
-		if (r >= 0)
+		if (r >= 0 && has_small)
 			r = leaf_replace(m, ifindex, small, NB_LEAF_MAJOR_SMALL(minor), new, mtu, false, up);
 		if (r < 0)
-			(void)delete_classes(m, ifindex, minor, split);
+			(void)delete_classes(m, ifindex, minor, split, has_small);
 		return r;
 	}
 	/* A lower rate: the leaves first, so that they never may take more
 	 * than the rule class; a higher one: the rule class first. */
 	if (new < old) {
 		r = nl_htb_class_set(m->nl, ifindex, parent, NB_CLASSID(bulk), &cb, false);
-		if (r >= 0)
+		if (r >= 0 && has_small)
 			r = nl_htb_class_set(m->nl, ifindex, parent, NB_CLASSID(small), &cs, false);
 		if (r >= 0)
 			r = nl_htb_class_set(m->nl, ifindex, NB_ROOT_HANDLE, parent, &c, false);
@@ -390,14 +392,14 @@ static int apply_class(Manager *m, uint32_t ifindex, uint32_t mtu, uint32_t mino
 		r = nl_htb_class_set(m->nl, ifindex, NB_ROOT_HANDLE, parent, &c, false);
 		if (r >= 0)
 			r = nl_htb_class_set(m->nl, ifindex, parent, NB_CLASSID(bulk), &cb, false);
-		if (r >= 0)
+		if (r >= 0 && has_small)
 			r = nl_htb_class_set(m->nl, ifindex, parent, NB_CLASSID(small), &cs, false);
 	}
 	if (r < 0)
 		return r;
 	if (m->leaf == LEAF_BFIFO) {
 		r = leaf_replace(m, ifindex, bulk, NB_LEAF_MAJOR_BULK(minor), new, mtu, segment, up);
-		if (r >= 0)
+		if (r >= 0 && has_small)
 			r = leaf_replace(m, ifindex, small, NB_LEAF_MAJOR_SMALL(minor), new, mtu, false, up);
 	}
 	return r;
@@ -408,26 +410,65 @@ int iface_apply_rule(Manager *m, Iface *i, const Rule *r, uint64_t old_up, uint6
 
 	if (i->skipped)
 		return 0;
-	k = apply_class(m, i->ifindex, i->mtu, r->minor, old_up, r->up_bps, r->small_first, false, true);
+	k = apply_class(m, i->ifindex, i->mtu, r->minor, old_up, r->up_bps, r->small_first, r->small_made, false, true);
 	if (k < 0)
 		return log_warning_errno(k, "Failed to set upload class %x:%x on %s: %m %s", NB_HTB_MAJOR, r->minor,
 					 i->name, nl_extack(m->nl));
-	k = apply_class(m, i->ifb_ifindex, i->mtu, r->minor, old_down, r->down_bps, r->small_first, r->down_segmented, false);
+	k = apply_class(m, i->ifb_ifindex, i->mtu, r->minor, old_down, r->down_bps, r->small_first, r->small_made, r->down_segmented, false);
 	if (k < 0) {
 		log_warning_errno(k, "Failed to set download class %x:%x on %s: %m %s", NB_HTB_MAJOR, r->minor,
 				  i->ifb_name, nl_extack(m->nl));
 		/* Put the upload side back as it was. */
-		(void)apply_class(m, i->ifindex, i->mtu, r->minor, r->up_bps, old_up, r->small_first, false, true);
+		(void)apply_class(m, i->ifindex, i->mtu, r->minor, r->up_bps, old_up, r->small_first, r->small_made, false, true);
 		return k;
 	}
 	return 0;
+}
+
+/* The small-packet leaf of one direction, at the rule's rate: a child more
+ * under the rule class, which (inner already) keeps its queues. */
+static int small_add(Manager *m, uint32_t ifindex, uint32_t mtu, uint32_t minor, uint64_t bps, bool up) {
+	struct nl_htb_class c, cs;
+	int r;
+
+	if (bps == 0)
+		return 0;
+	htb_params(bps, mtu, &c);
+	leaf_class_params(&c, true, &cs);
+	r = class_set(m, ifindex, NB_CLASSID(minor), NB_MINOR_SMALL(minor), &cs, true);
+	if (r >= 0)
+		r = leaf_replace(m, ifindex, NB_MINOR_SMALL(minor), NB_LEAF_MAJOR_SMALL(minor), bps, mtu, false, up);
+	return r;
+}
+
+int iface_add_small(Manager *m, Iface *i, const Rule *r) {
+	int k;
+
+	if (i->skipped || !r->small_first || r->small_made)
+		return 0;
+	k = small_add(m, i->ifindex, i->mtu, r->minor, r->up_bps, true);
+	if (k >= 0)
+		k = small_add(m, i->ifb_ifindex, i->mtu, r->minor, r->down_bps, false);
+	if (k < 0) {
+		log_warning_errno(k, "Failed to add the small-packet leaf of %x:%x on %s or %s: %m %s", NB_HTB_MAJOR,
+				  r->minor, i->name, i->ifb_name, nl_extack(m->nl));
+		iface_del_small(m, i, r);
+	}
+	return k;
+}
+
+void iface_del_small(Manager *m, Iface *i, const Rule *r) {
+	if (i->skipped)
+		return;
+	(void)nl_class_delete(m->nl, i->ifindex, NB_CLASSID(NB_MINOR_SMALL(r->minor)));
+	(void)nl_class_delete(m->nl, i->ifb_ifindex, NB_CLASSID(NB_MINOR_SMALL(r->minor)));
 }
 
 int iface_set_down_rate(Manager *m, Iface *i, const Rule *r, uint64_t rate) {
 	if (i->skipped || !r->down_bps)
 		return 0;
 	/* old == new: a change in place of the class and its leaf limit. */
-	return apply_class(m, i->ifb_ifindex, i->mtu, r->minor, rate, rate, r->small_first, r->down_segmented, false);
+	return apply_class(m, i->ifb_ifindex, i->mtu, r->minor, rate, rate, r->small_first, r->small_made, r->down_segmented, false);
 }
 
 typedef struct ClassBytes {
@@ -454,8 +495,8 @@ uint64_t iface_down_bytes(Manager *m, const Rule *r) {
 int iface_remove_rule(Manager *m, Iface *i, const Rule *r) {
 	if (i->skipped)
 		return 0;
-	(void)apply_class(m, i->ifindex, i->mtu, r->minor, r->up_bps, 0, r->small_first, false, true);
-	(void)apply_class(m, i->ifb_ifindex, i->mtu, r->minor, r->down_bps, 0, r->small_first, r->down_segmented, false);
+	(void)apply_class(m, i->ifindex, i->mtu, r->minor, r->up_bps, 0, r->small_first, r->small_made, false, true);
+	(void)apply_class(m, i->ifb_ifindex, i->mtu, r->minor, r->down_bps, 0, r->small_first, r->small_made, r->down_segmented, false);
 	return 0;
 }
 

@@ -254,6 +254,7 @@ void manager_stop(Manager *m) {
 			(void)unlink(m->socket_path);
 	}
 	m->stats_timer = sd_event_source_disable_unref(m->stats_timer);
+	manager_small_stop(m);
 	m->monitor_io = sd_event_source_disable_unref(m->monitor_io);
 	m->monitor = nl_free(m->monitor);
 	m->events_io = sd_event_source_disable_unref(m->events_io);

@@ -92,7 +92,9 @@ typedef struct Rule {
 	uint64_t up_bps;   /* 0 = unlimited */
 	uint64_t down_bps; /* 0 = unlimited */
 	RuleStats up, down;
-	bool small_first;    /* its classes have the small-packet leaf (iface.c) */
+	bool small_first;    /* its classes have leaf classes under the rule class (iface.c) */
+	bool small_made;     /* ... and the small-packet one is made (made lazily) */
+	bool small_failed;   /* making it failed: not tried again */
 	bool down_segmented; /* its download classes have the segmenting TBF leaf */
 	uint64_t state_sig;  /* of its lines in the state file; 0: not written */
 	uint64_t state_new_sig; /* state_append(): this pass's signature, kept once written */
@@ -179,6 +181,8 @@ struct Manager {
 	sd_event *event;
 	sd_event_source *sigterm, *sigint, *listen_io, *monitor_io, *stats_timer;
 	uint64_t stats_next_usec; /* CLOCK_MONOTONIC: next periodic statistics refresh */
+	sd_event_source *small_timer; /* manager_small_schedule() */
+	uint64_t small_since;          /* CLOCK_MONOTONIC: the oldest rule waiting for it */
 	int listen_fd;
 	bool listen_fd_passed; /* socket activation: systemd owns the file */
 
@@ -264,11 +268,19 @@ bool manager_degraded(Manager *m);
 Iface *manager_find_iface(Manager *m, uint32_t ifindex);
 /* Creates, changes or deletes the rule's classes on one interface. */
 bool rule_small_first(Manager *m);
+/* Makes the small-packet leaves of new rules a moment later, when no
+ * request is waiting (iface.c): called for each rule made with them. */
+void manager_small_schedule(Manager *m);
+void manager_small_stop(Manager *m);
 int iface_apply_rule(Manager *m, Iface *i, const Rule *r, uint64_t old_up, uint64_t old_down);
 int iface_remove_rule(Manager *m, Iface *i, const Rule *r);
 /* Whether a download class made at this rate gets the segmenting leaf. */
 bool leaf_segments(uint64_t bps);
 /* Sets the download class of a rule to rate without touching the rule. */
+/* The small-packet leaves of a rule made without them (both directions on
+ * one interface); undone on failure. */
+int iface_add_small(Manager *m, Iface *i, const Rule *r);
+void iface_del_small(Manager *m, Iface *i, const Rule *r);
 int iface_set_down_rate(Manager *m, Iface *i, const Rule *r, uint64_t rate);
 /* Bytes through the rule's download classes so far. */
 uint64_t iface_down_bytes(Manager *m, const Rule *r);

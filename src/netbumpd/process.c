@@ -180,7 +180,8 @@ static int mirror_cb(const struct sock_info *s, void *userdata) {
 }
 
 uint32_t rule_flags(const Rule *r) {
-	return (r->up_bps ? NB_F_UP : 0) | (r->down_bps ? NB_F_DOWN : 0) | (r->small_first ? NB_F_SMALL_FIRST : 0);
+	return (r->up_bps ? NB_F_UP : 0) | (r->down_bps ? NB_F_DOWN : 0) | (r->small_first ? NB_F_SPLIT : 0) |
+	       (r->small_first && r->small_made ? NB_F_SMALL_FIRST : 0);
 }
 
 /* Writes the class of the rule for every mirrored socket that no sock rule

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cgroup-util.h"
@@ -434,7 +435,90 @@ static int rule_install(Manager *m, Rule *rule, const char **ret_error, char **r
 		return fail(ret_error, ret_reason, E_FAILED, r, "cannot update the BPF map: %s", strerror(-r));
 	}
 	manager_bpf_bump_gen(m);
+	if (rule->small_first)
+		manager_small_schedule(m);
 	return 0;
+}
+
+/* ---- the small-packet leaves, made after the rule ----
+ *
+ * A rule is in force, limit and all, with its rule class and the bulk leaf;
+ * the small-packet leaf is a refinement made shortly after, when no request
+ * has come for SMALL_QUIET_USEC (or SMALL_MAX_WAIT_USEC after the first rule
+ * that waits for it, so that a steady stream of requests does not put it
+ * off for ever). Making an HTB class costs the kernel time in proportion to
+ * the classes already there: a burst of new rules is acknowledged with two
+ * classes each instead of three. Until then small packets share the bulk
+ * leaf (NB_F_SPLIT without NB_F_SMALL_FIRST). */
+#define SMALL_QUIET_USEC 50000u
+#define SMALL_MAX_WAIT_USEC 1000000u
+#define SMALL_BATCH 64u /* rules per turn of the event loop */
+
+static int small_timer_cb(sd_event_source *s, uint64_t usec, void *userdata) {
+	Manager *m = userdata;
+	unsigned n = 0;
+	bool more = false, changed = false;
+
+	for (Rule *rule = m->rules; rule; rule = rule->next) {
+		if (!rule->small_first || rule->small_made || rule->small_failed)
+			continue;
+		/* A landing changes the download class's rate: after it. */
+		if (rule->ramp_timer || n >= SMALL_BATCH) {
+			more = true;
+			continue;
+		}
+		n++;
+		Iface *i;
+		int r = 0;
+		for (i = m->ifaces; i && r >= 0; i = i->next)
+			r = iface_add_small(m, i, rule);
+		if (r < 0) {
+			for (Iface *j = m->ifaces; j; j = j->next)
+				iface_del_small(m, j, rule);
+			rule->small_failed = true;
+			log_struct_errno(LOG_WARNING, r, RULE_FIELDS(rule),
+					 "%s: no small-packet leaf (%m); its small packets queue with the rest.", rule->name);
+			continue;
+		}
+		rule->small_made = true;
+		if (bpf_set(m, rule) >= 0)
+			changed = true;
+	}
+	if (changed)
+		manager_bpf_bump_gen(m);
+	m->small_since = 0;
+	if (more) {
+		/* The rest after another quiet moment from now (a batch takes
+		 * a while): requests that came meanwhile go first. */
+		struct timespec ts;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		m->small_since = (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+		(void)sd_event_source_set_time(s, m->small_since + SMALL_QUIET_USEC);
+		(void)sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
+	}
+	return 0;
+}
+
+void manager_small_schedule(Manager *m) {
+	uint64_t now, at;
+
+	sd_event_now(m->event, CLOCK_MONOTONIC, &now);
+	if (m->small_since == 0)
+		m->small_since = now;
+	at = now + SMALL_QUIET_USEC;
+	if (at > m->small_since + SMALL_MAX_WAIT_USEC)
+		at = m->small_since + SMALL_MAX_WAIT_USEC;
+	if (!m->small_timer) {
+		if (sd_event_add_time(m->event, &m->small_timer, CLOCK_MONOTONIC, at, 5000, small_timer_cb, m) < 0)
+			return; /* the rules keep one bulk leaf */
+	} else
+		(void)sd_event_source_set_time(m->small_timer, at);
+	(void)sd_event_source_set_enabled(m->small_timer, SD_EVENT_ONESHOT);
+}
+
+void manager_small_stop(Manager *m) {
+	m->small_timer = sd_event_source_disable_unref(m->small_timer);
+	m->small_since = 0;
 }
 
 /* ---- who may do what ---- */

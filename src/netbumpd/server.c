@@ -446,6 +446,9 @@ static int client_dispatch(Client *c, json_object *msg) {
 	r = vl_call_parse(msg, &call, &reason);
 	if (r < 0)
 		return reply_error(c, VARLINK_INTERFACE ".InvalidRequest", NULL, NULL, reason);
+	/* Deferred small-packet leaves wait while requests come. */
+	if (c->manager->small_since)
+		manager_small_schedule(c->manager);
 	for (size_t k = 0; k < ELEMENTSOF(methods); k++)
 		if (streq(call.method, methods[k].name)) {
 			size_t pending = c->out_size - c->out_done;

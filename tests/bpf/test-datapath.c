@@ -244,7 +244,7 @@ static void bump_gen(struct env *e) {
 }
 
 static int set_cgroup_rule(struct env *e, uint64_t id, uint32_t minor, uint32_t flags) {
-	struct nb_class c = { .minor = minor, .flags = flags | NB_F_SMALL_FIRST };
+	struct nb_class c = { .minor = minor, .flags = flags | NB_F_SPLIT | NB_F_SMALL_FIRST };
 
 	return bpf_map__update_elem(e->skel->maps.cgroup_rules, &id, sizeof(id), &c, sizeof(c), BPF_ANY);
 }
@@ -254,7 +254,7 @@ static int del_cgroup_rule(struct env *e, uint64_t id) {
 }
 
 static int set_sock_rule(struct env *e, uint64_t cookie, uint32_t minor, uint32_t flags) {
-	struct nb_class c = { .minor = minor, .flags = flags | NB_F_SMALL_FIRST };
+	struct nb_class c = { .minor = minor, .flags = flags | NB_F_SPLIT | NB_F_SMALL_FIRST };
 
 	return bpf_map__update_elem(e->skel->maps.sock_rules, &cookie, sizeof(cookie), &c, sizeof(c), BPF_ANY);
 }
@@ -272,7 +272,7 @@ static int get_sock_rule(struct env *e, uint64_t cookie) {
 }
 
 static int set_uid_rule(struct env *e, uint32_t uid, uint32_t minor, uint32_t flags) {
-	struct nb_class c = { .minor = minor, .flags = flags | NB_F_SMALL_FIRST };
+	struct nb_class c = { .minor = minor, .flags = flags | NB_F_SPLIT | NB_F_SMALL_FIRST };
 
 	return bpf_map__update_elem(e->skel->maps.uid_rules, &uid, sizeof(uid), &c, sizeof(c), BPF_ANY);
 }
@@ -763,6 +763,21 @@ static void test_malformed(struct env *e, const struct sock *udp4, const struct 
 		check(r.retval == TC_ACT_REDIRECT && r.priority == NB_CLASSID(MINOR_TEST),
 		      "ingress, rule without small-packet leaf, small frame: priority %#x (got %#x)",
 		      NB_CLASSID(MINOR_TEST), r.priority);
+
+		/* Split, the small leaf not made yet: everything to the bulk leaf. */
+		struct nb_class bulk_only = { .minor = MINOR_TEST, .flags = NB_F_UP | NB_F_DOWN | NB_F_SPLIT };
+
+		check(bpf_map__update_elem(e->skel->maps.cgroup_rules, &e->test_id, sizeof(e->test_id), &bulk_only,
+					   sizeof(bulk_only), BPF_ANY) == 0, "cgroup rule with NB_F_SPLIT only");
+		bump_gen(e);
+		r = ingress(e, big, sizeof(big));
+		check(r.retval == TC_ACT_REDIRECT && r.priority == NB_CLASSID(NB_MINOR_BULK(MINOR_TEST)),
+		      "ingress, small leaf not made yet, full frame: priority %#x (got %#x)",
+		      NB_CLASSID(NB_MINOR_BULK(MINOR_TEST)), r.priority);
+		r = ingress(e, pkt, len);
+		check(r.retval == TC_ACT_REDIRECT && r.priority == NB_CLASSID(NB_MINOR_BULK(MINOR_TEST)),
+		      "ingress, small leaf not made yet, small frame: priority %#x (got %#x)",
+		      NB_CLASSID(NB_MINOR_BULK(MINOR_TEST)), r.priority);
 		set_cgroup_rule(e, e->test_id, MINOR_TEST, NB_F_UP | NB_F_DOWN);
 		bump_gen(e);
 	}
