@@ -8,7 +8,9 @@
 #   - Home, l, 8mbit, Enter limits the upload process (pid:PID): the status line says so, list
 #     has the rule, the row shows the limit and its rate falls to 8mbit (within 10% on average
 #     over 3 s, 15% each second);
-#   - d, 6mbit on the download process limits its download only, the same way;
+#   - d, 6mbit on the download process limits its download only, the same way (a receiver's
+#     second above 6mbit + 15% is the landing's catch-up, not traffic through the shaper: it is
+#     logged and left out of the comparison with iperf3, not out of the one with the limit);
 #   - a bad rate and a remove without a rule are refused in the status line; r removes a rule;
 #   - g cycles process -> user -> unit -> rule -> process; q quits with status 0;
 #   - `top --once --json` agrees with `list --json` on the rules (targets, limits) and with the
@@ -345,9 +347,12 @@ done
 # the receiver's iperf3 interval in the second before it (the daemon's rates cover the last second),
 # or against LIMIT: within EACH % one by one, within TOL % on average. Under a limit, what the
 # view counts on the way out is measured before the shaper: a second with drops and retransmits
-# can show more than went through it, hence EACH.
+# can show more than went through it, hence EACH. CAP (a rate, optional): a receiver's second above
+# CAP + 15% is no truth for the view and is skipped (logged): a download that lost packets in the
+# landing gets the data held behind each hole in one go when the resent packet comes through, far
+# above what the shaper passed that second (test-limit-pid logs these catch-ups).
 check_rates() {
-        local cg=$1 file=$2 limit=$3 each=$4 msg=$5 t0 t bps iv truth at sum_v=0 sum_t=0 n=0
+        local cg=$1 file=$2 limit=$3 each=$4 msg=$5 cap=${6:-} t0 t bps iv truth at sum_v=0 sum_t=0 n=0
         t0=$(cat "$NB_TMP/t0-$cg")
         receiver_intervals "$NB_TMP/iperf-$cg.json" >"$NB_TMP/intervals-$cg"
         [[ -s $file ]] || { nb_record_failure "$msg: no sample of the view"; return; }
@@ -360,18 +365,26 @@ check_rates() {
                         nb_record_failure "$msg: no iperf3 interval at $at s"
                         continue
                 fi
+                if [[ -n $cap ]] && (($(awk -v v="$iv" -v c="$(rate_to_bps "$cap")" 'BEGIN { print (v > c * 1.15) }'))); then
+                        nb_say "$msg at $at s: iperf3 that second $(nb_mbit "$iv") Mbit/s link-layer, above $cap + 15%: a catch-up, skipped"
+                        continue
+                fi
                 truth=$iv
                 [[ $limit != - ]] && truth=$(rate_to_bps "$limit")
                 assert_within "$bps" "$truth" "$each" "$msg at $at s (iperf3 that second: $(nb_mbit "$iv") link-layer)"
                 sum_v=$((sum_v + bps)) sum_t=$((sum_t + truth)) n=$((n + 1))
         done <"$file"
-        ((n > 0)) && assert_within "$((sum_v / n))" "$((sum_t / n))" "$TOL" "$msg, mean of $n samples"
+        if ((n > 0)); then
+                assert_within "$((sum_v / n))" "$((sum_t / n))" "$TOL" "$msg, mean of $n samples"
+        else
+                nb_record_failure "$msg: no sample left to compare"
+        fi
 }
 check_rates up "$NB_TMP/view-up-free" - "$TOL" "upload, unlimited: the view's rate vs iperf3"
 check_rates down "$NB_TMP/view-down-free" - "$TOL" "download, unlimited: the view's rate vs iperf3"
 check_rates up "$NB_TMP/view-up-limited" - 15 "upload, limited: the view's rate vs iperf3"
 check_rates up "$NB_TMP/view-up-limited" 8mbit 15 "upload, limited: the view's rate vs the 8mbit limit"
-check_rates down "$NB_TMP/view-down-limited" - 15 "download, limited: the view's rate vs iperf3"
+check_rates down "$NB_TMP/view-down-limited" - 15 "download, limited: the view's rate vs iperf3" 6mbit
 check_rates down "$NB_TMP/view-down-limited" 6mbit 15 "download, limited: the view's rate vs the 6mbit limit"
 
 nb_finish
