@@ -72,6 +72,12 @@ static uint64_t rule_sig(const Rule *r) {
 	return h ?: 1; /* 0 means "not written" */
 }
 
+/* A rule written for the first time: its entry (room reserved before). */
+static void entry_add(struct StateFile *s, Rule *x) {
+	s->rules[s->n_rules++] = (struct StateEntry){ .id = x->id, .rule = x, .pass = s->pass };
+	x->state_slot = s->n_rules;
+}
+
 /* What a rewrite puts before the rules: the clsact qdiscs, and the rules of a
  * killed run not restored yet (they change only with a rewrite). */
 static uint64_t head_sig(Manager *m) {
@@ -102,6 +108,11 @@ static void write_rule(FILE *f, uint64_t id, uid_t owner, uint64_t up, uint64_t 
 	write_moved(f, prefix, moved, n_moved);
 	for (size_t k = 0; k < n_cookies; k++)
 		fprintf(f, "cookie %llu %llu\n", (unsigned long long)id, (unsigned long long)cookies[k]);
+}
+
+static void write_live_rule(FILE *f, const Rule *x) {
+	write_rule(f, x->id, x->owner, x->up_bps, x->down_bps, x->transient, x->name, x->moved, x->n_moved, x->cookies,
+		   x->n_cookies);
 }
 
 static int entries_reserve(struct StateFile *s, size_t n) {
@@ -157,8 +168,7 @@ static int state_rewrite(Manager *m, const Rule *without) {
 		if (x == without)
 			write_moved(f, "origin", x->moved, x->n_moved);
 		else
-			write_rule(f, x->id, x->owner, x->up_bps, x->down_bps, x->transient, x->name, x->moved,
-				   x->n_moved, x->cookies, x->n_cookies);
+			write_live_rule(f, x);
 	}
 	/* Rules of the killed run that this start has not put back yet (the
 	 * file was read, and the leftovers cleared, before they are applied):
@@ -196,8 +206,7 @@ static int state_rewrite(Manager *m, const Rule *without) {
 	}
 	for (Rule *x = m->rules; x; x = x->next) {
 		x->state_sig = rule_sig(x);
-		m->state.rules[m->state.n_rules++] = (struct StateEntry){ .id = x->id, .rule = x };
-		x->state_slot = m->state.n_rules;
+		entry_add(&m->state, x);
 	}
 	return 0;
 }
@@ -254,8 +263,7 @@ static int state_append(Manager *m) {
 			continue;
 		if (x->state_sig == 0)
 			n_new++;
-		write_rule(f, x->id, x->owner, x->up_bps, x->down_bps, x->transient, x->name, x->moved, x->n_moved,
-			   x->cookies, x->n_cookies);
+		write_live_rule(f, x);
 	}
 	if (fflush(f) != 0)
 		return -ENOMEM;
@@ -271,21 +279,25 @@ static int state_append(Manager *m) {
 	if (r < 0)
 		return r;
 	for (Rule *x = m->rules; x; x = x->next) {
-		if (x->state_sig == 0) {
-			s->rules[s->n_rules++] = (struct StateEntry){ .id = x->id, .rule = x, .pass = s->pass };
-			x->state_slot = s->n_rules;
-		}
+		if (x->state_sig == 0)
+			entry_add(s, x);
 		x->state_sig = x->state_new_sig;
 	}
 	return 0;
 }
 
-int manager_state_save_without(Manager *m, const Rule *without) {
+/* Appending no longer serves: no file open to append to, the file twice
+ * its last whole size, or what comes before the rules changed. */
+static bool needs_rewrite(Manager *m) {
 	struct StateFile *s = &m->state;
 
+	return s->fd < 0 || s->size > 2 * s->full_size + 4096 || head_sig(m) != s->head_sig;
+}
+
+int manager_state_save_without(Manager *m, const Rule *without) {
 	if (m->restoring)
 		return 0;
-	if (without || s->fd < 0 || s->size > 2 * s->full_size + 4096 || head_sig(m) != s->head_sig)
+	if (without || needs_rewrite(m))
 		return state_rewrite(m, without);
 	return state_append(m);
 }
@@ -306,7 +318,7 @@ int manager_state_save_rule(Manager *m, Rule *x) {
 
 	if (m->restoring)
 		return 0;
-	if (s->fd < 0 || s->size > 2 * s->full_size + 4096 || head_sig(m) != s->head_sig)
+	if (needs_rewrite(m))
 		return manager_state_save(m);
 	sig = rule_sig(x);
 	if (sig == x->state_sig)
@@ -314,8 +326,7 @@ int manager_state_save_rule(Manager *m, Rule *x) {
 	f = open_memstream(&buf, &len);
 	if (!f)
 		return -ENOMEM;
-	write_rule(f, x->id, x->owner, x->up_bps, x->down_bps, x->transient, x->name, x->moved, x->n_moved, x->cookies,
-		   x->n_cookies);
+	write_live_rule(f, x);
 	fputs("commit\n", f);
 	if (fflush(f) != 0)
 		return -ENOMEM;
@@ -327,10 +338,8 @@ int manager_state_save_rule(Manager *m, Rule *x) {
 	r = journal_write(s, buf, len);
 	if (r < 0)
 		return r;
-	if (x->state_sig == 0) {
-		s->rules[s->n_rules++] = (struct StateEntry){ .id = x->id, .rule = x, .pass = s->pass };
-		x->state_slot = s->n_rules;
-	}
+	if (x->state_sig == 0)
+		entry_add(s, x);
 	x->state_sig = sig;
 	return 0;
 }
