@@ -449,11 +449,9 @@ int iface_add_small(Manager *m, Iface *i, const Rule *r) {
 	k = small_add(m, i->ifindex, i->mtu, r->minor, r->up_bps, true);
 	if (k >= 0)
 		k = small_add(m, i->ifb_ifindex, i->mtu, r->minor, r->down_bps, false);
-	if (k < 0) {
+	if (k < 0)
 		log_warning_errno(k, "Failed to add the small-packet leaf of %x:%x on %s or %s: %m %s", NB_HTB_MAJOR,
 				  r->minor, i->name, i->ifb_name, nl_extack(m->nl));
-		iface_del_small(m, i, r);
-	}
 	return k;
 }
 

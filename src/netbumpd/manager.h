@@ -278,7 +278,8 @@ int iface_remove_rule(Manager *m, Iface *i, const Rule *r);
 bool leaf_segments(uint64_t bps);
 /* Sets the download class of a rule to rate without touching the rule. */
 /* The small-packet leaves of a rule made without them (both directions on
- * one interface); undone on failure. */
+ * one interface); iface_del_small() takes them out again (the caller undoes
+ * a failure on every interface). */
 int iface_add_small(Manager *m, Iface *i, const Rule *r);
 void iface_del_small(Manager *m, Iface *i, const Rule *r);
 int iface_set_down_rate(Manager *m, Iface *i, const Rule *r, uint64_t rate);

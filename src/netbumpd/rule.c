@@ -13,7 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "cgroup-util.h"
@@ -468,9 +467,8 @@ static int small_timer_cb(sd_event_source *s, uint64_t usec, void *userdata) {
 			continue;
 		}
 		n++;
-		Iface *i;
 		int r = 0;
-		for (i = m->ifaces; i && r >= 0; i = i->next)
+		for (Iface *i = m->ifaces; i && r >= 0; i = i->next)
 			r = iface_add_small(m, i, rule);
 		if (r < 0) {
 			for (Iface *j = m->ifaces; j; j = j->next)
@@ -490,9 +488,7 @@ static int small_timer_cb(sd_event_source *s, uint64_t usec, void *userdata) {
 	if (more) {
 		/* The rest after another quiet moment from now (a batch takes
 		 * a while): requests that came meanwhile go first. */
-		struct timespec ts;
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		m->small_since = (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+		m->small_since = now_usec();
 		(void)sd_event_source_set_time(s, m->small_since + SMALL_QUIET_USEC);
 		(void)sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
 	}
