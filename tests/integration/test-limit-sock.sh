@@ -47,18 +47,27 @@ _three_conns() { (($(iperf_conns "$1" | wc -l) == 3)); }
 
 no_sock_rule() { [[ $(nbctl --json list | jq '[.rules[] | select(.kind == "sock")] | length') == 0 ]]; }
 
+# start_in_c1 WHAT SECS JSON IPERF3-ARGS...: the iperf3 client in cgroup c1 under timeout(1), in the
+# background, collected by iperf_client_wait "$tpid" like iperf_client_start's; sets t0 (its
+# start), tpid (the timeout) and ipid (iperf3 itself)
+start_in_c1() {
+        local what=$1 secs=$2 json=$3
+        shift 3
+        _nb_argv -g c1
+        t0=$(nb_now)
+        (exec timeout -k 5 $((secs + 20)) "${_NB_ARGV[@]}" "$@" >"$json" 2>"$json.err") &
+        tpid=$!
+        nb_track_pid "$tpid"
+        NB_BG_JSON[$tpid]=$json
+        ipid=$(nb_child_pid "$tpid" iperf3) || nb_fail "$what: no iperf3 process below timeout $tpid"
+}
+
 for dir in up down; do
         # as iperf_client_start does, with -P 2
         args=(iperf3 -c "$NB_B4" -p 5201 -t "$SECS" -O 0 -i 1 -P 2 -J --get-server-output --connect-timeout 3000)
         [[ $dir == down ]] && args+=(-R)
         json=$NB_TMP/sock-$dir.json
-        _nb_argv -g c1
-        t0=$(nb_now)
-        (exec timeout -k 5 $((SECS + 20)) "${_NB_ARGV[@]}" "${args[@]}" >"$json" 2>"$json.err") &
-        tpid=$!
-        nb_track_pid "$tpid"
-        NB_BG_JSON[$tpid]=$json
-        ipid=$(nb_child_pid "$tpid" iperf3) || nb_fail "$dir: no iperf3 process below timeout $tpid"
+        start_in_c1 "$dir" "$SECS" "$json" "${args[@]}"
         # control connection + two streams; the control connection is made first: lowest fd
         nb_wait_until 5 _three_conns "$ipid" ||
                 nb_fail "$dir: iperf3 $ipid does not have 3 connections: $(iperf_conns "$ipid" | paste -sd' ')"
@@ -211,13 +220,7 @@ for dir in up down; do
                 --connect-timeout 3000)
         [[ $dir == down ]] && args+=(-R)
         json=$NB_TMP/udp-$dir.json
-        _nb_argv -g c1
-        t0=$(nb_now)
-        (exec timeout -k 5 $((UDP_SECS + 20)) "${_NB_ARGV[@]}" "${args[@]}" >"$json" 2>"$json.err") &
-        tpid=$!
-        nb_track_pid "$tpid"
-        NB_BG_JSON[$tpid]=$json
-        ipid=$(nb_child_pid "$tpid" iperf3) || nb_fail "udp $dir: no iperf3 process below timeout $tpid"
+        start_in_c1 "udp $dir" "$UDP_SECS" "$json" "${args[@]}"
         nb_wait_until 5 _has_udp "$ipid" || nb_fail "udp $dir: iperf3 $ipid has no UDP socket to port 5201"
         read -r ufd uino <<<"$(udp_socket "$ipid")"
         nb_sleep_until "$t0" "$UDP_SET_AT"
