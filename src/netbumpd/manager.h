@@ -272,6 +272,9 @@ bool rule_small_first(Manager *m);
  * request is waiting (iface.c): called for each rule made with them. */
 void manager_small_schedule(Manager *m);
 void manager_small_stop(Manager *m);
+/* Whether every class and leaf of the rule the daemon will make is made
+ * (false while its small-packet leaves wait for manager_small_schedule()). */
+bool rule_complete(const Rule *r);
 int iface_apply_rule(Manager *m, Iface *i, const Rule *r, uint64_t old_up, uint64_t old_down);
 int iface_remove_rule(Manager *m, Iface *i, const Rule *r);
 /* Whether a download class made at this rate gets the segmenting leaf. */

@@ -459,7 +459,7 @@ static int small_timer_cb(sd_event_source *s, uint64_t usec, void *userdata) {
 	bool more = false, changed = false;
 
 	for (Rule *rule = m->rules; rule; rule = rule->next) {
-		if (!rule->small_first || rule->small_made || rule->small_failed)
+		if (rule_complete(rule))
 			continue;
 		/* A landing changes the download class's rate: after it. */
 		if (rule->ramp_timer || n >= SMALL_BATCH) {
@@ -510,6 +510,10 @@ void manager_small_schedule(Manager *m) {
 	} else
 		(void)sd_event_source_set_time(m->small_timer, at);
 	(void)sd_event_source_set_enabled(m->small_timer, SD_EVENT_ONESHOT);
+}
+
+bool rule_complete(const Rule *r) {
+	return !r->small_first || r->small_made || r->small_failed;
 }
 
 void manager_small_stop(Manager *m) {

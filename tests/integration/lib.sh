@@ -629,6 +629,28 @@ nbctl_ok() {
         nb_say "netbumpctl $*: ok"
 }
 
+# A rule's small-packet leaf classes come a moment after the rule: once no new rule has come for
+# 50 ms, at the latest a second after the first rule waiting for them, and after a running
+# download's landing (about a second) where there is one (netbump(7), Classes). Until then the
+# rule is listed with "complete": false. NB_COMPLETE_WAIT bounds the wait: that delay, twice, and
+# headroom for a loaded 2-core machine.
+NB_COMPLETE_WAIT=${NB_COMPLETE_WAIT:-5}
+
+_nb_all_complete() {
+        local n
+        n=$(nbctl --json list 2>/dev/null | jq '[.rules[] | select(.complete != true)] | length') || return 1
+        [[ $n == 0 ]]
+}
+
+# nb_wait_complete MSG: wait until every listed rule is complete (its classes all made), at most
+# NB_COMPLETE_WAIT seconds; a failure (recorded, not fatal) when they are not by then
+nb_wait_complete() {
+        nb_wait_until "$NB_COMPLETE_WAIT" _nb_all_complete && return 0
+        nb_record_failure "$1: rules still incomplete $NB_COMPLETE_WAIT s later: $(nbctl --json list 2>&1 |
+                jq -c '[.rules[] | select(.complete != true) | .target]' 2>&1)"
+        return 1
+}
+
 # _nb_daemon_wait_ready SECONDS: 0 ready, 1 time-out, 2 the daemon exited
 _nb_daemon_wait_ready() {
         local i n=$(($1 * 20))

@@ -89,10 +89,12 @@ classes() {
 
 ifb_of_a() { ip -n "$NB_NS_A" -o link show | awk -F': ' '$2 ~ /^nbifb/ { sub(/@.*/, "", $2); print $2 }'; }
 
-# assert_classes MSG: each listed rule has its class at its upload rate on veth-a and at its
-# download rate on the IFB, and there is no other netbump class
+# assert_classes MSG: once every listed rule is complete, each has its class at its upload rate
+# on veth-a and at its download rate on the IFB, and there is no other netbump class
 assert_classes() {
         local want_up want_down got_up got_down ifb
+        # the leaf classes come a moment after a rule (or a restart): wait for what is promised
+        nb_wait_complete "$1" || :
         ifb=$(ifb_of_a)
         want_up=$(rules | awk '$2 > 0 { print $4, $2 }' | sort)
         want_down=$(rules | awk '$3 > 0 { print $4, $3 }' | sort)

@@ -360,12 +360,12 @@ for ((cycle = 1; cycle <= CYCLES; cycle++)); do
                 nb_record_failure "cycle $cycle: the list differs from the acknowledged rules:"
                 sed 's/^/    /' <<<"$out" >&3
         fi
-        # the small-packet leaf classes come up to a second after their rules (netbump(7), Classes)
-        _host_ok() {
-                out=$("$PY" "$NB_TMP/storm.py" check-host "$NB_TMP/list.json" "$NB_NS_A" "$NB_IF_A" "$NB_CGROOT" \
-                        "$NB_CGROOT_REL" "$progs" "$homes")
-        }
-        if nb_wait_until 2 _host_ok; then
+        # the small-packet leaf classes come a moment after their rules (netbump(7), Classes):
+        # wait until the list says every rule is complete, then compare once (the client is paused)
+        nb_wait_complete "cycle $cycle" || :
+        nbctl --json list >"$NB_TMP/list-complete.json" || nb_fail "cycle $cycle: list failed"
+        if out=$("$PY" "$NB_TMP/storm.py" check-host "$NB_TMP/list-complete.json" "$NB_NS_A" "$NB_IF_A" \
+                "$NB_CGROOT" "$NB_CGROOT_REL" "$progs" "$homes"); then
                 nb_say "    classes on $NB_IF_A and its IFB are the listed ones, nothing orphaned, pid: processes where they belong: ok"
         else
                 nb_record_failure "cycle $cycle: the host does not match the list:"
