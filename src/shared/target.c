@@ -15,6 +15,7 @@ static const char *const kind_names[_TARGET_KIND_MAX] = {
 	[TARGET_PID] = "pid",
 	[TARGET_SOCK] = "sock",
 	[TARGET_UNIT] = "unit",
+	[TARGET_ALL] = "all",
 };
 
 const char *target_kind_to_string(TargetKind k) {
@@ -149,7 +150,10 @@ int target_parse(const char *s, Target *ret, const char **ret_reason) {
 	if (!s || !*s)
 		return *ret_reason = "empty target", -EINVAL;
 
-	if (strncmp(s, "cgroup:", 7) == 0) {
+	/* Exactly "all": "all:" or "ALL" would look like a kind of its own. */
+	if (streq(s, "all"))
+		t.kind = TARGET_ALL;
+	else if (strncmp(s, "cgroup:", 7) == 0) {
 		t.kind = TARGET_CGROUP;
 		r = normalize_cgroup_path(s + 7, &t.path, ret_reason);
 		if (r < 0)
@@ -219,7 +223,7 @@ int target_parse(const char *s, Target *ret, const char **ret_reason) {
 			return -ENOMEM;
 	} else
 		return *ret_reason = "unknown target kind (expected cgroup:/PATH, user@USER, pid:PID, sock:INODE, "
-				     "sock:PID:FD or unit:NAME)",
+				     "sock:PID:FD, unit:NAME or all)",
 		       -EINVAL;
 
 	*ret = t;
@@ -272,6 +276,8 @@ char *target_to_string(const Target *t) {
 		if (asprintf(&s, "unit:%s", t->unit) < 0)
 			return NULL;
 		return s;
+	case TARGET_ALL:
+		return strdup("all");
 	default:
 		return NULL;
 	}

@@ -9,6 +9,7 @@
  *   sock:INODE     one socket, by the inode /proc/PID/fd shows ("socket:[N]")
  *   sock:PID:FD    the same, by a process's file descriptor
  *   unit:NAME      a systemd unit's cgroup, followed across restarts
+ *   all            everything netbumpd shapes: the rule around every other
  */
 #pragma once
 
@@ -21,6 +22,7 @@ typedef enum TargetKind {
 	TARGET_PID,
 	TARGET_SOCK,
 	TARGET_UNIT,
+	TARGET_ALL, /* last, so that the kinds above keep their values */
 	_TARGET_KIND_MAX,
 } TargetKind;
 
@@ -45,8 +47,8 @@ int target_parse(const char *s, Target *ret, const char **ret_reason);
 /* Resolves a user name to its uid. -ENOENT (unknown user) or -errno. */
 int target_resolve(Target *t);
 
-/* The canonical form: "cgroup:/a/b", "user@1000", "pid:42", "sock:12345"
- * (a user by number, a socket by inode once resolved). Returns a new string
+/* The canonical form: "cgroup:/a/b", "user@1000", "pid:42", "sock:12345",
+ * "all" (a user by number, a socket by inode once resolved). Returns a new string
  * or NULL on OOM. */
 char *target_to_string(const Target *t);
 

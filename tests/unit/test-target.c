@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
 
+#include "macro.h"
 #include "target.h"
 #include "tests.h"
 
@@ -51,6 +52,7 @@ int main(void) {
 	ok("unit:user-1000.slice", "unit:user-1000.slice");
 	ok("unit:run-u12.scope", "unit:run-u12.scope");
 	ok("unit:dev-disk-by\\x2duuid.swap", "unit:dev-disk-by\\x2duuid.swap");
+	ok("all", "all");
 
 	bad("");
 	bad("cgroup");
@@ -94,6 +96,40 @@ int main(void) {
 	bad("unit:a b.service");
 	bad("unit:a/b.service");
 	bad("unit:.service");
+	/* "all" is one word, not a kind with something after it */
+	bad("all:");
+	bad("all:/");
+	bad("ALL");
+	bad("All");
+	bad("all ");
+	bad(" all");
+	bad("alll");
+	bad("al");
+	bad("all@0");
+
+	/* Kinds by name, as List's "kind" has them. */
+	{
+		static const struct {
+			const char *target, *kind;
+		} kinds[] = {
+			{ "cgroup:/a", "cgroup" },
+			{ "user@0", "user" },
+			{ "pid:1", "pid" },
+			{ "sock:1", "sock" },
+			{ "unit:a.service", "unit" },
+			{ "all", "all" },
+		};
+		Target t;
+
+		ASSERT_EQ(ELEMENTSOF(kinds), (size_t)_TARGET_KIND_MAX);
+		for (size_t k = 0; k < ELEMENTSOF(kinds); k++) {
+			ASSERT_OK(target_parse(kinds[k].target, &t, NULL));
+			ASSERT_STREQ(target_kind_to_string(t.kind), kinds[k].kind);
+			target_done(&t);
+		}
+		ASSERT_EQ(TARGET_ALL, _TARGET_KIND_MAX - 1);
+		ASSERT_TRUE(target_kind_to_string(_TARGET_KIND_MAX) == NULL);
+	}
 
 	/* Resolution: root exists everywhere, a random name does not. */
 	{
