@@ -29,9 +29,15 @@ static void help(void) {
 	       "  set TARGET RATE                Limit upload and download to RATE\n"
 	       "  set TARGET [--up R] [--down R] Limit one or both directions\n"
 	       "                                 (R may be 'unlimited' to lift one side)\n"
+	       "      [--min R] [--min-up R] [--min-down R]\n"
+	       "                                 Guarantee R inside the enclosing rule ('none': no minimum)\n"
+	       "      [--priority high|normal|low]\n"
+	       "                                 Who gets spare capacity first and waits least\n"
+	       "                                 (what is not given stays as it is on a rule)\n"
 	       "  unset TARGET                   Remove the limit\n"
-	       "  list [TARGET]                  Show rules with live rates and counters; with a\n"
-	       "                                 target, the rule it falls under\n"
+	       "  list [TARGET]                  Show rules, nested in the rules around them, with\n"
+	       "                                 live rates and counters; with a target, the rule\n"
+	       "                                 it falls under and the rules around that\n"
 	       "  status                         Show the daemon's interfaces and state\n"
 	       "  top [--once] [--group G]       Live view: processes by rate, limit them with keys;\n"
 	       "                                 G: process, user, unit, rule\n"
@@ -43,7 +49,10 @@ static void help(void) {
 	       "          pid:PID        a process and the children it starts\n"
 	       "          sock:INODE  sock:PID:FD   one socket\n"
 	       "          unit:NAME      a systemd unit, across restarts\n"
-	       "Precedence: socket > process > cgroup or unit (deepest) > user\n"
+	       "          all            everything netbumpd shapes, around every other rule\n"
+	       "Precedence: socket > process > cgroup or unit (deepest) > user > all\n"
+	       "Nesting:  a rule sits inside the rule its traffic fell under before it, and is\n"
+	       "          bounded by that rule and every rule around it\n"
 	       "Rates:    tc(8) units: 500kbit 5mbit 1gbit 2mibit (bit/s);\n"
 	       "          kbps mbps gbps are BYTES per second (10mbps = 80mbit)\n\n"
 	       "Options:\n"
@@ -216,86 +225,219 @@ static int print_json(json_object *p) {
 	return 0;
 }
 
-static int verb_set(int argc, char *argv[]) {
-	_cleanup_json_ json_object *msg = NULL;
-	json_object *params, *reply, *rule;
-	bool has_up = false, has_down = false;
-	uint64_t up = 0, down = 0;
-	const char *target = NULL;
-	int r;
+/* A minimum in bit/s: a rate, or "none" / "0" for no guaranteed minimum.
+ * "unlimited" would read as "guarantee everything": refused. */
+static int parse_min_arg(const char *option, const char *s, uint64_t *ret) {
+	if (streq(s, "none") || streq(s, "0")) {
+		*ret = 0;
+		return 0;
+	}
+	if (streq(s, "unlimited")) {
+		fprintf(stderr, "netbumpctl: %s takes a rate or 'none' (no guaranteed minimum), not '%s'\n", option, s);
+		return -EINVAL;
+	}
+	return parse_rate_arg("minimum ", s, ret);
+}
 
+static const char *const priorities[] = { "high", "normal", "low" };
+
+/* What set was asked for, one direction at a time: 0 up, 1 down. The words
+ * are the user's own, for messages that name them. */
+typedef struct SetArgs {
+	bool has_limit[2], has_min[2];
+	uint64_t limit[2], min[2];
+	const char *limit_word[2], *min_word[2];
+	const char *min_option[2];   /* "--min", "--min-up" or "--min-down" */
+	bool limit_both;             /* the limit came as the one RATE */
+	const char *priority;
+} SetArgs;
+
+/* "--name VALUE" or "--name=VALUE": whether a is that option; its value, or
+ * NULL when none follows. */
+static bool option_value(const char *a, const char *name, int argc, char *argv[], int *k, const char **ret_value) {
+	size_t l = strlen(name);
+
+	if (strncmp(a, name, l) != 0 || (a[l] != '\0' && a[l] != '='))
+		return false;
+	if (a[l] == '=')
+		*ret_value = a + l + 1;
+	else
+		*ret_value = *k + 1 < argc ? argv[++*k] : NULL;
+	return true;
+}
+
+static int parse_set_args(int argc, char *argv[], const char **ret_target, SetArgs *ret) {
+	enum { LIMIT, MIN, PRIORITY };
+	static const struct {
+		const char *name;
+		int what;
+		int dir; /* 0 up, 1 down, 2 both */
+	} options[] = {
+		{ "--up", LIMIT, 0 },
+		{ "--down", LIMIT, 1 },
+		{ "--min", MIN, 2 },
+		{ "--min-up", MIN, 0 },
+		{ "--min-down", MIN, 1 },
+		{ "--priority", PRIORITY, 2 },
+	};
+	static const char *const dir_word[2] = { "upload ", "download " };
+	const char *target = NULL;
 	bool options_done = false;
+	SetArgs a = {};
 
 	for (int k = 1; k < argc; k++) {
-		const char *a = argv[k], *v = NULL;
-		bool is_up = false, is_down = false;
+		const char *w = argv[k], *v = NULL;
+		size_t o;
 
-		if (!options_done && streq(a, "--")) {
+		if (!options_done && streq(w, "--")) {
 			options_done = true;
 			continue;
 		}
-		if (options_done)
-			;
-		else if (strncmp(a, "--up", 4) == 0 && (a[4] == '\0' || a[4] == '='))
-			is_up = true;
-		else if (strncmp(a, "--down", 6) == 0 && (a[6] == '\0' || a[6] == '='))
-			is_down = true;
-		if (!options_done && (is_up || is_down)) {
-			v = strchr(a, '=') ? strchr(a, '=') + 1 : (k + 1 < argc ? argv[++k] : NULL);
-			if (!v) {
-				fprintf(stderr, "netbumpctl: %s needs a rate\n", a);
-				return EXIT_USAGE;
+		if (options_done || w[0] != '-' || w[1] != '-' || !w[2]) {
+			if (!target)
+				target = w;
+			else if (!a.has_limit[0] && !a.has_limit[1]) {
+				if (parse_rate_arg("", w, &a.limit[0]) < 0)
+					return -EINVAL;
+				a.limit[1] = a.limit[0];
+				a.has_limit[0] = a.has_limit[1] = a.limit_both = true;
+				a.limit_word[0] = a.limit_word[1] = w;
+			} else {
+				fprintf(stderr, "netbumpctl: unexpected argument '%s'\n", w);
+				return -EINVAL;
 			}
-			if (parse_rate_arg(is_up ? "upload " : "download ", v, is_up ? &up : &down) < 0)
-				return EXIT_USAGE;
-			if (is_up)
-				has_up = true;
-			else
-				has_down = true;
-		} else if (!options_done && a[0] == '-' && a[1] == '-' && a[2]) {
-			fprintf(stderr, "netbumpctl: unknown option '%s' for set\n", a);
-			return EXIT_USAGE;
-		} else if (!target)
-			target = a;
-		else if (!has_up && !has_down) {
-			if (parse_rate_arg("", a, &up) < 0)
-				return EXIT_USAGE;
-			if (up == 0) {
-				fprintf(stderr, "netbumpctl: '%s' as the only rate would limit nothing: use unset\n", a);
-				return EXIT_USAGE;
+			continue;
+		}
+
+		for (o = 0; o < ELEMENTSOF(options); o++)
+			if (option_value(w, options[o].name, argc, argv, &k, &v))
+				break;
+		if (o == ELEMENTSOF(options)) {
+			fprintf(stderr, "netbumpctl: unknown option '%s' for set\n", w);
+			return -EINVAL;
+		}
+		if (!v) {
+			fprintf(stderr, "netbumpctl: %s needs %s\n", options[o].name,
+				options[o].what == PRIORITY ? "high, normal or low" : "a rate");
+			return -EINVAL;
+		}
+
+		switch (options[o].what) {
+		case LIMIT: {
+			int d = options[o].dir;
+
+			if (parse_rate_arg(dir_word[d], v, &a.limit[d]) < 0)
+				return -EINVAL;
+			a.has_limit[d] = true;
+			a.limit_word[d] = v;
+			a.limit_both = false;
+			break;
+		}
+		case MIN: {
+			uint64_t m;
+
+			if (parse_min_arg(options[o].name, v, &m) < 0)
+				return -EINVAL;
+			for (int d = 0; d < 2; d++)
+				if (options[o].dir == d || options[o].dir == 2) {
+					a.has_min[d] = true;
+					a.min[d] = m;
+					a.min_word[d] = v;
+					a.min_option[d] = options[o].name;
+				}
+			break;
+		}
+		case PRIORITY:
+			a.priority = NULL;
+			for (size_t i = 0; i < ELEMENTSOF(priorities); i++)
+				if (streq(v, priorities[i]))
+					a.priority = priorities[i];
+			if (!a.priority) {
+				fprintf(stderr, "netbumpctl: invalid priority '%s' (expected high, normal or low)\n", v);
+				return -EINVAL;
 			}
-			down = up;
-			has_up = has_down = true;
-		} else {
-			fprintf(stderr, "netbumpctl: unexpected argument '%s'\n", a);
-			return EXIT_USAGE;
+			break;
 		}
 	}
-	if (!target || (!has_up && !has_down)) {
-		fprintf(stderr, "netbumpctl: usage: set TARGET RATE | set TARGET [--up RATE] [--down RATE]\n");
-		return EXIT_USAGE;
+
+	if (!target || (!a.has_limit[0] && !a.has_limit[1] && !a.has_min[0] && !a.has_min[1] && !a.priority)) {
+		fprintf(stderr, "netbumpctl: usage: set TARGET RATE | set TARGET [--up RATE] [--down RATE] [--min RATE]\n"
+				"                  [--min-up RATE] [--min-down RATE] [--priority high|normal|low]\n");
+		return -EINVAL;
 	}
+	if (a.limit_both && a.limit[0] == 0 && !a.has_min[0] && !a.has_min[1] && !a.priority) {
+		fprintf(stderr, "netbumpctl: '%s' as the only rate would limit nothing: use unset\n", a.limit_word[0]);
+		return -EINVAL;
+	}
+
+	/* A minimum above the rule's own limit could never be given. Only what
+	 * this command line says is known here; the daemon checks a minimum
+	 * against a limit the rule already has. */
+	for (int d = 0; d < 2; d++)
+		if (a.has_min[d] && a.has_limit[d] && a.limit[d] > 0 && a.min[d] > a.limit[d]) {
+			bool both = streq(a.min_option[d], "--min") && a.limit_both;
+			fprintf(stderr, "netbumpctl: %s %s is above the %slimit %s\n", a.min_option[d], a.min_word[d],
+				both ? "" : dir_word[d], a.limit_word[d]);
+			return -EINVAL;
+		}
+
+	*ret_target = target;
+	*ret = a;
+	return 0;
+}
+
+/* "5mbit", "unlimited"; with a minimum "5mbit (min 1mbit)". */
+static void print_direction(const char *name, uint64_t limit, uint64_t min) {
+	char a[RATE_STRING_MAX], b[RATE_STRING_MAX];
+
+	printf("%s %s", name, limit ? rate_format(limit, a) : "unlimited");
+	if (min)
+		printf(" (min %s)", rate_format(min, b));
+}
+
+static int verb_set(int argc, char *argv[]) {
+	static const char *const keys[2] = { "up", "down" }, *const min_keys[2] = { "min_up", "min_down" };
+	_cleanup_json_ json_object *msg = NULL;
+	json_object *params, *reply, *rule;
+	const char *target = NULL;
+	SetArgs a;
+	int r;
+
+	if (parse_set_args(argc, argv, &target, &a) < 0)
+		return EXIT_USAGE;
 	if (check_target(target) < 0)
 		return EXIT_USAGE;
 
+	/* Only what was given: the daemon keeps the rest of an existing rule. */
 	params = json_object_new_object();
 	json_object_object_add(params, "target", json_object_new_string(target));
-	if (has_up)
-		json_object_object_add(params, "up", json_object_new_int64((int64_t)up));
-	if (has_down)
-		json_object_object_add(params, "down", json_object_new_int64((int64_t)down));
+	for (int d = 0; d < 2; d++) {
+		if (a.has_limit[d])
+			json_object_object_add(params, keys[d], json_object_new_int64((int64_t)a.limit[d]));
+		if (a.has_min[d])
+			json_object_object_add(params, min_keys[d], json_object_new_int64((int64_t)a.min[d]));
+	}
+	if (a.priority)
+		json_object_object_add(params, "priority", json_object_new_string(a.priority));
 	r = call("Set", params, &msg, &reply);
 	if (r != 0)
 		return r;
 	if (arg_json)
 		return print_json(reply);
 	if (json_object_object_get_ex(reply, "rule", &rule)) {
-		json_object *t;
-		char a[RATE_STRING_MAX], b[RATE_STRING_MAX];
+		json_object *t = NULL, *prio = NULL, *parent = NULL;
+
 		json_object_object_get_ex(rule, "target", &t);
-		printf("%s: up %s, down %s\n", json_object_get_string(t),
-		       get_u64(rule, "up") ? rate_format(get_u64(rule, "up"), a) : "unlimited",
-		       get_u64(rule, "down") ? rate_format(get_u64(rule, "down"), b) : "unlimited");
+		json_object_object_get_ex(rule, "priority", &prio);
+		json_object_object_get_ex(rule, "parent", &parent);
+		printf("%s: ", json_object_get_string(t));
+		print_direction("up", get_u64(rule, "up"), get_u64(rule, "min_up"));
+		print_direction(", down", get_u64(rule, "down"), get_u64(rule, "min_down"));
+		if (prio && !streq(json_object_get_string(prio), "normal"))
+			printf(", priority %s", json_object_get_string(prio));
+		if (parent && json_object_is_type(parent, json_type_string))
+			printf(", inside %s", json_object_get_string(parent));
+		printf("\n");
 	}
 	return 0;
 }
