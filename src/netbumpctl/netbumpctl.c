@@ -193,31 +193,155 @@ static const char *limit_str(uint64_t bps, char *buf) {
 	return bps ? rate_format(bps, buf) : "-";
 }
 
-/* One line per direction: limit, rate over the last second and the HTB
- * class counters (bytes, packets, drops, bytes queued now). */
-static void print_rule_line(json_object *rule) {
-	static const char *const dirs[2] = { "up", "down" };
-	json_object *t = NULL;
+static const char *get_str(json_object *o, const char *key) {
+	json_object *v;
+	if (!o || !json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
+		return NULL;
+	return json_object_get_string(v);
+}
 
-	json_object_object_get_ex(rule, "target", &t);
+/* Does the rule have a guaranteed minimum or a priority other than the
+ * default? Only then does the table show those columns. */
+static bool rule_has_shares(json_object *rule) {
+	const char *prio = get_str(rule, "priority");
+	return get_u64(rule, "min_up") || get_u64(rule, "min_down") || (prio && !streq(prio, "normal"));
+}
+
+#define TARGET_COLUMN 32
+#define INDENT 2
+
+/* One line per direction: limit, rate over the last second and the HTB
+ * class counters (bytes, packets, drops, bytes queued now); the target,
+ * indented by its depth in the tree, and its priority on the first. */
+static void print_rule_line(json_object *rule, size_t depth, bool shares) {
+	static const char *const dirs[2] = { "up", "down" };
+	const char *target = get_str(rule, "target") ?: "?", *prio = get_str(rule, "priority") ?: "normal";
+	int indent = depth * INDENT < TARGET_COLUMN ? (int)(depth * INDENT) : TARGET_COLUMN;
+
 	for (int k = 0; k < 2; k++) {
-		char key[16], lim[RATE_STRING_MAX], rate[RATE_STRING_MAX], bytes[32], backlog[32];
+		char key[16], lim[RATE_STRING_MAX], min[RATE_STRING_MAX], rate[RATE_STRING_MAX], bytes[32],
+			backlog[32];
 		json_object *st = NULL;
 
 		snprintf(key, sizeof(key), "%s_stats", dirs[k]);
 		json_object_object_get_ex(rule, key, &st);
 		human_bytes(get_u64(st, "bytes"), bytes, sizeof(bytes));
 		human_bytes(get_u64(st, "backlog"), backlog, sizeof(backlog));
-		printf("%-32s %-4s %10s %12s %10s %10llu %8llu %8s\n", k == 0 ? json_object_get_string(t) : "", dirs[k],
-		       limit_str(get_u64(rule, dirs[k]), lim),
-		       get_u64(st, "rate") ? rate_format(get_u64(st, "rate"), rate) : "0", bytes,
-		       (unsigned long long)get_u64(st, "packets"), (unsigned long long)get_u64(st, "drops"), backlog);
+		printf("%*s%-*s %-4s %10s", indent, "", TARGET_COLUMN - indent, k == 0 ? target : "", dirs[k],
+		       limit_str(get_u64(rule, dirs[k]), lim));
+		if (shares) {
+			snprintf(key, sizeof(key), "min_%s", dirs[k]);
+			printf(" %10s %-6s", limit_str(get_u64(rule, key), min), k == 0 ? prio : "");
+		}
+		printf(" %12s %10s %10llu %8llu %8s\n", get_u64(st, "rate") ? rate_format(get_u64(st, "rate"), rate) : "0",
+		       bytes, (unsigned long long)get_u64(st, "packets"), (unsigned long long)get_u64(st, "drops"),
+		       backlog);
 	}
 }
 
-static void print_header(void) {
-	printf("%-32s %-4s %10s %12s %10s %10s %8s %8s\n", "TARGET", "DIR", "LIMIT", "RATE", "BYTES", "PACKETS",
-	       "DROPS", "BACKLOG");
+static void print_header(bool shares) {
+	printf("%-*s %-4s %10s", TARGET_COLUMN, "TARGET", "DIR", "LIMIT");
+	if (shares)
+		printf(" %10s %-6s", "MIN", "PRIO");
+	printf(" %12s %10s %10s %8s %8s\n", "RATE", "BYTES", "PACKETS", "DROPS", "BACKLOG");
+}
+
+/* A rule in the tree of rules: under the rule its "parent" names. */
+typedef struct RuleNode {
+	json_object *rule;
+	const char *target;
+	size_t parent, first_child, next_sibling; /* NONE: there is none */
+	bool selected, printed;
+} RuleNode;
+
+#define NONE SIZE_MAX
+
+static int node_compare(const void *a, const void *b) {
+	/* "pid:9" before "pid:10" */
+	return strverscmp(((const RuleNode *)a)->target, ((const RuleNode *)b)->target);
+}
+
+static size_t node_find(const RuleNode *nodes, size_t n, const char *target) {
+	RuleNode key = { .target = target };
+	const RuleNode *f;
+
+	if (!target)
+		return NONE;
+	f = bsearch(&key, nodes, n, sizeof(RuleNode), node_compare);
+	return f ? (size_t)(f - nodes) : NONE;
+}
+
+static void print_subtree(RuleNode *nodes, size_t i, size_t depth, bool shares) {
+	if (nodes[i].printed)
+		return;
+	nodes[i].printed = true;
+	if (!nodes[i].selected)
+		return;
+	print_rule_line(nodes[i].rule, depth, shares);
+	for (size_t c = nodes[i].first_child; c != NONE; c = nodes[c].next_sibling)
+		print_subtree(nodes, c, depth + 1, shares);
+}
+
+/* The rules as a tree: each below the rule its "parent" names, siblings
+ * by target. A rule whose parent is not in the list (one the caller may
+ * not see) is at the top. Returns the nodes, sorted by target, or NULL on
+ * OOM. */
+static RuleNode *rule_tree_new(json_object *rules, size_t *ret_n) {
+	size_t n = rules && json_object_is_type(rules, json_type_array) ? json_object_array_length(rules) : 0;
+	RuleNode *nodes;
+
+	nodes = calloc(n ?: 1, sizeof(RuleNode));
+	if (!nodes) {
+		fprintf(stderr, "netbumpctl: out of memory\n");
+		return NULL;
+	}
+	for (size_t k = 0; k < n; k++) {
+		json_object *rule = json_object_array_get_idx(rules, k);
+		nodes[k] = (RuleNode){ .rule = rule, .target = get_str(rule, "target") ?: "", .selected = true };
+	}
+	qsort(nodes, n, sizeof(RuleNode), node_compare);
+
+	for (size_t k = 0; k < n; k++) {
+		nodes[k].parent = node_find(nodes, n, get_str(nodes[k].rule, "parent"));
+		if (nodes[k].parent == k)
+			nodes[k].parent = NONE;
+		nodes[k].first_child = nodes[k].next_sibling = NONE;
+	}
+	/* Backwards, so that each list of children ends up in target order. */
+	for (size_t k = n; k-- > 0;)
+		if (nodes[k].parent != NONE) {
+			nodes[k].next_sibling = nodes[nodes[k].parent].first_child;
+			nodes[nodes[k].parent].first_child = k;
+		}
+	*ret_n = n;
+	return nodes;
+}
+
+/* The selected rules, the MIN and PRIO columns only if one of them has a
+ * minimum or a priority. */
+static void rule_tree_print(RuleNode *nodes, size_t n) {
+	bool shares = false;
+
+	for (size_t k = 0; k < n; k++)
+		shares = shares || (nodes[k].selected && rule_has_shares(nodes[k].rule));
+	print_header(shares);
+	for (size_t k = 0; k < n; k++)
+		if (nodes[k].parent == NONE)
+			print_subtree(nodes, k, 0, shares);
+	/* Rules whose parents go round in a circle: no top to hang them from. */
+	for (size_t k = 0; k < n; k++)
+		print_subtree(nodes, k, 0, shares);
+}
+
+static int print_rules(json_object *rules) {
+	_cleanup_free_ RuleNode *nodes = NULL;
+	size_t n = 0;
+
+	nodes = rule_tree_new(rules, &n);
+	if (!nodes)
+		return EXIT_REFUSED;
+	rule_tree_print(nodes, n);
+	return 0;
 }
 
 static int print_json(json_object *p) {
@@ -486,30 +610,37 @@ static int verb_list(int argc, char *argv[]) {
 		return print_json(reply);
 	json_object_object_get_ex(reply, "rules", &rules);
 	if (target) {
-		/* Only the rule the target falls under. */
+		_cleanup_free_ RuleNode *nodes = NULL;
+		size_t n = 0, k;
+
 		json_object_object_get_ex(reply, "applies", &applies);
 		if (!applies) {
 			printf("%s falls under no rule: unlimited.\n", target);
 			return 0;
 		}
-		printf("%s falls under %s\n", target, json_object_get_string(applies));
-		print_header();
-		for (size_t k = 0; rules && k < json_object_array_length(rules); k++) {
-			json_object *rule = json_object_array_get_idx(rules, k), *t;
-			if (json_object_object_get_ex(rule, "target", &t) &&
-			    streq(json_object_get_string(t), json_object_get_string(applies)))
-				print_rule_line(rule);
+		nodes = rule_tree_new(rules, &n);
+		if (!nodes)
+			return EXIT_REFUSED;
+		/* The rule the target falls under and the rules around it, up
+		 * to the top (or round once, should the parents go in a circle). */
+		printf("%s falls under %s", target, json_object_get_string(applies));
+		for (k = 0; k < n; k++)
+			nodes[k].selected = false;
+		for (k = node_find(nodes, n, json_object_get_string(applies)); k != NONE && !nodes[k].selected;
+		     k = nodes[k].parent) {
+			nodes[k].selected = true;
+			if (nodes[k].parent != NONE && !nodes[nodes[k].parent].selected)
+				printf(", inside %s", nodes[nodes[k].parent].target);
 		}
+		printf("\n");
+		rule_tree_print(nodes, n);
 		return 0;
 	}
 	if (!rules || json_object_array_length(rules) == 0) {
 		printf("No rules.\n");
 		return 0;
 	}
-	print_header();
-	for (size_t k = 0; k < json_object_array_length(rules); k++)
-		print_rule_line(json_object_array_get_idx(rules, k));
-	return 0;
+	return print_rules(rules);
 }
 
 /* run RATE -- CMD [ARGS...], run [--up R] [--down R] -- CMD [ARGS...]: this
@@ -618,11 +749,8 @@ static int verb_status(int argc, char *argv[]) {
 	else
 		printf("rules: %llu (%zu of them yours or applying to you)\n",
 		       (unsigned long long)get_u64(reply, "rule_count"), json_object_array_length(rules));
-	if (json_object_array_length(rules) > 0) {
-		print_header();
-		for (size_t k = 0; k < json_object_array_length(rules); k++)
-			print_rule_line(json_object_array_get_idx(rules, k));
-	}
+	if (json_object_array_length(rules) > 0)
+		return print_rules(rules);
 	return 0;
 }
 
