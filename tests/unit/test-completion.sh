@@ -66,7 +66,10 @@ expect_none() {
 expect "netbumpctl " set unset list status top run
 expect "netbumpctl st" status
 expect "netbumpctl --" --help --socket --json
-expect "netbumpctl set " cgroup:/ user@ pid: unit: sock:
+expect "netbumpctl set " cgroup:/ user@ pid: unit: sock: all
+expect_only "netbumpctl set a" all
+expect "netbumpctl list al" all
+expect "netbumpctl set --priority high " cgroup:/ all
 expect "netbumpctl unset u" user@ unit:
 expect "netbumpctl --socket /run/x.sock list " cgroup:/ user@
 # after a colon readline replaces only what follows it
@@ -88,7 +91,22 @@ if [[ -n $first ]]; then
 else
         echo "note: no cgroup2 directory to complete here"
 fi
-expect "netbumpctl set user@0 " 5mbit unlimited --up --down
+expect "netbumpctl set user@0 " 5mbit unlimited --up --down --min --min-up --min-down --priority
+expect "netbumpctl set all " 100mbit --min --priority
+expect_only "netbumpctl set user@0 --" --up --down --min --min-up --min-down --priority --json
+expect_only "netbumpctl set user@0 --min" --min --min-up --min-down
+# priorities, also as --priority=WORD (readline replaces what follows the '=')
+expect_only "netbumpctl set user@0 --priority " high normal low
+expect_only "netbumpctl set user@0 --priority l" low
+expect_only "netbumpctl set user@0 --priority=h" high
+expect "netbumpctl set user@0 --priority low " 5mbit --min
+# a minimum: rates, and "none" rather than "unlimited"
+expect "netbumpctl set user@0 --min " 1mbit none
+expect "netbumpctl set user@0 --min-up 3" 3mbit 3kbit
+expect "netbumpctl set user@0 --min-down=2" 2mbit
+expect_none "netbumpctl set user@0 --min=u"
+expect "netbumpctl set user@0 --down=" 8mbit unlimited
+expect "netbumpctl set user@0 --min 1mbit " 5mbit --up --priority
 expect "netbumpctl set user@0 --down " 8mbit unlimited
 expect "netbumpctl set user@0 --up 5mbit --" --down
 # a number gets tc(8)'s bit units, a number and a letter those that start so
