@@ -150,6 +150,14 @@ static __always_inline const struct nb_class *nb_match_uid(const struct nb_sk_ta
 	return bpf_map_lookup_elem(&uid_rules, &uid);
 }
 
+/* The rule on everything ("all"), kept in uid_rules under a uid no one has. */
+static __always_inline const struct nb_class *nb_match_all(void)
+{
+	__u32 key = NB_UID_ALL;
+
+	return bpf_map_lookup_elem(&uid_rules, &key);
+}
+
 /*
  * The one classifier every program uses. Sources are tried in precedence
  * order, first match wins; a new kind of rule (socket cookie, process) is one
@@ -165,6 +173,8 @@ static __always_inline void nb_tag_classify(struct nb_sk_tag *tag, __u64 gen)
 		c = nb_match_cgroup(tag);
 	if (!c)
 		c = nb_match_uid(tag);
+	if (!c)
+		c = nb_match_all();
 	if (c)
 		cls = *c;
 

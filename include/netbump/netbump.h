@@ -157,14 +157,18 @@ struct nb_iface {
  *   3. cgroup_rules: the deepest of tag->cgroup[tag->level .. 0] that has an
  *      entry.
  *   4. uid_rules[tag->uid].
- *   5. no class (minor 0): the socket is not shaped.
+ *   5. uid_rules[NB_UID_ALL]: the rule on everything ("all").
+ *   6. no class (minor 0): the socket is not shaped.
  * An entry with minor 0 is a match too, at every level: it exempts that
  * socket / subtree / user from the rules below it.
  * Cgroup ids are the kernel's (the inode number of the cgroup2 directory);
  * levels are absolute in the cgroup2 hierarchy (level 0 = its root, id 1),
  * independent of the daemon's --cgroup-root and of cgroup namespaces.
  *
- * Precedence of the daemon's rules: socket > process > cgroup > user. A
+ * Precedence of the daemon's rules: socket > process > cgroup > user > all.
+ * Each matching rule's entry names its own class, which is nested in the
+ * classes of the rules that contain it (the daemon's nest.h), so what a
+ * first match picks is bounded by every enclosing rule. A
  * process rule is a cgroup rule on a cgroup the daemon makes for the process
  * (the deepest, by construction) plus sock_rules entries for the sockets the
  * process had before (a socket's cgroup is fixed when it is made).
@@ -181,6 +185,9 @@ struct nb_iface {
 /* The rule maps, all with struct nb_class values: sock_rules (key: __u64
  * socket cookie), cgroup_rules (key: __u64 cgroup id), uid_rules (key:
  * __u32 uid). */
+/* uid_rules key of the rule on everything: (uid_t)-1, which no process has
+ * (setuid(2) takes it to mean "unchanged"). */
+#define NB_UID_ALL 0xffffffffu
 
 /*
  * Socket release events. nb_sock_release (cgroup/sock_release, attached by

@@ -290,39 +290,61 @@ bool leaf_segments(uint64_t bps) {
  * (tc_bind_tclass() walks them all, and binding its filter block walks a
  * list of every block on the host in flow_indr_dev_setup_offload()): three
  * classes per rule and direction made loading 6000 rules take minutes. The
- * first SMALL_FIRST_MAX_RULES rules get them, later ones one class. */
+ * first SMALL_FIRST_MAX_RULES rules get them, later ones the rule class and
+ * its bulk leaf only (which every rule has: a rule class may get children,
+ * the rules nested in it, and HTB queues only at leaves). */
 #define SMALL_FIRST_MAX_RULES 1000u
 
 bool rule_small_first(Manager *m) {
 	return !m->no_small_first && m->n_rules < SMALL_FIRST_MAX_RULES;
 }
 
-/* The two leaf classes share the rule class's rate: each is guaranteed its
- * part (small packets an eighth) and may borrow up to the whole from the rule class, which is charged for
- * both. HTB serves the lower prio first, borrowing or not, so small packets
- * overtake the bulk queue; what they can take is still bounded by the rule
- * class. */
+/* The rule's own traffic goes to its leaf classes, which share what the
+ * rule class guarantees them (spec->own: its rate less its children's):
+ * small packets an eighth, the bulk the rest, each borrowing up to the
+ * rule's ceiling. HTB serves the lower prio first, borrowing or not, so
+ * small packets overtake the bulk queue, and a rule of higher priority
+ * overtakes one of lower; what they take is still bounded by every class
+ * above. quantum: what a leaf sends in its turn among leaves of the same
+ * prio borrowing from the same classes, alike for all of them (1 ms at the
+ * top class's limit) so that they share alike. */
 #define SMALL_SHARE 8u
 
-static void leaf_class_params(const struct nl_htb_class *rule, bool small, struct nl_htb_class *c) {
-	uint64_t part = rule->rate / SMALL_SHARE ?: 1;
+static void leaf_class_params(const ClassSpec *spec, uint32_t mtu, bool small, struct nl_htb_class *c) {
+	uint64_t own = spec->own / 8 ?: 1, part = own / SMALL_SHARE ?: 1;
+	struct nl_htb_class q;
 
-	*c = *rule;
-	c->ceil = rule->rate;
-	c->rate = small ? part : rule->rate - part ?: 1;
-	c->prio = small ? 0 : 1;
+	htb_params(spec->top ?: spec->ceil, mtu, &q);
+	htb_params(spec->ceil, mtu, c);
+	c->ceil = c->rate;
+	c->burst = q.burst < c->burst ? q.burst : c->burst;
+	c->rate = small ? part : own - part ?: 1;
+	c->quantum = q.quantum;
+	c->prio = spec->prio + (small ? 0 : 1);
+}
+
+/* The rule class: its guaranteed rate and ceiling, the burst of its
+ * ceiling. */
+static void rule_class_params(const ClassSpec *spec, uint32_t mtu, struct nl_htb_class *c) {
+	struct nl_htb_class b;
+
+	htb_params(spec->ceil, mtu, c);
+	c->ceil = c->rate;
+	/* An inherited ceiling is no rate to size a burst by: the top
+	 * class's limit is. */
+	htb_params(spec->top && spec->top < spec->ceil ? spec->top : spec->ceil, mtu, &b);
+	c->burst = b.burst;
+	c->rate = spec->rate / 8 ?: 1;
+	if (c->rate > c->ceil)
+		c->rate = c->ceil;
 }
 
 /* Deletes the classes of one direction of one rule: the leaves first, as
  * HTB refuses to delete a class with children. small: the small-packet leaf
  * was made. */
-static int delete_classes(Manager *m, uint32_t ifindex, uint32_t minor, bool split, bool small) {
+static int delete_classes(Manager *m, uint32_t ifindex, uint32_t minor, bool small) {
 	int r, k;
 
-	if (!split) {
-		r = nl_class_delete(m->nl, ifindex, NB_CLASSID(minor));
-		return r == -ENOENT ? 0 : r;
-	}
 	r = small ? nl_class_delete(m->nl, ifindex, NB_CLASSID(NB_MINOR_SMALL(minor))) : 0;
 	k = nl_class_delete(m->nl, ifindex, NB_CLASSID(NB_MINOR_BULK(minor)));
 	if (r >= 0 || r == -ENOENT)
@@ -343,101 +365,87 @@ static int class_set(Manager *m, uint32_t ifindex, uint32_t parent, uint32_t min
 }
 
 /* One direction of one rule on one device: create, change in place or
- * delete its classes as the rate goes from old to new. split: the rule
- * class has leaf classes, the bulk one and (has_small) the small-packet
- * one. segment: the bulk leaf is (or is to be) the segmenting TBF. */
-static int apply_class(Manager *m, uint32_t ifindex, uint32_t mtu, uint32_t minor, uint64_t old, uint64_t new,
-		       bool split, bool has_small, bool segment, bool up) {
-	uint32_t bulk = NB_MINOR_BULK(minor), small = NB_MINOR_SMALL(minor), parent = NB_CLASSID(minor);
+ * delete its classes (the rule class, its bulk leaf and, has_small, its
+ * small-packet leaf) to go from old to new. A class's parent cannot change
+ * in place: old and new have the same parent, or one of them is off.
+ * segment: the bulk leaf is (or is to be) the segmenting TBF. */
+static int apply_class(Manager *m, uint32_t ifindex, uint32_t mtu, uint32_t minor, const ClassSpec *old,
+		       const ClassSpec *new, bool has_small, bool segment, bool up) {
+	uint32_t bulk = NB_MINOR_BULK(minor), small = NB_MINOR_SMALL(minor), self = NB_CLASSID(minor);
 	struct nl_htb_class c, cb, cs;
 	int r;
 
-	if (new == 0)
-		return old == 0 ? 0 : delete_classes(m, ifindex, minor, split, has_small);
-	htb_params(new, mtu, &c);
-	if (!split) {
-		/* The rule class is the leaf. */
-		r = class_set(m, ifindex, NB_ROOT_HANDLE, minor, &c, old == 0);
-		if (r >= 0 && (old == 0 || m->leaf == LEAF_BFIFO))
-			r = leaf_replace(m, ifindex, minor, NB_LEAF_MAJOR_BULK(minor), new, mtu, segment, up);
-		if (r < 0 && old == 0)
-			(void)delete_classes(m, ifindex, minor, split, false);
-		return r;
-	}
-	leaf_class_params(&c, false, &cb);
-	leaf_class_params(&c, true, &cs);
-	if (old == 0) {
-		r = class_set(m, ifindex, NB_ROOT_HANDLE, minor, &c, true);
+	if (!new->on)
+		return old->on ? delete_classes(m, ifindex, minor, has_small) : 0;
+	if (old->on && old->parent != new->parent)
+		return -EINVAL;
+	rule_class_params(new, mtu, &c);
+	leaf_class_params(new, mtu, false, &cb);
+	leaf_class_params(new, mtu, true, &cs);
+	if (!old->on) {
+		r = class_set(m, ifindex, new->parent, minor, &c, true);
 		if (r >= 0)
-			r = class_set(m, ifindex, parent, bulk, &cb, true);
+			r = class_set(m, ifindex, self, bulk, &cb, true);
 		if (r >= 0 && has_small)
-			r = class_set(m, ifindex, parent, small, &cs, true);
+			r = class_set(m, ifindex, self, small, &cs, true);
 		if (r >= 0)
-			r = leaf_replace(m, ifindex, bulk, NB_LEAF_MAJOR_BULK(minor), new, mtu, segment, up);
+			r = leaf_replace(m, ifindex, bulk, NB_LEAF_MAJOR_BULK(minor), new->ceil, mtu, segment, up);
 		if (r >= 0 && has_small)
-			r = leaf_replace(m, ifindex, small, NB_LEAF_MAJOR_SMALL(minor), new, mtu, false, up);
+			r = leaf_replace(m, ifindex, small, NB_LEAF_MAJOR_SMALL(minor), new->ceil, mtu, false, up);
 		if (r < 0)
-			(void)delete_classes(m, ifindex, minor, split, has_small);
+			(void)delete_classes(m, ifindex, minor, has_small);
 		return r;
 	}
-	/* A lower rate: the leaves first, so that they never may take more
+	/* A lower ceiling: the leaves first, so that they never may take more
 	 * than the rule class; a higher one: the rule class first. */
-	if (new < old) {
-		r = nl_htb_class_set(m->nl, ifindex, parent, NB_CLASSID(bulk), &cb, false);
+	if (new->ceil < old->ceil) {
+		r = nl_htb_class_set(m->nl, ifindex, self, NB_CLASSID(bulk), &cb, false);
 		if (r >= 0 && has_small)
-			r = nl_htb_class_set(m->nl, ifindex, parent, NB_CLASSID(small), &cs, false);
+			r = nl_htb_class_set(m->nl, ifindex, self, NB_CLASSID(small), &cs, false);
 		if (r >= 0)
-			r = nl_htb_class_set(m->nl, ifindex, NB_ROOT_HANDLE, parent, &c, false);
+			r = nl_htb_class_set(m->nl, ifindex, new->parent, self, &c, false);
 	} else {
-		r = nl_htb_class_set(m->nl, ifindex, NB_ROOT_HANDLE, parent, &c, false);
+		r = nl_htb_class_set(m->nl, ifindex, new->parent, self, &c, false);
 		if (r >= 0)
-			r = nl_htb_class_set(m->nl, ifindex, parent, NB_CLASSID(bulk), &cb, false);
+			r = nl_htb_class_set(m->nl, ifindex, self, NB_CLASSID(bulk), &cb, false);
 		if (r >= 0 && has_small)
-			r = nl_htb_class_set(m->nl, ifindex, parent, NB_CLASSID(small), &cs, false);
+			r = nl_htb_class_set(m->nl, ifindex, self, NB_CLASSID(small), &cs, false);
 	}
 	if (r < 0)
 		return r;
-	if (m->leaf == LEAF_BFIFO) {
-		r = leaf_replace(m, ifindex, bulk, NB_LEAF_MAJOR_BULK(minor), new, mtu, segment, up);
+	if (m->leaf == LEAF_BFIFO && new->ceil != old->ceil) {
+		r = leaf_replace(m, ifindex, bulk, NB_LEAF_MAJOR_BULK(minor), new->ceil, mtu, segment, up);
 		if (r >= 0 && has_small)
-			r = leaf_replace(m, ifindex, small, NB_LEAF_MAJOR_SMALL(minor), new, mtu, false, up);
+			r = leaf_replace(m, ifindex, small, NB_LEAF_MAJOR_SMALL(minor), new->ceil, mtu, false, up);
 	}
 	return r;
 }
 
-int iface_apply_rule(Manager *m, Iface *i, const Rule *r, uint64_t old_up, uint64_t old_down) {
+int iface_apply_class(Manager *m, Iface *i, const Rule *r, bool up, const ClassSpec *old, const ClassSpec *new) {
 	int k;
 
 	if (i->skipped)
 		return 0;
-	k = apply_class(m, i->ifindex, i->mtu, r->minor, old_up, r->up_bps, r->small_first, r->small_made, false, true);
+	k = apply_class(m, up ? i->ifindex : i->ifb_ifindex, i->mtu, r->minor, old, new, r->small_made,
+			up ? false : r->down_segmented, up);
 	if (k < 0)
-		return log_warning_errno(k, "Failed to set upload class %x:%x on %s: %m %s", NB_HTB_MAJOR, r->minor,
-					 i->name, nl_extack(m->nl));
-	k = apply_class(m, i->ifb_ifindex, i->mtu, r->minor, old_down, r->down_bps, r->small_first, r->small_made, r->down_segmented, false);
-	if (k < 0) {
-		log_warning_errno(k, "Failed to set download class %x:%x on %s: %m %s", NB_HTB_MAJOR, r->minor,
-				  i->ifb_name, nl_extack(m->nl));
-		/* Put the upload side back as it was. */
-		(void)apply_class(m, i->ifindex, i->mtu, r->minor, r->up_bps, old_up, r->small_first, r->small_made, false, true);
-		return k;
-	}
-	return 0;
+		log_warning_errno(k, "Failed to set %s class %x:%x on %s: %m %s", up ? "upload" : "download",
+				  NB_HTB_MAJOR, r->minor, up ? i->name : i->ifb_name, nl_extack(m->nl));
+	return k;
 }
 
-/* The small-packet leaf of one direction, at the rule's rate: a child more
- * under the rule class, which (inner already) keeps its queues. */
-static int small_add(Manager *m, uint32_t ifindex, uint32_t mtu, uint32_t minor, uint64_t bps, bool up) {
-	struct nl_htb_class c, cs;
+/* The small-packet leaf of one direction: a child more under the rule
+ * class, which (inner already) keeps its queues. */
+static int small_add(Manager *m, uint32_t ifindex, uint32_t mtu, uint32_t minor, const ClassSpec *spec, bool up) {
+	struct nl_htb_class cs;
 	int r;
 
-	if (bps == 0)
+	if (!spec->on)
 		return 0;
-	htb_params(bps, mtu, &c);
-	leaf_class_params(&c, true, &cs);
+	leaf_class_params(spec, mtu, true, &cs);
 	r = class_set(m, ifindex, NB_CLASSID(minor), NB_MINOR_SMALL(minor), &cs, true);
 	if (r >= 0)
-		r = leaf_replace(m, ifindex, NB_MINOR_SMALL(minor), NB_LEAF_MAJOR_SMALL(minor), bps, mtu, false, up);
+		r = leaf_replace(m, ifindex, NB_MINOR_SMALL(minor), NB_LEAF_MAJOR_SMALL(minor), spec->ceil, mtu, false, up);
 	return r;
 }
 
@@ -446,9 +454,9 @@ int iface_add_small(Manager *m, Iface *i, const Rule *r) {
 
 	if (i->skipped || !r->small_first || r->small_made)
 		return 0;
-	k = small_add(m, i->ifindex, i->mtu, r->minor, r->up_bps, true);
+	k = small_add(m, i->ifindex, i->mtu, r->minor, &r->cls_up, true);
 	if (k >= 0)
-		k = small_add(m, i->ifb_ifindex, i->mtu, r->minor, r->down_bps, false);
+		k = small_add(m, i->ifb_ifindex, i->mtu, r->minor, &r->cls_down, false);
 	if (k < 0)
 		log_warning_errno(k, "Failed to add the small-packet leaf of %x:%x on %s or %s: %m %s", NB_HTB_MAJOR,
 				  r->minor, i->name, i->ifb_name, nl_extack(m->nl));
@@ -463,10 +471,25 @@ void iface_del_small(Manager *m, Iface *i, const Rule *r) {
 }
 
 int iface_set_down_rate(Manager *m, Iface *i, const Rule *r, uint64_t rate) {
-	if (i->skipped || !r->down_bps)
+	ClassSpec s = r->cls_down;
+
+	if (i->skipped || !s.on)
 		return 0;
-	/* old == new: a change in place of the class and its leaf limit. */
-	return apply_class(m, i->ifb_ifindex, i->mtu, r->minor, rate, rate, r->small_first, r->small_made, r->down_segmented, false);
+	/* The ceiling only where the class is nested: its guaranteed rate
+	 * would let it send past the enclosing limits. At the top, where
+	 * nothing else bounds it, the rate goes along. */
+	if (s.parent == NB_ROOT_HANDLE) {
+		uint64_t children = s.rate > s.own ? s.rate - s.own : 0;
+		s.rate = rate;
+		s.own = rate > children + NEST_RATE_NONE ? rate - children : NEST_RATE_NONE;
+	}
+	s.ceil = rate;
+	if (s.rate > s.ceil)
+		s.rate = s.ceil;
+	/* A change in place of the class, its leaves and their limits. */
+	ClassSpec old = r->cls_down;
+	old.ceil = rate + 1; /* "higher before": the rule class first, the FIFO resized */
+	return apply_class(m, i->ifb_ifindex, i->mtu, r->minor, &old, &s, r->small_made, r->down_segmented, false);
 }
 
 typedef struct ClassBytes {
@@ -490,13 +513,7 @@ uint64_t iface_down_bytes(Manager *m, const Rule *r) {
 	return cb.bytes;
 }
 
-int iface_remove_rule(Manager *m, Iface *i, const Rule *r) {
-	if (i->skipped)
-		return 0;
-	(void)apply_class(m, i->ifindex, i->mtu, r->minor, r->up_bps, 0, r->small_first, r->small_made, false, true);
-	(void)apply_class(m, i->ifb_ifindex, i->mtu, r->minor, r->down_bps, 0, r->small_first, r->small_made, r->down_segmented, false);
-	return 0;
-}
+
 
 /* ---- set up and tear down ---- */
 
@@ -615,11 +632,9 @@ static int iface_setup(Manager *m, const struct nl_link *l) {
 	}
 	i->htb = true;
 
-	for (Rule *rule = m->rules; rule; rule = rule->next) {
-		r = iface_apply_rule(m, i, rule, 0, 0);
-		if (r < 0)
-			goto fail;
-	}
+	r = tree_add_iface(m, i);
+	if (r < 0)
+		goto fail;
 
 	r = manager_bpf_set_iface(m, i);
 	if (r < 0) {

@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <systemd/sd-event.h>
 
+#include "nest.h"
 #include "netlink.h"
 #include "target.h"
 #include "varlink.h"
@@ -69,6 +70,8 @@ typedef struct SavedRule {
 	uint64_t id;
 	uid_t owner;
 	uint64_t up, down;
+	uint64_t min_up, min_down;
+	Priority priority;
 	bool transient;
 	char *target; /* canonical */
 	Moved *moved;
@@ -137,6 +140,21 @@ typedef struct Rule {
 	char *unit_path; /* D-Bus object path */
 	struct sd_bus_slot *unit_watch;
 
+	/* Nesting (nest.c). Where its traffic comes from, set once the
+	 * target is resolved: the cgroup (relative to the mount: a cgroup or
+	 * unit rule's own, where a pid rule's process came from, where a
+	 * socket was made), NULL if none; and whose it is (a user rule's uid,
+	 * a process's or socket's owner, the user a cgroup is delegated to),
+	 * (uid_t)-1 if not one user's. */
+	char *nest_path;
+	uid_t nest_uid;
+	struct Rule *parent;   /* the innermost rule that contains it; NULL: top level */
+	struct Rule *children; /* the rules it contains, through sibling */
+	struct Rule *sibling;
+	uint64_t min_up, min_down; /* guaranteed while the parent has it; 0: none */
+	Priority priority;
+	ClassSpec cls_up, cls_down; /* its classes as they are on the interfaces */
+
 	struct Rule *next;
 } Rule;
 
@@ -199,11 +217,14 @@ struct Manager {
 	Rule *rules;
 	Rule **rules_tail; /* the last rule's next (or &rules): rules are appended */
 	Rule *by_name[RULE_NAME_BUCKETS]; /* chained through Rule.name_next */
+	Rule *top_rules;     /* the rules no rule contains, through Rule.sibling */
+	unsigned n_units;    /* unit: rules (found by cgroup path by a walk) */
 	unsigned n_rules;
 	uint64_t next_rule_id;
 	uint8_t *minor_used; /* bitmap over NB_MINOR_MIN..NB_MINOR_MAX */
 	Rule **by_minor;     /* rule of each class minor, NB_MINOR_MAX + 1 entries */
 	bool restoring;      /* putting back a killed run's rules: save once at the end */
+	bool stopping;       /* removing every rule, innermost first: nothing moves */
 
 	LeafKind leaf;
 
@@ -266,7 +287,6 @@ void manager_ifaces_free(Manager *m);
 void manager_ifaces_check(Manager *m);
 bool manager_degraded(Manager *m);
 Iface *manager_find_iface(Manager *m, uint32_t ifindex);
-/* Creates, changes or deletes the rule's classes on one interface. */
 bool rule_small_first(Manager *m);
 /* Makes the small-packet leaves of new rules a moment later, when no
  * request is waiting (iface.c): called for each rule made with them. */
@@ -275,25 +295,49 @@ void manager_small_stop(Manager *m);
 /* Whether every class and leaf of the rule the daemon will make is made
  * (false while its small-packet leaves wait for manager_small_schedule()). */
 bool rule_complete(const Rule *r);
-int iface_apply_rule(Manager *m, Iface *i, const Rule *r, uint64_t old_up, uint64_t old_down);
-int iface_remove_rule(Manager *m, Iface *i, const Rule *r);
+/* Creates, changes or deletes one direction of the rule's classes on one
+ * interface (its IFB for downloads), from old to new. */
+int iface_apply_class(Manager *m, Iface *i, const Rule *r, bool up, const ClassSpec *old, const ClassSpec *new);
 /* Whether a download class made at this rate gets the segmenting leaf. */
 bool leaf_segments(uint64_t bps);
-/* Sets the download class of a rule to rate without touching the rule. */
 /* The small-packet leaves of a rule made without them (both directions on
  * one interface); iface_del_small() takes them out again (the caller undoes
  * a failure on every interface). */
 int iface_add_small(Manager *m, Iface *i, const Rule *r);
 void iface_del_small(Manager *m, Iface *i, const Rule *r);
+/* Sets the download ceiling (and at the top the rate) of a rule's class
+ * without touching the rule (the landing, ramp.c). */
 int iface_set_down_rate(Manager *m, Iface *i, const Rule *r, uint64_t rate);
 /* Bytes through the rule's download classes so far. */
 uint64_t iface_down_bytes(Manager *m, const Rule *r);
 
+/* tree.c: the rule tree on the interfaces */
+/* Makes a new rule's classes (as nest.c wants them) on every interface. */
+int tree_make(Manager *m, Rule *r, char **ret_why);
+/* Deletes a rule's classes on every interface (the maps let go of them). */
+void tree_unmake(Manager *m, Rule *r);
+/* Brings r's classes (and with subtree those of every rule under it) to
+ * what nest.c wants now: in place where the parent stays, rebuilt where it
+ * changed. */
+int tree_sync(Manager *m, Rule *r, bool subtree, char **ret_why);
+/* New classes for r and its subtree under r's parent as linked now, under
+ * new minors: made, the maps switched, the old ones deleted. */
+int tree_rebuild(Manager *m, Rule *top, char **ret_why);
+/* The classes of every rule on an interface that comes up, parents first. */
+int tree_add_iface(Manager *m, Iface *i);
+
 /* rule.c */
+int rules_minor_alloc(Manager *m, uint32_t *ret);
+void rules_minor_free(Manager *m, uint32_t minor);
+/* Points the BPF maps at the rule's class as it is now. */
+int rule_bpf_set(Manager *m, Rule *rule);
 typedef struct RuleRequest {
 	const char *target;
 	bool has_up, has_down;
 	uint64_t up_bps, down_bps; /* 0 = unlimited */
+	bool has_min_up, has_min_down, has_priority;
+	uint64_t min_up, min_down; /* guaranteed inside the parent, 0 = none */
+	Priority priority;
 	bool transient;            /* end the rule when its cgroup empties */
 	uid_t caller;              /* SO_PEERCRED uid of the client */
 	/* Putting back a rule acknowledged before a crash: who may, quota and

@@ -180,7 +180,9 @@ static int mirror_cb(const struct sock_info *s, void *userdata) {
 }
 
 uint32_t rule_flags(const Rule *r) {
-	return (r->up_bps ? NB_F_UP : 0) | (r->down_bps ? NB_F_DOWN : 0) | (r->small_first ? NB_F_SPLIT : 0) |
+	/* Every rule class has its bulk leaf (a rule class may have children,
+	 * and HTB queues only at leaves). */
+	return (r->cls_up.on ? NB_F_UP : 0) | (r->cls_down.on ? NB_F_DOWN : 0) | NB_F_SPLIT |
 	       (r->small_first && r->small_made ? NB_F_SMALL_FIRST : 0);
 }
 

@@ -44,23 +44,11 @@ static int fail(const char **ret_error, char **ret_reason, const char *error, in
 	return r;
 }
 
-/* A pid rule whose process exited is no longer found by "pid:PID": that
- * PID may belong to another process now. */
-static unsigned name_bucket(const char *name) {
-	uint32_t h = 2166136261u; /* FNV-1a */
-	for (const unsigned char *c = (const unsigned char *)name; *c; c++)
-		h = (h ^ *c) * 16777619u;
-	return h % RULE_NAME_BUCKETS;
-}
-
 static Rule *find_rule(Manager *m, const char *name) {
-	for (Rule *r = m->by_name[name_bucket(name)]; r; r = r->name_next)
-		if (streq(r->name, name) && !r->exited)
-			return r;
-	return NULL;
+	return rules_find(m, name);
 }
 
-static int minor_alloc(Manager *m, uint32_t *ret) {
+int rules_minor_alloc(Manager *m, uint32_t *ret) {
 	for (uint32_t x = NB_MINOR_MIN; x <= NB_RULE_MINOR_MAX; x++) {
 		/* The leaf qdiscs' handles must not collide with the root's. */
 		if (NB_LEAF_MAJOR_BULK(x) == NB_HTB_MAJOR || NB_LEAF_MAJOR_SMALL(x) == NB_HTB_MAJOR)
@@ -74,7 +62,7 @@ static int minor_alloc(Manager *m, uint32_t *ret) {
 	return -ENOSPC;
 }
 
-static void minor_free(Manager *m, uint32_t x) {
+void rules_minor_free(Manager *m, uint32_t x) {
 	m->minor_used[x / 8] &= (uint8_t)~(1u << (x % 8));
 	m->by_minor[x] = NULL;
 }
@@ -83,7 +71,7 @@ static void rule_free(Manager *m, Rule *r) {
 	if (!r)
 		return;
 	if (r->minor)
-		minor_free(m, r->minor);
+		rules_minor_free(m, r->minor);
 	sd_event_source_disable_unref(r->events_watch);
 	sd_event_source_disable_unref(r->pidfd_watch);
 	ramp_stop(r);
@@ -94,6 +82,7 @@ static void rule_free(Manager *m, Rule *r) {
 	free(r->scope);
 	free(r->cookies);
 	free(r->cgroup_abs);
+	free(r->nest_path);
 	target_done(&r->target);
 	free(r->name);
 	free(r);
@@ -144,12 +133,70 @@ static int check_in_root(Manager *m, Rule *rule, const char **ret_error, char **
 	return 0;
 }
 
+/* The user a cgroup is delegated to (it owns the directory), (uid_t)-1 for
+ * root's. */
+static uid_t cgroup_delegate(Manager *m, const char *rel) {
+	_cleanup_free_ char *abs = NULL;
+	struct stat st;
+
+	if (!rel || asprintf(&abs, "%s%s", m->cgroup_mount, streq(rel, "/") ? "" : rel) < 0 || stat(abs, &st) < 0 ||
+	    st.st_uid == 0)
+		return (uid_t)-1;
+	return st.st_uid;
+}
+
+/* Where a pid rule's process is and whose it is, read before the rule
+ * moves it: the rule nests where its traffic was. */
+static void place_pid(Rule *rule) {
+	uid_t uid;
+
+	free(rule->nest_path);
+	rule->nest_path = NULL;
+	(void)cg_pid_get_path(rule->target.pid, &rule->nest_path);
+	rule->nest_uid = proc_get_uid(rule->target.pid, &uid) >= 0 ? uid : (uid_t)-1;
+}
+
+/* Where a resolved rule's traffic comes from, for nesting (nest.h). */
+static void place(Manager *m, Rule *rule) {
+	_cleanup_free_ char *path = NULL;
+
+	switch (rule->target.kind) {
+	case TARGET_CGROUP:
+		free(rule->nest_path);
+		rule->nest_path = strdup(rule->target.path);
+		rule->nest_uid = cgroup_delegate(m, rule->target.path);
+		break;
+	case TARGET_UNIT:
+		free(rule->nest_path);
+		rule->nest_path = NULL;
+		if (rule->key && cg_path_from_id(m->cgroup_mount, rule->key, &path) >= 0)
+			rule->nest_path = TAKE_PTR(path);
+		rule->nest_uid = cgroup_delegate(m, rule->nest_path);
+		break;
+	case TARGET_SOCK:
+		free(rule->nest_path);
+		rule->nest_path = NULL;
+		if (rule->sock_cgroup_id && cg_path_from_id(m->cgroup_mount, rule->sock_cgroup_id, &path) >= 0)
+			rule->nest_path = TAKE_PTR(path);
+		rule->nest_uid = rule->sock_uid;
+		break;
+	case TARGET_USER:
+		rule->nest_uid = (uid_t)rule->key;
+		break;
+	default:
+		break; /* pid: place_pid() before it moves; all: nothing */
+	}
+}
+
 /* Resolves a target to the key the BPF programs match on. */
 static int resolve_key(Manager *m, Rule *rule, const char **ret_error, char **ret_reason) {
 	const char *why = NULL;
 	int r;
 
 	switch (rule->target.kind) {
+	case TARGET_ALL:
+		rule->key = NB_UID_ALL;
+		return 0;
 	case TARGET_CGROUP: {
 		_cleanup_free_ char *abs = NULL;
 		struct stat st;
@@ -180,6 +227,7 @@ static int resolve_key(Manager *m, Rule *rule, const char **ret_error, char **re
 		rule->key = rule->target.uid;
 		return 0;
 	case TARGET_PID:
+		place_pid(rule);
 		r = pid_rule_prepare(m, rule, &why);
 		if (r == -ESRCH)
 			return fail(ret_error, ret_reason, E_NOTFOUND, r, "no such process: %d", (int)rule->target.pid);
@@ -244,7 +292,7 @@ static int resolve_sock_fd(Target *t, const char **ret_error, char **ret_reason)
 }
 
 /* Points the BPF maps at the rule (or updates its directions). */
-static int bpf_set(Manager *m, Rule *rule) {
+int rule_bpf_set(Manager *m, Rule *rule) {
 	int r;
 
 	if (rule->target.kind == TARGET_SOCK)
@@ -271,107 +319,112 @@ static void bpf_del(Manager *m, Rule *rule) {
 		(void)manager_bpf_del_rule(m, rule);
 }
 
-/* Applies a rule's rates on every interface, going from (old_up, old_down).
- * On failure puts every interface back to the old rates, and *ret_why says
- * what the kernel refused where, with its own message (extended ack) when it
- * gave one: nl_error_extack() keeps it across the requests that undo the
- * change, which nl_extack() would show instead. */
-static int apply_everywhere(Manager *m, Rule *rule, uint64_t old_up, uint64_t old_down, char **ret_why) {
-	Iface *i;
-	int r = 0;
-
-	nl_error_reset(m->nl);
-	for (i = m->ifaces; i; i = i->next) {
-		r = iface_apply_rule(m, i, rule, old_up, old_down);
-		if (r < 0)
-			break;
-	}
-	if (r >= 0)
-		return 0;
-
-	const char *msg = nl_error_extack(m->nl);
-	if (asprintf(ret_why, "%s (class %x:%x on %s or its IFB %s)%s%s", strerror(-r), NB_HTB_MAJOR, rule->minor,
-		     i->name, i->ifb_name, msg[0] ? ": " : "", msg) < 0)
-		*ret_why = NULL;
-
-	for (Iface *j = m->ifaces; j != i; j = j->next) {
-		Rule back = *rule;
-		back.up_bps = old_up;
-		back.down_bps = old_down;
-		(void)iface_apply_rule(m, j, &back, rule->up_bps, rule->down_bps);
-	}
-	return r;
+/* The download limit of the nearest enclosing rule that has one, 0: none. */
+static uint64_t enclosing_down(const Rule *rule) {
+	for (const Rule *p = rule->parent; p; p = p->parent)
+		if (p->down_bps)
+			return p->down_bps;
+	return 0;
 }
 
-/* Takes a rule out: maps first, then (pid rules) the processes go back,
- * then the classes. */
+/* What a rule contains moves to what contains it now, before its classes
+ * go: made again under that rule's class. */
+static void children_move_up(Manager *m, Rule *rule) {
+	while (rule->children) {
+		Rule *c = rule->children;
+		nest_unlink(m, c);
+		nest_link(m, c, nest_find_parent(m, c));
+		if (m->skel && tree_rebuild(m, c, NULL) < 0)
+			log_struct(LOG_WARNING, RULE_FIELDS(c), "%s: cannot move its classes out of %s's.", c->name,
+				   rule->name);
+	}
+}
+
+/* Takes a rule out: what it contained moves out first, then the maps let
+ * go, then (pid rules) the processes go back, then the classes. */
 static void rule_remove(Manager *m, Rule *rule, bool move_back) {
+	Rule *parent;
+
 	for (Rule **p = &m->rules; *p; p = &(*p)->next)
 		if (*p == rule) {
 			*p = rule->next;
 			if (m->rules_tail == &rule->next)
 				m->rules_tail = p;
 			m->n_rules--;
-			for (Rule **q = &m->by_name[name_bucket(rule->name)]; *q; q = &(*q)->name_next)
-				if (*q == rule) {
-					*q = rule->name_next;
-					break;
-				}
+			rules_index_del(m, rule);
 			break;
 		}
+	children_move_up(m, rule);
 	if (m->skel) {
 		bpf_del(m, rule);
 		if (rule->target.kind == TARGET_PID)
 			pid_rule_detach(m, rule, move_back);
 		manager_bpf_bump_gen(m);
 	}
-	for (Iface *i = m->ifaces; i; i = i->next)
-		(void)iface_remove_rule(m, i, rule);
+	tree_unmake(m, rule);
+	parent = rule->parent;
+	nest_unlink(m, rule);
+	/* Its parent's own leaves get back what its minimum took. */
+	if (parent && !m->stopping && (rule->min_up || rule->min_down))
+		(void)tree_sync(m, parent, true, NULL);
 	if (m->state_dir && m->skel)
 		(void)manager_state_save(m);
 	rule_free(m, rule);
 }
 
+/* A minimum above the rule's own limit in that direction, or more than its
+ * parent guarantees with its siblings': a reason, else NULL. */
+static const char *check_min(const Rule *rule, const Rule *parent) {
+	if ((rule->up_bps && rule->min_up > rule->up_bps) || (rule->down_bps && rule->min_down > rule->down_bps))
+		return "the minimum is above the rule's own limit";
+	return nest_check_min(parent, rule, rule->min_up, rule->min_down);
+}
+
+static bool rule_says_something(const Rule *r) {
+	return r->up_bps || r->down_bps || r->min_up || r->min_down || r->priority != PRIORITY_NORMAL;
+}
+
 static int change_rule(Manager *m, Rule *existing, const RuleRequest *req, const char **ret_error, char **ret_reason) {
-	uint64_t old_up = existing->up_bps, old_down = existing->down_bps;
+	Rule was = *existing;
 	_cleanup_free_ char *why = NULL;
-	bool flags_change;
+	const char *bad;
 	int r;
 
 	if (req->has_up)
 		existing->up_bps = req->up_bps;
 	if (req->has_down)
 		existing->down_bps = req->down_bps;
-	if (existing->up_bps == 0 && existing->down_bps == 0) {
-		existing->up_bps = old_up;
-		existing->down_bps = old_down;
-		return fail(ret_error, ret_reason, E_INVALID, -EINVAL, "that would leave %s with no limit: use unset",
-			    existing->name);
+	if (req->has_min_up)
+		existing->min_up = req->min_up;
+	if (req->has_min_down)
+		existing->min_down = req->min_down;
+	if (req->has_priority)
+		existing->priority = req->priority;
+	bad = rule_says_something(existing) ? check_min(existing, existing->parent)
+					    : "that would leave it with no limit, minimum or priority: use unset";
+	if (bad) {
+		existing->up_bps = was.up_bps;
+		existing->down_bps = was.down_bps;
+		existing->min_up = was.min_up;
+		existing->min_down = was.min_down;
+		existing->priority = was.priority;
+		return fail(ret_error, ret_reason, E_INVALID, -EINVAL, "%s: %s", existing->name, bad);
 	}
-	flags_change = (!old_up != !existing->up_bps) || (!old_down != !existing->down_bps);
-	if (!old_down && existing->down_bps)
+	if (!was.down_bps && existing->down_bps && !existing->cls_down.on)
 		existing->down_segmented = leaf_segments(existing->down_bps); /* new classes */
 
-	/* A direction that loses its limit leaves the maps before its class
-	 * goes; one that gains a limit gets its class first. */
-	if (flags_change && ((old_up && !existing->up_bps) || (old_down && !existing->down_bps))) {
-		(void)bpf_set(m, existing);
-		manager_bpf_bump_gen(m);
-	}
-	r = apply_everywhere(m, existing, old_up, old_down, &why);
+	/* Its subtree follows (a direction gained or lost is inherited); a
+	 * changed minimum changes what its parent and siblings get. */
+	bool share = existing->parent && (was.min_up != existing->min_up || was.min_down != existing->min_down);
+	r = tree_sync(m, share ? existing->parent : existing, true, &why);
 	if (r < 0) {
-		existing->up_bps = old_up;
-		existing->down_bps = old_down;
-		(void)bpf_set(m, existing);
-		manager_bpf_bump_gen(m);
-		return fail(ret_error, ret_reason, E_FAILED, r, "the kernel refused the change: %s",
-			    why ?: strerror(-r));
-	}
-	if (flags_change) {
-		r = bpf_set(m, existing);
-		manager_bpf_bump_gen(m);
-		if (r < 0)
-			return fail(ret_error, ret_reason, E_FAILED, r, "cannot update the BPF map: %s", strerror(-r));
+		existing->up_bps = was.up_bps;
+		existing->down_bps = was.down_bps;
+		existing->min_up = was.min_up;
+		existing->min_down = was.min_down;
+		existing->priority = was.priority;
+		(void)tree_sync(m, share ? existing->parent : existing, true, NULL);
+		return fail(ret_error, ret_reason, E_FAILED, r, "the kernel refused the change: %s", why ?: strerror(-r));
 	}
 	if (existing->ramp_timer && existing->ramp_rate == 0)
 		; /* still measuring the flows: the landing aims at the new limit */
@@ -379,34 +432,64 @@ static int change_rule(Manager *m, Rule *existing, const RuleRequest *req, const
 		(void)ramp_lower(m, existing, existing->ramp_rate * 2);
 	else if (existing->ramp_timer)
 		ramp_stop(existing); /* raised while landing: the new limit holds now */
-	else if (existing->down_bps && old_down > existing->down_bps)
-		(void)ramp_lower(m, existing, old_down);
+	else if (existing->down_bps && (was.down_bps > existing->down_bps || (!was.down_bps && was.cls_down.on)))
+		/* lowered, or a limit under an enclosing one: from the limit
+		 * that held the flows */
+		(void)ramp_lower(m, existing, was.down_bps ?: enclosing_down(existing));
 	return 0;
 }
 
 /* Gives a resolved rule its class id and classes on every interface, puts
- * it in the list and points the maps at it. On failure the rule is freed
- * (and a pid rule's processes are put back). */
+ * it in the list and points the maps at it; the rules it contains then move
+ * into its class. On failure the rule is freed (and a pid rule's processes
+ * are put back). */
 static int rule_install(Manager *m, Rule *rule, const char **ret_error, char **ret_reason) {
 	_cleanup_free_ char *why = NULL;
-	int r;
+	_cleanup_free_ Rule **inside = NULL;
+	const char *bad = NULL;
+	unsigned height = 0;
+	Rule *parent;
+	int n_inside, r;
 
-	r = minor_alloc(m, &rule->minor);
+	place(m, rule);
+	parent = nest_find_parent(m, rule);
+	n_inside = nest_contained(parent ? parent->children : m->top_rules, rule, &inside);
+	if (n_inside < 0)
+		r = -ENOMEM;
+	else {
+		for (int k = 0; k < n_inside; k++)
+			if (nest_height(inside[k]) + 1 > height)
+				height = nest_height(inside[k]) + 1;
+		if (nest_depth(parent) + 1 + height > NEST_DEPTH_MAX)
+			bad = "nesting too deep (HTB allows 7 levels of rules)";
+		else
+			bad = check_min(rule, parent);
+		r = bad ? -EINVAL : rules_minor_alloc(m, &rule->minor);
+	}
 	if (r < 0) {
 		if (rule->target.kind == TARGET_PID)
 			pid_rule_detach(m, rule, false);
 		rule_free(m, rule);
-		return fail(ret_error, ret_reason, E_FULL, r, "no HTB class id left (16382 rules in use)");
+		if (bad)
+			return fail(ret_error, ret_reason, E_INVALID, r, "%s: %s", rule->name, bad);
+		if (r == -ENOSPC)
+			return fail(ret_error, ret_reason, E_FULL, r, "no HTB class id left (16382 rules in use)");
+		return r;
 	}
 	rule->small_first = rule_small_first(m);
-	rule->down_segmented = leaf_segments(rule->down_bps);
-	r = apply_everywhere(m, rule, 0, 0, &why);
+	nest_link(m, rule, parent);
+	rule->down_segmented = leaf_segments(rule->down_bps ?: enclosing_down(rule));
+	r = tree_make(m, rule, &why);
 	if (r < 0) {
+		nest_unlink(m, rule);
 		if (rule->target.kind == TARGET_PID)
 			pid_rule_detach(m, rule, false);
 		rule_free(m, rule);
 		return fail(ret_error, ret_reason, E_FAILED, r, "the kernel refused the class: %s", why ?: strerror(-r));
 	}
+	/* Its parent's own leaves give way to its minimum. */
+	if (parent && (rule->min_up || rule->min_down))
+		(void)tree_sync(m, parent, true, NULL);
 
 	/* In the list (and so owned by it) from here on: rule_remove() undoes
 	 * whatever part of the rest fails. */
@@ -419,16 +502,14 @@ static int rule_install(Manager *m, Rule *rule, const char **ret_error, char **r
 	*m->rules_tail = rule;
 	m->rules_tail = &rule->next;
 	m->n_rules++;
-	unsigned b = name_bucket(rule->name);
-	rule->name_next = m->by_name[b];
-	m->by_name[b] = rule;
+	rules_index_add(m, rule);
 	m->by_minor[rule->minor] = rule;
 
 	/* Pid rules reach their running flows only in pid_rule_attach(),
 	 * which prepares the landing itself. */
 	if (rule->target.kind != TARGET_PID)
 		(void)ramp_prepare(m, rule);
-	r = bpf_set(m, rule);
+	r = rule_bpf_set(m, rule);
 	if (r < 0) {
 		rule_remove(m, rule, true);
 		return fail(ret_error, ret_reason, E_FAILED, r, "cannot update the BPF map: %s", strerror(-r));
@@ -436,6 +517,19 @@ static int rule_install(Manager *m, Rule *rule, const char **ret_error, char **r
 	manager_bpf_bump_gen(m);
 	if (rule->small_first)
 		manager_small_schedule(m);
+
+	/* The rules it contains move into its class, each made again there
+	 * before its old classes go. */
+	for (int k = 0; k < n_inside; k++) {
+		nest_unlink(m, inside[k]);
+		nest_link(m, inside[k], rule);
+		if (tree_rebuild(m, inside[k], NULL) < 0) {
+			log_struct(LOG_WARNING, RULE_FIELDS(inside[k]), "%s: cannot move its classes into %s's.",
+				   inside[k]->name, rule->name);
+			nest_unlink(m, inside[k]);
+			nest_link(m, inside[k], parent);
+		}
+	}
 	return 0;
 }
 
@@ -479,7 +573,7 @@ static int small_timer_cb(sd_event_source *s, uint64_t usec, void *userdata) {
 			continue;
 		}
 		rule->small_made = true;
-		if (bpf_set(m, rule) >= 0)
+		if (rule_bpf_set(m, rule) >= 0)
 			changed = true;
 	}
 	if (changed)
@@ -743,8 +837,14 @@ int manager_set_rule(Manager *m, const RuleRequest *req, Rule **ret, const char 
 	int r;
 
 	*ret_reason = NULL;
-	if (!req->has_up && !req->has_down)
-		return fail(ret_error, ret_reason, E_INVALID, -EINVAL, "neither an upload nor a download rate given");
+	if (!req->has_up && !req->has_down && !req->has_min_up && !req->has_min_down && !req->has_priority)
+		return fail(ret_error, ret_reason, E_INVALID, -EINVAL,
+			    "neither a rate, a minimum nor a priority given");
+	if ((req->has_min_up && req->min_up && (req->min_up < RATE_MIN_BPS || req->min_up > RATE_MAX_BPS)) ||
+	    (req->has_min_down && req->min_down && (req->min_down < RATE_MIN_BPS || req->min_down > RATE_MAX_BPS)))
+		return fail(ret_error, ret_reason, E_INVALID, -ERANGE, "minimum out of range (8bit to 10tbit)");
+	if (req->has_priority && (unsigned)req->priority >= _PRIORITY_MAX)
+		return fail(ret_error, ret_reason, E_INVALID, -EINVAL, "unknown priority");
 	if ((req->has_up && req->up_bps && (req->up_bps < RATE_MIN_BPS || req->up_bps > RATE_MAX_BPS)) ||
 	    (req->has_down && req->down_bps && (req->down_bps < RATE_MIN_BPS || req->down_bps > RATE_MAX_BPS)))
 		return fail(ret_error, ret_reason, E_INVALID, -ERANGE, "rate out of range (8bit to 10tbit)");
@@ -773,6 +873,8 @@ int manager_set_rule(Manager *m, const RuleRequest *req, Rule **ret, const char 
 	}
 	rule->manager = m;
 	rule->pidfd = -1;
+	rule->nest_uid = (uid_t)-1;
+	rule->priority = PRIORITY_NORMAL;
 	rule->target = t;
 	rule->transient = req->transient || t.kind == TARGET_PID;
 	rule->name = target_to_string(&rule->target);
@@ -804,6 +906,8 @@ int manager_set_rule(Manager *m, const RuleRequest *req, Rule **ret, const char 
 				return r;
 		}
 		uint64_t old_up = existing->up_bps, old_down = existing->down_bps;
+		uint64_t old_min_up = existing->min_up, old_min_down = existing->min_down;
+		Priority old_priority = existing->priority;
 		uid_t old_owner = existing->owner;
 		r = change_rule(m, existing, req, ret_error, ret_reason);
 		if (r < 0)
@@ -816,7 +920,9 @@ int manager_set_rule(Manager *m, const RuleRequest *req, Rule **ret, const char 
 		r = manager_state_save_rule(m, existing);
 		if (r < 0) {
 			/* Not on disk, not acknowledged: as it was. */
-			RuleRequest back = { .has_up = true, .up_bps = old_up, .has_down = true, .down_bps = old_down };
+			RuleRequest back = { .has_up = true, .up_bps = old_up, .has_down = true, .down_bps = old_down,
+					     .has_min_up = true, .min_up = old_min_up, .has_min_down = true,
+					     .min_down = old_min_down, .has_priority = true, .priority = old_priority };
 			const char *error2 = NULL;
 			_cleanup_free_ char *reason2 = NULL;
 
@@ -836,9 +942,13 @@ int manager_set_rule(Manager *m, const RuleRequest *req, Rule **ret, const char 
 
 	rule->up_bps = req->has_up ? req->up_bps : 0;
 	rule->down_bps = req->has_down ? req->down_bps : 0;
-	if (rule->up_bps == 0 && rule->down_bps == 0) {
+	rule->min_up = req->has_min_up ? req->min_up : 0;
+	rule->min_down = req->has_min_down ? req->min_down : 0;
+	rule->priority = req->has_priority ? req->priority : PRIORITY_NORMAL;
+	if (!rule_says_something(rule)) {
 		rule_free(m, rule);
-		return fail(ret_error, ret_reason, E_INVALID, -EINVAL, "a new rule needs at least one rate");
+		return fail(ret_error, ret_reason, E_INVALID, -EINVAL,
+			    "a new rule needs a rate, a minimum or a priority");
 	}
 
 	rule->owner = req->caller;
@@ -1120,9 +1230,21 @@ void manager_socket_released(Manager *m, uint64_t cookie) {
 		manager_bpf_bump_gen(m);
 }
 
+static void remove_subtree(Manager *m, Rule *r) {
+	while (r->children)
+		remove_subtree(m, r->children);
+	rule_remove(m, r, true);
+}
+
 void manager_rules_stop(Manager *m) {
-	while (m->rules)
+	/* Innermost first: no rule has children left when it goes, so
+	 * nothing is made again elsewhere on the way out. */
+	m->stopping = true;
+	while (m->top_rules)
+		remove_subtree(m, m->top_rules);
+	while (m->rules) /* not in the tree (cannot be), for safety */
 		rule_remove(m, m->rules, true);
+	m->stopping = false;
 	m->n_rules = 0;
 	uid_cgroups_clear();
 }
@@ -1228,6 +1350,15 @@ static int restore_pid_rule(Manager *m, const SavedRule *sr, const char *target,
 	rule->owner = sr->owner;
 	rule->up_bps = sr->up;
 	rule->down_bps = sr->down;
+	rule->min_up = sr->min_up;
+	rule->min_down = sr->min_down;
+	rule->priority = sr->priority;
+	/* It nests where its process came from (it is in the rule's cgroup
+	 * already). */
+	uid_t uid;
+	rule->nest_uid = proc_get_uid(t.pid, &uid) >= 0 ? uid : (uid_t)-1;
+	if (sr->n_moved > 0 && sr->moved[0].from)
+		rule->nest_path = strdup(sr->moved[0].from);
 	rule->name = target_to_string(&rule->target);
 	if (!rule->name) {
 		rule_free(m, rule);
@@ -1256,6 +1387,36 @@ static int restore_pid_rule(Manager *m, const SavedRule *sr, const char *target,
 	return 0;
 }
 
+/* all, users, cgroups and units by depth, processes, sockets. */
+static unsigned saved_rank(const SavedRule *sr) {
+	static const struct {
+		const char *prefix;
+		unsigned rank;
+	} ranks[] = { { "all", 0 }, { "user@", 100 }, { "cgroup:", 200 }, { "unit:", 200 }, { "pid:", 400 }, { "sock:", 500 } };
+	const char *t = sr->target;
+
+	if (!t)
+		return 1000;
+	for (size_t k = 0; k < sizeof(ranks) / sizeof(ranks[0]); k++)
+		if (strncmp(t, ranks[k].prefix, strlen(ranks[k].prefix)) == 0) {
+			unsigned depth = 0;
+			if (ranks[k].rank == 200)
+				for (const char *c = t; *c && depth < 99; c++)
+					depth += *c == '/';
+			return ranks[k].rank + depth;
+		}
+	return 1000;
+}
+
+static int saved_outer_first(const void *a, const void *b) {
+	unsigned ra = saved_rank(a), rb = saved_rank(b);
+	const SavedRule *sa = a, *sb = b;
+
+	if (ra != rb)
+		return ra < rb ? -1 : 1;
+	return sa->id < sb->id ? -1 : sa->id > sb->id;
+}
+
 int manager_restore_rules(Manager *m) {
 	unsigned ok = 0, dropped = 0;
 
@@ -1263,6 +1424,9 @@ int manager_restore_rules(Manager *m) {
 	 * for each of 8000 rules took 69 s. A kill before the end leaves the
 	 * file as the killed run wrote it, which is what the next start needs. */
 	m->restoring = true;
+	/* Outermost first, so that each comes back inside its parent and
+	 * nothing is made twice. */
+	qsort(m->saved, m->n_saved, sizeof(SavedRule), saved_outer_first);
 	for (size_t k = 0; k < m->n_saved; k++) {
 		SavedRule *sr = &m->saved[k];
 		const char *error = NULL;
@@ -1284,6 +1448,12 @@ int manager_restore_rules(Manager *m) {
 				.up_bps = sr->up,
 				.has_down = true,
 				.down_bps = sr->down,
+				.has_min_up = true,
+				.min_up = sr->min_up,
+				.has_min_down = true,
+				.min_down = sr->min_down,
+				.has_priority = true,
+				.priority = sr->priority,
 				.transient = sr->transient,
 				.caller = sr->owner,
 				.acknowledged = true,

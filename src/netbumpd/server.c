@@ -197,6 +197,15 @@ json_object *rule_json(const Rule *r) {
 	/* false while the small-packet leaves are still to come (netbump(7),
 	 * Classes): what a reader of the kernel's classes waits for */
 	json_object_object_add(o, "complete", json_object_new_boolean(rule_complete(r)));
+	json_object_object_add(o, "min_up", json_object_new_int64((int64_t)r->min_up));
+	json_object_object_add(o, "min_down", json_object_new_int64((int64_t)r->min_down));
+	json_object_object_add(o, "priority", json_object_new_string(priority_to_string(r->priority)));
+	json_object_object_add(o, "parent", r->parent ? json_object_new_string(r->parent->name) : NULL);
+	/* Whether each direction goes through a class of its own (its limit,
+	 * or one it inherits from an enclosing rule): false, its traffic that
+	 * way is not shaped. */
+	json_object_object_add(o, "shaped_up", json_object_new_boolean(r->cls_up.on));
+	json_object_object_add(o, "shaped_down", json_object_new_boolean(r->cls_down.on));
 	if (r->target.kind == TARGET_PID) {
 		json_object_object_add(o, "cgroup", json_object_new_string(r->cgroup_abs + strlen(r->manager->cgroup_mount)));
 		json_object_object_add(o, "processes_moved", json_object_new_int64((int64_t)r->n_moved));
@@ -242,7 +251,7 @@ static int check_params(Client *c, json_object *params, const char *const *allow
 }
 
 static int method_set(Client *c, json_object *params) {
-	static const char *const allowed[] = { "target", "up", "down", "transient", NULL };
+	static const char *const allowed[] = { "target", "up", "down", "min_up", "min_down", "priority", "transient", NULL };
 	Manager *m = c->manager;
 	RuleRequest req = {};
 	json_object *t;
@@ -269,6 +278,19 @@ static int method_set(Client *c, json_object *params) {
 	if (get_rate_param(params, "down", &req.has_down, &req.down_bps) < 0)
 		return reply_error(c, "org.varlink.service.InvalidParameter", "parameter", "down",
 				   "not a non-negative integer (bit/s)");
+	if (get_rate_param(params, "min_up", &req.has_min_up, &req.min_up) < 0)
+		return reply_error(c, "org.varlink.service.InvalidParameter", "parameter", "min_up",
+				   "not a non-negative integer (bit/s)");
+	if (get_rate_param(params, "min_down", &req.has_min_down, &req.min_down) < 0)
+		return reply_error(c, "org.varlink.service.InvalidParameter", "parameter", "min_down",
+				   "not a non-negative integer (bit/s)");
+	if (json_object_object_get_ex(params, "priority", &t)) {
+		if (!json_object_is_type(t, json_type_string) ||
+		    priority_from_string(json_object_get_string(t), &req.priority) < 0)
+			return reply_error(c, "org.varlink.service.InvalidParameter", "parameter", "priority",
+					   "not one of \"high\", \"normal\", \"low\"");
+		req.has_priority = true;
+	}
 
 	req.caller = c->uid;
 	r = manager_set_rule(m, &req, &rule, &error, &reason);

@@ -65,6 +65,7 @@ static uint64_t rule_sig(const Rule *r) {
 	uint64_t h = mix(mix(mix(r->id, r->owner), r->up_bps), r->down_bps);
 
 	h = mix(mix(mix(h, r->transient), r->n_moved), r->n_cookies);
+	h = mix(mix(mix(h, r->min_up), r->min_down), (uint64_t)r->priority);
 	for (size_t k = 0; k < r->n_moved; k++)
 		h = mix(h, (uint64_t)r->moved[k].pid);
 	for (size_t k = 0; k < r->n_cookies; k++)
@@ -98,12 +99,16 @@ static void write_moved(FILE *f, const char *prefix, const Moved *v, size_t n) {
 }
 
 static void write_rule(FILE *f, uint64_t id, uid_t owner, uint64_t up, uint64_t down, bool transient,
-		       const char *target, const Moved *moved, size_t n_moved, const uint64_t *cookies,
-		       size_t n_cookies) {
+		       const char *target, uint64_t min_up, uint64_t min_down, Priority priority, const Moved *moved,
+		       size_t n_moved, const uint64_t *cookies, size_t n_cookies) {
 	char prefix[32];
 
 	fprintf(f, "rule %llu %u %llu %llu %d %s\n", (unsigned long long)id, (unsigned)owner,
 		(unsigned long long)up, (unsigned long long)down, transient ? 1 : 0, target);
+	/* Its share of the parent, where it has one other than the default. */
+	if (min_up || min_down || priority != PRIORITY_NORMAL)
+		fprintf(f, "share %llu %llu %llu %d\n", (unsigned long long)id, (unsigned long long)min_up,
+			(unsigned long long)min_down, (int)priority);
 	snprintf(prefix, sizeof(prefix), "moved %llu", (unsigned long long)id);
 	write_moved(f, prefix, moved, n_moved);
 	for (size_t k = 0; k < n_cookies; k++)
@@ -111,8 +116,8 @@ static void write_rule(FILE *f, uint64_t id, uid_t owner, uint64_t up, uint64_t 
 }
 
 static void write_live_rule(FILE *f, const Rule *x) {
-	write_rule(f, x->id, x->owner, x->up_bps, x->down_bps, x->transient, x->name, x->moved, x->n_moved, x->cookies,
-		   x->n_cookies);
+	write_rule(f, x->id, x->owner, x->up_bps, x->down_bps, x->transient, x->name, x->min_up, x->min_down,
+		   x->priority, x->moved, x->n_moved, x->cookies, x->n_cookies);
 }
 
 static int entries_reserve(struct StateFile *s, size_t n) {
@@ -178,8 +183,8 @@ static int state_rewrite(Manager *m, const Rule *without) {
 		const SavedRule *sr = &m->saved[k];
 
 		if (sr->target)
-			write_rule(f, sr->id, sr->owner, sr->up, sr->down, sr->transient, sr->target, sr->moved,
-				   sr->n_moved, sr->cookies, sr->n_cookies);
+			write_rule(f, sr->id, sr->owner, sr->up, sr->down, sr->transient, sr->target, sr->min_up,
+				   sr->min_down, sr->priority, sr->moved, sr->n_moved, sr->cookies, sr->n_cookies);
 	}
 	fprintf(f, "commit\n");
 	size = ftell(f);
@@ -468,9 +473,14 @@ int manager_state_load_rules(Manager *m, SavedRule **ret, size_t *ret_n) {
 			if (!sr)
 				break;
 			*sr = (SavedRule){ .id = id, .owner = owner, .up = up, .down = down, .transient = transient,
-					   .target = strdup(line + off) };
+					   .priority = PRIORITY_NORMAL, .target = strdup(line + off) };
 			if (!sr->target)
 				break;
+		} else if (sscanf(line, "share %llu %llu %llu %d", &id, &up, &down, &pid) == 4 && sr && sr->target &&
+			   sr->id == id && pid >= 0 && pid < _PRIORITY_MAX) {
+			sr->min_up = up;
+			sr->min_down = down;
+			sr->priority = (Priority)pid;
 		} else if (sscanf(line, "unset %llu", &id) == 1) {
 			sr = records_add(&rs);
 			if (!sr)

@@ -107,6 +107,9 @@ static int unit_refresh(Manager *m, Rule *rule) {
 	if (rule->key && rule->minor)
 		(void)manager_bpf_del_rule(m, rule);
 	rule->key = id;
+	/* Where it nests from now on (rules made later see it there). */
+	free(rule->nest_path);
+	rule->nest_path = id ? strdup(cg) : NULL;
 	if (rule->key && rule->minor)
 		(void)manager_bpf_set_rule(m, rule);
 	if (rule->minor)
