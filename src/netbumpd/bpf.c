@@ -6,6 +6,10 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "manager.h"
@@ -29,6 +33,171 @@ static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list 
 	return 0;
 }
 
+/* ---- what survives a crash ----
+ *
+ * The maps and the cgroup links are pinned in a bpffs: /sys/fs/bpf where
+ * the host has it (one directory per netbumpd, named after its state
+ * directory), else a bpffs netbumpd mounts in its state directory. A
+ * SIGKILLed run so leaves its programs attached and classifying, against
+ * the same maps, until the next start takes them over: it loads its
+ * programs on the pinned maps, swaps them into the pinned links (and the
+ * ingress filters, iface.c), and finds the classes and entries as the
+ * killed run left them. A clean stop removes the pins, and the links go. */
+#define BPF_FS_MAGIC_ 0xcafe4a11
+
+typedef struct Pin {
+	const char *name;
+	struct bpf_map *map;
+} Pin;
+
+static size_t pinned_maps(struct netbump_bpf *s, Pin v[static 8]) {
+	size_t n = 0;
+	v[n++] = (Pin){ "sock_rules", s->maps.sock_rules };
+	v[n++] = (Pin){ "cgroup_rules", s->maps.cgroup_rules };
+	v[n++] = (Pin){ "uid_rules", s->maps.uid_rules };
+	v[n++] = (Pin){ "sk_tags", s->maps.sk_tags };
+	v[n++] = (Pin){ "ifaces", s->maps.ifaces };
+	v[n++] = (Pin){ "acct", s->maps.acct };
+	v[n++] = (Pin){ "events", s->maps.events };
+	v[n++] = (Pin){ "bss", s->maps.bss }; /* the rule generation */
+	return n;
+}
+
+static const char *const link_names[3] = { "link_sock_create", "link_egress", "link_sock_release" };
+
+static bool is_bpffs(const char *path) {
+	struct statfs sf;
+	return statfs(path, &sf) >= 0 && (uint32_t)sf.f_type == BPF_FS_MAGIC_;
+}
+
+static char *pin_path(Manager *m, const char *name) {
+	char *p = NULL;
+	if (asprintf(&p, "%s/%s", m->pin_dir, name) < 0)
+		return NULL;
+	return p;
+}
+
+/* Where this netbumpd pins; NULL (nothing survives a crash) where no bpffs
+ * can be had. */
+static void pin_dir_prepare(Manager *m) {
+	if (!m->state_dir)
+		return;
+	if (is_bpffs("/sys/fs/bpf")) {
+		uint64_t h = 1469598103934665603u;
+		for (const unsigned char *c = (const unsigned char *)m->state_dir; *c; c++)
+			h = (h ^ *c) * 1099511628211u;
+		if (asprintf(&m->pin_dir, "/sys/fs/bpf/netbump-%016llx", (unsigned long long)h) < 0) {
+			m->pin_dir = NULL;
+			return;
+		}
+		if (mkdir(m->pin_dir, 0700) < 0 && errno != EEXIST) {
+			log_full_errno(LOG_NOTICE, errno, "Cannot make %s (%m): a crash will leave traffic unshaped until the next start.",
+					 m->pin_dir);
+			free(m->pin_dir);
+			m->pin_dir = NULL;
+		}
+		return;
+	}
+	if (asprintf(&m->pin_dir, "%s/bpf", m->state_dir) < 0) {
+		m->pin_dir = NULL;
+		return;
+	}
+	if (mkdir(m->pin_dir, 0700) < 0 && errno != EEXIST)
+		goto fail;
+	m->pin_mounted = true; /* ours: made by this run or a killed one */
+	if (!is_bpffs(m->pin_dir) && mount("bpf", m->pin_dir, "bpf", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=0700") < 0)
+		goto fail;
+	return;
+fail:
+	log_full_errno(LOG_NOTICE, errno, "Cannot mount a bpffs on %s (%m): a crash will leave traffic unshaped until the next start.",
+			 m->pin_dir);
+	(void)rmdir(m->pin_dir);
+	m->pin_mounted = false;
+	free(m->pin_dir);
+	m->pin_dir = NULL;
+}
+
+static void pins_remove(Manager *m) {
+	Pin v[8];
+	size_t n;
+
+	if (!m->pin_dir)
+		return;
+	n = m->skel ? pinned_maps(m->skel, v) : 0;
+	for (size_t k = 0; k < n; k++) {
+		_cleanup_free_ char *p = pin_path(m, v[k].name);
+		if (p)
+			(void)unlink(p);
+	}
+	for (size_t k = 0; k < 3; k++) {
+		_cleanup_free_ char *p = pin_path(m, link_names[k]);
+		if (p)
+			(void)unlink(p);
+	}
+}
+
+/* Reuses the pinned maps of a killed run in the skeleton about to load:
+ * whether all of them were there. A partial set is no state to adopt. */
+static bool maps_adopt(Manager *m, struct netbump_bpf *s) {
+	Pin v[8];
+	size_t n = pinned_maps(s, v), found = 0;
+
+	if (!m->pin_dir)
+		return false;
+	for (size_t k = 0; k < n; k++) {
+		_cleanup_free_ char *p = pin_path(m, v[k].name);
+		_cleanup_close_ int fd = p ? bpf_obj_get(p) : -1;
+
+		if (fd < 0 || bpf_map__reuse_fd(v[k].map, fd) < 0)
+			break;
+		found++;
+	}
+	return found == n;
+}
+
+static int maps_pin(Manager *m) {
+	Pin v[8];
+	size_t n = pinned_maps(m->skel, v);
+
+	if (!m->pin_dir)
+		return 0;
+	for (size_t k = 0; k < n; k++) {
+		_cleanup_free_ char *p = pin_path(m, v[k].name);
+		if (!p)
+			return -ENOMEM;
+		(void)unlink(p);
+		if (bpf_map__pin(v[k].map, p) < 0)
+			return log_warning_errno(negative_errno(), "Failed to pin map %s: %m", p);
+	}
+	return 0;
+}
+
+/* The cgroup link of prog: the pinned one of a killed run, now running
+ * prog, or a new one, pinned. */
+static struct bpf_link *link_attach(Manager *m, struct bpf_program *prog, int cgfd, size_t k) {
+	_cleanup_free_ char *p = m->pin_dir ? pin_path(m, link_names[k]) : NULL;
+	struct bpf_link *l = NULL;
+
+	if (p && m->adopted) {
+		l = bpf_link__open(p);
+		if (l && bpf_link__update_program(l, prog) < 0) {
+			log_full_errno(LOG_NOTICE, negative_errno(), "Cannot take over %s (%m); attaching anew.", p);
+			(void)bpf_link__unpin(l);
+			bpf_link__destroy(l);
+			l = NULL;
+		}
+		if (l)
+			return l;
+	}
+	l = bpf_program__attach_cgroup(prog, cgfd);
+	if (l && p) {
+		(void)unlink(p);
+		if (bpf_link__pin(l, p) < 0)
+			log_full_errno(LOG_NOTICE, negative_errno(), "Failed to pin %s: %m", p);
+	}
+	return l;
+}
+
 int manager_bpf_load(Manager *m) {
 	_cleanup_close_ int cgfd = -1;
 	struct netbump_bpf *skel;
@@ -40,7 +209,8 @@ int manager_bpf_load(Manager *m) {
 	 * netbump.h). A kernel that refuses it (one that does not offer
 	 * bpf_get_current_pid_tgid() to cgroup/sock_create programs) gets the
 	 * programs without it. */
-	for (bool account = !m->no_accounting;; account = false) {
+	pin_dir_prepare(m);
+	for (bool account = !m->no_accounting, adopt = true;; account = false) {
 		skel = netbump_bpf__open();
 		if (!skel)
 			return log_error_errno(negative_errno(), "Failed to open the BPF object: %m");
@@ -48,11 +218,22 @@ int manager_bpf_load(Manager *m) {
 		skel->rodata->nb_account = account;
 		if (!account)
 			(void)bpf_map__set_max_entries(skel->maps.acct, 1);
+		m->adopted = adopt && maps_adopt(m, skel);
 
 		r = netbump_bpf__load(skel);
 		if (r >= 0) {
 			m->accounting = account;
 			break;
+		}
+		if (m->adopted) {
+			/* Maps of another version: start afresh. */
+			log_full_errno(LOG_NOTICE, r, "Cannot load the programs on the maps a previous run pinned (%m); starting afresh.");
+			pins_remove(m);
+			netbump_bpf__destroy(skel);
+			m->skel = NULL;
+			m->adopted = adopt = false;
+			account = !m->no_accounting;
+			continue;
 		}
 		if (!account)
 			return log_error_errno(r, "Failed to load the BPF programs (is BPF and BTF available, are we root?): %m");
@@ -63,27 +244,32 @@ int manager_bpf_load(Manager *m) {
 	}
 	log_debug("Per-process accounting %s.", m->accounting ? "on" : "off");
 
-	/* Tags start at generation 0, so every socket is classified once. */
-	__atomic_store_n(&skel->bss->nb_rules_gen, 1, __ATOMIC_RELEASE);
+	if (m->adopted)
+		log_info("Taking over the BPF maps and programs of a previous run.");
+	else {
+		/* Tags start at generation 0, so every socket is classified once. */
+		__atomic_store_n(&skel->bss->nb_rules_gen, 1, __ATOMIC_RELEASE);
+		pins_remove(m); /* those of a run we could not take over */
+		(void)maps_pin(m);
+	}
 
 	cgfd = open(m->cgroup_root_abs, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (cgfd < 0)
 		return log_error_errno(errno, "Failed to open cgroup %s: %m", m->cgroup_root_abs);
 
-	/* Links, not pinned: if we crash the kernel detaches them for us. */
-	m->sock_link = bpf_program__attach_cgroup(skel->progs.nb_sock_create, cgfd);
+	m->sock_link = link_attach(m, skel->progs.nb_sock_create, cgfd, 0);
 	if (!m->sock_link) {
 		r = negative_errno();
 		return log_error_errno(r, "Failed to attach cgroup/sock_create to %s: %m", m->cgroup_root_abs);
 	}
-	m->egress_link = bpf_program__attach_cgroup(skel->progs.nb_egress, cgfd);
+	m->egress_link = link_attach(m, skel->progs.nb_egress, cgfd, 1);
 	if (!m->egress_link) {
 		r = negative_errno();
 		return log_error_errno(r, "Failed to attach cgroup_skb/egress to %s: %m", m->cgroup_root_abs);
 	}
 	/* Drops a closing socket's sock_rules entry and reports it in the
 	 * events ring buffer (see netbump.h). */
-	m->release_link = bpf_program__attach_cgroup(skel->progs.nb_sock_release, cgfd);
+	m->release_link = link_attach(m, skel->progs.nb_sock_release, cgfd, 2);
 	if (!m->release_link) {
 		r = negative_errno();
 		return log_error_errno(r, "Failed to attach cgroup/sock_release to %s: %m", m->cgroup_root_abs);
@@ -94,6 +280,16 @@ int manager_bpf_load(Manager *m) {
 }
 
 void manager_bpf_unload(Manager *m) {
+	/* Unpinned first: the links go with their last reference. */
+	pins_remove(m);
+	if (m->pin_dir) {
+		if (m->pin_mounted && umount2(m->pin_dir, MNT_DETACH) < 0)
+			log_warning_errno(errno, "Failed to unmount %s: %m", m->pin_dir);
+		(void)rmdir(m->pin_dir);
+		m->pin_mounted = false;
+		free(m->pin_dir);
+		m->pin_dir = NULL;
+	}
 	if (m->release_link) {
 		bpf_link__destroy(m->release_link);
 		m->release_link = NULL;
@@ -197,4 +393,44 @@ int manager_bpf_del_iface(Manager *m, uint32_t ifindex) {
 		return negative_errno();
 	manager_bpf_bump_gen(m);
 	return 0;
+}
+
+/* Deletes the entries of one rule map whose class no rule has. Keys are
+ * gathered first: deleting while walking would restart the walk. */
+static void prune_map(Manager *m, struct bpf_map *map, size_t key_size) {
+	uint8_t key[8], next[8];
+	void *keys = NULL;
+	size_t n = 0, cap = 0;
+	bool first = true;
+
+	for (;;) {
+		if (bpf_map__get_next_key(map, first ? NULL : key, next, key_size) < 0)
+			break;
+		first = false;
+		memcpy(key, next, key_size);
+		struct nb_class v;
+		if (bpf_map__lookup_elem(map, key, key_size, &v, sizeof(v), 0) < 0)
+			continue;
+		Rule *r = v.minor <= NB_RULE_MINOR_MAX ? m->by_minor[v.minor] : NULL;
+		if (r && v.minor == r->minor)
+			continue;
+		if (n == cap) {
+			void *nk = realloc(keys, (cap = cap ? cap * 2 : 64) * key_size);
+			if (!nk)
+				break;
+			keys = nk;
+		}
+		memcpy((uint8_t *)keys + n++ * key_size, key, key_size);
+	}
+	for (size_t k = 0; k < n; k++)
+		(void)bpf_map__delete_elem(map, (uint8_t *)keys + k * key_size, key_size, 0);
+	if (n)
+		log_info("Removed %zu %s entries of the previous run that no rule has now.", n, bpf_map__name(map));
+	free(keys);
+}
+
+void manager_bpf_prune(Manager *m) {
+	prune_map(m, m->skel->maps.sock_rules, sizeof(uint64_t));
+	prune_map(m, m->skel->maps.cgroup_rules, sizeof(uint64_t));
+	prune_map(m, m->skel->maps.uid_rules, sizeof(uint32_t));
 }

@@ -339,6 +339,12 @@ static void rule_class_params(const ClassSpec *spec, uint32_t mtu, struct nl_htb
 		c->rate = c->ceil;
 }
 
+/* What a leaf queue is sized for: the class's ceiling, or where that is
+ * inherited the top class's limit, which bounds it. */
+static uint64_t leaf_bps(const ClassSpec *spec) {
+	return spec->top && spec->top < spec->ceil ? spec->top : spec->ceil;
+}
+
 /* Deletes the classes of one direction of one rule: the leaves first, as
  * HTB refuses to delete a class with children. small: the small-packet leaf
  * was made. */
@@ -389,9 +395,9 @@ static int apply_class(Manager *m, uint32_t ifindex, uint32_t mtu, uint32_t mino
 		if (r >= 0 && has_small)
 			r = class_set(m, ifindex, self, small, &cs, true);
 		if (r >= 0)
-			r = leaf_replace(m, ifindex, bulk, NB_LEAF_MAJOR_BULK(minor), new->ceil, mtu, segment, up);
+			r = leaf_replace(m, ifindex, bulk, NB_LEAF_MAJOR_BULK(minor), leaf_bps(new), mtu, segment, up);
 		if (r >= 0 && has_small)
-			r = leaf_replace(m, ifindex, small, NB_LEAF_MAJOR_SMALL(minor), new->ceil, mtu, false, up);
+			r = leaf_replace(m, ifindex, small, NB_LEAF_MAJOR_SMALL(minor), leaf_bps(new), mtu, false, up);
 		if (r < 0)
 			(void)delete_classes(m, ifindex, minor, has_small);
 		return r;
@@ -414,9 +420,9 @@ static int apply_class(Manager *m, uint32_t ifindex, uint32_t mtu, uint32_t mino
 	if (r < 0)
 		return r;
 	if (m->leaf == LEAF_BFIFO && new->ceil != old->ceil) {
-		r = leaf_replace(m, ifindex, bulk, NB_LEAF_MAJOR_BULK(minor), new->ceil, mtu, segment, up);
+		r = leaf_replace(m, ifindex, bulk, NB_LEAF_MAJOR_BULK(minor), leaf_bps(new), mtu, segment, up);
 		if (r >= 0 && has_small)
-			r = leaf_replace(m, ifindex, small, NB_LEAF_MAJOR_SMALL(minor), new->ceil, mtu, false, up);
+			r = leaf_replace(m, ifindex, small, NB_LEAF_MAJOR_SMALL(minor), leaf_bps(new), mtu, false, up);
 	}
 	return r;
 }
@@ -445,7 +451,7 @@ static int small_add(Manager *m, uint32_t ifindex, uint32_t mtu, uint32_t minor,
 	leaf_class_params(spec, mtu, true, &cs);
 	r = class_set(m, ifindex, NB_CLASSID(minor), NB_MINOR_SMALL(minor), &cs, true);
 	if (r >= 0)
-		r = leaf_replace(m, ifindex, NB_MINOR_SMALL(minor), NB_LEAF_MAJOR_SMALL(minor), spec->ceil, mtu, false, up);
+		r = leaf_replace(m, ifindex, NB_MINOR_SMALL(minor), NB_LEAF_MAJOR_SMALL(minor), leaf_bps(spec), mtu, false, up);
 	return r;
 }
 
@@ -580,6 +586,45 @@ static void leaf_probe(Manager *m, Iface *i) {
 	(void)nl_class_delete(m->nl, i->ifb_ifindex, NB_CLASSID(NB_MINOR_PROBE));
 }
 
+/* ---- taking over what a killed run left (bpf.c adopted its maps) ---- */
+
+typedef struct IfbFind {
+	const char *name;
+	uint32_t ifindex;
+} IfbFind;
+
+static int ifb_find_cb(const struct nl_link *l, void *userdata) {
+	IfbFind *f = userdata;
+	if (is_our_ifb(l) && streq(l->name, f->name))
+		f->ifindex = l->ifindex;
+	return 0;
+}
+
+static int ifb_find(Manager *m, const char *name, uint32_t *ret) {
+	IfbFind f = { .name = name };
+	int r = nl_link_dump(m->nl, ifb_find_cb, &f);
+
+	if (r < 0)
+		return r;
+	if (f.ifindex == 0)
+		return -ENODEV;
+	*ret = f.ifindex;
+	return 0;
+}
+
+static bool has_our_htb(Manager *m, uint32_t ifindex) {
+	struct nl_qdisc root = {};
+	return nl_qdisc_get_root(m->nl, ifindex, root_qdisc_cb, &root) >= 0 && root.handle == NB_ROOT_HANDLE &&
+	       streq(root.kind, "htb");
+}
+
+static bool adopted_clsact(Manager *m, uint32_t ifindex) {
+	for (size_t k = 0; k < m->n_adopt_clsact; k++)
+		if (m->adopt_clsact[k] == ifindex)
+			return true;
+	return false;
+}
+
 static int iface_setup(Manager *m, const struct nl_link *l) {
 	struct nl_qdisc root = {};
 	_cleanup_free_ Iface *i = NULL;
@@ -612,12 +657,16 @@ static int iface_setup(Manager *m, const struct nl_link *l) {
 	snprintf(i->ifb_name, sizeof(i->ifb_name), NB_IFB_PREFIX "%u", i->ifindex);
 	snprintf(alias, sizeof(alias), NB_IFB_ALIAS " downloads of %s", i->name);
 	r = nl_ifb_create(m->nl, i->ifb_name, alias, &i->ifb_ifindex);
+	if (r == -EEXIST && m->adopted)
+		r = ifb_find(m, i->ifb_name, &i->ifb_ifindex); /* a killed run's, taken over */
 	if (r < 0) {
 		log_warning_errno(r, "Failed to create %s for %s: %m %s", i->ifb_name, i->name, nl_extack(m->nl));
 		goto fail;
 	}
 
-	r = nl_htb_qdisc_replace(m->nl, i->ifb_ifindex, NB_ROOT_HANDLE, DIRECT_QLEN);
+	/* HTB cannot be changed in place: one a killed run left is kept. */
+	r = m->adopted && has_our_htb(m, i->ifb_ifindex) ? 0
+							  : nl_htb_qdisc_replace(m->nl, i->ifb_ifindex, NB_ROOT_HANDLE, DIRECT_QLEN);
 	if (r < 0) {
 		log_warning_errno(r, "Failed to add HTB to %s: %m %s", i->ifb_name, nl_extack(m->nl));
 		goto fail;
@@ -625,7 +674,9 @@ static int iface_setup(Manager *m, const struct nl_link *l) {
 	i->ifb_htb = true;
 	if (m->leaf == LEAF_UNKNOWN)
 		leaf_probe(m, i);
-	r = nl_htb_qdisc_replace(m->nl, i->ifindex, NB_ROOT_HANDLE, DIRECT_QLEN);
+	r = m->adopted && root.handle == NB_ROOT_HANDLE && streq(root.kind, "htb")
+		    ? 0
+		    : nl_htb_qdisc_replace(m->nl, i->ifindex, NB_ROOT_HANDLE, DIRECT_QLEN);
 	if (r < 0) {
 		log_warning_errno(r, "Failed to add HTB to %s: %m %s", i->name, nl_extack(m->nl));
 		goto fail;
@@ -651,7 +702,8 @@ static int iface_setup(Manager *m, const struct nl_link *l) {
 	m->ifaces = i->next;
 	r = nl_clsact_create(m->nl, i->ifindex);
 	if (r == -EEXIST)
-		i->created_clsact = false;
+		/* A killed run's that we take over is still ours to remove. */
+		i->created_clsact = m->adopted && adopted_clsact(m, i->ifindex);
 	else if (r < 0) {
 		i->created_clsact = false;
 		log_warning_errno(r, "Failed to add clsact to %s: %m %s", i->name, nl_extack(m->nl));
@@ -660,6 +712,9 @@ static int iface_setup(Manager *m, const struct nl_link *l) {
 
 	r = nl_bpf_filter_add(m->nl, i->ifindex, INGRESS_PARENT, NB_FILTER_PRIO, 1, m->ingress_prog_fd,
 			      NB_FILTER_NAME);
+	if (r == -EEXIST && m->adopted) /* the killed run's: our program in its place, in one step */
+		r = nl_bpf_filter_replace(m->nl, i->ifindex, INGRESS_PARENT, NB_FILTER_PRIO, 1, m->ingress_prog_fd,
+					  NB_FILTER_NAME);
 	if (r < 0) {
 		log_warning_errno(r, "Failed to attach the ingress filter to %s: %m %s", i->name, nl_extack(m->nl));
 		goto fail;

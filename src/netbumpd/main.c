@@ -27,9 +27,8 @@ static void help(void) {
 	       "     --log-level LEVEL   debug, info, notice, warning, err (default info)\n"
 	       "     --no-accounting     Do not count traffic per process (netbumpctl top then\n"
 	       "                         shows the rules only)\n"
-	       "     --no-small-first    One HTB class per rule and direction, without the leaf\n"
-	       "                         that serves small packets first (which only the first\n"
-	       "                         1000 rules get anyway)\n");
+	       "     --no-small-first    No leaf class that serves a rule's small packets first\n"
+	       "                         (which only the first 1000 rules get anyway)\n");
 }
 
 static int strv_push(char ***v, const char *s) {

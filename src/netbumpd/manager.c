@@ -209,13 +209,20 @@ int manager_start(Manager *m) {
 	 * before the network leftovers are cleared, which drops the file. */
 	(void)manager_state_load_rules(m, &m->saved, &m->n_saved);
 	(void)manager_recover_cgroups(m);
-	r = manager_recover_leftovers(m);
-	if (r < 0)
-		return r;
 
+	/* The programs of a killed run still classify (bpf.c pins them):
+	 * taken over, its qdiscs, classes and filters are kept and matched
+	 * to the rules restored below. Otherwise they are leftovers. */
 	r = manager_bpf_load(m);
 	if (r < 0)
 		return r;
+	if (m->adopted)
+		(void)manager_state_load_clsact(m, &m->adopt_clsact, &m->n_adopt_clsact);
+	else {
+		r = manager_recover_leftovers(m);
+		if (r < 0)
+			return r;
+	}
 
 	r = manager_events_start(m);
 	if (r < 0)
@@ -232,6 +239,14 @@ int manager_start(Manager *m) {
 	if (r < 0)
 		return r;
 	(void)manager_restore_rules(m);
+	if (m->adopted) {
+		/* The maps first: no entry left pointing at a class about to go. */
+		manager_bpf_prune(m);
+		tree_adopt_finish(m);
+		free(m->adopt_clsact);
+		m->adopt_clsact = NULL;
+		m->n_adopt_clsact = 0;
+	}
 
 	sd_event_now(m->event, CLOCK_MONOTONIC, &now);
 	r = sd_event_add_time(m->event, &m->stats_timer, CLOCK_MONOTONIC, now + 1000000, 100000, stats_timer_cb, m);

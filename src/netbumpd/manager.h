@@ -72,6 +72,7 @@ typedef struct SavedRule {
 	uint64_t up, down;
 	uint64_t min_up, min_down;
 	Priority priority;
+	uint32_t minor; /* its class, 0: not known */
 	bool transient;
 	char *target; /* canonical */
 	Moved *moved;
@@ -92,6 +93,7 @@ typedef struct Rule {
 	char *name;        /* canonical target string */
 	uint64_t key;      /* cgroup id (cgroup, pid), uid (user), socket cookie (sock) */
 	uint32_t minor;    /* HTB class minor, same on every interface and IFB */
+	uint32_t minor_wish; /* the one it had before a restart: taken if free */
 	uint64_t up_bps;   /* 0 = unlimited */
 	uint64_t down_bps; /* 0 = unlimited */
 	RuleStats up, down;
@@ -210,6 +212,11 @@ struct Manager {
 	struct netbump_bpf *skel;
 	struct bpf_link *egress_link, *sock_link, *release_link;
 	int ingress_prog_fd;
+	char *pin_dir;            /* where maps and links are pinned (bpf.c), NULL: nowhere */
+	bool pin_mounted;         /* pin_dir is a bpffs of ours (unmounted on stop) */
+	bool adopted;             /* the maps and links of a killed run were taken over */
+	uint32_t *adopt_clsact;   /* ... and the interfaces where it had made the clsact qdisc */
+	size_t n_adopt_clsact;
 	bool accounting;          /* the programs count traffic per process (acct map) */
 	struct TopState *top;     /* samples of the acct map (top.c) */
 
@@ -275,6 +282,8 @@ void manager_bpf_bump_gen(Manager *m);
 /* sock_rules; the caller bumps the generation */
 int manager_bpf_set_sock(Manager *m, uint64_t cookie, uint32_t minor, uint32_t flags);
 int manager_bpf_del_sock(Manager *m, uint64_t cookie);
+/* Deletes the map entries no rule has (a killed run's, taken over). */
+void manager_bpf_prune(Manager *m);
 
 /* iface.c */
 int manager_recover_leftovers(Manager *m);
@@ -325,9 +334,13 @@ int tree_sync(Manager *m, Rule *r, bool subtree, char **ret_why);
 int tree_rebuild(Manager *m, Rule *top, char **ret_why);
 /* The classes of every rule on an interface that comes up, parents first. */
 int tree_add_iface(Manager *m, Iface *i);
+/* After the rules of a killed run came back on its classes: its
+ * small-packet leaves kept, classes no rule has now deleted. */
+void tree_adopt_finish(Manager *m);
 
 /* rule.c */
 int rules_minor_alloc(Manager *m, uint32_t *ret);
+bool rules_minor_take(Manager *m, uint32_t minor);
 void rules_minor_free(Manager *m, uint32_t minor);
 /* Points the BPF maps at the rule's class as it is now. */
 int rule_bpf_set(Manager *m, Rule *rule);
@@ -338,6 +351,7 @@ typedef struct RuleRequest {
 	bool has_min_up, has_min_down, has_priority;
 	uint64_t min_up, min_down; /* guaranteed inside the parent, 0 = none */
 	Priority priority;
+	uint32_t minor;            /* the class it had before a restart, 0: any */
 	bool transient;            /* end the rule when its cgroup empties */
 	uid_t caller;              /* SO_PEERCRED uid of the client */
 	/* Putting back a rule acknowledged before a crash: who may, quota and

@@ -63,6 +63,15 @@ void rules_index_del(Manager *m, Rule *r) {
 		}
 }
 
+Rule *rules_find_cgroup(Manager *m, uint64_t id, const Rule *except) {
+	if (id == 0)
+		return NULL;
+	for (Rule *r = m->rules; r; r = r->next)
+		if (r != except && r->key == id && (r->target.kind == TARGET_CGROUP || r->target.kind == TARGET_UNIT))
+			return r;
+	return NULL;
+}
+
 /* ---- containment ---- */
 
 enum {

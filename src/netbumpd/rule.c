@@ -62,6 +62,16 @@ int rules_minor_alloc(Manager *m, uint32_t *ret) {
 	return -ENOSPC;
 }
 
+/* Takes a given minor if it is free (a restart keeps the classes it finds):
+ * whether it did. */
+bool rules_minor_take(Manager *m, uint32_t x) {
+	if (x < NB_MINOR_MIN || x > NB_RULE_MINOR_MAX || NB_LEAF_MAJOR_BULK(x) == NB_HTB_MAJOR ||
+	    NB_LEAF_MAJOR_SMALL(x) == NB_HTB_MAJOR || (m->minor_used[x / 8] & (1u << (x % 8))))
+		return false;
+	m->minor_used[x / 8] |= (uint8_t)(1u << (x % 8));
+	return true;
+}
+
 void rules_minor_free(Manager *m, uint32_t x) {
 	m->minor_used[x / 8] &= (uint8_t)~(1u << (x % 8));
 	m->by_minor[x] = NULL;
@@ -462,9 +472,13 @@ static int rule_install(Manager *m, Rule *rule, const char **ret_error, char **r
 				height = nest_height(inside[k]) + 1;
 		if (nest_depth(parent) + 1 + height > NEST_DEPTH_MAX)
 			bad = "nesting too deep (HTB allows 7 levels of rules)";
-		else
+		else if (!m->restoring) /* granted before a crash: comes back as it was */
 			bad = check_min(rule, parent);
-		r = bad ? -EINVAL : rules_minor_alloc(m, &rule->minor);
+		r = bad ? -EINVAL : 0;
+		if (r >= 0 && rules_minor_take(m, rule->minor_wish))
+			rule->minor = rule->minor_wish;
+		else if (r >= 0)
+			r = rules_minor_alloc(m, &rule->minor);
 	}
 	if (r < 0) {
 		if (rule->target.kind == TARGET_PID)
@@ -506,8 +520,9 @@ static int rule_install(Manager *m, Rule *rule, const char **ret_error, char **r
 	m->by_minor[rule->minor] = rule;
 
 	/* Pid rules reach their running flows only in pid_rule_attach(),
-	 * which prepares the landing itself. */
-	if (rule->target.kind != TARGET_PID)
+	 * which prepares the landing itself. A rule taken over from a killed
+	 * run held its flows all along: nothing to land. */
+	if (rule->target.kind != TARGET_PID && !(m->restoring && m->adopted))
 		(void)ramp_prepare(m, rule);
 	r = rule_bpf_set(m, rule);
 	if (r < 0) {
@@ -807,6 +822,8 @@ bool rule_visible_to(Manager *m, const Rule *r, uid_t uid) {
 	if (uid == 0 || r->owner == uid)
 		return true;
 	switch (r->target.kind) {
+	case TARGET_ALL:
+		return true; /* it applies to everyone */
 	case TARGET_USER:
 		return r->key == uid;
 	case TARGET_CGROUP:
@@ -942,6 +959,7 @@ int manager_set_rule(Manager *m, const RuleRequest *req, Rule **ret, const char 
 
 	rule->up_bps = req->has_up ? req->up_bps : 0;
 	rule->down_bps = req->has_down ? req->down_bps : 0;
+	rule->minor_wish = req->minor;
 	rule->min_up = req->has_min_up ? req->min_up : 0;
 	rule->min_down = req->has_min_down ? req->min_down : 0;
 	rule->priority = req->has_priority ? req->priority : PRIORITY_NORMAL;
@@ -975,6 +993,13 @@ int manager_set_rule(Manager *m, const RuleRequest *req, Rule **ret, const char 
 		r = authorize_target(m, rule, req->caller, ret_error, ret_reason);
 	if (r >= 0 && rule->target.kind == TARGET_SOCK)
 		r = check_in_root(m, rule, ret_error, ret_reason);
+	if (r >= 0 && (rule->target.kind == TARGET_CGROUP || rule->target.kind == TARGET_UNIT)) {
+		Rule *twin = rules_find_cgroup(m, rule->key, NULL);
+		if (twin)
+			r = fail(ret_error, ret_reason, E_INVALID, -EEXIST,
+				 "%s is the cgroup %s already has a rule on: change or unset %s", rule->name,
+				 twin->name, twin->name);
+	}
 	if (r < 0) {
 		if (rule->target.kind == TARGET_PID)
 			pid_rule_detach(m, rule, false);
@@ -1191,6 +1216,12 @@ int manager_rule_for(Manager *m, const char *target, Rule **ret, const char **re
 				r = user_rule_for(m, si.uid);
 		}
 	}
+	if (!r && t.kind != TARGET_ALL) {
+		/* Outside every narrower rule: the one on everything. */
+		r = find_rule(m, "all");
+		if (r && !considered(r))
+			r = NULL;
+	}
 	*ret = r;
 	k = 0;
 finish:
@@ -1277,8 +1308,7 @@ static int class_stats_cb(const struct nl_class_stats *s, void *userdata) {
 			st->bytes += s->bytes;
 			st->packets += s->packets;
 		}
-		if (minor == (r->small_first ? NB_MINOR_BULK(r->minor) : r->minor) ||
-		    minor == NB_MINOR_SMALL(r->minor)) {
+		if (minor == NB_MINOR_BULK(r->minor) || minor == NB_MINOR_SMALL(r->minor)) {
 			st->drops += s->drops;
 			st->backlog += s->backlog;
 		}
@@ -1353,6 +1383,7 @@ static int restore_pid_rule(Manager *m, const SavedRule *sr, const char *target,
 	rule->min_up = sr->min_up;
 	rule->min_down = sr->min_down;
 	rule->priority = sr->priority;
+	rule->minor_wish = sr->minor;
 	/* It nests where its process came from (it is in the rule's cgroup
 	 * already). */
 	uid_t uid;
@@ -1392,7 +1423,7 @@ static unsigned saved_rank(const SavedRule *sr) {
 	static const struct {
 		const char *prefix;
 		unsigned rank;
-	} ranks[] = { { "all", 0 }, { "user@", 100 }, { "cgroup:", 200 }, { "unit:", 200 }, { "pid:", 400 }, { "sock:", 500 } };
+	} ranks[] = { { "all", 0 }, { "user@", 100 }, { "cgroup:", 200 }, { "unit:", 300 }, { "pid:", 400 }, { "sock:", 500 } };
 	const char *t = sr->target;
 
 	if (!t)
@@ -1454,6 +1485,7 @@ int manager_restore_rules(Manager *m) {
 				.min_down = sr->min_down,
 				.has_priority = true,
 				.priority = sr->priority,
+				.minor = sr->minor,
 				.transient = sr->transient,
 				.caller = sr->owner,
 				.acknowledged = true,

@@ -193,7 +193,7 @@ json_object *rule_json(const Rule *r) {
 	json_object_object_add(o, "down_stats", stats_json(&r->down));
 	json_object_object_add(o, "transient", json_object_new_boolean(r->transient));
 	json_object_object_add(o, "owner", json_object_new_int64((int64_t)r->owner));
-	json_object_object_add(o, "degraded", json_object_new_boolean(r->up_bps && manager_degraded(r->manager)));
+	json_object_object_add(o, "degraded", json_object_new_boolean(r->cls_up.on && manager_degraded(r->manager)));
 	/* false while the small-packet leaves are still to come (netbump(7),
 	 * Classes): what a reader of the kernel's classes waits for */
 	json_object_object_add(o, "complete", json_object_new_boolean(rule_complete(r)));

@@ -207,6 +207,10 @@ int tree_rebuild(Manager *m, Rule *top, char **ret_why) {
 			manager_small_schedule(m);
 			break;
 		}
+	/* The new class ids on disk: a restart after a kill takes the
+	 * classes over by them. */
+	if (m->state_dir && !m->restoring)
+		(void)manager_state_save(m);
 	return 0;
 }
 
@@ -226,4 +230,105 @@ int tree_add_iface(Manager *m, Iface *i) {
 	for (Rule *r = m->top_rules; r && k >= 0; r = r->sibling)
 		k = add_iface_subtree(m, i, r);
 	return k;
+}
+
+/* ---- after taking over a killed run's classes ---- */
+
+typedef struct ClassSet {
+	uint32_t *v;
+	size_t n, cap;
+} ClassSet;
+
+static int class_collect_cb(const struct nl_class_stats *s, void *userdata) {
+	ClassSet *set = userdata;
+
+	if ((s->classid >> 16) != NB_HTB_MAJOR)
+		return 0;
+	if (set->n == set->cap) {
+		size_t cap = set->cap ? set->cap * 2 : 256;
+		uint32_t *v = realloc(set->v, cap * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		set->v = v;
+		set->cap = cap;
+	}
+	set->v[set->n++] = s->classid & 0xffffu;
+	return 0;
+}
+
+static bool set_has(const ClassSet *set, uint32_t minor) {
+	for (size_t k = 0; k < set->n; k++)
+		if (set->v[k] == minor)
+			return true;
+	return false;
+}
+
+/* Whether the kernel has this class of the rule: the rule class and its
+ * leaves where the rule has a class that way. */
+static bool claimed(Manager *m, uint32_t minor, bool up) {
+	Rule *r = m->by_minor[NB_MINOR_RULE(minor)];
+	const ClassSpec *s;
+
+	if (!r || minor == NB_MINOR_PROBE)
+		return false;
+	s = up ? &r->cls_up : &r->cls_down;
+	if (!s->on)
+		return false;
+	return minor == r->minor || minor == NB_MINOR_BULK(r->minor) ||
+	       (minor == NB_MINOR_SMALL(r->minor) && r->small_made);
+}
+
+static void prune_device(Manager *m, uint32_t ifindex, bool up, ClassSet *set) {
+	unsigned deleted = 0;
+
+	/* Leaves first, then rule classes, deepest first: HTB deletes no
+	 * class with children, so a pass deletes what it can and the next
+	 * the parents freed by it. */
+	for (int pass = 0; pass < 10; pass++) {
+		unsigned n = 0;
+		for (size_t k = 0; k < set->n; k++) {
+			uint32_t minor = set->v[k];
+			if (minor == 0 || claimed(m, minor, up))
+				continue;
+			if (pass == 0 && minor <= NB_RULE_MINOR_MAX)
+				continue;
+			if (nl_class_delete(m->nl, ifindex, NB_CLASSID(minor)) >= 0) {
+				set->v[k] = 0;
+				n++;
+			}
+		}
+		deleted += n;
+		if (n == 0 && pass > 0)
+			break;
+	}
+	if (deleted)
+		log_info("Removed %u class(es) of the previous run that no rule has now.", deleted);
+}
+
+void tree_adopt_finish(Manager *m) {
+	for (Iface *i = m->ifaces; i; i = i->next) {
+		ClassSet up = {}, down = {};
+
+		if (i->skipped)
+			continue;
+		if (nl_class_dump(m->nl, i->ifindex, class_collect_cb, &up) >= 0 &&
+		    nl_class_dump(m->nl, i->ifb_ifindex, class_collect_cb, &down) >= 0)
+			/* Small-packet leaves the killed run had made are
+			 * kept: the maps may send packets there already. */
+			for (Rule *r = m->rules; r; r = r->next) {
+				if (!r->small_first || r->small_made)
+					continue;
+				uint32_t s = NB_MINOR_SMALL(r->minor);
+				if ((!r->cls_up.on || set_has(&up, s)) && (!r->cls_down.on || set_has(&down, s)) &&
+				    (r->cls_up.on || r->cls_down.on)) {
+					r->small_made = true;
+					(void)rule_bpf_set(m, r);
+				}
+			}
+		prune_device(m, i->ifindex, true, &up);
+		prune_device(m, i->ifb_ifindex, false, &down);
+		free(up.v);
+		free(down.v);
+	}
+	manager_bpf_bump_gen(m);
 }

@@ -101,6 +101,15 @@ static int unit_refresh(Manager *m, Rule *rule) {
 		else if (cg_get_id(abs, &id) < 0)
 			id = 0; /* gone again already */
 	}
+	/* One cgroup, one rule: where a cgroup: rule is on the unit's cgroup
+	 * already, that rule applies, and this one waits. */
+	Rule *twin = rules_find_cgroup(m, id, rule);
+	if (twin) {
+		log_struct(LOG_WARNING,
+			   LOG_FIELDS({ "RULE", rule->name }, { "TARGET", rule->name }, { "UID", LOG_UINT(rule->owner) }),
+			   "%s runs in %s, which has the rule %s: that one applies.", rule->name, cg, twin->name);
+		id = 0;
+	}
 	if (id == rule->key)
 		return 0;
 

@@ -143,5 +143,9 @@ typedef int (*nl_filter_cb)(const struct nl_filter *f, void *userdata);
 /* cls_bpf in direct-action mode, protocol ETH_P_ALL. */
 int nl_bpf_filter_add(struct nl *nl, uint32_t ifindex, uint32_t parent, uint32_t prio, uint32_t handle,
 		      int prog_fd, const char *name);
+/* The same filter with another program, in one step (the old one classifies
+ * until the new one does). */
+int nl_bpf_filter_replace(struct nl *nl, uint32_t ifindex, uint32_t parent, uint32_t prio, uint32_t handle,
+			  int prog_fd, const char *name);
 int nl_filter_delete(struct nl *nl, uint32_t ifindex, uint32_t parent, uint32_t prio);
 int nl_filter_dump(struct nl *nl, uint32_t ifindex, uint32_t parent, nl_filter_cb cb, void *userdata);

@@ -13,8 +13,8 @@
 #include "macro.h"
 #include "netlink-internal.h"
 
-int nl_bpf_filter_add(struct nl *nl, uint32_t ifindex, uint32_t parent, uint32_t prio, uint32_t handle,
-		      int prog_fd, const char *name) {
+static int filter_set(struct nl *nl, uint16_t flags, uint32_t ifindex, uint32_t parent, uint32_t prio,
+		      uint32_t handle, int prog_fd, const char *name) {
 	struct nlmsghdr *nlh;
 	struct nlattr *opts;
 
@@ -29,7 +29,7 @@ int nl_bpf_filter_add(struct nl *nl, uint32_t ifindex, uint32_t parent, uint32_t
 
 	/* tcm_info: priority in the upper 16 bits, protocol (network order)
 	 * in the lower; ETH_P_ALL so the program sees every frame. */
-	nlh = nl_tc_message_new(nl, RTM_NEWTFILTER, NLM_F_CREATE | NLM_F_EXCL, ifindex, parent, handle,
+	nlh = nl_tc_message_new(nl, RTM_NEWTFILTER, flags, ifindex, parent, handle,
 				TC_H_MAKE(prio << 16, htons(ETH_P_ALL)));
 	mnl_attr_put_strz(nlh, TCA_KIND, "bpf");
 	opts = mnl_attr_nest_start(nlh, TCA_OPTIONS);
@@ -42,4 +42,14 @@ int nl_bpf_filter_add(struct nl *nl, uint32_t ifindex, uint32_t parent, uint32_t
 	mnl_attr_nest_end(nlh, opts);
 
 	return nl_request(nl, nlh, NULL, NULL);
+}
+
+int nl_bpf_filter_add(struct nl *nl, uint32_t ifindex, uint32_t parent, uint32_t prio, uint32_t handle,
+		      int prog_fd, const char *name) {
+	return filter_set(nl, NLM_F_CREATE | NLM_F_EXCL, ifindex, parent, prio, handle, prog_fd, name);
+}
+
+int nl_bpf_filter_replace(struct nl *nl, uint32_t ifindex, uint32_t parent, uint32_t prio, uint32_t handle,
+			  int prog_fd, const char *name) {
+	return filter_set(nl, NLM_F_CREATE | NLM_F_REPLACE, ifindex, parent, prio, handle, prog_fd, name);
 }
