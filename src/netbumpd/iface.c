@@ -299,6 +299,15 @@ bool rule_small_first(Manager *m) {
 	return !m->no_small_first && m->n_rules < SMALL_FIRST_MAX_RULES;
 }
 
+/* A nested class waits for its parent as well as for its own ceiling: with
+ * a bucket smaller than a 64 KiB GSO packet, the tokens it earns while the
+ * parent serves a sibling are lost, and it falls short of its ceiling
+ * (measured: 3.05 of 4 Mbit/s beside a sibling taking the rest of 10). */
+static uint32_t nested_burst(const ClassSpec *spec, uint32_t mtu, uint32_t burst) {
+	uint32_t gso = 65536 + mtu + 14;
+	return spec->parent != NB_ROOT_HANDLE && burst < gso ? gso : burst;
+}
+
 /* The rule's own traffic goes to its leaf classes, which share what the
  * rule class guarantees them (spec->own: its rate less its children's):
  * small packets an eighth, the bulk the rest, each borrowing up to the
@@ -317,7 +326,7 @@ static void leaf_class_params(const ClassSpec *spec, uint32_t mtu, bool small, s
 	htb_params(spec->top ?: spec->ceil, mtu, &q);
 	htb_params(spec->ceil, mtu, c);
 	c->ceil = c->rate;
-	c->burst = q.burst < c->burst ? q.burst : c->burst;
+	c->burst = nested_burst(spec, mtu, q.burst < c->burst ? q.burst : c->burst);
 	c->rate = small ? part : own - part ?: 1;
 	c->quantum = q.quantum;
 	c->prio = spec->prio + (small ? 0 : 1);
@@ -333,7 +342,7 @@ static void rule_class_params(const ClassSpec *spec, uint32_t mtu, struct nl_htb
 	/* An inherited ceiling is no rate to size a burst by: the top
 	 * class's limit is. */
 	htb_params(spec->top && spec->top < spec->ceil ? spec->top : spec->ceil, mtu, &b);
-	c->burst = b.burst;
+	c->burst = nested_burst(spec, mtu, b.burst);
 	c->rate = spec->rate / 8 ?: 1;
 	if (c->rate > c->ceil)
 		c->rate = c->ceil;

@@ -304,7 +304,7 @@ static uint64_t child_rate(const Rule *parent, const Rule *child, bool up) {
 }
 
 void nest_class_spec(const Rule *r, bool up, ClassSpec *ret) {
-	uint64_t limit = limit_of(r, up), children = 0;
+	uint64_t limit = limit_of(r, up);
 	bool nested = r->parent && nest_has_class(r->parent, up);
 
 	*ret = (ClassSpec){};
@@ -316,10 +316,14 @@ void nest_class_spec(const Rule *r, bool up, ClassSpec *ret) {
 	ret->rate = nested ? child_rate(r->parent, r, up) : limit;
 	if (ret->rate > ret->ceil)
 		ret->rate = ret->ceil;
+	/* Its own traffic (its leaves) is guaranteed what it is alone; with
+	 * children, no more than a child without a minimum: a guaranteed
+	 * leaf is served before anything that borrows, and would starve
+	 * them. */
+	bool has_children = false;
 	for (const Rule *c = r->children; c; c = c->sibling)
-		if (nest_has_class(c, up))
-			children += child_rate(r, c, up);
-	ret->own = ret->rate > children + NEST_RATE_NONE ? ret->rate - children : NEST_RATE_NONE;
+		has_children = has_children || nest_has_class(c, up);
+	ret->own = has_children ? NEST_RATE_NONE : ret->rate;
 	ret->top = limit;
 	for (const Rule *a = r; a->parent && nest_has_class(a->parent, up); a = a->parent)
 		ret->top = limit_of(a->parent, up) ?: ret->top;

@@ -58,7 +58,8 @@ typedef struct ClassSpec {
 	uint32_t parent; /* classid of the parent: the HTB root or the enclosing rule's class */
 	uint64_t ceil;   /* bit/s: its limit, or NEST_CEIL_INHERIT */
 	uint64_t rate;   /* bit/s guaranteed: the limit at the top, its --min (or none) nested */
-	uint64_t own;    /* bit/s of rate left to the rule's own leaf classes, after its children's */
+	uint64_t own;    /* bit/s guaranteed to the rule's own leaf classes: its rate, or with
+			  * children as little as to a child without a minimum */
 	uint64_t top;    /* bit/s: the limit of the top class it is under (or its own) */
 	uint8_t prio;    /* HTB prio of its small-packet leaf; the bulk leaf's is one more */
 } ClassSpec;

@@ -341,12 +341,15 @@ static uint64_t enclosing_down(const Rule *rule) {
  * go: made again under that rule's class. */
 static void children_move_up(Manager *m, Rule *rule) {
 	while (rule->children) {
-		Rule *c = rule->children;
+		Rule *c = rule->children, *p;
 		nest_unlink(m, c);
-		nest_link(m, c, nest_find_parent(m, c));
+		p = nest_find_parent(m, c);
+		nest_link(m, c, p);
 		if (m->skel && tree_rebuild(m, c, NULL) < 0)
 			log_struct(LOG_WARNING, RULE_FIELDS(c), "%s: cannot move its classes out of %s's.", c->name,
 				   rule->name);
+		if (m->skel && p && p != rule->parent)
+			(void)tree_sync(m, p, false, NULL); /* it has a child more */
 	}
 }
 
@@ -374,9 +377,9 @@ static void rule_remove(Manager *m, Rule *rule, bool move_back) {
 	tree_unmake(m, rule);
 	parent = rule->parent;
 	nest_unlink(m, rule);
-	/* Its parent's own leaves get back what its minimum took. */
-	if (parent && !m->stopping && (rule->min_up || rule->min_down))
-		(void)tree_sync(m, parent, true, NULL);
+	/* Its parent's own leaves get back what it shared with them. */
+	if (parent && !m->stopping)
+		(void)tree_sync(m, parent, rule->min_up || rule->min_down, NULL);
 	if (m->state_dir && m->skel)
 		(void)manager_state_save(m);
 	rule_free(m, rule);
@@ -410,7 +413,7 @@ static int change_rule(Manager *m, Rule *existing, const RuleRequest *req, const
 		existing->min_down = req->min_down;
 	if (req->has_priority)
 		existing->priority = req->priority;
-	bad = rule_says_something(existing) ? check_min(existing, existing->parent)
+	bad = rule_says_something(existing) || req->has_priority ? check_min(existing, existing->parent)
 					    : "that would leave it with no limit, minimum or priority: use unset";
 	if (bad) {
 		existing->up_bps = was.up_bps;
@@ -501,9 +504,10 @@ static int rule_install(Manager *m, Rule *rule, const char **ret_error, char **r
 		rule_free(m, rule);
 		return fail(ret_error, ret_reason, E_FAILED, r, "the kernel refused the class: %s", why ?: strerror(-r));
 	}
-	/* Its parent's own leaves give way to its minimum. */
-	if (parent && (rule->min_up || rule->min_down))
-		(void)tree_sync(m, parent, true, NULL);
+	/* Its parent's own leaves now share with it (and give way to its
+	 * minimum, which changes what its siblings get too). */
+	if (parent)
+		(void)tree_sync(m, parent, rule->min_up || rule->min_down, NULL);
 
 	/* In the list (and so owned by it) from here on: rule_remove() undoes
 	 * whatever part of the rest fails. */
@@ -544,6 +548,13 @@ static int rule_install(Manager *m, Rule *rule, const char **ret_error, char **r
 			nest_unlink(m, inside[k]);
 			nest_link(m, inside[k], parent);
 		}
+	}
+	if (n_inside > 0) {
+		/* Its own leaves share with what moved in; its old parent's
+		 * with fewer children. */
+		(void)tree_sync(m, rule, false, NULL);
+		if (parent)
+			(void)tree_sync(m, parent, false, NULL);
 	}
 	return 0;
 }
@@ -963,7 +974,9 @@ int manager_set_rule(Manager *m, const RuleRequest *req, Rule **ret, const char 
 	rule->min_up = req->has_min_up ? req->min_up : 0;
 	rule->min_down = req->has_min_down ? req->min_down : 0;
 	rule->priority = req->has_priority ? req->priority : PRIORITY_NORMAL;
-	if (!rule_says_something(rule)) {
+	/* A rule with only a priority (even "normal") is a group of its own,
+	 * sharing its parent with its siblings alike. */
+	if (!rule_says_something(rule) && !req->has_priority) {
 		rule_free(m, rule);
 		return fail(ret_error, ret_reason, E_INVALID, -EINVAL,
 			    "a new rule needs a rate, a minimum or a priority");

@@ -866,6 +866,12 @@ _nb_teardown() {
                 fi
         done
 
+        # a netbumpd killed and not started again leaves its bpffs (pins) mounted in its state
+        # directory where /sys/fs/bpf is none
+        if [[ -n $NB_TMP && -d $NB_TMP ]]; then
+                awk -v d="$NB_TMP/" 'index($5, d) == 1 { print $5 }' /proc/self/mountinfo | sort -r |
+                        while read -r mnt; do umount -l "$mnt" 2>/dev/null; done
+        fi
         if [[ -n $NB_TMP && -d $NB_TMP ]]; then
                 if [[ -n ${NB_KEEP_TMP:-} ]]; then
                         nb_say "teardown: kept $NB_TMP"

@@ -121,13 +121,15 @@ def rate(s):
 def tc(ns, *args):
     return subprocess.run(["tc", "-n", ns] + list(args), capture_output=True, text=True, check=True).stdout
 
+INHERITED = 100_000_000_000  # the ceiling of a direction a rule does not limit itself (nest.h)
+
 def kernel(ns, dev):
-    """netbump's HTB classes {classid: bit/s} and the problems among its qdiscs on dev"""
+    """netbump's HTB classes {classid: (ceil bit/s, parent)} and the problems among its qdiscs on dev"""
     classes, problems, roots = {}, [], 0
     for line in tc(ns, "class", "show", "dev", dev).splitlines():
         w = line.split()
         if w[:2] == ["class", "htb"] and w[2].startswith("6e62:"):
-            classes[w[2]] = rate(w[w.index("rate") + 1])
+            classes[w[2]] = (rate(w[w.index("ceil") + 1]), w[w.index("parent") + 1] if "parent" in w else "root")
     for line in tc(ns, "qdisc", "show", "dev", dev).splitlines():
         w = line.split()
         if len(w) < 4 or w[0] != "qdisc":
@@ -156,30 +158,40 @@ def check_host(list_path, ns, veth, cgroot, cgroot_rel, progs, homes):
     down, p_down = kernel(ns, ifbs[0])
     bad += p_up + p_down
     # Each rule class 6e62:M (M <= 0x3fff) has its two leaf classes, bulk 6e62:M+0x4000 and small
-    # packets 6e62:M+0x8000 (made up to a second after the rule: the caller retries), whose rates add
-    # up to the rule's; those are checked here and left out of the comparison with the list below.
+    # packets 6e62:M+0x8000 (the caller waited for the list to say they are made), under it and with
+    # its ceiling; those are checked here and left out of the comparison with the list below.
     for dev, got in ((veth, up), (ifbs[0], down)):
         leaves = {c: got.pop(c) for c in list(got) if int(c.split(":")[1], 16) > 0x3fff}
-        for c, bps in got.items():
+        for c, (ceil, _) in got.items():
             m = int(c.split(":")[1], 16)
             b, s = f"6e62:{m + 0x4000:x}", f"6e62:{m + 0x8000:x}"
             if b not in leaves or s not in leaves:
                 bad.append(f"{dev}: class {c} lacks its leaf classes {b} and {s}")
-            elif abs(leaves[b] + leaves[s] - bps) > bps / 100 + 8:
-                bad.append(f"{dev}: leaf classes of {c} at {leaves[b]} + {leaves[s]} bit/s, not its {bps}")
+            elif leaves[b] != (ceil, c) or leaves[s] != (ceil, c):
+                bad.append(f"{dev}: leaf classes of {c} (ceil {ceil}) are {leaves[b]} and {leaves[s]}")
         for c in leaves:
             if f"6e62:{int(c.split(':')[1], 16) & 0x3fff:x}" not in got:
                 bad.append(f"{dev}: leaf class {c} of no rule class (orphan)")
-    want_up = {r["class"]: r["up"] for r in rules if r["up"]}
-    want_down = {r["class"]: r["down"] for r in rules if r["down"]}
-    for dev, want, got in ((veth, want_up, up), (ifbs[0], want_down, down)):
-        for c in sorted(set(want) | set(got)):
+    # A rule has a class in each direction it or an enclosing rule limits ("shaped"), with its own
+    # limit as ceiling (or the inherited one), inside its parent's class where the parent has one.
+    by_target = {r["target"]: r for r in rules}
+    def want(direction):
+        w = {}
+        for r in rules:
+            if not r[f"shaped_{direction}"]:
+                continue
+            p = by_target.get(r["parent"]) if r["parent"] else None
+            parent = p["class"] if p and p[f"shaped_{direction}"] else "root"
+            w[r["class"]] = (r[direction] or INHERITED, parent)
+        return w
+    for dev, wanted, got in ((veth, want("up"), up), (ifbs[0], want("down"), down)):
+        for c in sorted(set(wanted) | set(got)):
             if c not in got:
                 bad.append(f"{dev}: no class {c} for rule {[r['target'] for r in rules if r['class'] == c]}")
-            elif c not in want:
-                bad.append(f"{dev}: class {c} at {got[c]} bit/s belongs to no rule (orphan)")
-            elif want[c] != got[c]:
-                bad.append(f"{dev}: class {c} at {got[c]} bit/s, its rule says {want[c]}")
+            elif c not in wanted:
+                bad.append(f"{dev}: class {c} (ceil, parent) {got[c]} belongs to no rule (orphan)")
+            elif wanted[c] != got[c]:
+                bad.append(f"{dev}: class {c} (ceil, parent) is {got[c]}, its rule says {wanted[c]}")
     filters = tc(ns, "filter", "show", "dev", veth, "ingress").count(" netbump ")
     if filters != 1:
         bad.append(f"{veth}: {filters} netbump ingress filters, expected one")

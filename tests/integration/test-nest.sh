@@ -16,7 +16,8 @@
 #      within 5% once landed; the upload, which the pid rule does not limit, stays under the
 #      user's 4mbit (within 5% of it, as the only upload of the user);
 #   4. priorities and minimums under `all --up 20mbit` (the classes' link-layer counters):
-#      a. a "call" paced at 3 Mbit/s at high priority keeps its rate within 5% while a bulk
+#      a. a "call" (UDP at 3 Mbit/s) at high priority keeps its rate within 5%, losing at most 1%
+#         of its datagrams, while a bulk
 #         "backup" at low priority takes the rest (within 5% of 20mbit less the call); once the
 #         call ends the backup has the whole 20mbit again within a second;
 #      b. two bulk uploads, high and low priority: the high one takes at least 80%;
@@ -34,6 +35,7 @@ nb_setup
 nb_start_iperf_servers 5201 5202 5203 5204
 for cg in par/child par/sib x y u call backup hi lo; do make_cgroup "$cg" >/dev/null; done
 out=$NB_TMP/out
+chmod 0755 "$NB_TMP"
 mkdir -m 1777 "$out"
 
 nb_start_netbumpd
@@ -151,16 +153,18 @@ t0=$(nb_now)
 measure_goodput_bg b1 -g backup -t 10 -O 0 "$NB_B4" 5201
 nb_sleep_until "$t0" 1
 _nb_argv -g call
-"${_NB_ARGV[@]}" iperf3 -c "$NB_B4" -p 5202 -t 5 -b 3M -J >"$NB_TMP/call.json" 2>&1 &
+"${_NB_ARGV[@]}" iperf3 -c "$NB_B4" -p 5202 -t 5 -u -b 3M -l 1400 -J >"$NB_TMP/call.json" 2>&1 &
 call=$!
 nb_track_pid "$call"
 wait "$call" || nb_record_failure "case 4a: the call failed: $(head -c 400 "$NB_TMP/call.json")"
 t_call_end=$(nb_now)
 measure_goodput_wait "$b1" ignored || nb_fail "the backup failed"
 tc_sampler_stop "$sampler"
-call_ll=$(awk 'BEGIN { printf "%.0f\n", 3e6 * 1514 / 1448 }')     # 3 Mbit/s of goodput at the link layer
+call_ll=$(awk 'BEGIN { printf "%.0f\n", 3e6 * 1442 / 1400 }')     # 3 Mbit/s of 1400-byte datagrams at the link layer
 r=$(class_rate "$ccls" "$(nb_at "$t0" 2.5)" "$(nb_at "$t_call_end" -0.5)") || nb_fail "case 4a: no samples of the call"
 assert_within "$r" "$call_ll" "$TOL" "case 4a: the call at high priority keeps its 3 Mbit/s (link layer)"
+lost=$(jq -r '.end.sum.lost_percent // 100' "$NB_TMP/call.json" 2>/dev/null) || lost=100
+assert_true "case 4a: the call lost at most 1% of its datagrams (lost $lost%)" awk -v l="$lost" 'BEGIN { exit !(l <= 1) }'
 r=$(class_rate "$bcls" "$(nb_at "$t0" 2.5)" "$(nb_at "$t_call_end" -0.5)") || nb_fail "case 4a: no samples of the backup"
 assert_within "$r" "$(awk -v t="$total" -v c="$call_ll" 'BEGIN { print t - c }')" "$TOL" \
         "case 4a: the backup at low priority takes the rest"

@@ -394,6 +394,13 @@ for when in "first start" "after restart"; do
                 assert_true "$unit: its rule is listed, $when" rule_listed "^unit:$unit +up +$RATE"
         done
 done
+# one cgroup, one rule: the kernel knows the cgroup by its id, whatever name a rule gives it
+cg=$(sd_prop "$SET_UNIT" ControlGroup)
+rc=0
+out=$(sd_nbctl set "cgroup:$cg" 1mbit 2>&1) || rc=$?
+assert_true "cgroup:$cg, the cgroup of unit:$SET_UNIT, is refused naming that rule (exit $rc: $out)" \
+        test "$rc" != 0 -a -n "$(grep -F "unit:$SET_UNIT" <<<"$out")"
+assert_true "unit:$SET_UNIT's rule is unchanged" rule_listed "^unit:$SET_UNIT +up +$RATE"
 
 # ---------------------------------------------------------------------------------------------
 nb_say "--- 7. systemctl stop netbumpd with rules set and traffic shaped"
