@@ -9,7 +9,9 @@
  *
  *   clsact IFINDEX NAME
  *   rule ID OWNER UP DOWN TRANSIENT TARGET   (a later one of the same ID replaces it)
- *   moved ID PID FROM_UNIT|- FROM_PATH       (of the rule line just before)
+ *   class ID MINOR                           (its HTB class; of the rule line just before)
+ *   share ID MIN_UP MIN_DOWN PRIORITY        (likewise; only where not 0 0 normal)
+ *   moved ID PID FROM_UNIT|- FROM_PATH       (likewise)
  *   cookie ID COOKIE                         (likewise)
  *   unset ID
  *   origin PID FROM_UNIT|- FROM_PATH
