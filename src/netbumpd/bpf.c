@@ -5,16 +5,21 @@
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
 #include <unistd.h>
 
+#include "bpf.h"
+#include "cgroup-util.h"
+#include "iface.h"
 #include "log.h"
 #include "manager.h"
 #include "netbump.skel.h"
 #include "netbump/netbump.h"
+#include "process.h"
 
 /* libbpf speaks one level below us: its warnings are our notices, and the
  * verifier's chatter only shows with --log-level=debug. */
@@ -45,22 +50,22 @@ static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list 
  * killed run left them. A clean stop removes the pins, and the links go. */
 #define BPF_FS_MAGIC_ 0xcafe4a11
 
+/* The pinned maps ("bss": the rule generation) and links. */
+static const char *const map_names[8] = { "sock_rules", "cgroup_rules", "uid_rules", "sk_tags",
+					   "ifaces",     "acct",         "events",    "bss" };
+
 typedef struct Pin {
 	const char *name;
 	struct bpf_map *map;
 } Pin;
 
+/* The maps in map_names' order (below). */
 static size_t pinned_maps(struct netbump_bpf *s, Pin v[static 8]) {
-	size_t n = 0;
-	v[n++] = (Pin){ "sock_rules", s->maps.sock_rules };
-	v[n++] = (Pin){ "cgroup_rules", s->maps.cgroup_rules };
-	v[n++] = (Pin){ "uid_rules", s->maps.uid_rules };
-	v[n++] = (Pin){ "sk_tags", s->maps.sk_tags };
-	v[n++] = (Pin){ "ifaces", s->maps.ifaces };
-	v[n++] = (Pin){ "acct", s->maps.acct };
-	v[n++] = (Pin){ "events", s->maps.events };
-	v[n++] = (Pin){ "bss", s->maps.bss }; /* the rule generation */
-	return n;
+	struct bpf_map *maps[8] = { s->maps.sock_rules, s->maps.cgroup_rules, s->maps.uid_rules, s->maps.sk_tags,
+				    s->maps.ifaces,     s->maps.acct,         s->maps.events,    s->maps.bss };
+	for (size_t k = 0; k < 8; k++)
+		v[k] = (Pin){ map_names[k], maps[k] };
+	return 8;
 }
 
 static const char *const link_names[3] = { "link_sock_create", "link_egress", "link_sock_release" };
@@ -83,13 +88,17 @@ static void pin_dir_prepare(Manager *m) {
 	if (!m->state_dir)
 		return;
 	if (is_bpffs("/sys/fs/bpf")) {
-		uint64_t h = 1469598103934665603u;
-		for (const unsigned char *c = (const unsigned char *)m->state_dir; *c; c++)
-			h = (h ^ *c) * 1099511628211u;
-		if (asprintf(&m->pin_dir, "/sys/fs/bpf/netbump-%016llx", (unsigned long long)h) < 0) {
+		/* Named after the state directory, '/' as '-': the pins of
+		 * the netbumpd that uses it ("/sys/fs/bpf/netbump-run-netbump"). */
+		_cleanup_free_ char *real = realpath(m->state_dir, NULL);
+		const char *d = real ?: m->state_dir;
+		if (asprintf(&m->pin_dir, "/sys/fs/bpf/netbump%s", d) < 0) {
 			m->pin_dir = NULL;
 			return;
 		}
+		for (char *c = m->pin_dir + strlen("/sys/fs/bpf/"); *c; c++)
+			if (*c == '/')
+				*c = '-';
 		if (mkdir(m->pin_dir, 0700) < 0 && errno != EEXIST) {
 			log_full_errno(LOG_NOTICE, errno, "Cannot make %s (%m): a crash will leave traffic unshaped until the next start.",
 					 m->pin_dir);
@@ -118,14 +127,10 @@ fail:
 }
 
 static void pins_remove(Manager *m) {
-	Pin v[8];
-	size_t n;
-
 	if (!m->pin_dir)
 		return;
-	n = m->skel ? pinned_maps(m->skel, v) : 0;
-	for (size_t k = 0; k < n; k++) {
-		_cleanup_free_ char *p = pin_path(m, v[k].name);
+	for (size_t k = 0; k < 8; k++) {
+		_cleanup_free_ char *p = pin_path(m, map_names[k]);
 		if (p)
 			(void)unlink(p);
 	}
@@ -136,23 +141,59 @@ static void pins_remove(Manager *m) {
 	}
 }
 
-/* Reuses the pinned maps of a killed run in the skeleton about to load:
- * whether all of them were there. A partial set is no state to adopt. */
-static bool maps_adopt(Manager *m, struct netbump_bpf *s) {
-	Pin v[8];
-	size_t n = pinned_maps(s, v), found = 0;
+/* Whether the pins of a killed run are all there, and its programs are
+ * attached where ours would be (the same cgroup root): a state to take
+ * over. Anything less is removed (its links go with the pins) and the start
+ * is afresh. */
+static bool pins_adoptable(Manager *m) {
+	struct bpf_link_info info = {};
+	uint32_t len = sizeof(info);
+	uint64_t root_id = 0;
+	bool ok = true, any = false;
 
 	if (!m->pin_dir)
 		return false;
-	for (size_t k = 0; k < n; k++) {
-		_cleanup_free_ char *p = pin_path(m, v[k].name);
-		_cleanup_close_ int fd = p ? bpf_obj_get(p) : -1;
-
-		if (fd < 0 || bpf_map__reuse_fd(v[k].map, fd) < 0)
-			break;
-		found++;
+	for (size_t k = 0; k < 8; k++) {
+		_cleanup_free_ char *p = pin_path(m, map_names[k]);
+		bool there = p && access(p, F_OK) >= 0;
+		ok = ok && there;
+		any = any || there;
 	}
-	return found == n;
+	for (size_t k = 0; k < 3; k++) {
+		_cleanup_free_ char *p = pin_path(m, link_names[k]);
+		_cleanup_close_ int fd = p ? bpf_obj_get(p) : -1;
+		any = any || fd >= 0;
+		if (fd < 0 || bpf_obj_get_info_by_fd(fd, &info, &len) < 0 || cg_get_id(m->cgroup_root_abs, &root_id) < 0 ||
+		    info.type != BPF_LINK_TYPE_CGROUP || info.cgroup.cgroup_id != root_id)
+			ok = false;
+	}
+	if (any && !ok) {
+		log_notice("The pins a previous run left in %s are not all there, or for another cgroup root: starting afresh.",
+			   m->pin_dir);
+		pins_remove(m);
+	}
+	return ok;
+}
+
+/* Reuses the pinned maps of a killed run in the skeleton about to load:
+ * all of them, or (false) none. */
+static bool maps_adopt(Manager *m, struct netbump_bpf *s) {
+	Pin v[8];
+	size_t n = pinned_maps(s, v);
+	int fds[8];
+	bool ok = m->pin_dir != NULL;
+
+	for (size_t k = 0; k < n; k++) {
+		_cleanup_free_ char *p = ok ? pin_path(m, v[k].name) : NULL;
+		fds[k] = p ? bpf_obj_get(p) : -1;
+		ok = ok && fds[k] >= 0;
+	}
+	for (size_t k = 0; k < n && ok; k++)
+		ok = bpf_map__reuse_fd(v[k].map, fds[k]) >= 0;
+	for (size_t k = 0; k < n; k++)
+		if (fds[k] >= 0)
+			close(fds[k]);
+	return ok;
 }
 
 static int maps_pin(Manager *m) {
@@ -210,7 +251,22 @@ int manager_bpf_load(Manager *m) {
 	 * bpf_get_current_pid_tgid() to cgroup/sock_create programs) gets the
 	 * programs without it. */
 	pin_dir_prepare(m);
-	for (bool account = !m->no_accounting, adopt = true;; account = false) {
+	/* With the pins of a killed run first (with accounting, then without,
+	 * as it may have run), then afresh: maps of another version, or a
+	 * kernel that refuses the accounting. */
+	bool adopt = pins_adoptable(m);
+	r = -ENOENT;
+	for (int attempt = adopt ? 0 : 2;; attempt++) {
+		bool account = !m->no_accounting && attempt % 2 == 0, adopting = attempt < 2;
+
+		if (m->no_accounting && attempt % 2 == 0)
+			continue;
+		if (attempt >= 4)
+			return log_error_errno(r, "Failed to load the BPF programs (is BPF and BTF available, are we root?): %m");
+		if (attempt == 2 && adopt) {
+			log_full_errno(LOG_NOTICE, r, "Cannot load the programs on the maps a previous run pinned (%m); starting afresh.");
+			pins_remove(m);
+		}
 		skel = netbump_bpf__open();
 		if (!skel)
 			return log_error_errno(negative_errno(), "Failed to open the BPF object: %m");
@@ -218,27 +274,23 @@ int manager_bpf_load(Manager *m) {
 		skel->rodata->nb_account = account;
 		if (!account)
 			(void)bpf_map__set_max_entries(skel->maps.acct, 1);
-		m->adopted = adopt && maps_adopt(m, skel);
+		m->adopted = adopting && maps_adopt(m, skel);
+		if (adopting && !m->adopted) {
+			netbump_bpf__destroy(skel); /* no map half reused */
+			m->skel = NULL;
+			r = -ENOENT;
+			attempt = 1;
+			continue;
+		}
 
 		r = netbump_bpf__load(skel);
 		if (r >= 0) {
 			m->accounting = account;
 			break;
 		}
-		if (m->adopted) {
-			/* Maps of another version: start afresh. */
-			log_full_errno(LOG_NOTICE, r, "Cannot load the programs on the maps a previous run pinned (%m); starting afresh.");
-			pins_remove(m);
-			netbump_bpf__destroy(skel);
-			m->skel = NULL;
-			m->adopted = adopt = false;
-			account = !m->no_accounting;
-			continue;
-		}
-		if (!account)
-			return log_error_errno(r, "Failed to load the BPF programs (is BPF and BTF available, are we root?): %m");
-		log_full_errno(LOG_NOTICE, r, "The kernel refused the per-process accounting (%m); loading without it: "
-			       "netbumpctl top will show the rules only.");
+		if (account && attempt % 2 == 0)
+			log_full_errno(LOG_NOTICE, r, "The kernel refused the per-process accounting (%m); loading without it: "
+				       "netbumpctl top will show the rules only.");
 		netbump_bpf__destroy(skel);
 		m->skel = NULL;
 	}
@@ -430,7 +482,26 @@ static void prune_map(Manager *m, struct bpf_map *map, size_t key_size) {
 }
 
 void manager_bpf_prune(Manager *m) {
+	uint32_t key, next, *gone = NULL;
+	size_t n = 0;
+	bool first = true;
+
 	prune_map(m, m->skel->maps.sock_rules, sizeof(uint64_t));
 	prune_map(m, m->skel->maps.cgroup_rules, sizeof(uint64_t));
 	prune_map(m, m->skel->maps.uid_rules, sizeof(uint32_t));
+	/* Interfaces the killed run shaped and this one does not. */
+	while (bpf_map__get_next_key(m->skel->maps.ifaces, first ? NULL : &key, &next, sizeof(next)) >= 0) {
+		first = false;
+		key = next;
+		if (manager_find_iface(m, key))
+			continue;
+		uint32_t *g = realloc(gone, (n + 1) * sizeof(*g));
+		if (!g)
+			break;
+		gone = g;
+		gone[n++] = key;
+	}
+	for (size_t k = 0; k < n; k++)
+		(void)manager_bpf_del_iface(m, gone[k]);
+	free(gone);
 }

@@ -16,9 +16,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bpf.h"
+#include "htb-params.h"
+#include "iface.h"
 #include "log.h"
 #include "manager.h"
 #include "netbump/netbump.h"
+#include "state.h"
+#include "tree.h"
 
 #define NB_ROOT_HANDLE (NB_HTB_MAJOR << 16)
 #define INGRESS_PARENT TC_H_MAKE(TC_H_CLSACT, TC_H_MIN_INGRESS)
@@ -99,6 +104,16 @@ static int scan_filter_cb(const struct nl_filter *f, void *userdata) {
 	return 0;
 }
 
+/* Whether this run shapes the interface (or it is the IFB of one it does):
+ * after a takeover, what the killed run had elsewhere (an interface no
+ * longer asked for, or gone) is still leftovers. */
+static bool shaped_here(Manager *m, uint32_t ifindex) {
+	for (Iface *i = m->ifaces; i; i = i->next)
+		if (!i->skipped && (i->ifindex == ifindex || i->ifb_ifindex == ifindex))
+			return true;
+	return false;
+}
+
 /* A run that was SIGKILLed leaves its qdiscs, filters and IFBs behind (its
  * cgroup BPF links die with it). They are recognized by the marks we give
  * them (handle 6e62:, filter prio and name, IFB name and alias) and by the
@@ -110,7 +125,15 @@ int manager_recover_leftovers(Manager *m) {
 	unsigned removed = 0;
 	int r;
 
-	(void)manager_state_load_clsact(m, &clsact, &n_clsact);
+	/* Taking over, the list was read before the state file changed. */
+	if (m->adopt_clsact) {
+		clsact = malloc(m->n_adopt_clsact * sizeof(uint32_t) + 1);
+		if (clsact) {
+			memcpy(clsact, m->adopt_clsact, m->n_adopt_clsact * sizeof(uint32_t));
+			n_clsact = m->n_adopt_clsact;
+		}
+	} else
+		(void)manager_state_load_clsact(m, &clsact, &n_clsact);
 
 	/* A dump the kernel marks interrupted (links changed meanwhile) is
 	 * started over; three tries are plenty outside of a link storm. */
@@ -126,6 +149,8 @@ int manager_recover_leftovers(Manager *m) {
 	}
 
 	for (size_t k = 0; k < ls.ifbs.n; k++) {
+		if (shaped_here(m, ls.ifbs.v[k]))
+			continue; /* taken over, in use */
 		r = nl_link_delete(m->nl, ls.ifbs.v[k]);
 		if (r < 0 && r != -ENODEV)
 			log_warning_errno(r, "Failed to remove leftover IFB %u: %m %s", ls.ifbs.v[k], nl_extack(m->nl));
@@ -137,6 +162,9 @@ int manager_recover_leftovers(Manager *m) {
 		uint32_t ifindex = ls.others.v[k];
 		QdiscScan qs = {};
 		FilterScan fs = {};
+
+		if (shaped_here(m, ifindex))
+			continue;
 
 		if (nl_qdisc_dump(m->nl, ifindex, scan_qdisc_cb, &qs) < 0)
 			continue;
@@ -188,33 +216,6 @@ finish:
 
 /* ---- classes ---- */
 
-/* HTB parameters for a rate. burst: about 1 ms at the rate, so a change of
- * rate is felt at once and short bursts stay short, but never below a few
- * full frames, or HTB could not send one packet per token refill at low
- * rates; and from 50 Mbit/s on, at least one whole 64 KiB GSO packet: a
- * bucket smaller than the packets TCP hands down loses tokens whenever the
- * dequeue wakes up late, which a busy 2-CPU machine measured as 2.5% below
- * the rate at 100 Mbit/s. quantum only matters for borrowing, which
- * rate == ceil rules out, but must hold a full frame and stay below HTB's
- * 200000-byte warning. */
-#define GSO_BURST_MIN_BPS UINT64_C(50000000)
-static void htb_params(uint64_t bps, uint32_t mtu, struct nl_htb_class *c) {
-	uint64_t Bps = bps / 8 ?: 1, frame = (uint64_t)mtu + 14, burst;
-
-	burst = Bps / 1000;
-	if (burst < 4 * frame)
-		burst = 4 * frame;
-	if (bps >= GSO_BURST_MIN_BPS && burst < 65536 + frame)
-		burst = 65536 + frame;
-	if (burst > UINT32_MAX / 2)
-		burst = UINT32_MAX / 2;
-	*c = (struct nl_htb_class){
-		.rate = Bps,
-		.burst = (uint32_t)burst,
-		.quantum = (uint32_t)(burst > 200000 ? 200000 : burst < frame ? frame : burst),
-	};
-}
-
 /* Leaf queues. fq_codel where the kernel has it (it keeps queues short by
  * itself). Else a byte FIFO bounded to about 50 ms at the class rate:
  *  - uploads: a bfifo holding at least two 64 KiB GSO packets, which local
@@ -232,27 +233,8 @@ static void htb_params(uint64_t bps, uint32_t mtu, struct nl_htb_class *c) {
  *    frames a second cost 5-8% of the rate at 1 Gbit/s on 2 CPUs.
  * A class keeps the kind of leaf it was made with when its rate changes
  * (replacing a leaf by another kind would drop its queue). */
-#define LEAF_DELAY_DIV 20u /* 1/20 s = 50 ms */
 #define TBF_RATE (UINT64_C(100000000000) / 8)
 #define SEGMENT_MAX_BPS UINT64_C(200000000)
-#define LEAF_LIMIT_MAX (64u * 1024u * 1024u)
-
-/* whole: the FIFO must hold two whole 64 KiB GSO aggregates, as local TCP
- * hands them down (uploads; TCP small queues let a socket have about two in
- * the qdisc). Cut into frames by the TBF, or not, a FIFO that cannot take an
- * aggregate drops its tail every time: a running upload that got a limit
- * fell to a fifth of it. Downloads arrive as GRO aggregates the TBF cuts up,
- * and a few frames of room are enough. */
-static uint32_t fifo_limit(uint64_t bps, uint32_t mtu, bool whole) {
-	uint64_t frame = (uint64_t)mtu + 14, l = bps / 8 / LEAF_DELAY_DIV;
-	uint64_t floor = whole ? 2 * (65536 / (mtu > 576 ? mtu - 40 : 536) + 1) * frame : 8 * frame;
-
-	if (l < floor)
-		l = floor;
-	if (l > LEAF_LIMIT_MAX)
-		l = LEAF_LIMIT_MAX; /* a probe at "unlimited" rate must not size it */
-	return l > UINT32_MAX ? UINT32_MAX : (uint32_t)l;
-}
 
 /* The leaf qdisc under class 6e62:minor, handle major: ... */
 static int leaf_replace(Manager *m, uint32_t ifindex, uint32_t minor, uint32_t major, uint64_t bps, uint32_t mtu,
@@ -297,61 +279,6 @@ bool leaf_segments(uint64_t bps) {
 
 bool rule_small_first(Manager *m) {
 	return !m->no_small_first && m->n_rules < SMALL_FIRST_MAX_RULES;
-}
-
-/* A nested class waits for its parent as well as for its own ceiling: with
- * a bucket smaller than a 64 KiB GSO packet, the tokens it earns while the
- * parent serves a sibling are lost, and it falls short of its ceiling
- * (measured: 3.05 of 4 Mbit/s beside a sibling taking the rest of 10). */
-static uint32_t nested_burst(const ClassSpec *spec, uint32_t mtu, uint32_t burst) {
-	uint32_t gso = 65536 + mtu + 14;
-	return spec->parent != NB_ROOT_HANDLE && burst < gso ? gso : burst;
-}
-
-/* The rule's own traffic goes to its leaf classes, which share what the
- * rule class guarantees them (spec->own: its rate less its children's):
- * small packets an eighth, the bulk the rest, each borrowing up to the
- * rule's ceiling. HTB serves the lower prio first, borrowing or not, so
- * small packets overtake the bulk queue, and a rule of higher priority
- * overtakes one of lower; what they take is still bounded by every class
- * above. quantum: what a leaf sends in its turn among leaves of the same
- * prio borrowing from the same classes, alike for all of them (1 ms at the
- * top class's limit) so that they share alike. */
-#define SMALL_SHARE 8u
-
-static void leaf_class_params(const ClassSpec *spec, uint32_t mtu, bool small, struct nl_htb_class *c) {
-	uint64_t own = spec->own / 8 ?: 1, part = own / SMALL_SHARE ?: 1;
-	struct nl_htb_class q;
-
-	htb_params(spec->top ?: spec->ceil, mtu, &q);
-	htb_params(spec->ceil, mtu, c);
-	c->ceil = c->rate;
-	c->burst = nested_burst(spec, mtu, q.burst < c->burst ? q.burst : c->burst);
-	c->rate = small ? part : own - part ?: 1;
-	c->quantum = q.quantum;
-	c->prio = spec->prio + (small ? 0 : 1);
-}
-
-/* The rule class: its guaranteed rate and ceiling, the burst of its
- * ceiling. */
-static void rule_class_params(const ClassSpec *spec, uint32_t mtu, struct nl_htb_class *c) {
-	struct nl_htb_class b;
-
-	htb_params(spec->ceil, mtu, c);
-	c->ceil = c->rate;
-	/* An inherited ceiling is no rate to size a burst by: the top
-	 * class's limit is. */
-	htb_params(spec->top && spec->top < spec->ceil ? spec->top : spec->ceil, mtu, &b);
-	c->burst = nested_burst(spec, mtu, b.burst);
-	c->rate = spec->rate / 8 ?: 1;
-	if (c->rate > c->ceil)
-		c->rate = c->ceil;
-}
-
-/* What a leaf queue is sized for: the class's ceiling, or where that is
- * inherited the top class's limit, which bounds it. */
-static uint64_t leaf_bps(const ClassSpec *spec) {
-	return spec->top && spec->top < spec->ceil ? spec->top : spec->ceil;
 }
 
 /* Deletes the classes of one direction of one rule: the leaves first, as

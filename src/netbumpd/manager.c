@@ -9,12 +9,20 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bpf.h"
 #include "cgroup-util.h"
+#include "iface.h"
 #include "log.h"
 #include "manager.h"
 #include "netbump.skel.h"
 #include "netbump/netbump.h"
+#include "process.h"
+#include "rule.h"
+#include "server.h"
 #include "sock-diag.h"
+#include "state.h"
+#include "top.h"
+#include "tree.h"
 
 uint64_t now_usec(void) {
 	struct timespec ts;
@@ -243,6 +251,8 @@ int manager_start(Manager *m) {
 		/* The maps first: no entry left pointing at a class about to go. */
 		manager_bpf_prune(m);
 		tree_adopt_finish(m);
+		/* What the killed run had on interfaces not shaped now. */
+		(void)manager_recover_leftovers(m);
 		free(m->adopt_clsact);
 		m->adopt_clsact = NULL;
 		m->n_adopt_clsact = 0;

@@ -21,12 +21,18 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "bpf.h"
 #include "cgroup-util.h"
 #include "log.h"
 #include "manager.h"
 #include "netbump/netbump.h"
 #include "proc-util.h"
+#include "process.h"
+#include "ramp.h"
+#include "rule.h"
 #include "sock-diag.h"
+#include "state.h"
+#include "unit.h"
 
 
 static int write_pid(const char *cgroup_abs, pid_t pid) {

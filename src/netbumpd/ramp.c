@@ -34,8 +34,10 @@
 #include <string.h>
 
 #include "cgroup-util.h"
+#include "iface.h"
 #include "log.h"
 #include "manager.h"
+#include "ramp.h"
 #include "sock-diag.h"
 
 #define RAMP_PROBE_USEC 100000u /* measure the flows' rate for this long */

@@ -15,13 +15,21 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "bpf.h"
 #include "cgroup-util.h"
+#include "iface.h"
 #include "log.h"
 #include "manager.h"
 #include "netbump/netbump.h"
 #include "proc-util.h"
+#include "process.h"
+#include "ramp.h"
 #include "rate.h"
+#include "rule.h"
 #include "sock-diag.h"
+#include "state.h"
+#include "tree.h"
+#include "unit.h"
 
 #define E_INVALID "io.netbump.Manager.InvalidParameter"
 #define E_NOTFOUND "io.netbump.Manager.TargetNotFound"

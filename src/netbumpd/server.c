@@ -16,10 +16,14 @@
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
+#include "iface.h"
 #include "log.h"
 #include "manager.h"
 #include "netbump/netbump.h"
 #include "rate.h"
+#include "rule.h"
+#include "server.h"
+#include "top.h"
 
 #define MAX_CLIENTS 128
 /* One user may hold this many connections, so that no user (busy or not)

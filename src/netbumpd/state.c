@@ -45,6 +45,7 @@
 
 #include "log.h"
 #include "manager.h"
+#include "state.h"
 
 #define STATE_FILE "netbumpd.state"
 

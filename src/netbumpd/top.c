@@ -39,6 +39,9 @@
 #include "netbump.skel.h"
 #include "netbump/netbump.h"
 #include "proc-util.h"
+#include "rule.h"
+#include "server.h"
+#include "top.h"
 
 /* Keys and values read per batch call; doubled when a hash bucket holds more
  * (ENOSPC). */

@@ -14,9 +14,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bpf.h"
+#include "iface.h"
 #include "log.h"
 #include "manager.h"
 #include "netbump/netbump.h"
+#include "ramp.h"
+#include "rule.h"
+#include "state.h"
+#include "tree.h"
 
 /* Applies both directions of r on every interface, from (ou, od) to
  * (nu, nd). On failure puts the interfaces done back, and *ret_why says
@@ -235,7 +241,8 @@ int tree_add_iface(Manager *m, Iface *i) {
 /* ---- after taking over a killed run's classes ---- */
 
 typedef struct ClassSet {
-	uint32_t *v;
+	uint32_t *v;      /* minors */
+	uint32_t *parent; /* ... and their parents' classids */
 	size_t n, cap;
 } ClassSet;
 
@@ -246,14 +253,48 @@ static int class_collect_cb(const struct nl_class_stats *s, void *userdata) {
 		return 0;
 	if (set->n == set->cap) {
 		size_t cap = set->cap ? set->cap * 2 : 256;
-		uint32_t *v = realloc(set->v, cap * sizeof(*v));
+		uint32_t *v = realloc(set->v, cap * sizeof(*v)), *p;
 		if (!v)
 			return -ENOMEM;
 		set->v = v;
+		p = realloc(set->parent, cap * sizeof(*p));
+		if (!p)
+			return -ENOMEM;
+		set->parent = p;
 		set->cap = cap;
 	}
+	set->parent[set->n] = s->parent;
 	set->v[set->n++] = s->classid & 0xffffu;
 	return 0;
+}
+
+static void set_free(ClassSet *set) {
+	free(set->v);
+	free(set->parent);
+	*set = (ClassSet){};
+}
+
+/* The parent the kernel has for a class, 0: no such class. */
+static uint32_t parent_of(const ClassSet *set, uint32_t minor) {
+	for (size_t k = 0; k < set->n; k++)
+		if (set->v[k] == minor)
+			return set->parent[k];
+	return 0;
+}
+
+/* A rule taken over onto a class of the killed run under another parent
+ * (its parent then was a rule that did not come back): HTB changed the
+ * class in place but kept it where it was. Such a rule and its subtree are
+ * made anew under their parent; the old classes are pruned after. */
+static void misplaced_rebuild(Manager *m, Rule *r, const ClassSet *up, const ClassSet *down) {
+	if ((r->cls_up.on && parent_of(up, r->minor) != r->cls_up.parent) ||
+	    (r->cls_down.on && parent_of(down, r->minor) != r->cls_down.parent)) {
+		log_struct(LOG_NOTICE, RULE_FIELDS(r), "%s: its class of the previous run is elsewhere; made anew.", r->name);
+		(void)tree_rebuild(m, r, NULL);
+		return;
+	}
+	for (Rule *c = r->children; c; c = c->sibling)
+		misplaced_rebuild(m, c, up, down);
 }
 
 static bool set_has(const ClassSet *set, uint32_t minor) {
@@ -313,6 +354,18 @@ void tree_adopt_finish(Manager *m) {
 			continue;
 		if (nl_class_dump(m->nl, i->ifindex, class_collect_cb, &up) >= 0 &&
 		    nl_class_dump(m->nl, i->ifb_ifindex, class_collect_cb, &down) >= 0)
+			for (Rule *r = m->top_rules; r; r = r->sibling)
+				misplaced_rebuild(m, r, &up, &down);
+		set_free(&up);
+		set_free(&down);
+	}
+	for (Iface *i = m->ifaces; i; i = i->next) {
+		ClassSet up = {}, down = {};
+
+		if (i->skipped)
+			continue;
+		if (nl_class_dump(m->nl, i->ifindex, class_collect_cb, &up) >= 0 &&
+		    nl_class_dump(m->nl, i->ifb_ifindex, class_collect_cb, &down) >= 0)
 			/* Small-packet leaves the killed run had made are
 			 * kept: the maps may send packets there already. */
 			for (Rule *r = m->rules; r; r = r->next) {
@@ -327,8 +380,8 @@ void tree_adopt_finish(Manager *m) {
 			}
 		prune_device(m, i->ifindex, true, &up);
 		prune_device(m, i->ifb_ifindex, false, &down);
-		free(up.v);
-		free(down.v);
+		set_free(&up);
+		set_free(&down);
 	}
 	manager_bpf_bump_gen(m);
 }

@@ -18,9 +18,11 @@
 #include <stdio.h>
 #include <unistd.h>
 
+#include "bpf.h"
 #include "cgroup-util.h"
 #include "log.h"
 #include "manager.h"
+#include "unit.h"
 
 #define SD_DEST "org.freedesktop.systemd1"
 #define SD_PATH "/org/freedesktop/systemd1"
@@ -104,6 +106,7 @@ static int unit_refresh(Manager *m, Rule *rule) {
 	/* One cgroup, one rule: where a cgroup: rule is on the unit's cgroup
 	 * already, that rule applies, and this one waits. */
 	Rule *twin = rules_find_cgroup(m, id, rule);
+	bool waits = twin != NULL;
 	if (twin) {
 		log_struct(LOG_WARNING,
 			   LOG_FIELDS({ "RULE", rule->name }, { "TARGET", rule->name }, { "UID", LOG_UINT(rule->owner) }),
@@ -125,7 +128,9 @@ static int unit_refresh(Manager *m, Rule *rule) {
 		manager_bpf_bump_gen(m);
 	/* The journal fields of the Set that made the rule, so that one
 	 * journalctl RULE=unit:NAME shows it and every cgroup it followed. */
-	if (id)
+	if (waits)
+		; /* said above */
+	else if (id)
 		log_struct(LOG_INFO,
 			   LOG_FIELDS({ "RULE", rule->name }, { "TARGET", rule->name }, { "UID", LOG_UINT(rule->owner) }),
 			   "%s: limiting cgroup %s.", rule->name, cg);

@@ -102,6 +102,7 @@ int nl_class_delete(struct nl *nl, uint32_t ifindex, uint32_t classid);
 
 struct nl_class_stats {
 	uint32_t classid;
+	uint32_t parent; /* classid of its parent, or the qdisc's handle at the top */
 	uint64_t bytes;
 	uint64_t packets;
 	uint32_t drops;

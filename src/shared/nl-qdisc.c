@@ -197,6 +197,7 @@ static int class_dump_cb(const struct nlmsghdr *nlh, void *userdata) {
 		return r;
 
 	s.classid = tcm->tcm_handle;
+	s.parent = tcm->tcm_parent;
 	if (tb[TCA_STATS2]) {
 		r = class_stats2(tb[TCA_STATS2], &s);
 		if (r < 0)

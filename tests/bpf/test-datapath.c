@@ -56,6 +56,7 @@
 #define MINOR_UPONLY 0x11u
 #define MINOR_DOWNONLY 0x12u
 #define MINOR_UID 0x20u    /* rule on our uid */
+#define MINOR_ALL 0x21u    /* rule on everything */
 #define MINOR_CHILD 0x30u  /* rule on the test cgroup's child */
 #define MINOR_SOCK 0x40u   /* rules on single sockets */
 #define MINOR_SOCK2 0x41u
@@ -925,7 +926,15 @@ static void test_sock_rules(struct env *e, struct sock *s) {
 	bump_gen(e);
 	expect_sock_redirect(e, &s[S_UDP4], MINOR_SOCK, "UDP 127.0.0.1, socket rule beats uid rule");
 	expect_sock_redirect(e, &s[S_UDP6], MINOR_UID, "UDP ::1, uid rule only");
+	/* The rule on everything: after the user's, before nothing. */
+	set_uid_rule(e, NB_UID_ALL, MINOR_ALL, NB_F_UP | NB_F_DOWN);
+	bump_gen(e);
+	expect_sock_redirect(e, &s[S_UDP6], MINOR_UID, "UDP ::1, uid rule beats the rule on everything");
 	del_uid_rule(e, getuid());
+	bump_gen(e);
+	expect_sock_redirect(e, &s[S_UDP6], MINOR_ALL, "UDP ::1, only the rule on everything");
+	expect_sock_redirect(e, &s[S_UDP4], MINOR_SOCK, "UDP 127.0.0.1, socket rule beats the rule on everything");
+	del_uid_rule(e, NB_UID_ALL);
 	set_cgroup_rule(e, e->test_id, MINOR_TEST, NB_F_UP | NB_F_DOWN);
 
 	/* Directions, and minor 0 = exempt from the cgroup rule. */

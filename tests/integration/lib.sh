@@ -866,8 +866,14 @@ _nb_teardown() {
                 fi
         done
 
-        # a netbumpd killed and not started again leaves its bpffs (pins) mounted in its state
-        # directory where /sys/fs/bpf is none
+        # a netbumpd killed and not started again leaves its pins: in /sys/fs/bpf where that is a
+        # bpffs (named after the state directory, '/' as '-'), else in a bpffs it mounted in its
+        # state directory
+        if [[ -n $NB_STATE ]]; then
+                local pins
+                pins=/sys/fs/bpf/netbump$(realpath -m "$NB_STATE" | tr / -)
+                [[ -d $pins ]] && rm -rf "$pins"
+        fi
         if [[ -n $NB_TMP && -d $NB_TMP ]]; then
                 awk -v d="$NB_TMP/" 'index($5, d) == 1 { print $5 }' /proc/self/mountinfo | sort -r |
                         while read -r mnt; do umount -l "$mnt" 2>/dev/null; done

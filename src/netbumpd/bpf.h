@@ -1,0 +1,18 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* bpf.c: the BPF object: loading, pinning, and the rule maps. */
+#pragma once
+
+#include "manager.h"
+
+int manager_bpf_load(Manager *m);
+void manager_bpf_unload(Manager *m);
+int manager_bpf_set_rule(Manager *m, const Rule *r);
+int manager_bpf_del_rule(Manager *m, const Rule *r);
+int manager_bpf_set_iface(Manager *m, const Iface *i);
+int manager_bpf_del_iface(Manager *m, uint32_t ifindex);
+void manager_bpf_bump_gen(Manager *m);
+/* sock_rules; the caller bumps the generation */
+int manager_bpf_set_sock(Manager *m, uint64_t cookie, uint32_t minor, uint32_t flags);
+int manager_bpf_del_sock(Manager *m, uint64_t cookie);
+/* Deletes the map entries no rule has (a killed run's, taken over). */
+void manager_bpf_prune(Manager *m);
