@@ -421,9 +421,11 @@ int iface_set_down_rate(Manager *m, Iface *i, const Rule *r, uint64_t rate) {
 	 * would let it send past the enclosing limits. At the top, where
 	 * nothing else bounds it, the rate goes along. */
 	if (s.parent == NB_ROOT_HANDLE) {
-		uint64_t children = s.rate > s.own ? s.rate - s.own : 0;
+		/* ... and what its burst and queues are sized by: a landing
+		 * steps down from the flows' rate with queues for that rate. */
+		s.own = s.own == s.rate ? rate : s.own;
 		s.rate = rate;
-		s.own = rate > children + NEST_RATE_NONE ? rate - children : NEST_RATE_NONE;
+		s.top = rate;
 	}
 	s.ceil = rate;
 	if (s.rate > s.ceil)

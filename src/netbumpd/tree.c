@@ -10,6 +10,7 @@
  * break), the maps switch to it, and only then the old one goes.
  */
 #include <errno.h>
+#include <linux/pkt_sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -274,11 +275,12 @@ static void set_free(ClassSet *set) {
 	*set = (ClassSet){};
 }
 
-/* The parent the kernel has for a class, 0: no such class. */
+/* The parent the kernel has for a class, 0: no such class. HTB says
+ * TC_H_ROOT for a class at the top, where we say the qdisc's handle. */
 static uint32_t parent_of(const ClassSet *set, uint32_t minor) {
 	for (size_t k = 0; k < set->n; k++)
 		if (set->v[k] == minor)
-			return set->parent[k];
+			return set->parent[k] == TC_H_ROOT ? (uint32_t)NB_HTB_MAJOR << 16 : set->parent[k];
 	return 0;
 }
 
@@ -346,7 +348,10 @@ static void prune_device(Manager *m, uint32_t ifindex, bool up, ClassSet *set) {
 		log_info("Removed %u class(es) of the previous run that no rule has now.", deleted);
 }
 
-void tree_adopt_finish(Manager *m) {
+/* Small-packet leaves the killed run had made are kept (the maps may send
+ * packets there already); then every class no rule has is deleted, as far
+ * as HTB lets (not one that still has a rule's class under it). */
+static void prune_all(Manager *m) {
 	for (Iface *i = m->ifaces; i; i = i->next) {
 		ClassSet up = {}, down = {};
 
@@ -354,20 +359,6 @@ void tree_adopt_finish(Manager *m) {
 			continue;
 		if (nl_class_dump(m->nl, i->ifindex, class_collect_cb, &up) >= 0 &&
 		    nl_class_dump(m->nl, i->ifb_ifindex, class_collect_cb, &down) >= 0)
-			for (Rule *r = m->top_rules; r; r = r->sibling)
-				misplaced_rebuild(m, r, &up, &down);
-		set_free(&up);
-		set_free(&down);
-	}
-	for (Iface *i = m->ifaces; i; i = i->next) {
-		ClassSet up = {}, down = {};
-
-		if (i->skipped)
-			continue;
-		if (nl_class_dump(m->nl, i->ifindex, class_collect_cb, &up) >= 0 &&
-		    nl_class_dump(m->nl, i->ifb_ifindex, class_collect_cb, &down) >= 0)
-			/* Small-packet leaves the killed run had made are
-			 * kept: the maps may send packets there already. */
 			for (Rule *r = m->rules; r; r = r->next) {
 				if (!r->small_first || r->small_made)
 					continue;
@@ -383,5 +374,25 @@ void tree_adopt_finish(Manager *m) {
 		set_free(&up);
 		set_free(&down);
 	}
+}
+
+void tree_adopt_finish(Manager *m) {
+	/* Leftovers first, so that a rule made anew below finds its new
+	 * class ids and leaf handles free; then the rules kept under another
+	 * parent; then what they left. */
+	prune_all(m);
+	for (Iface *i = m->ifaces; i; i = i->next) {
+		ClassSet up = {}, down = {};
+
+		if (i->skipped)
+			continue;
+		if (nl_class_dump(m->nl, i->ifindex, class_collect_cb, &up) >= 0 &&
+		    nl_class_dump(m->nl, i->ifb_ifindex, class_collect_cb, &down) >= 0)
+			for (Rule *r = m->top_rules; r; r = r->sibling)
+				misplaced_rebuild(m, r, &up, &down);
+		set_free(&up);
+		set_free(&down);
+	}
+	prune_all(m);
 	manager_bpf_bump_gen(m);
 }

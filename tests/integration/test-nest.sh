@@ -21,7 +21,10 @@
 #         "backup" at low priority takes the rest (within 5% of 20mbit less the call); once the
 #         call ends the backup has the whole 20mbit again within a second;
 #      b. two bulk uploads, high and low priority: the high one takes at least 80%;
-#      c. the same with `--min 4mbit` on the low one: it keeps at least 95% of 4mbit.
+#      c. the same with `--min 4mbit` on the low one: it keeps at least 95% of 4mbit;
+#   5. overlap: user@1000 2mbit; uid 1000 uploading in a cgroup of root's with an 8mbit rule gets
+#      8mbit (that rule holds it, the user's does not: root's cgroups are not inside user rules),
+#      and in a cgroup delegated to uid 1000 with an 8mbit rule gets 2mbit (inside the user's).
 # Rates at the link layer are read from the HTB classes (tc), sampled every ~100 ms.
 
 source "$(dirname "$0")/lib.sh"
@@ -33,7 +36,8 @@ nb_require_daemon
 getent passwd "$USER_ID" >/dev/null || nb_skip "no user with uid $USER_ID"
 nb_setup
 nb_start_iperf_servers 5201 5202 5203 5204
-for cg in par/child par/sib x y u call backup hi lo; do make_cgroup "$cg" >/dev/null; done
+for cg in par/child par/sib x y u call backup hi lo mixed deleg; do make_cgroup "$cg" >/dev/null; done
+chown "$USER_ID" "$NB_CGROOT/deleg"     # delegated to uid 1000, as systemd does for user@.service
 out=$NB_TMP/out
 chmod 0755 "$NB_TMP"
 mkdir -m 1777 "$out"
@@ -196,6 +200,21 @@ for with_min in no yes; do
         assert_within "$(sum "$rh" "$rl")" "$total" "$TOL" "case 4 ($with_min minimum): the two together fill all's 20mbit"
         nbctl_ok unset "$lo"
 done
+
+# --- 5. a user rule and cgroup rules that overlap (netbump(7), NESTING)
+# root's cgroup, which may hold several users' processes, is not inside a user rule: its rule holds
+# uid 1000's upload there; a cgroup delegated to uid 1000 is inside user@1000, which bounds it
+nbctl_ok unset all
+nbctl_ok set "user@$USER_ID" 2mbit
+nbctl_ok set "cgroup:$(cgroup_rel mixed)" 8mbit
+nbctl_ok set "cgroup:$(cgroup_rel deleg)" 8mbit
+assert_true "case 5: root's cgroup rule is at the top" test "$(parent_of "cgroup:$(cgroup_rel mixed)")" = none
+assert_true "case 5: the delegated cgroup's rule is inside user@$USER_ID" \
+        test "$(parent_of "cgroup:$(cgroup_rel deleg)")" = "user@$USER_ID"
+bps=$(measure_goodput -g mixed -u "$USER_ID" -t 4 "$NB_B4" 5201) || nb_fail "the upload in mixed failed"
+assert_within "$bps" "$(gp 8mbit)" "$TOL" "case 5: uid $USER_ID in root's cgroup: its 8mbit rule holds, not the user's 2mbit"
+bps=$(measure_goodput -g deleg -u "$USER_ID" -t 4 "$NB_B4" 5201) || nb_fail "the upload in deleg failed"
+assert_within "$bps" "$(gp 2mbit)" "$TOL" "case 5: uid $USER_ID in its delegated cgroup: the user's 2mbit bounds its 8mbit rule"
 
 nb_stop_netbumpd TERM || nb_fail "netbumpd did not exit within 10 s of SIGTERM"
 assert_true "exit status 0 after SIGTERM (got $NB_DAEMON_STATUS)" test "$NB_DAEMON_STATUS" = 0
