@@ -192,10 +192,12 @@ qdisc (\`htb_walk\`, a mutex per class in \`__tcf_get_next_chain\`), and binding
 walks a list of every block on the host in \`flow_indr_dev_setup_offload()\`. With thousands of rules
 those two are most of the time, which is why new rules slow down as the set grows while changes do not.
 The first 1000 rules have three classes per direction (the small-packet leaves, see bench/latency.sh),
-later ones one; a Set is answered once the rule class and its bulk leaf exist, and the small-packet
+later ones two (the rule class and its bulk leaf: a rule class may get nested rules, and HTB queues
+only at leaves); a Set is answered once the rule class and its bulk leaf exist, and the small-packet
 leaf follows when no request has come for 50 ms (at the latest a second after the first rule waiting
-for it), which is why a burst of new rules is not slowed by it. A restart after SIGKILL makes every
-class again, so it takes as long as loading."$'\n'
+for it), which is why a burst of new rules is not slowed by it. The restore time below was measured
+before a restart took over the killed run's classes (bench/restart.sh measures that one): it is what
+a start that cannot take over (no bpffs, or maps of another version) still takes."$'\n'
 
 bench_write_section control "$section" "$md_out"
 printf '%s\n' "$section" >&3

@@ -276,18 +276,20 @@ static int method_set(Client *c, json_object *params) {
 					   "not a boolean");
 		req.transient = json_object_get_boolean(t);
 	}
-	if (get_rate_param(params, "up", &req.has_up, &req.up_bps) < 0)
-		return reply_error(c, "org.varlink.service.InvalidParameter", "parameter", "up",
-				   "not a non-negative integer (bit/s)");
-	if (get_rate_param(params, "down", &req.has_down, &req.down_bps) < 0)
-		return reply_error(c, "org.varlink.service.InvalidParameter", "parameter", "down",
-				   "not a non-negative integer (bit/s)");
-	if (get_rate_param(params, "min_up", &req.has_min_up, &req.min_up) < 0)
-		return reply_error(c, "org.varlink.service.InvalidParameter", "parameter", "min_up",
-				   "not a non-negative integer (bit/s)");
-	if (get_rate_param(params, "min_down", &req.has_min_down, &req.min_down) < 0)
-		return reply_error(c, "org.varlink.service.InvalidParameter", "parameter", "min_down",
-				   "not a non-negative integer (bit/s)");
+	const struct {
+		const char *name;
+		bool *has;
+		uint64_t *bps;
+	} rates[] = {
+		{ "up", &req.has_up, &req.up_bps },
+		{ "down", &req.has_down, &req.down_bps },
+		{ "min_up", &req.has_min_up, &req.min_up },
+		{ "min_down", &req.has_min_down, &req.min_down },
+	};
+	for (size_t k = 0; k < sizeof(rates) / sizeof(rates[0]); k++)
+		if (get_rate_param(params, rates[k].name, rates[k].has, rates[k].bps) < 0)
+			return reply_error(c, "org.varlink.service.InvalidParameter", "parameter", rates[k].name,
+					   "not a non-negative integer (bit/s)");
 	if (json_object_object_get_ex(params, "priority", &t)) {
 		if (!json_object_is_type(t, json_type_string) ||
 		    priority_from_string(json_object_get_string(t), &req.priority) < 0)

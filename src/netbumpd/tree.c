@@ -348,51 +348,50 @@ static void prune_device(Manager *m, uint32_t ifindex, bool up, ClassSet *set) {
 		log_info("Removed %u class(es) of the previous run that no rule has now.", deleted);
 }
 
-/* Small-packet leaves the killed run had made are kept (the maps may send
- * packets there already); then every class no rule has is deleted, as far
- * as HTB lets (not one that still has a rule's class under it). */
-static void prune_all(Manager *m) {
+typedef void (*ClassesFn)(Manager *m, Iface *i, ClassSet *up, ClassSet *down);
+
+/* fn with the classes the kernel has on each shaped interface and its IFB. */
+static void each_iface_classes(Manager *m, ClassesFn fn) {
 	for (Iface *i = m->ifaces; i; i = i->next) {
 		ClassSet up = {}, down = {};
 
-		if (i->skipped)
-			continue;
-		if (nl_class_dump(m->nl, i->ifindex, class_collect_cb, &up) >= 0 &&
+		if (!i->skipped && nl_class_dump(m->nl, i->ifindex, class_collect_cb, &up) >= 0 &&
 		    nl_class_dump(m->nl, i->ifb_ifindex, class_collect_cb, &down) >= 0)
-			for (Rule *r = m->rules; r; r = r->next) {
-				if (!r->small_first || r->small_made)
-					continue;
-				uint32_t s = NB_MINOR_SMALL(r->minor);
-				if ((!r->cls_up.on || set_has(&up, s)) && (!r->cls_down.on || set_has(&down, s)) &&
-				    (r->cls_up.on || r->cls_down.on)) {
-					r->small_made = true;
-					(void)rule_bpf_set(m, r);
-				}
-			}
-		prune_device(m, i->ifindex, true, &up);
-		prune_device(m, i->ifb_ifindex, false, &down);
+			fn(m, i, &up, &down);
 		set_free(&up);
 		set_free(&down);
 	}
+}
+
+/* Small-packet leaves the killed run had made are kept (the maps may send
+ * packets there already); then every class no rule has is deleted, as far
+ * as HTB lets (not one that still has a rule's class under it). */
+static void prune_iface(Manager *m, Iface *i, ClassSet *up, ClassSet *down) {
+	for (Rule *r = m->rules; r; r = r->next) {
+		if (!r->small_first || r->small_made)
+			continue;
+		uint32_t s = NB_MINOR_SMALL(r->minor);
+		if ((!r->cls_up.on || set_has(up, s)) && (!r->cls_down.on || set_has(down, s)) &&
+		    (r->cls_up.on || r->cls_down.on)) {
+			r->small_made = true;
+			(void)rule_bpf_set(m, r);
+		}
+	}
+	prune_device(m, i->ifindex, true, up);
+	prune_device(m, i->ifb_ifindex, false, down);
+}
+
+static void misplaced_iface(Manager *m, Iface *i, ClassSet *up, ClassSet *down) {
+	for (Rule *r = m->top_rules; r; r = r->sibling)
+		misplaced_rebuild(m, r, up, down);
 }
 
 void tree_adopt_finish(Manager *m) {
 	/* Leftovers first, so that a rule made anew below finds its new
 	 * class ids and leaf handles free; then the rules kept under another
 	 * parent; then what they left. */
-	prune_all(m);
-	for (Iface *i = m->ifaces; i; i = i->next) {
-		ClassSet up = {}, down = {};
-
-		if (i->skipped)
-			continue;
-		if (nl_class_dump(m->nl, i->ifindex, class_collect_cb, &up) >= 0 &&
-		    nl_class_dump(m->nl, i->ifb_ifindex, class_collect_cb, &down) >= 0)
-			for (Rule *r = m->top_rules; r; r = r->sibling)
-				misplaced_rebuild(m, r, &up, &down);
-		set_free(&up);
-		set_free(&down);
-	}
-	prune_all(m);
+	each_iface_classes(m, prune_iface);
+	each_iface_classes(m, misplaced_iface);
+	each_iface_classes(m, prune_iface);
 	manager_bpf_bump_gen(m);
 }

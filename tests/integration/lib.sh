@@ -597,6 +597,20 @@ series_monotonic() {
              END { exit bad }' "$1"
 }
 
+# series_worst SERIES T0 T_END: the highest link-layer rate (bits/s) over the half seconds of a
+#   tc_class_series from T0 + 1 s until half a second before T_END (0 if none had samples)
+series_worst() {
+        local worst=0 a b r k
+        for ((k = 2; ; k++)); do
+                a=$(nb_at "$2" "$(awk -v k="$k" 'BEGIN { print k / 2 }')")
+                b=$(nb_at "$a" 0.5)
+                awk -v b="$b" -v e="$3" 'BEGIN { exit !(b < e - 0.5) }' || break
+                r=$(series_rate "$1" "$a" "$b") || continue
+                worst=$(awk -v w="$worst" -v r="$r" 'BEGIN { print (r > w ? r : w) }')
+        done
+        echo "$worst"
+}
+
 # series_table SERIES T0 STEP N [FIRST]: N rows "from-to s  Mbit/s  drops" of STEP seconds, the
 #   first from T0 + FIRST * STEP (FIRST: 0), times printed relative to T0; for the log
 series_table() {

@@ -118,15 +118,7 @@ tc_class_series "$NB_TMP/tc3" "$IFB" "$pcls" >"$NB_TMP/pid-down"
 limit=$(rate_to_bps 4mbit)
 for dev in "$NB_IF_A" "$IFB"; do
         what=upload; [[ $dev == "$IFB" ]] && what=download
-        worst=0
-        # every half second from 1 s after the start to the end of the transfers
-        for ((k = 2; k < 34; k++)); do
-                a=$(nb_at "$t0" "$(awk -v k="$k" 'BEGIN { print k / 2 }')")
-                b=$(nb_at "$a" 0.5)
-                awk -v b="$b" -v e="$t_end" 'BEGIN { exit !(b < e - 0.3) }' || break
-                r=$(series_rate "$NB_TMP/user-$dev" "$a" "$b") || continue
-                worst=$(awk -v w="$worst" -v r="$r" 'BEGIN { print (r > w ? r : w) }')
-        done
+        worst=$(series_worst "$NB_TMP/user-$dev" "$t0" "$t_end")
         assert_below "$worst" "$(awk -v l="$limit" 'BEGIN { print 1.5 * l }')" \
                 "case 3 $what: the user's traffic in its worst half second (limit 4mbit)"
         series_table "$NB_TMP/user-$dev" "$t_set" 0.5 14 -4 | sed "s/^/    $what /" >&3

@@ -72,14 +72,7 @@ for what in download upload; do
         else
                 nb_record_failure "$what: the class's counters went back $out (made anew?)"
         fi
-        worst=0
-        for ((k = 2; k < 24; k++)); do
-                a=$(nb_at "$t0" "$(awk -v k="$k" 'BEGIN { print k / 2 }')")
-                b=$(nb_at "$a" 0.5)
-                awk -v b="$b" -v e="$t_end" 'BEGIN { exit !(b < e - 0.5) }' || break
-                r=$(series_rate "$NB_TMP/series-$what" "$a" "$b") || continue
-                worst=$(awk -v w="$worst" -v r="$r" 'BEGIN { print (r > w ? r : w) }')
-        done
+        worst=$(series_worst "$NB_TMP/series-$what" "$t0" "$t_end")
         assert_below "$worst" "$(awk -v l="$limit" 'BEGIN { print 1.5 * l }')" \
                 "$what: its worst half second, the kill and restart included (limit $RATE)"
         series_table "$NB_TMP/series-$what" "$t_kill" 0.5 8 -2 | sed "s/^/    $what /" >&3
