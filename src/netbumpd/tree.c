@@ -348,40 +348,68 @@ static void prune_device(Manager *m, uint32_t ifindex, bool up, ClassSet *set) {
 		log_info("Removed %u class(es) of the previous run that no rule has now.", deleted);
 }
 
-typedef void (*ClassesFn)(Manager *m, Iface *i, ClassSet *up, ClassSet *down);
+typedef void (*ClassesFn)(Manager *m, Iface *i, ClassSet *up, ClassSet *down, void *userdata);
 
 /* fn with the classes the kernel has on each shaped interface and its IFB. */
-static void each_iface_classes(Manager *m, ClassesFn fn) {
+static void each_iface_classes(Manager *m, ClassesFn fn, void *userdata) {
 	for (Iface *i = m->ifaces; i; i = i->next) {
 		ClassSet up = {}, down = {};
 
 		if (!i->skipped && nl_class_dump(m->nl, i->ifindex, class_collect_cb, &up) >= 0 &&
 		    nl_class_dump(m->nl, i->ifb_ifindex, class_collect_cb, &down) >= 0)
-			fn(m, i, &up, &down);
+			fn(m, i, &up, &down, userdata);
 		set_free(&up);
 		set_free(&down);
 	}
 }
 
-/* Small-packet leaves the killed run had made are kept (the maps may send
- * packets there already); then every class no rule has is deleted, as far
- * as HTB lets (not one that still has a rule's class under it). */
-static void prune_iface(Manager *m, Iface *i, ClassSet *up, ClassSet *down) {
+typedef struct SmallSeen {
+	unsigned ifaces;        /* shaped interfaces looked at */
+	uint8_t seen[NB_RULE_MINOR_MAX + 1]; /* on how many of them a rule's small leaves are */
+} SmallSeen;
+
+static void small_count(Manager *m, Iface *i, ClassSet *up, ClassSet *down, void *userdata) {
+	SmallSeen *ss = userdata;
+
+	ss->ifaces++;
 	for (Rule *r = m->rules; r; r = r->next) {
-		if (!r->small_first || r->small_made)
-			continue;
 		uint32_t s = NB_MINOR_SMALL(r->minor);
-		if ((!r->cls_up.on || set_has(up, s)) && (!r->cls_down.on || set_has(down, s)) &&
-		    (r->cls_up.on || r->cls_down.on)) {
-			r->small_made = true;
-			(void)rule_bpf_set(m, r);
-		}
+		if (r->small_first && !r->small_made && (r->cls_up.on || r->cls_down.on) &&
+		    (!r->cls_up.on || set_has(up, s)) && (!r->cls_down.on || set_has(down, s)) && ss->seen[r->minor] < 255)
+			ss->seen[r->minor]++;
 	}
+}
+
+/* Small-packet leaves the killed run had made on every interface are kept
+ * (the maps may send packets there already), set to the rule as it came
+ * back (the killed run may have died before it changed them). */
+static void small_keep(Manager *m) {
+	SmallSeen *ss = calloc(1, sizeof(*ss));
+
+	if (!ss)
+		return;
+	each_iface_classes(m, small_count, ss);
+	for (Rule *r = m->rules; r; r = r->next) {
+		if (ss->ifaces == 0 || ss->seen[r->minor] != ss->ifaces)
+			continue;
+		r->small_made = true;
+		for (Iface *i = m->ifaces; i; i = i->next) {
+			(void)iface_apply_class(m, i, r, true, &r->cls_up, &r->cls_up);
+			(void)iface_apply_class(m, i, r, false, &r->cls_down, &r->cls_down);
+		}
+		(void)rule_bpf_set(m, r);
+	}
+	free(ss);
+}
+
+/* Every class no rule has is deleted, as far as HTB lets (not one that
+ * still has a rule's class under it). */
+static void prune_iface(Manager *m, Iface *i, ClassSet *up, ClassSet *down, void *userdata) {
 	prune_device(m, i->ifindex, true, up);
 	prune_device(m, i->ifb_ifindex, false, down);
 }
 
-static void misplaced_iface(Manager *m, Iface *i, ClassSet *up, ClassSet *down) {
+static void misplaced_iface(Manager *m, Iface *i, ClassSet *up, ClassSet *down, void *userdata) {
 	for (Rule *r = m->top_rules; r; r = r->sibling)
 		misplaced_rebuild(m, r, up, down);
 }
@@ -390,8 +418,9 @@ void tree_adopt_finish(Manager *m) {
 	/* Leftovers first, so that a rule made anew below finds its new
 	 * class ids and leaf handles free; then the rules kept under another
 	 * parent; then what they left. */
-	each_iface_classes(m, prune_iface);
-	each_iface_classes(m, misplaced_iface);
-	each_iface_classes(m, prune_iface);
+	small_keep(m);
+	each_iface_classes(m, prune_iface, NULL);
+	each_iface_classes(m, misplaced_iface, NULL);
+	each_iface_classes(m, prune_iface, NULL);
 	manager_bpf_bump_gen(m);
 }
