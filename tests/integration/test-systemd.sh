@@ -31,7 +31,12 @@ source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/systemd-lib.sh"
 
 RATE=8mbit
-SECS=4                  # measured seconds, after 1 omitted second
+SECS=4                  # measured seconds, after OMIT omitted ones
+# A download limited from its first packet came out 5-6% short (7.20-7.25 of 7.65 Mbit/s) in 2 of
+# about 8 runs with one second omitted, as if its slow start's losses took longer than that second to
+# recover from (shaped at the receiver's side, the sender learns of them a round trip late). Two
+# omitted seconds leave that out of the window; on a failure the receiver's intervals are shown.
+OMIT=2
 TOL=5                   # percent
 PID_SECS=6              # part 8: transfer length; the pid: rule is set ~0.2 s in
 PID_FROM=2              # part 8: receiver intervals from this second on must be limited
@@ -62,7 +67,7 @@ snap=$NB_TMP/snapshot
 # ExecStopPost= share the unit's stdout, and StandardOutput=truncate: would truncate it again.
 iperf_args() {
         rm -f "$SD_OUTDIR/$1.json"
-        IPERF_ARGS=("$IPERF" -c "$NB_B4" -p 5201 -t "${3:-$SECS}" -O 1 -J --get-server-output
+        IPERF_ARGS=("$IPERF" -c "$NB_B4" -p 5201 -t "${3:-$SECS}" -O "$OMIT" -J --get-server-output
                 --connect-timeout 3000 --logfile "$SD_OUT/$1.json")
         [[ $2 == down ]] && IPERF_ARGS+=(-R)
         :
@@ -75,6 +80,17 @@ run_transient() {
         shift
         timeout -k 5 $((SECS + 45)) nsenter -t "$SD_PID" -a systemd-run --wait --quiet --collect \
                 -p RuntimeMaxSec=$((SECS + 30)) -p StandardError="truncate:$SD_OUT/$name.err" "$@"
+}
+
+# assert_goodput BPS NAME MSG: BPS within TOL of the expected goodput; if not, the receiver's
+# intervals of $SD_OUTDIR/NAME.json are shown
+assert_goodput() {
+        local failed=$NB_FAILED
+        assert_within "$1" "$expected" "$TOL" "$3"
+        if ((NB_FAILED > failed)) && [[ -s $SD_OUTDIR/$2.json ]]; then
+                nb_say "    the receiver's intervals (start end bits/s):"
+                receiver_intervals "$SD_OUTDIR/$2.json" | sed 's/^/        /' >&3 || :
+        fi
 }
 
 # unit_goodput NAME: the receiver's bits/s from $SD_OUTDIR/NAME.json; 1 with the reason shown
@@ -111,7 +127,7 @@ start_and_measure() {
                 nb_record_failure "$2: systemctl start $1 failed"
         fi
         if bps=$(unit_goodput "${1%.service}"); then
-                assert_within "$bps" "$expected" "$TOL" "$2"
+                assert_goodput "$bps" "${1%.service}" "$2"
         else
                 nb_record_failure "$2: no measurement"
                 sd_journal "$1"
@@ -142,7 +158,7 @@ nbctl_as() {
 # killed may stay busy until its --rcv-timeout.
 loop_unit() {
         local name=${1%.service} args
-        args=("$IPERF" -c "$NB_B4" -t "$SECS" -O 1 -J --get-server-output --connect-timeout 3000)
+        args=("$IPERF" -c "$NB_B4" -t "$SECS" -O "$OMIT" -J --get-server-output --connect-timeout 3000)
         [[ $2 == down ]] && args+=(-R)
         sd_unit_file "$1" <<EOF
 [Unit]
@@ -277,7 +293,7 @@ for dir in up down; do
         run_transient "wrap-$dir" -p Environment=NETBUMP_RATE="$RATE" "$WRAP" "${IPERF_ARGS[@]}" || rc=$?
         assert_true "systemd-run netbump-wrap iperf3 ($dir) exited 0 (got $rc)" test "$rc" = 0
         if bps=$(unit_goodput "wrap-$dir"); then
-                assert_within "$bps" "$expected" "$TOL" "netbump-wrap in a transient unit, $dir v4"
+                assert_goodput "$bps" "wrap-$dir" "netbump-wrap in a transient unit, $dir v4"
         else
                 nb_record_failure "netbump-wrap $dir: no measurement"
         fi
