@@ -215,8 +215,9 @@ refused_unrecorded() {
 nb_start_netbumpd
 nbctl_ok set "$limited" "$RATE"
 if chattr +i "$NB_STATE/netbumpd.state" "$NB_STATE" 2>/dev/null; then
-        # writable again before the teardown removes it, however the test ends
-        trap 'rc_=$?; chattr -i "$NB_STATE" "$NB_STATE/netbumpd.state" 2>/dev/null || :; (exit $rc_); _nb_teardown' EXIT
+        # writable again before the teardown removes it, however the test ends; set +e: under
+        # errexit the failed status handed on by (exit) would end the trap before the teardown
+        trap 'rc_=$?; set +e; chattr -i "$NB_STATE" "$NB_STATE/netbumpd.state" 2>/dev/null; (exit $rc_); _nb_teardown' EXIT
         refused_unrecorded "new rule" set "cgroup:$(cgroup_rel other)" 4mbit
         refused_unrecorded "change" set "$limited" 2mbit
         refused_unrecorded "unset" unset "$limited"
