@@ -66,6 +66,23 @@ static bool u32set_has(const U32Set *s, uint32_t x) {
 	return false;
 }
 
+/* A clsact of a killed run kept on ifindex (manager_recover_leftovers()):
+ * true if there was one, which is no longer listed. */
+static bool kept_clsact_take(Manager *m, uint32_t ifindex) {
+	for (size_t k = 0; k < m->n_kept_clsact; k++)
+		if (m->kept_clsact[k] == ifindex) {
+			m->kept_clsact[k] = m->kept_clsact[--m->n_kept_clsact];
+			return true;
+		}
+	return false;
+}
+
+void manager_kept_clsact_free(Manager *m) {
+	free(m->kept_clsact);
+	m->kept_clsact = NULL;
+	m->n_kept_clsact = 0;
+}
+
 typedef struct LinkScan {
 	U32Set ifbs, others;
 } LinkScan;
@@ -117,10 +134,12 @@ static bool shaped_here(Manager *m, uint32_t ifindex) {
 /* A run that was SIGKILLed leaves its qdiscs, filters and IFBs behind (its
  * cgroup BPF links die with it). They are recognized by the marks we give
  * them (handle 6e62:, filter prio and name, IFB name and alias) and by the
- * state file, which says where we created a clsact qdisc. */
+ * state file, which says where we created a clsact qdisc. Such a clsact
+ * with someone else's filter in it stays, and stays ours (m->kept_clsact). */
 int manager_recover_leftovers(Manager *m) {
 	_cleanup_free_ uint32_t *clsact = NULL;
 	LinkScan ls = {};
+	U32Set kept = {};
 	size_t n_clsact = 0;
 	unsigned removed = 0;
 	int r;
@@ -192,21 +211,36 @@ int manager_recover_leftovers(Manager *m) {
 		bool made = false;
 		for (size_t c = 0; c < n_clsact; c++)
 			made = made || clsact[c] == ifindex;
-		if (made && fs.others == 0) {
+		if (!made)
+			continue;
+		if (fs.others == 0) {
 			r = nl_qdisc_delete(m->nl, ifindex, TC_H_CLSACT, TC_H_MAKE(TC_H_CLSACT, 0));
-			if (r < 0)
-				log_warning_errno(r, "Failed to remove leftover clsact on ifindex %u: %m %s", ifindex,
-						  nl_extack(m->nl));
-			else
+			if (r >= 0) {
 				removed++;
+				continue;
+			}
+			log_warning_errno(r, "Failed to remove leftover clsact on ifindex %u: %m %s", ifindex,
+					  nl_extack(m->nl));
+		} else
+			log_info("Keeping the clsact on ifindex %u: someone else's filter is in it.", ifindex);
+		/* Still ours: the interface set up on it removes it on stop,
+		 * as the run that made it would have, and a kill before then
+		 * must find it in the state file again. */
+		if (u32set_add(&kept, ifindex) < 0) {
+			r = log_oom();
+			goto finish;
 		}
 	}
+	manager_kept_clsact_free(m);
+	m->kept_clsact = TAKE_PTR(kept.v);
+	m->n_kept_clsact = kept.n;
 	if (removed > 0)
 		log_notice("Removed %u leftovers of a previous run that did not stop cleanly.", removed);
 	r = 0;
 finish:
 	free(ls.ifbs.v);
 	free(ls.others.v);
+	free(kept.v);
 	/* The leftovers are gone, the rules still to restore are not: the
 	 * file keeps only those, so a start killed before it has put them
 	 * back does not lose them. */
@@ -567,6 +601,7 @@ static int iface_setup(Manager *m, const struct nl_link *l) {
 	struct nl_qdisc root = {};
 	_cleanup_free_ Iface *i = NULL;
 	char alias[64];
+	bool kept;
 	int r;
 
 	i = calloc(1, sizeof(*i));
@@ -632,7 +667,9 @@ static int iface_setup(Manager *m, const struct nl_link *l) {
 	}
 
 	/* Record the intent before acting, so a crash in between still lets
-	 * the next start remove the clsact we are about to make. */
+	 * the next start remove the clsact we are about to make. From here
+	 * the Iface records a clsact a killed run made and we kept. */
+	kept = kept_clsact_take(m, i->ifindex);
 	i->created_clsact = true;
 	i->next = m->ifaces;
 	m->ifaces = i;
@@ -640,8 +677,9 @@ static int iface_setup(Manager *m, const struct nl_link *l) {
 	m->ifaces = i->next;
 	r = nl_clsact_create(m->nl, i->ifindex);
 	if (r == -EEXIST)
-		/* A killed run's that we take over is still ours to remove. */
-		i->created_clsact = m->adopted && adopted_clsact(m, i->ifindex);
+		/* Ours to remove all the same: a killed run's that we take
+		 * over, or the one recovery kept; else someone else's. */
+		i->created_clsact = (m->adopted && adopted_clsact(m, i->ifindex)) || kept;
 	else if (r < 0) {
 		i->created_clsact = false;
 		log_warning_errno(r, "Failed to add clsact to %s: %m %s", i->name, nl_extack(m->nl));
@@ -743,6 +781,11 @@ int manager_ifaces_enumerate(Manager *m) {
 		if (!u32set_has(&present, i->ifindex))
 			iface_remove(m, i->ifindex, true);
 	}
+	for (size_t k = 0; k < m->n_kept_clsact;)
+		if (u32set_has(&present, m->kept_clsact[k]))
+			k++;
+		else
+			(void)kept_clsact_take(m, m->kept_clsact[k]);
 	free(present.v);
 	free(ll.v);
 	return 0;
@@ -755,6 +798,7 @@ static int link_event_cb(uint16_t type, const struct nl_link *l, void *userdata)
 	Iface *i = manager_find_iface(m, l->ifindex);
 
 	if (type == RTM_DELLINK) {
+		(void)kept_clsact_take(m, l->ifindex); /* went with its link */
 		if (i)
 			iface_remove(m, l->ifindex, true);
 		else

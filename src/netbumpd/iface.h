@@ -5,6 +5,7 @@
 #include "manager.h"
 
 int manager_recover_leftovers(Manager *m);
+void manager_kept_clsact_free(Manager *m);
 int manager_ifaces_enumerate(Manager *m);
 int manager_link_monitor_start(Manager *m);
 void manager_ifaces_free(Manager *m);

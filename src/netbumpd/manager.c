@@ -298,6 +298,7 @@ void manager_stop(Manager *m) {
 	manager_own_cgroup_remove(m);
 	m->diag = sock_diag_free(m->diag);
 	manager_ifaces_free(m);
+	manager_kept_clsact_free(m);
 	manager_top_free(m);
 	manager_bpf_unload(m);
 	m->nl = nl_free(m->nl);

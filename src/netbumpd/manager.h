@@ -246,6 +246,11 @@ struct Manager {
 	struct sd_bus *bus;         /* system bus, opened for the first unit: rule */
 	SavedRule *saved;           /* rules of a killed run, until restored */
 	size_t n_saved;
+	/* clsact qdiscs a killed run made that were kept because someone
+	 * else's filter is in them: ours still, until an Iface takes one over
+	 * (or its link goes); recorded in the state file meanwhile */
+	uint32_t *kept_clsact;
+	size_t n_kept_clsact;
 	sd_event_source *events_io;
 
 	/* The state file as written so far (state.c): appended to while only

@@ -3,11 +3,11 @@
  * The state file holds what a killed run must hand to the next one: the
  * acknowledged rules (with their owners, and for pid rules the processes
  * moved and where from, and the sockets mirrored), and what the next run
- * could not recognize by its marks alone (the clsact qdiscs we added: a
- * clsact looks the same whoever made it). A clean stop removes it with
- * everything else.
+ * could not recognize by its marks alone (the clsact qdiscs we added, or
+ * that a killed run added and this one keeps: a clsact looks the same
+ * whoever made it). A clean stop removes it with everything else.
  *
- *   clsact IFINDEX NAME
+ *   clsact IFINDEX NAME|-                    (-: kept, no interface set up on it yet)
  *   rule ID OWNER UP DOWN TRANSIENT TARGET   (a later one of the same ID replaces it)
  *   class ID MINOR                           (its HTB class; of the rule line just before)
  *   share ID MIN_UP MIN_DOWN PRIORITY        (likewise; only where not 0 0 normal)
@@ -90,6 +90,8 @@ static uint64_t head_sig(Manager *m) {
 	for (Iface *i = m->ifaces; i; i = i->next)
 		if (i->created_clsact)
 			h = mix(h, i->ifindex);
+	for (size_t k = 0; k < m->n_kept_clsact; k++)
+		h = mix(h, m->kept_clsact[k]);
 	for (size_t k = 0; k < m->n_saved; k++)
 		if (m->saved[k].target)
 			h = mix(h, m->saved[k].id);
@@ -175,6 +177,8 @@ static int state_rewrite(Manager *m, const Rule *without) {
 	for (Iface *i = m->ifaces; i; i = i->next)
 		if (i->created_clsact)
 			fprintf(f, "clsact %u %s\n", i->ifindex, i->name);
+	for (size_t k = 0; k < m->n_kept_clsact; k++)
+		fprintf(f, "clsact %u -\n", m->kept_clsact[k]);
 	for (Rule *x = m->rules; x; x = x->next) {
 		if (x == without)
 			write_moved(f, "origin", x->moved, x->n_moved);

@@ -17,7 +17,13 @@
 #   5. the state directory and its file take no writes (chattr +i; netbumpd appends to the file
 #      while only rules change, and replaces it otherwise): a new rule, a change, an unset and a pid:
 #      rule are each refused naming the state directory, and nothing changes (list, classes, the
-#      process stays where it is); writable again, the Set works; SIGTERM: snapshot as before.
+#      process stays where it is); writable again, the Set works; SIGTERM: snapshot as before;
+#   6. someone else puts a filter in the clsact netbumpd made on veth-a, then SIGKILL and start
+#      again: the clsact is still netbump's (the state file says so) and both filters are in it;
+#      once the other filter is gone, SIGTERM: snapshot as before (no clsact left);
+#   7. someone else's clsact with a filter of theirs is on veth-a before netbumpd starts: start,
+#      SIGKILL, start again, SIGTERM: the clsact and their filter are as they were, netbump's
+#      filter is gone (the snapshot equals the one taken after they were made).
 # The transfers only check that the limit is in effect (within 25%); test-limit-* check accuracy.
 
 source "$(dirname "$0")/lib.sh"
@@ -26,6 +32,7 @@ RATE=8mbit
 USER_ID=1000
 PID_RATE=4mbit
 TOL=25                  # "the limit is in effect"; accuracy is test-limit-*'s business
+NB_FILTER_PRIO=$((0xbb01))      # of netbump's ingress filter (NB_FILTER_PRIO in manager.h)
 
 nb_require_daemon
 command -v bpftool >/dev/null 2>&1 || nb_skip "'bpftool' is not installed"
@@ -215,8 +222,9 @@ refused_unrecorded() {
 nb_start_netbumpd
 nbctl_ok set "$limited" "$RATE"
 if chattr +i "$NB_STATE/netbumpd.state" "$NB_STATE" 2>/dev/null; then
-        # writable again before the teardown removes it, however the test ends
-        trap 'rc_=$?; chattr -i "$NB_STATE" "$NB_STATE/netbumpd.state" 2>/dev/null || :; (exit $rc_); _nb_teardown' EXIT
+        # writable again before the teardown removes it, however the test ends; set +e: under
+        # errexit the failed status handed on by (exit) would end the trap before the teardown
+        trap 'rc_=$?; set +e; chattr -i "$NB_STATE" "$NB_STATE/netbumpd.state" 2>/dev/null; (exit $rc_); _nb_teardown' EXIT
         refused_unrecorded "new rule" set "cgroup:$(cgroup_rel other)" 4mbit
         refused_unrecorded "change" set "$limited" 2mbit
         refused_unrecorded "unset" unset "$limited"
@@ -232,5 +240,47 @@ fi
 nb_stop_netbumpd TERM || nb_fail "netbumpd did not exit within 10 s of SIGTERM"
 host_snapshot "$snap.after-unwritable"
 assert_same_snapshot "$snap.before" "$snap.after-unwritable" "step 5: nothing left after refused changes + SIGTERM"
+
+# --- 6. netbump's clsact, with someone else's filter in it across a kill
+# a filter of someone else's on ingress: it matches only an ethertype nobody sends here, so
+# netbump's filter (a later priority) still sees every packet
+FOREIGN_FILTER=(ingress prio 10 protocol 0x88b5 u32 match u32 0 0 classid 1:1)
+ingress_filters() {
+        tc -n "$NB_NS_A" filter show dev "$NB_IF_A" ingress |
+                awk '$1 == "filter" && / handle | fh / { for (i = 1; i < NF; i++) if ($i == "pref") { print $(i + 1), $(i + 2); break } }' |
+                sort -u | paste -sd' ' -
+}
+has_clsact() { tc -n "$NB_NS_A" qdisc show dev "$NB_IF_A" | grep -q '^qdisc clsact '; }
+nb_start_netbumpd
+tc -n "$NB_NS_A" filter add dev "$NB_IF_A" "${FOREIGN_FILTER[@]}"
+nb_kill_netbumpd
+nb_start_netbumpd
+assert_true "step 6: after the restart both filters are on $NB_IF_A ingress ($(ingress_filters))" \
+        test "$(ingress_filters)" = "10 u32 $NB_FILTER_PRIO bpf"
+tc -n "$NB_NS_A" filter del dev "$NB_IF_A" ingress prio 10
+nb_stop_netbumpd TERM || nb_fail "netbumpd did not exit within 10 s of SIGTERM"
+assert_true "step 6: the clsact netbumpd made is gone after restart + SIGTERM" eval '! has_clsact'
+host_snapshot "$snap.after-shared-clsact"
+assert_same_snapshot "$snap.before" "$snap.after-shared-clsact" \
+        "step 6: nothing left after a kill, a restart on netbump's clsact shared with a filter, + SIGTERM"
+
+# --- 7. someone else's clsact, there before netbumpd starts
+# (one step 6 left, its failure recorded, would make the add fail)
+tc -n "$NB_NS_A" qdisc del dev "$NB_IF_A" clsact 2>/dev/null || :
+tc -n "$NB_NS_A" qdisc add dev "$NB_IF_A" clsact
+tc -n "$NB_NS_A" filter add dev "$NB_IF_A" "${FOREIGN_FILTER[@]}"
+host_snapshot "$snap.foreign-clsact"
+nb_start_netbumpd
+assert_true "step 7: netbump's filter joins theirs on $NB_IF_A ingress ($(ingress_filters))" \
+        test "$(ingress_filters)" = "10 u32 $NB_FILTER_PRIO bpf"
+nb_kill_netbumpd
+nb_start_netbumpd
+assert_true "step 7: after the restart both filters are on $NB_IF_A ingress ($(ingress_filters))" \
+        test "$(ingress_filters)" = "10 u32 $NB_FILTER_PRIO bpf"
+nb_stop_netbumpd TERM || nb_fail "netbumpd did not exit within 10 s of SIGTERM"
+host_snapshot "$snap.after-foreign-clsact"
+assert_same_snapshot "$snap.foreign-clsact" "$snap.after-foreign-clsact" \
+        "step 7: someone else's clsact and filter stay, netbump's filter is gone after start, kill, restart + SIGTERM"
+tc -n "$NB_NS_A" qdisc del dev "$NB_IF_A" clsact
 
 nb_finish
