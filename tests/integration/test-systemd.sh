@@ -190,10 +190,13 @@ _json_complete() {
 }
 
 # loop_goodput NAME INVOCATION: the receiver's bits/s of the first run of that start of NAME that
-# did not fail (of its first two); 1 with the reason shown
+# did not fail (of its second and third); 1 with the reason shown. Not the first: it starts with
+# the unit, while a unit: rule learns of the unit's new cgroup from systemd (D-Bus) only once that
+# exists, so its first packets may pass before the rule follows, and the cut that follows made the
+# receiver's count of that run 12% high in 1 of 3 runs (catch-up after the drops).
 loop_goodput() {
         local n f err
-        for n in 0 1; do
+        for n in 1 2; do
                 f=$SD_OUTDIR/$1-$2-$n.json
                 if ! nb_wait_until $((SECS + 20)) _json_complete "$f"; then
                         nb_say "$1: run $n after start $2 did not end within $((SECS + 20)) s"
