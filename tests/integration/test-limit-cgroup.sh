@@ -12,7 +12,12 @@
 source "$(dirname "$0")/lib.sh"
 
 RATE=8mbit
-SECS=4                  # measured seconds, after 1 omitted second
+SECS=4                  # measured seconds, after 1 omitted second (2 for downloads, below)
+# A download limited from its first packet came out 5.9% short of 7.65 Mbit/s in 1 of 6 runs here,
+# as if the losses of its slow start at the shaper took longer than the omitted second to recover
+# from (shaped at the receiver's side, the sender learns of them a round trip late): downloads omit
+# two seconds.
+DOWN_OMIT=(-O 2)
 TOL=5                   # percent
 FREE_MIN=500000000      # bits/s an unlimited client must exceed
 
@@ -30,7 +35,7 @@ for fam in 4 6; do
         expected=$(expected_goodput "$RATE" "$fam")
         for dir in up down; do
                 opts=(-t "$SECS")
-                [[ $dir == down ]] && opts+=(-R)
+                [[ $dir == down ]] && opts+=(-R "${DOWN_OMIT[@]}")
                 # IPv4: an unlimited client in the sibling cgroup runs at the same time, same direction
                 free_pid='' free_bps=''
                 if [[ $fam == 4 ]]; then
@@ -79,7 +84,7 @@ assert_true "--interface $NB_IF_A: no IFB for $IF_A2 ($ifb_a2)" \
 expected=$(expected_goodput "$RATE" 4)
 for dir in up down; do
         opts=(-t "$SECS")
-        [[ $dir == down ]] && opts+=(-R)
+        [[ $dir == down ]] && opts+=(-R "${DOWN_OMIT[@]}")
         bps=$(measure_goodput -g limited "${opts[@]}" "$NB_B4" 5201) || nb_fail "iperf3 over $NB_IF_A failed ($dir)"
         assert_within "$bps" "$expected" "$TOL" "--interface $NB_IF_A: cgroup over $NB_IF_A $dir"
         bps=$(measure_goodput -g limited -t 2 "${opts[@]:2}" "$B2" 5201) || nb_fail "iperf3 over $IF_A2 failed ($dir)"
