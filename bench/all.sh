@@ -5,7 +5,7 @@
 # other), each bounded in time; each rewrites its own marked section of BENCHMARKS.md and its
 # bench/results/*.json. The single command behind BENCHMARKS.md:
 #
-#   bench/all.sh [BUILD_DIR]                (default ./build; about 25 minutes)
+#   bench/all.sh [BUILD_DIR]                (default ./build; about 35 minutes)
 #
 # Environment: BENCH_ONLY="latency convergence" runs just those; other BENCH_* variables pass
 # through to the scripts. Exit status: 0 when every script ran (a missed goal is a result, not a
@@ -13,7 +13,7 @@
 
 BENCH_DIR=$(cd "$(dirname "$0")" && pwd)
 BUILD=${1:-$BENCH_DIR/../build}
-SCRIPTS=(run accounting generator latency convergence control scale peers)
+SCRIPTS=(run accounting generator latency convergence nest control restart scale peers)
 [[ -n ${BENCH_ONLY:-} ]] && read -r -a SCRIPTS <<<"$BENCH_ONLY"
 
 failed=()
