@@ -125,7 +125,10 @@ for dev in "$NB_IF_A" "$IFB"; do
 done
 r=$(series_rate "$NB_TMP/pid-down" "$(nb_at "$t_set" 2)" "$(nb_at "$t_unset" -0.2)") ||
         nb_fail "case 3: no samples of the pid rule's class"
-assert_within "$r" "$(rate_to_bps 2mbit)" "$TOL" "case 3: the download under pid:P --down 2mbit once landed (link layer)"
+# held at its limit: never above it (5%), and carrying it (a TCP flow that just lost a packet
+# runs below for a while: 1.90 of 2 Mbit/s over this window once)
+assert_below "$r" "$(awk 'BEGIN { print 2e6 * 1.05 }')" "case 3: the download under pid:P --down 2mbit once landed (link layer)"
+assert_above "$r" "$(awk 'BEGIN { print 2e6 * 0.85 }')" "case 3: the download still fills most of its 2mbit (link layer)"
 r=$(series_rate "$NB_TMP/user-$NB_IF_A" "$(nb_at "$t_set" 1)" "$(nb_at "$t_unset" 2)") ||
         nb_fail "case 3: no samples of the user's upload class"
 assert_within "$r" "$limit" "$TOL" "case 3: the upload, which the pid rule does not limit, under the user's 4mbit (link layer)"
