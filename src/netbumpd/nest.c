@@ -29,49 +29,6 @@ int priority_from_string(const char *s, Priority *ret) {
 	return -EINVAL;
 }
 
-/* ---- the rules by name ---- */
-
-static unsigned name_bucket(const char *name) {
-	uint32_t h = 2166136261u; /* FNV-1a */
-	for (const unsigned char *c = (const unsigned char *)name; *c; c++)
-		h = (h ^ *c) * 16777619u;
-	return h % RULE_NAME_BUCKETS;
-}
-
-Rule *rules_find(Manager *m, const char *name) {
-	for (Rule *r = m->by_name[name_bucket(name)]; r; r = r->name_next)
-		if (streq(r->name, name) && !r->exited)
-			return r;
-	return NULL;
-}
-
-void rules_index_add(Manager *m, Rule *r) {
-	unsigned b = name_bucket(r->name);
-	r->name_next = m->by_name[b];
-	m->by_name[b] = r;
-	if (r->target.kind == TARGET_UNIT)
-		m->n_units++;
-}
-
-void rules_index_del(Manager *m, Rule *r) {
-	for (Rule **q = &m->by_name[name_bucket(r->name)]; *q; q = &(*q)->name_next)
-		if (*q == r) {
-			*q = r->name_next;
-			if (r->target.kind == TARGET_UNIT)
-				m->n_units--;
-			return;
-		}
-}
-
-Rule *rules_find_cgroup(Manager *m, uint64_t id, const Rule *except) {
-	if (id == 0)
-		return NULL;
-	for (Rule *r = m->rules; r; r = r->next)
-		if (r != except && r->key == id && (r->target.kind == TARGET_CGROUP || r->target.kind == TARGET_UNIT))
-			return r;
-	return NULL;
-}
-
 /* ---- containment ---- */
 
 enum {
@@ -152,13 +109,7 @@ static Rule *unit_rule_at(Manager *m, const char *path) {
 
 /* The rule on the cgroup at path (a cgroup: rule, else a unit's). */
 static Rule *cgroup_rule_at(Manager *m, const char *path) {
-	char name[TARGET_PATH_MAX + 8];
-	Rule *q;
-
-	if ((size_t)snprintf(name, sizeof(name), "cgroup:%s", path) >= sizeof(name))
-		return NULL;
-	q = rules_find(m, name);
-	return q ?: unit_rule_at(m, path);
+	return rules_find_cgroup_path(m, path) ?: unit_rule_at(m, path);
 }
 
 Rule *nest_find_parent(Manager *m, const Rule *r) {
@@ -192,13 +143,11 @@ Rule *nest_find_parent(Manager *m, const Rule *r) {
 		}
 	}
 	if (rr >= RANK_CGROUP && r->nest_uid != (uid_t)-1) {
-		char name[32];
-		snprintf(name, sizeof(name), "user@%u", (unsigned)r->nest_uid);
-		q = rules_find(m, name);
+		q = rules_find_user(m, r->nest_uid);
 		if (q)
 			return q;
 	}
-	q = rules_find(m, "all");
+	q = rules_find_all(m);
 	return q != r ? q : NULL;
 }
 

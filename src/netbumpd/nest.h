@@ -64,15 +64,6 @@ typedef struct ClassSpec {
 	uint8_t prio;    /* HTB prio of its small-packet leaf; the bulk leaf's is one more */
 } ClassSpec;
 
-/* The rules by canonical name (Manager.by_name): a rule whose process
- * exited is no longer found by "pid:PID". */
-Rule *rules_find(Manager *m, const char *name);
-void rules_index_add(Manager *m, Rule *r);
-void rules_index_del(Manager *m, Rule *r);
-/* The cgroup: or unit: rule other than except whose cgroup has that id: the
- * kernel knows a cgroup by its id, so one cgroup has one rule. */
-Rule *rules_find_cgroup(Manager *m, uint64_t id, const Rule *except);
-
 /* Whether rule q contains rule r (q != r): r's traffic is part of q's. */
 bool nest_contains(const Rule *q, const Rule *r);
 
