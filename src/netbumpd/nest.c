@@ -173,21 +173,35 @@ void nest_unlink(Manager *m, Rule *r) {
 	r->sibling = NULL;
 }
 
-int nest_contained(const Rule *list, const Rule *r, Rule ***ret) {
-	Rule **v = NULL;
-	int n = 0;
-
-	*ret = NULL;
+static int contained_add(const Rule *list, const Rule *r, Rule ***v, int *n) {
 	for (const Rule *c = list; c; c = c->sibling) {
 		if (!nest_contains(r, c))
 			continue;
-		Rule **nv = realloc(v, (n + 1) * sizeof(*v));
-		if (!nv) {
-			free(v);
+		Rule **nv = realloc(*v, (*n + 1) * sizeof(**v));
+		if (!nv)
 			return -ENOMEM;
-		}
-		v = nv;
-		v[n++] = (Rule *)c;
+		*v = nv;
+		nv[(*n)++] = (Rule *)c;
+	}
+	return 0;
+}
+
+int nest_contained(Manager *m, const Rule *parent, const Rule *r, Rule ***ret) {
+	Rule **v = NULL;
+	int n = 0, k;
+
+	*ret = NULL;
+	k = contained_add(parent ? parent->children : m->top_rules, r, &v, &n);
+	/* A cgroup's rule comes before a user's: a process or a delegated
+	 * cgroup of a user, inside the user's rule so far, moves into the
+	 * rule of a cgroup of root's around it, outside that user's rule. */
+	if (k >= 0 && rank(r) == RANK_CGROUP)
+		for (const Rule *u = m->rules; u && k >= 0; u = u->next)
+			if (rank(u) == RANK_USER && u != parent)
+				k = contained_add(u->children, r, &v, &n);
+	if (k < 0) {
+		free(v);
+		return k;
 	}
 	*ret = v;
 	return n;

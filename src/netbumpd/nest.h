@@ -75,10 +75,12 @@ Rule *nest_find_parent(Manager *m, const Rule *r);
 void nest_link(Manager *m, Rule *r, Rule *parent);
 void nest_unlink(Manager *m, Rule *r);
 
-/* The rules of list (a parent's children or the top level) that r contains:
- * those that move under r when it is added. Returns their number, and a new
- * array in *ret (NULL when none). */
-int nest_contained(const Rule *list, const Rule *r, Rule ***ret);
+/* The rules that r, about to be added under parent, contains: those that
+ * move under r. Among parent's children (or the top level), and for a
+ * cgroup's rule also among the children of user rules (a cgroup's rule
+ * comes first). Returns their number, and a new array in *ret (NULL when
+ * none). */
+int nest_contained(Manager *m, const Rule *parent, const Rule *r, Rule ***ret);
 
 /* Rule levels from the top down to r (1: a top-level rule), and the levels
  * of r's subtree below it (0: no children). */

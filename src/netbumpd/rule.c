@@ -257,7 +257,7 @@ static int rule_install(Manager *m, Rule *rule, const char **ret_error, char **r
 	if (rule_kind(rule)->place)
 		rule_kind(rule)->place(m, rule);
 	parent = nest_find_parent(m, rule);
-	n_inside = nest_contained(parent ? parent->children : m->top_rules, rule, &inside);
+	n_inside = nest_contained(m, parent, rule, &inside);
 	if (n_inside < 0)
 		r = -ENOMEM;
 	else {
@@ -331,14 +331,17 @@ static int rule_install(Manager *m, Rule *rule, const char **ret_error, char **r
 	/* The rules it contains move into its class, each made again there
 	 * before its old classes go. */
 	for (int k = 0; k < n_inside; k++) {
+		Rule *was = inside[k]->parent;
+
 		nest_unlink(m, inside[k]);
 		nest_link(m, inside[k], rule);
 		if (tree_rebuild(m, inside[k], NULL) < 0) {
 			log_struct(LOG_WARNING, RULE_FIELDS(inside[k]), "%s: cannot move its classes into %s's.",
 				   inside[k]->name, rule->name);
 			nest_unlink(m, inside[k]);
-			nest_link(m, inside[k], parent);
-		}
+			nest_link(m, inside[k], was);
+		} else if (was && was != parent)
+			(void)tree_sync(m, was, false, NULL); /* a child less (a user's rule) */
 	}
 	if (n_inside > 0) {
 		/* Its own leaves share with what moved in; its old parent's

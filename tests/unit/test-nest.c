@@ -35,7 +35,7 @@ static Rule *add(const char *name, TargetKind kind, const char *path, uid_t uid,
 	r->minor = next_minor++;
 
 	Rule *parent = nest_find_parent(&m, r);
-	n = nest_contained(parent ? parent->children : m.top_rules, r, &inside);
+	n = nest_contained(&m, parent, r, &inside);
 	ASSERT_TRUE(n >= 0);
 	nest_link(&m, r, parent);
 	for (int k = 0; k < n; k++) {
@@ -121,6 +121,18 @@ static void test_containment(void) {
 	sock2->nest_uid = 1000;
 	ASSERT_TRUE(nest_find_parent(&m, sock2) == pid);
 	free(sock2);
+
+	/* a process of uid 1000 in a cgroup of root's, inside the user's rule
+	 * until root limits that cgroup: then in the cgroup's (before the
+	 * user's, which does not contain root's cgroups) */
+	Rule *pid4 = add("pid:45", TARGET_PID, "/z", 1000, MBIT, 0);
+	ASSERT_TRUE(pid4->parent == user);
+	Rule *z = add("cgroup:/z", TARGET_CGROUP, "/z", (uid_t)-1, MBIT, 0);
+	ASSERT_TRUE(pid4->parent == z);
+	ASSERT_TRUE(z->parent == all);
+	del(z);
+	ASSERT_TRUE(pid4->parent == user);
+	del(pid4);
 
 	/* taking out the middle: its children go to what contains them */
 	del(child);
