@@ -474,7 +474,13 @@ static int check_not_raising(Manager *m, const Rule *rule, uid_t caller, const c
 
 	if (caller == 0)
 		return 0;
-	if (rule_for_target(m, &rule->target, caller, &under, &error, &reason) < 0)
+	/* A rule in place is judged by where its traffic came from (its
+	 * place in the tree), not by where the rule has put it since (a pid
+	 * rule's own cgroup): the nearest rule around it someone else made. */
+	if (rule->indexed)
+		for (under = rule->parent; under && under->owner == caller; under = under->parent)
+			;
+	else if (rule_for_target(m, &rule->target, caller, &under, &error, &reason) < 0)
 		return 0;
 	/* What a user may name carries its own traffic (its sockets, its
 	 * delegated cgroups), and a socket or cgroup rule takes precedence
