@@ -16,8 +16,10 @@
 #   4. the package's netbumpctl limits a real transfer: `set unit:NAME 8mbit`, then NAME runs
 #      iperf3: its upload is what 8mbit gives (5%); a unit with a NetbumpRate=8mbit drop-in (the
 #      package's generator, whose drop-in runs the package's netbumpctl): its download (10%).
-#   5. the manual pages render without a warning; the completion completes a verb.
-#   6. `dpkg --purge netbump` with a rule set and netbumpd running: no file of the package is
+#   5. `dpkg -i` again (an upgrade) leaves the running netbumpd alone (a stop would remove its
+#      rules): the same MainPID, the socket enabled and active, the rule still listed.
+#   6. the manual pages render without a warning; the completion completes a verb.
+#   7. `dpkg --purge netbump` with a rule set and netbumpd running: no file of the package is
 #      left, nothing named netbump in /usr, /etc, /var or /run, no unit of it known to systemd,
 #      dpkg has no record of it, and ns a, the host and the container's cgroup tree are as they
 #      were before the install (qdiscs, IFBs, cgroups, BPF programs and pins).
@@ -268,7 +270,25 @@ rules=$(timeout -k 2 15 nsenter -t "$SD_PID" -a "$NBCTL" list 2>&1 || :)
 assert_true "netbumpctl list shows the unit: rule" grep -q '^unit:nbtest-pkg-up\.service' <<<"$rules"
 
 # ---------------------------------------------------------------------------------------------
-nb_say "--- 5. manual pages and completion"
+nb_say "--- 5. dpkg -i again, an upgrade, while netbumpd runs with a rule"
+
+pid_before=$(sd_prop netbumpd.service MainPID)
+t0=$(nb_now)
+rc=0
+sd_sh "cd $SD_OUT/src && ${CMDS[2]}" >"$NB_TMP/upgrade.log" 2>&1 || rc=$?
+nb_say "${CMDS[2]} again: exit $rc in $(took "$t0") s"
+((rc == 0)) || { sed 's/^/    /' "$NB_TMP/upgrade.log" >&3; nb_record_failure "the package did not install over itself"; }
+pid_after=$(sd_prop netbumpd.service MainPID)
+assert_true "netbumpd.service is neither stopped nor restarted (MainPID $pid_before, then $pid_after)" \
+        test "$pid_before" != 0 -a "$pid_after" = "$pid_before"
+assert_true "netbumpd.socket is still enabled and active" \
+        test "$(sd_systemctl is-enabled netbumpd.socket 2>&1) $(sd_systemctl is-active netbumpd.socket 2>&1)" = "enabled active"
+rules=$(timeout -k 2 15 nsenter -t "$SD_PID" -a "$NBCTL" list 2>&1 || :)
+assert_true "netbumpctl list, through the socket, still shows the unit: rule" \
+        grep -q '^unit:nbtest-pkg-up\.service' <<<"$rules"
+
+# ---------------------------------------------------------------------------------------------
+nb_say "--- 6. manual pages and completion"
 
 for f in $(grep '^/usr/share/man/' <<<"$pkg_files"); do
         out=$(sd_sh "LC_ALL=C.UTF-8 MANWIDTH=80 man --warnings -l $f 2>&1 >/dev/null" 2>&1 || echo "man failed")
@@ -281,7 +301,7 @@ out=$(sd_sh "bash -c '. $compdir/netbumpctl; COMP_LINE=\"netbumpctl se\"; COMP_P
 assert_true "the bash completion completes 'netbumpctl se' to set (${out//$'\n'/ })" grep -qx set <<<"$out"
 
 # ---------------------------------------------------------------------------------------------
-nb_say "--- 6. dpkg --purge (README.md: ${CMDS[3]})"
+nb_say "--- 7. dpkg --purge (README.md: ${CMDS[3]})"
 
 t0=$(nb_now)
 rc=0
