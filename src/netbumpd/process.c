@@ -137,6 +137,33 @@ int pid_rule_prepare(Manager *m, Rule *rule, const char **ret_reason) {
 			return *ret_reason = r == -ESRCH ? "no such process" : "cannot open the process", r;
 	}
 
+	/* Asked by a user: the process stays where it is, under a cgroup of
+	 * the rule's own made in its cgroup (a user could not have moved it
+	 * into netbump's): every cgroup around it, with root's rules and
+	 * cgroup.kill, still has it. Where systemd manages that cgroup for
+	 * someone else, only root may have it moved. */
+	if (rule->owner != 0) {
+		_cleanup_free_ char *from = NULL;
+
+		r = cg_pid_get_path(rule->target.pid, &from);
+		if (r < 0 || pidfd_is_alive(rule->pidfd) <= 0)
+			return *ret_reason = "no such process", -ESRCH;
+		if (manager_use_scopes(m) && cgroup_delegate(m, from) != rule->owner)
+			return *ret_reason = "the process is in a cgroup systemd manages that is not yours (only root "
+					     "may move it: ask root, or start it with netbump-wrap)",
+			       -EPERM;
+		if (asprintf(&rule->cgroup_abs, "%s%s/netbump-pid-%d", m->cgroup_mount, streq(from, "/") ? "" : from,
+			     (int)rule->target.pid) < 0)
+			return -ENOMEM;
+		if (mkdir(rule->cgroup_abs, 0755) < 0 && (errno != EEXIST || stat(rule->cgroup_abs, &st) < 0))
+			return *ret_reason = "cannot create the process's cgroup", negative_errno();
+		rule->made_cgroup = true; /* made now, or a leftover of ours */
+		r = cg_get_id(rule->cgroup_abs, &rule->key);
+		if (r < 0)
+			return *ret_reason = "cannot read the id of the process's cgroup", r;
+		return 0;
+	}
+
 	if (manager_use_scopes(m)) {
 		_cleanup_free_ pid_t *pids = NULL;
 		size_t n = 0;
@@ -261,6 +288,12 @@ int pid_rule_collect(Manager *m, Rule *rule, const char **ret_reason) {
 			if (k == 0)
 				return *ret_reason = "the process exited", -ESRCH;
 			continue; /* gone meanwhile */
+		}
+		/* ... and only what sits where the process is: a user could not
+		 * have moved a child from elsewhere into its cgroup either. */
+		if (k > 0 && rule->owner != 0 && !streq(from, rule->moved[0].from)) {
+			free(from);
+			continue;
 		}
 		if (moved_add(rule, pids[k], from) < 0) {
 			free(from);
@@ -521,6 +554,17 @@ int pid_rule_adopt(Manager *m, Rule *rule, const SavedRule *sr) {
 		if (r < 0)
 			return r;
 		if (asprintf(&rule->cgroup_abs, "%s/pid-%d", m->own_cgroup_abs, (int)rule->target.pid) < 0)
+			return -ENOMEM;
+		rule->made_cgroup = true;
+	}
+	/* A user's rule made its cgroup where the process was (and still
+	 * has it there when root took the rule over since). */
+	if (access(rule->cgroup_abs, F_OK) < 0 && sr->n_moved > 0) {
+		free(rule->cgroup_abs);
+		free(rule->scope);
+		rule->scope = NULL;
+		if (asprintf(&rule->cgroup_abs, "%s%s/netbump-pid-%d", m->cgroup_mount,
+			     streq(sr->moved[0].from, "/") ? "" : sr->moved[0].from, (int)rule->target.pid) < 0)
 			return -ENOMEM;
 		rule->made_cgroup = true;
 	}

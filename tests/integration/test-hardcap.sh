@@ -12,9 +12,11 @@
 #      root's 2mbit (each is inside root's class, not beside it);
 #   3. the user's pid rule at 1gbit first, root's user@1000 and cgroup rules later: root's rules
 #      enclose the older one at once (list names root's rule as its parent) and hold the transfer;
-#   4. a process moved by the user's pid rule out of a cgroup the user then removes: on unset it
-#      goes to the nearest cgroup left inside the daemon's --cgroup-root, never outside it (where
-#      no rule would see it), and root's user@1000 still holds it.
+#   4. a user's pid rule keeps its process inside the cgroup it was in (its own cgroup is made
+#      there: every cgroup around the process, root's rules and cgroup.kill, still has it), and
+#      unset puts it back; a process root's pid rule moved out of a cgroup the user then removes
+#      goes to the nearest cgroup left inside the daemon's --cgroup-root on unset, never outside
+#      it (where no rule would see it); root's user@1000 holds both throughout.
 
 source "$(dirname "$0")/lib.sh"
 
@@ -153,18 +155,33 @@ upload_result "$P" 4 || nb_fail "case 3: no upload"
 check_cap "case 3: from a second after root's rules" "$bps" "$worst"
 nbctl_ok unset "cgroup:$(cgroup_rel y)"
 
-# --- 4. the origin removed; the process must come back inside the daemon's cgroup root
-run_as_uid "$USER_ID" mkdir "$NB_CGROOT/D/ucg" || nb_fail "uid $USER_ID cannot make a cgroup in its delegated D"
+# --- 4. where a process goes: the user's rule keeps it inside its cgroup; a process root's rule
+# moved out of a cgroup that is then removed comes back inside the daemon's cgroup root
+run_as_uid "$USER_ID" mkdir "$NB_CGROOT/D/ucg" "$NB_CGROOT/D/ucg2" ||
+        nb_fail "uid $USER_ID cannot make cgroups in its delegated D"
 upload_start P D/ucg 5202 10
 sleep 0.5
 ctl set "pid:$P" 1mbit >/dev/null || nb_record_failure "case 4: uid $USER_ID may limit its own process"
-nb_wait_until 5 eval '[[ $(nb_proc_cgroup '"$P"') != */D/ucg ]]' || nb_record_failure "case 4: pid:$P did not move"
-run_as_uid "$USER_ID" rmdir "$NB_CGROOT/D/ucg" || nb_record_failure "case 4: uid $USER_ID could not remove its emptied cgroup"
+assert_true "case 4: the user's pid rule kept $P inside its cgroup D/ucg" \
+        test "$(nb_proc_cgroup "$P")" = "$(cgroup_rel D/ucg)/netbump-pid-$P"
+assert_true "case 4: ... which the user cannot remove under it" \
+        eval '! run_as_uid "$USER_ID" rmdir "$NB_CGROOT/D/ucg" 2>/dev/null'
 ctl unset "pid:$P" >/dev/null || nb_record_failure "case 4: uid $USER_ID may unset its own rule"
+assert_true "case 4: after unset, $P is back in D/ucg" test "$(nb_proc_cgroup "$P")" = "$(cgroup_rel D/ucg)"
+upload_result "$P" 2 || nb_fail "case 4: no upload"
+check_cap "case 4: before, during and after the user's rule, under root's user@$USER_ID" "$bps" "$worst"
+
+upload_start P D/ucg2 5203 10
+sleep 0.5
+nbctl_ok set "pid:$P" 1mbit
+nb_wait_until 5 eval '[[ $(nb_proc_cgroup '"$P"') != */D/ucg2 ]]' || nb_record_failure "case 4: pid:$P did not move"
+run_as_uid "$USER_ID" rmdir "$NB_CGROOT/D/ucg2" ||
+        nb_record_failure "case 4: uid $USER_ID could not remove its cgroup root's rule had emptied"
+nbctl_ok unset "pid:$P"
 cg=$(nb_proc_cgroup "$P")
 assert_true "case 4: after unset, $P is in $cg, inside the cgroup root $(cgroup_rel "$NB_CGROOT")" \
-        test "${cg#"$(cgroup_rel "$NB_CGROOT")"/}" != "$cg"
+        test "$cg" = "$(cgroup_rel D)"
 upload_result "$P" 2 || nb_fail "case 4: no upload"
-check_cap "case 4: before and after the unset, under root's user@$USER_ID" "$bps" "$worst"
+check_cap "case 4: before and after root's pid rule, under root's user@$USER_ID" "$bps" "$worst"
 
 nb_finish
