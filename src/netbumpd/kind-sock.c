@@ -56,6 +56,13 @@ static int sock_in_root(Manager *m, Rule *rule, const char **ret_error, char **r
 	_cleanup_free_ char *path = NULL;
 	int r;
 
+	/* A user's rule nests by where the socket was made: where that cannot
+	 * be told, which rules of root's hold it cannot either. */
+	if (rule->owner != 0 && (rule->sock_cgroup_id == 0 || !rule->nest_path))
+		return rule_fail(ret_error, ret_reason, E_INVALID, -EPERM,
+				 "%s: cannot tell which cgroup it was made in (removed since?), so not which limits "
+				 "of root's hold it: only root may limit it",
+				 rule->name);
 	/* 0: a kernel that does not report it. */
 	if (streq(m->cgroup_root, "/") || rule->sock_cgroup_id == 0)
 		return 0;
