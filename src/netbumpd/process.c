@@ -260,6 +260,13 @@ void pid_rule_sync_cookies(Manager *m, Rule *rule) {
 			(void)manager_bpf_set_sock(m, rule->cookies[k], rule->minor, rule_flags(rule));
 }
 
+static bool moved_has(const Rule *rule, pid_t pid) {
+	for (size_t k = 0; k < rule->n_moved; k++)
+		if (rule->moved[k].pid == pid)
+			return true;
+	return false;
+}
+
 static void moved_drop(Rule *rule, size_t k) {
 	free(rule->moved[k].from);
 	free(rule->moved[k].from_unit);
@@ -326,6 +333,17 @@ int pid_rule_attach(Manager *m, Rule *rule, const char **ret_reason) {
 					moved_drop(rule, k);
 					continue;
 				}
+			}
+			/* A child is moved by its PID (cgroup.procs takes no pidfd):
+			 * only while a pidfd says that PID is still a process whose
+			 * parent is one of the rule's, checked just before. */
+			_cleanup_close_ int cfd = -1;
+			pid_t ppid;
+			if (k > 0 && (pidfd_open_pid(rule->moved[k].pid, &cfd) < 0 ||
+				      proc_get_ppid(rule->moved[k].pid, &ppid) < 0 || !moved_has(rule, ppid) ||
+				      pidfd_is_alive(cfd) <= 0)) {
+				moved_drop(rule, k);
+				continue;
 			}
 			r = write_pid(rule->cgroup_abs, rule->moved[k].pid);
 			if (r >= 0) {
