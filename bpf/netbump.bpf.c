@@ -369,10 +369,30 @@ static __always_inline bool nb_is_exthdr(__u8 h)
 }
 
 /*
+ * Copies len bytes at offset off: straight from the linear part when they
+ * are there (the headers nearly always are), else with
+ * bpf_skb_load_bytes(), which copes with paged data. len must be a
+ * constant. Offsets past NB_DIRECT_MAX take the helper: the bound lets
+ * the verifier check the pointer arithmetic.
+ */
+#define NB_DIRECT_MAX 256
+
+static __always_inline int nb_load(struct __sk_buff *skb, __u32 off, void *to, __u32 len)
+{
+	void *data = (void *)(long)skb->data, *data_end = (void *)(long)skb->data_end;
+
+	if (off <= NB_DIRECT_MAX && data + off + len <= data_end) {
+		__builtin_memcpy(to, data + off, len);
+		return 0;
+	}
+	return bpf_skb_load_bytes(skb, off, to, len);
+}
+
+/*
  * Parses the IPv4 or IPv6 header at offset off, walking IPv6 extension
  * headers, into p. `in`: the packet arrives (source = remote), else it
- * leaves (source = local). Reads with bpf_skb_load_bytes(), which checks
- * the bounds and copes with paged data, so nothing needs pulling in first.
+ * leaves (source = local). Reads with nb_load(), so nothing needs pulling
+ * into the linear part first.
  */
 static __always_inline int nb_parse_ip(struct __sk_buff *skb, __u32 off, bool v6, bool in, struct nb_pkt *p)
 {
@@ -380,7 +400,7 @@ static __always_inline int nb_parse_ip(struct __sk_buff *skb, __u32 off, bool v6
 		struct iphdr iph;
 		__u16 frag;
 
-		if (bpf_skb_load_bytes(skb, off, &iph, sizeof(iph)) < 0)
+		if (nb_load(skb, off, &iph, sizeof(iph)) < 0)
 			return NB_PARSE_SKIP;
 		if (iph.version != 4 || iph.ihl < 5)
 			return NB_PARSE_SKIP;
@@ -402,7 +422,7 @@ static __always_inline int nb_parse_ip(struct __sk_buff *skb, __u32 off, bool v6
 	struct ipv6hdr ip6h;
 	__u8 nexthdr;
 
-	if (bpf_skb_load_bytes(skb, off, &ip6h, sizeof(ip6h)) < 0)
+	if (nb_load(skb, off, &ip6h, sizeof(ip6h)) < 0)
 		return NB_PARSE_SKIP;
 	if (ip6h.version != 6)
 		return NB_PARSE_SKIP;
@@ -417,7 +437,7 @@ static __always_inline int nb_parse_ip(struct __sk_buff *skb, __u32 off, bool v6
 			struct nb_frag6 fh;
 			__u16 fo;
 
-			if (bpf_skb_load_bytes(skb, off, &fh, sizeof(fh)) < 0)
+			if (nb_load(skb, off, &fh, sizeof(fh)) < 0)
 				return NB_PARSE_SKIP;
 			fo = bpf_ntohs(fh.frag_off);
 			nexthdr = fh.nexthdr;
@@ -440,7 +460,7 @@ static __always_inline int nb_parse_ip(struct __sk_buff *skb, __u32 off, bool v6
 		} else if (nb_is_exthdr(nexthdr)) {
 			__u8 h[2]; /* next header, length */
 
-			if (bpf_skb_load_bytes(skb, off, h, sizeof(h)) < 0)
+			if (nb_load(skb, off, h, sizeof(h)) < 0)
 				return NB_PARSE_SKIP;
 			/* AH counts 4-byte units less 2, the others 8-byte
 			 * units less 1 (RFC 4302 section 2.2, RFC 8200). */
@@ -457,7 +477,7 @@ static __always_inline int nb_parse_ip(struct __sk_buff *skb, __u32 off, bool v6
 }
 
 /* The echo identifier of an ICMP/ICMPv6 echo request (out) or reply (in),
- * as on the wire; 0 for anything else. */
+ * in host order; 0 for anything else. */
 static __always_inline __u32 nb_echo_id(struct __sk_buff *skb, const struct nb_pkt *p, bool in)
 {
 	__u8 h[6]; /* type, code, checksum, identifier */
@@ -469,7 +489,7 @@ static __always_inline __u32 nb_echo_id(struct __sk_buff *skb, const struct nb_p
 		want = in ? NB_ICMPV6_ECHO_REPLY : NB_ICMPV6_ECHO_REQUEST;
 	else
 		return 0;
-	if (bpf_skb_load_bytes(skb, p->l4, h, sizeof(h)) < 0 || h[0] != want)
+	if (nb_load(skb, p->l4, h, sizeof(h)) < 0 || h[0] != want)
 		return 0;
 	return (__u32)h[4] << 8 | h[5];
 }
@@ -620,7 +640,7 @@ int nb_egress(struct __sk_buff *skb)
 	if (nb_class_applies(&tag->cls, NB_F_UP))
 		skb->priority = NB_CLASSID(nb_leaf_minor(&tag->cls, skb->len <= NB_SMALL_LEN));
 
-	/* TCP and UDP sockets, nearly all of them, cost one compare here. */
+	/* TCP and UDP sockets, nearly all of them, cost a compare here. */
 	if (sk->type == SOCK_RAW || (sk->protocol != IPPROTO_TCP && sk->protocol != IPPROTO_UDP))
 		nb_flow_learn(skb, tag);
 
@@ -671,7 +691,7 @@ static __always_inline bool nb_sock_owner(struct __sk_buff *skb, const struct nb
 	if (p->key.proto == IPPROTO_TCP) {
 		struct tcphdr th;
 
-		if (bpf_skb_load_bytes(skb, p->l4, &th, sizeof(th)) < 0)
+		if (nb_load(skb, p->l4, &th, sizeof(th)) < 0)
 			return false;
 		ports[0] = th.source;
 		ports[1] = th.dest;
@@ -679,7 +699,7 @@ static __always_inline bool nb_sock_owner(struct __sk_buff *skb, const struct nb
 	} else {
 		struct udphdr uh;
 
-		if (bpf_skb_load_bytes(skb, p->l4, &uh, sizeof(uh)) < 0)
+		if (nb_load(skb, p->l4, &uh, sizeof(uh)) < 0)
 			return false;
 		ports[0] = uh.source;
 		ports[1] = uh.dest;
@@ -735,7 +755,7 @@ int nb_ingress(struct __sk_buff *skb)
 	struct nb_owner own = {};
 	struct nb_pkt p = {};
 	__u32 ifindex = skb->ifindex, hdr_len = 0;
-	__be16 h_proto;
+	__be16 h_proto = skb->protocol;
 	bool found = false;
 	int r;
 
@@ -744,8 +764,8 @@ int nb_ingress(struct __sk_buff *skb)
 	if (!iface)
 		return TC_ACT_OK;
 
-	if (bpf_skb_load_bytes(skb, offsetof(struct ethhdr, h_proto), &h_proto, sizeof(h_proto)) < 0)
-		return TC_ACT_OK;
+	/* The ethertype eth_type_trans() found (after a VLAN tag the NIC
+	 * took off): a frame's h_proto, without reading it. */
 	if (h_proto != bpf_htons(ETH_P_IP) && h_proto != bpf_htons(ETH_P_IPV6))
 		return TC_ACT_OK;
 	r = nb_parse_ip(skb, ETH_HLEN, h_proto == bpf_htons(ETH_P_IPV6), true, &p);

@@ -347,7 +347,7 @@ struct nb_flow_key {
 	__u32 remote[4]; /* the peer's address (IPv4: remote[0], the rest 0) */
 	__u32 local[4];  /* our address, likewise */
 	__u32 id;        /* frags: the fragment id (IPv4: 16 bits); flows: the
-	                  * ICMP echo identifier as on the wire, else 0 */
+	                  * ICMP echo identifier (host order), else 0 */
 	__u8 family;     /* 4 or 6 */
 	__u8 proto;      /* IP protocol / IPv6 next header, see above */
 	__u16 pad;       /* 0 */
