@@ -12,6 +12,10 @@
 #   proto-traffic.py serve icmp ADDR SIZE BPS SECS        on the first echo request to ADDR, send
 #                                                        SIZE-byte echo replies with its identifier
 #                                                        at BPS for SECS (raw socket)
+#   proto-traffic.py serve icmp-count ADDR SECS SKIP      count the echo requests to ADDR (raw
+#                                                        socket); prints their bits/s, as recv
+#   proto-traffic.py send icmp ADDR SIZE BPS SECS         as a client: SIZE-byte echo requests
+#                                                        to ADDR at BPS for SECS (ping socket)
 #   proto-traffic.py recv udp|tcp ADDR PORT SECS SKIP     as a client; prints the payload bits/s
 #   proto-traffic.py recv icmp ADDR SECS SKIP             received from SKIP to SECS seconds after
 #                                                        the first byte, 0 if none came (ICMP: a
@@ -134,6 +138,48 @@ def serve_icmp(addr, size, bps, secs):
         pace(start, sent, bps)
 
 
+def icmp_socket(addr, kind):
+    """A raw (server) or ping (client) socket for addr's family, and its echo request type."""
+    fam = family(addr)
+    proto = socket.IPPROTO_ICMP if fam == socket.AF_INET else socket.IPPROTO_ICMPV6
+    return socket.socket(fam, kind, proto), 8 if fam == socket.AF_INET else 128
+
+
+def serve_icmp_count(addr, secs, skip):
+    s, req = icmp_socket(addr, socket.SOCK_RAW)
+    s.settimeout(0.2)
+    ready()
+
+    def one():
+        pkt = s.recv(65535)
+        if s.family == socket.AF_INET:
+            pkt = pkt[(pkt[0] & 0xF) * 4:]
+        return len(pkt) - 8 if len(pkt) >= 8 and pkt[0] == req else -1
+
+    def requests():
+        while True:
+            n = one()
+            if n >= 0:
+                return n
+
+    print("%.0f" % recv_count(requests, secs, skip))
+
+
+def send_icmp(addr, size, bps, secs):
+    s, req = icmp_socket(addr, socket.SOCK_DGRAM)
+    s.settimeout(1)
+    data = bytes([req, 0, 0, 0, 0, 0, 0, 1]) + b"z" * (size - 8)
+    start = time.monotonic()
+    sent = 0
+    while time.monotonic() - start < secs:
+        try:
+            s.sendto(data, (addr, 0))
+        except (OSError, socket.timeout):
+            pass
+        sent += size
+        pace(start, sent, bps)
+
+
 def recv_count(sock_recv, secs, skip, keepalive=None):
     """Payload bits/s received from skip to secs seconds after the first byte."""
     first = None
@@ -174,6 +220,10 @@ def main():
         serve_tcp_dstopts(a[2], int(a[3]), float(a[4]))
     elif a[:2] == ["serve", "icmp"]:
         serve_icmp(a[2], int(a[3]), float(a[4]), float(a[5]))
+    elif a[:2] == ["serve", "icmp-count"]:
+        serve_icmp_count(a[2], float(a[3]), float(a[4]))
+    elif a[:2] == ["send", "icmp"]:
+        send_icmp(a[2], int(a[3]), float(a[4]), float(a[5]))
     elif a[:2] == ["recv", "udp"]:
         addr, port, secs, skip = a[2], int(a[3]), float(a[4]), float(a[5])
         s = socket.socket(family(addr), socket.SOCK_DGRAM)

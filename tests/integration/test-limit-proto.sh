@@ -6,7 +6,8 @@
 # stay within the limit:
 #   - UDP in fragments: 30000-byte datagrams over IPv4, 8000-byte over IPv6;
 #   - TCP over IPv6 from a sender that puts a destination options header on every segment;
-#   - ICMP and ICMPv6 echo replies of 8000 bytes (in fragments) to a ping socket of uid 1000.
+#   - ICMP and ICMPv6 echo replies of 8000 bytes (in fragments) to a ping socket of uid 1000;
+# and one upload: 8000-byte echo requests from a ping socket of uid 1000 (IPv4).
 # Each sender offers 30 Mbit/s (TCP: as much as it can). Judged twice: what uid 1000 received
 # (payload) is below the limit + 10%, and the rule's class on the IFB passed the limit within
 # 10% at the link layer, so the traffic went through the rule rather than around it.
@@ -83,6 +84,31 @@ judge() {
         PORT=$((PORT + 1))
 }
 
+# judge_up NAME SEND-ARGS...: the same for an upload, whose receiver is the server (serve'd
+# already, it prints the bits/s once done): what it got is below the limit + 10%, and the rule's
+# class on the interface passed the limit
+judge_up() {
+        local name=$1 bps t0 samples=$NB_TMP/samples-$PORT series=$NB_TMP/series-$PORT rate
+        shift
+        tc_sampler_start spid "$samples" "$((SECS + 6))" "$NB_IF_A"
+        t0=$(nb_now)
+        run_in_cgroup -u "$USER_ID" users timeout -k 2 $((SECS + 15)) "$PY" - send "$@" <"$TRAFFIC" ||
+                nb_record_failure "$name: the sender of uid $USER_ID failed"
+        tc_sampler_stop "$spid"
+        nb_wait_pid "$SERVER_PID" 15 || kill "$SERVER_PID" 2>/dev/null || :
+        bps=$(tail -n 1 "$NB_TMP/serve-$PORT.log")
+        [[ $bps =~ ^[0-9]+$ ]] || { nb_record_failure "$name: the receiver failed: $(cat "$NB_TMP/serve-$PORT.log")"; return; }
+        tc_class_series "$samples" "$NB_IF_A" "$CLS" >"$series"
+        assert_below "$bps" "$(awk -v l="$LIMIT" -v t="$TOL" 'BEGIN { printf "%.0f", l * (1 + t / 100) }')" \
+                "$name: received from uid $USER_ID (offered $(nb_mbit "$OFFER") Mbit/s)"
+        if rate=$(series_rate "$series" "$(nb_at "$t0" "$SKIP")" "$(nb_at "$t0" "$SECS")"); then
+                assert_within "$rate" "$LIMIT" "$TOL" "$name: the rule's class $CLS on $NB_IF_A (link layer)"
+        else
+                nb_record_failure "$name: no samples of class $CLS on $NB_IF_A"
+        fi
+        PORT=$((PORT + 1))
+}
+
 HALF=$((LIMIT / 2))
 
 # Below the limit first: fragments the limit drops leave incomplete datagrams in the namespace's
@@ -111,5 +137,8 @@ judge "ICMP echo replies, 8000 bytes" "$OFFER" icmp "$NB_B4" "$SECS" "$SKIP"
 
 serve icmp "$NB_B6" 8000 "$OFFER" "$((SECS + 2))"
 judge "ICMPv6 echo replies, 8000 bytes" "$OFFER" icmp "$NB_B6" "$SECS" "$SKIP"
+
+serve icmp-count "$NB_B4" "$SECS" "$SKIP"
+judge_up "ICMP echo requests, 8000 bytes (upload)" icmp "$NB_B4" 8000 "$OFFER" "$((SECS + 1))"
 
 nb_finish
