@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "bpf.h"
+#include "kind.h"
 #include "cgroup-util.h"
 #include "log.h"
 #include "manager.h"
@@ -57,6 +58,38 @@ static char *cgroup_abs_path(Manager *m, const char *rel) {
 	if (asprintf(&p, "%s%s", m->cgroup_mount, streq(rel, "/") ? "" : rel) < 0)
 		return NULL;
 	return p;
+}
+
+/* Puts a process back where it came from (a path relative to the mount).
+ * Where that cgroup is gone or refuses processes, the nearest ancestor of
+ * it that takes the process, but never one outside the cgroup root this
+ * netbumpd manages: a process there would leave every rule behind, its
+ * user's and root's included. */
+static int put_back(Manager *m, const char *from, pid_t pid) {
+	_cleanup_free_ char *rel = NULL;
+	bool inside = from && cg_path_is_inside(from, m->cgroup_root);
+
+	rel = strdup(inside ? from : m->cgroup_root);
+	if (!rel)
+		return -ENOMEM;
+	for (;;) {
+		_cleanup_free_ char *to = cgroup_abs_path(m, rel);
+		char *slash;
+		int r;
+
+		if (!to)
+			return -ENOMEM;
+		r = write_pid(to, pid);
+		if (r >= 0 || r == -ESRCH || streq(rel, m->cgroup_root))
+			return r;
+		slash = strrchr(rel, '/');
+		if (!slash)
+			return r;
+		if (slash == rel)
+			slash[1] = '\0';
+		else
+			*slash = '\0';
+	}
 }
 
 int manager_own_cgroup(Manager *m) {
@@ -102,6 +135,33 @@ int pid_rule_prepare(Manager *m, Rule *rule, const char **ret_reason) {
 		r = pidfd_open_pid(rule->target.pid, &rule->pidfd);
 		if (r < 0)
 			return *ret_reason = r == -ESRCH ? "no such process" : "cannot open the process", r;
+	}
+
+	/* Asked by a user: the process stays where it is, under a cgroup of
+	 * the rule's own made in its cgroup (a user could not have moved it
+	 * into netbump's): every cgroup around it, with root's rules and
+	 * cgroup.kill, still has it. Where systemd manages that cgroup for
+	 * someone else, only root may have it moved. */
+	if (rule->owner != 0) {
+		_cleanup_free_ char *from = NULL;
+
+		r = cg_pid_get_path(rule->target.pid, &from);
+		if (r < 0 || pidfd_is_alive(rule->pidfd) <= 0)
+			return *ret_reason = "no such process", -ESRCH;
+		if (manager_use_scopes(m) && cgroup_delegate(m, from) != rule->owner)
+			return *ret_reason = "the process is in a cgroup systemd manages that is not yours (only root "
+					     "may move it: ask root, or start it with netbump-wrap)",
+			       -EPERM;
+		if (asprintf(&rule->cgroup_abs, "%s%s/netbump-pid-%d", m->cgroup_mount, streq(from, "/") ? "" : from,
+			     (int)rule->target.pid) < 0)
+			return -ENOMEM;
+		if (mkdir(rule->cgroup_abs, 0755) < 0 && (errno != EEXIST || stat(rule->cgroup_abs, &st) < 0))
+			return *ret_reason = "cannot create the process's cgroup", negative_errno();
+		rule->made_cgroup = true; /* made now, or a leftover of ours */
+		r = cg_get_id(rule->cgroup_abs, &rule->key);
+		if (r < 0)
+			return *ret_reason = "cannot read the id of the process's cgroup", r;
+		return 0;
 	}
 
 	if (manager_use_scopes(m)) {
@@ -218,11 +278,22 @@ int pid_rule_collect(Manager *m, Rule *rule, const char **ret_reason) {
 		return *ret_reason = "cannot list the process's children", r;
 	for (size_t k = 0; k < n; k++) {
 		char *from = NULL;
+		uid_t uid;
 
+		/* A user's rule takes along only the user's own children: one
+		 * that runs as someone else (setuid) is not its to move. */
+		if (k > 0 && rule->owner != 0 && (proc_get_uid(pids[k], &uid) < 0 || uid != rule->owner))
+			continue;
 		if (cg_pid_get_path(pids[k], &from) < 0) {
 			if (k == 0)
 				return *ret_reason = "the process exited", -ESRCH;
 			continue; /* gone meanwhile */
+		}
+		/* ... and only what sits where the process is: a user could not
+		 * have moved a child from elsewhere into its cgroup either. */
+		if (k > 0 && rule->owner != 0 && !streq(from, rule->moved[0].from)) {
+			free(from);
+			continue;
 		}
 		if (moved_add(rule, pids[k], from) < 0) {
 			free(from);
@@ -238,6 +309,24 @@ int pid_rule_attach(Manager *m, Rule *rule, const char **ret_reason) {
 
 	if (!rule->scope) {
 		for (size_t k = 0; k < rule->n_moved;) {
+			uid_t uid;
+
+			/* Asked by a user: only while the process still is that
+			 * user's (it may have changed its uid since). */
+			if (rule->owner != 0) {
+				bool target = rule->moved[k].pid == rule->target.pid;
+				r = target ? pidfd_owner(rule->pidfd, rule->target.pid, &uid)
+					   : proc_get_uid(rule->moved[k].pid, &uid);
+				if (r >= 0 && uid != rule->owner)
+					r = -EPERM;
+				if (r < 0 && target)
+					return *ret_reason = r == -EPERM ? "the process is no longer yours"
+									 : "the process exited", r;
+				if (r < 0) {
+					moved_drop(rule, k);
+					continue;
+				}
+			}
 			r = write_pid(rule->cgroup_abs, rule->moved[k].pid);
 			if (r >= 0) {
 				k++;
@@ -352,19 +441,10 @@ void pid_rule_detach(Manager *m, Rule *rule, bool move_back) {
 			if (!f)
 				break;
 			while (getline(&line, &cap, f) > 0) {
-				_cleanup_free_ char *to = NULL;
 				pid_t pid = (pid_t)strtol(line, NULL, 10);
-				const char *from = origin_of(rule, pid);
 
-				if (pid <= 0)
+				if (pid <= 0 || put_back(m, origin_of(rule, pid), pid) < 0)
 					continue;
-				to = cgroup_abs_path(m, from);
-				if (!to || write_pid(to, pid) < 0) {
-					/* The origin is gone or refuses processes: the top. */
-					_cleanup_free_ char *top = cgroup_abs_path(m, "/");
-					if (!top || write_pid(top, pid) < 0)
-						continue;
-				}
 				moved++;
 			}
 			if (moved == 0)
@@ -424,13 +504,9 @@ int manager_recover_cgroups(Manager *m) {
 		f = fopen(fn, "re");
 		while (f && getline(&line, &cap, f) > 0) {
 			pid_t pid = (pid_t)strtol(line, NULL, 10);
-			_cleanup_free_ char *to = cgroup_abs_path(m, saved_origin(m, pid));
 
-			if (!to || write_pid(to, pid) < 0) {
-				_cleanup_free_ char *top = cgroup_abs_path(m, "/");
-				if (top)
-					(void)write_pid(top, pid);
-			}
+			if (pid > 0)
+				(void)put_back(m, saved_origin(m, pid), pid);
 		}
 		if (rmdir(cg) >= 0)
 			n++;
@@ -478,6 +554,17 @@ int pid_rule_adopt(Manager *m, Rule *rule, const SavedRule *sr) {
 		if (r < 0)
 			return r;
 		if (asprintf(&rule->cgroup_abs, "%s/pid-%d", m->own_cgroup_abs, (int)rule->target.pid) < 0)
+			return -ENOMEM;
+		rule->made_cgroup = true;
+	}
+	/* A user's rule made its cgroup where the process was (and still
+	 * has it there when root took the rule over since). */
+	if (access(rule->cgroup_abs, F_OK) < 0 && sr->n_moved > 0) {
+		free(rule->cgroup_abs);
+		free(rule->scope);
+		rule->scope = NULL;
+		if (asprintf(&rule->cgroup_abs, "%s%s/netbump-pid-%d", m->cgroup_mount,
+			     streq(sr->moved[0].from, "/") ? "" : sr->moved[0].from, (int)rule->target.pid) < 0)
 			return -ENOMEM;
 		rule->made_cgroup = true;
 	}

@@ -312,8 +312,9 @@ nb_start_netbumpd --max-rules-per-user 1
 assert_rule "$deleg2_t" 2000000 "$USER_ID" "restored after SIGKILL (would-raise and over quota if asked now)"
 assert_rule "pid:$upid" 2000000 "$USER_ID" "restored after SIGKILL (would-raise and over quota if asked now)"
 assert_rule "user@$USER_ID" 1000000 0 "restored after SIGKILL"
-assert_true "pid:$upid: the process is still in its rule's cgroup" \
-        test "$(proc_cgroup "$upid")" = "$NB_CGROOT_REL/netbump/pid-$upid"
+# a user's pid rule makes its cgroup where the process was (mirrored in place)
+assert_true "pid:$upid: the process is still in its rule's cgroup, inside the one it came from" \
+        test "$(proc_cgroup "$upid")" = "$NB_CGROOT_REL/ucg/netbump-pid-$upid"
 if grep -q "Rule $deleg2_t restored" "$LOG" && grep -q "Rule pid:$upid restored" "$LOG"; then
         nb_say "    logged: $(grep "Rule pid:$upid restored" "$LOG" | tail -n 1)"
 else

@@ -72,6 +72,8 @@ wrapped_iperf() {
                 want=$(cgroup_rel "$cg") want_rule=cgroup:$(cgroup_rel "$cg")
         else
                 want=$NB_CGROOT_REL/netbump/pid-$pid want_rule=pid:$pid
+                # a user's pid rule: a cgroup of its own inside the one the command was in
+                [[ $name == user ]] && want=$(cgroup_rel "$cg")/netbump-pid-$pid
         fi
         got=$(proc_cgroup "$pid")
         assert_true "$name $dir: iperf3 ($pid, the wrapper's PID) is in $want (is in $got)" test "$got" = "$want"
