@@ -7,7 +7,9 @@
  * (cgroup_skb) sets skb->priority to the socket's HTB class id on the real
  * interface. Download: nb_ingress (tc clsact ingress) finds the receiving
  * socket, sets the same priority and redirects to the interface's IFB, whose
- * HTB shapes it. nb_sock_release drops a closed socket's rule and tells user
+ * HTB shapes it; fragments and protocols without ports are classified
+ * through the frags and flows maps ("Fragments and other protocols" in
+ * netbump.h). nb_sock_release drops a closed socket's rule and tells user
  * space through the events ring buffer.
  *
  * Map layouts, flags and the generation contract live in netbump.h.
@@ -21,14 +23,25 @@
 
 /* uapi #defines, which BTF (and so vmlinux.h) does not carry. */
 #define TC_ACT_OK 0
+#define TC_ACT_SHOT 2
 #define ETH_HLEN 14
 #define ETH_P_IP 0x0800
 #define ETH_P_IPV6 0x86DD
+#define IP_MF 0x2000     /* more fragments, in iphdr.frag_off */
 #define IP_OFFSET 0x1fff /* fragment offset mask of iphdr.frag_off */
-
-/* Headers nb_ingress needs at most: Ethernet + IPv4 with a 60-byte header
- * + TCP (IPv6: 14 + 40 + 20 is less). */
-#define NB_HDR_MAX (ETH_HLEN + 60 + 20)
+#define NB_IP6_OFFSET 0xfff8 /* fragment offset mask of the IPv6 fragment header */
+#define NB_IP6_MF 0x0001
+/* IPv6 next header values (in6.h #defines, so not in vmlinux.h). */
+#define NB_NEXTHDR_HOP 0
+#define NB_NEXTHDR_ROUTING 43
+#define NB_NEXTHDR_FRAGMENT 44
+#define NB_NEXTHDR_AUTH 51
+#define NB_NEXTHDR_DEST 60
+#define NB_PROTO_ICMPV6 58
+#define NB_ICMP_ECHOREPLY 0
+#define NB_ICMP_ECHO 8
+#define NB_ICMPV6_ECHO_REQUEST 128
+#define NB_ICMPV6_ECHO_REPLY 129
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -74,6 +87,23 @@ struct {
 	__type(key, struct nb_acct_key);
 	__type(value, struct nb_acct);
 } acct SEC(".maps");
+
+/* The owner of a datagram's first fragment, for its later ones. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, NB_MAX_FRAGS);
+	__type(key, struct nb_flow_key);
+	__type(value, struct nb_owner);
+} frags SEC(".maps");
+
+/* The owner of traffic without ports: other protocols than TCP and UDP
+ * that targets' sockets send, fragments that overtook their first one. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, NB_MAX_FLOWS);
+	__type(key, struct nb_flow_key);
+	__type(value, struct nb_owner);
+} flows SEC(".maps");
 
 /* struct nb_event records for user space (see netbump.h). */
 struct {
@@ -250,16 +280,22 @@ static __always_inline __u32 nb_segs(struct __sk_buff *skb)
  * CPU inserted it meanwhile, the insert fails and the lookup after it finds
  * that one.
  */
-static __always_inline void nb_acct_add(const struct nb_sk_tag *tag, __u64 bytes, __u32 packets, bool down)
+static __always_inline struct nb_acct_key nb_acct_key_of(const struct nb_sk_tag *tag)
 {
 	struct nb_acct_key key = {
 		.cgroup = tag->cgroup[tag->level & (NB_MAX_DEPTH - 1)],
 		.tgid = tag->tgid,
 		.uid = tag->uid,
 	};
+
+	return key;
+}
+
+static __always_inline void nb_acct_add_key(const struct nb_acct_key *key, __u64 bytes, __u32 packets, bool down)
+{
 	struct nb_acct *v;
 
-	v = bpf_map_lookup_elem(&acct, &key);
+	v = bpf_map_lookup_elem(&acct, key);
 	if (!v) {
 		struct nb_acct init = {};
 
@@ -270,9 +306,9 @@ static __always_inline void nb_acct_add(const struct nb_sk_tag *tag, __u64 bytes
 			init.up_bytes = bytes;
 			init.up_packets = packets;
 		}
-		if (bpf_map_update_elem(&acct, &key, &init, BPF_NOEXIST) == 0)
+		if (bpf_map_update_elem(&acct, key, &init, BPF_NOEXIST) == 0)
 			return;
-		v = bpf_map_lookup_elem(&acct, &key);
+		v = bpf_map_lookup_elem(&acct, key);
 		if (!v)
 			return;
 	}
@@ -283,6 +319,179 @@ static __always_inline void nb_acct_add(const struct nb_sk_tag *tag, __u64 bytes
 		v->up_bytes += bytes;
 		v->up_packets += packets;
 	}
+}
+
+static __always_inline void nb_acct_add(const struct nb_sk_tag *tag, __u64 bytes, __u32 packets, bool down)
+{
+	struct nb_acct_key key = nb_acct_key_of(tag);
+
+	nb_acct_add_key(&key, bytes, packets, down);
+}
+
+/* ---- parsing ---------------------------------------------------------------- */
+
+enum {
+	NB_FRAG_NONE,  /* a whole datagram */
+	NB_FRAG_FIRST, /* offset 0, more follow: has the upper-layer header */
+	NB_FRAG_LATER, /* offset > 0: only the fragment header's protocol */
+};
+
+enum {
+	NB_PARSE_SKIP,     /* not IP, malformed or truncated: leave it alone */
+	NB_PARSE_OK,
+	NB_PARSE_TOO_LONG, /* IPv6 extension headers past NB_MAX_EXTHDRS */
+};
+
+struct nb_pkt {
+	struct nb_flow_key key; /* addresses, family; proto: the upper layer's
+	                         * (a later fragment: frag_proto) */
+	__u32 l4;               /* offset of the upper-layer header */
+	__u32 frag_id;          /* the datagram's id when fragmented */
+	__u8 frag;              /* NB_FRAG_* */
+	__u8 frag_proto;        /* what the fragments have in common: the
+	                         * IPv4 protocol, or the next header of the
+	                         * IPv6 fragment header (which may be an
+	                         * extension header of the fragmentable part) */
+};
+
+/* The 8 bytes of an IPv6 fragment header (RFC 8200 section 4.5). */
+struct nb_frag6 {
+	__u8 nexthdr;
+	__u8 reserved;
+	__be16 frag_off; /* offset << 3 | M */
+	__be32 id;
+};
+
+static __always_inline bool nb_is_exthdr(__u8 h)
+{
+	return h == NB_NEXTHDR_HOP || h == NB_NEXTHDR_ROUTING || h == NB_NEXTHDR_DEST || h == NB_NEXTHDR_AUTH ||
+	       h == NB_NEXTHDR_FRAGMENT;
+}
+
+/*
+ * Copies len bytes at offset off: straight from the linear part when they
+ * are there (the headers nearly always are), else with
+ * bpf_skb_load_bytes(), which copes with paged data. len must be a
+ * constant. Offsets past NB_DIRECT_MAX take the helper: the bound lets
+ * the verifier check the pointer arithmetic.
+ */
+#define NB_DIRECT_MAX 256
+
+static __always_inline int nb_load(struct __sk_buff *skb, __u32 off, void *to, __u32 len)
+{
+	void *data = (void *)(long)skb->data, *data_end = (void *)(long)skb->data_end;
+
+	if (off <= NB_DIRECT_MAX && data + off + len <= data_end) {
+		__builtin_memcpy(to, data + off, len);
+		return 0;
+	}
+	return bpf_skb_load_bytes(skb, off, to, len);
+}
+
+/*
+ * Parses the IPv4 or IPv6 header at offset off, walking IPv6 extension
+ * headers, into p. `in`: the packet arrives (source = remote), else it
+ * leaves (source = local). Reads with nb_load(), so nothing needs pulling
+ * into the linear part first.
+ */
+static __always_inline int nb_parse_ip(struct __sk_buff *skb, __u32 off, bool v6, bool in, struct nb_pkt *p)
+{
+	if (!v6) {
+		struct iphdr iph;
+		__u16 frag;
+
+		if (nb_load(skb, off, &iph, sizeof(iph)) < 0)
+			return NB_PARSE_SKIP;
+		if (iph.version != 4 || iph.ihl < 5)
+			return NB_PARSE_SKIP;
+		p->key.family = 4;
+		p->key.proto = iph.protocol;
+		p->key.remote[0] = in ? iph.saddr : iph.daddr;
+		p->key.local[0] = in ? iph.daddr : iph.saddr;
+		frag = bpf_ntohs(iph.frag_off);
+		if (frag & IP_OFFSET)
+			p->frag = NB_FRAG_LATER;
+		else if (frag & IP_MF)
+			p->frag = NB_FRAG_FIRST;
+		p->frag_id = bpf_ntohs(iph.id);
+		p->frag_proto = iph.protocol;
+		p->l4 = off + iph.ihl * 4;
+		return NB_PARSE_OK;
+	}
+
+	struct ipv6hdr ip6h;
+	__u8 nexthdr;
+
+	if (nb_load(skb, off, &ip6h, sizeof(ip6h)) < 0)
+		return NB_PARSE_SKIP;
+	if (ip6h.version != 6)
+		return NB_PARSE_SKIP;
+	p->key.family = 6;
+	__builtin_memcpy(p->key.remote, in ? &ip6h.saddr : &ip6h.daddr, 16);
+	__builtin_memcpy(p->key.local, in ? &ip6h.daddr : &ip6h.saddr, 16);
+	nexthdr = ip6h.nexthdr;
+	off += sizeof(ip6h);
+
+	for (__u32 i = 0; i < NB_MAX_EXTHDRS; i++) {
+		if (nexthdr == NB_NEXTHDR_FRAGMENT) {
+			struct nb_frag6 fh;
+			__u16 fo;
+
+			if (nb_load(skb, off, &fh, sizeof(fh)) < 0)
+				return NB_PARSE_SKIP;
+			fo = bpf_ntohs(fh.frag_off);
+			nexthdr = fh.nexthdr;
+			off += sizeof(fh);
+			/* Offset 0 without M: an atomic fragment, a whole
+			 * datagram (RFC 8200 section 4.5). */
+			if (fo & (NB_IP6_OFFSET | NB_IP6_MF)) {
+				p->frag_id = bpf_ntohl(fh.id);
+				p->frag_proto = nexthdr;
+			}
+			if (fo & NB_IP6_OFFSET) {
+				/* Nothing but data follows. */
+				p->frag = NB_FRAG_LATER;
+				p->key.proto = nexthdr;
+				p->l4 = off;
+				return NB_PARSE_OK;
+			}
+			if (fo & NB_IP6_MF)
+				p->frag = NB_FRAG_FIRST;
+		} else if (nb_is_exthdr(nexthdr)) {
+			__u8 h[2]; /* next header, length */
+
+			if (nb_load(skb, off, h, sizeof(h)) < 0)
+				return NB_PARSE_SKIP;
+			/* AH counts 4-byte units less 2, the others 8-byte
+			 * units less 1 (RFC 4302 section 2.2, RFC 8200). */
+			off += nexthdr == NB_NEXTHDR_AUTH ? ((__u32)h[1] + 2) * 4 : ((__u32)h[1] + 1) * 8;
+			nexthdr = h[0];
+		} else
+			break;
+	}
+	if (nb_is_exthdr(nexthdr))
+		return NB_PARSE_TOO_LONG;
+	p->key.proto = nexthdr;
+	p->l4 = off;
+	return NB_PARSE_OK;
+}
+
+/* The echo identifier of an ICMP/ICMPv6 echo request (out) or reply (in),
+ * in host order; 0 for anything else. */
+static __always_inline __u32 nb_echo_id(struct __sk_buff *skb, const struct nb_pkt *p, bool in)
+{
+	__u8 h[6]; /* type, code, checksum, identifier */
+	__u8 want;
+
+	if (p->key.family == 4 && p->key.proto == IPPROTO_ICMP)
+		want = in ? NB_ICMP_ECHOREPLY : NB_ICMP_ECHO;
+	else if (p->key.family == 6 && p->key.proto == NB_PROTO_ICMPV6)
+		want = in ? NB_ICMPV6_ECHO_REPLY : NB_ICMPV6_ECHO_REQUEST;
+	else
+		return 0;
+	if (nb_load(skb, p->l4, h, sizeof(h)) < 0 || h[0] != want)
+		return 0;
+	return (__u32)h[4] << 8 | h[5];
 }
 
 /* ---- socket creation ---------------------------------------------------- */
@@ -366,6 +575,43 @@ static __always_inline bool nb_tag_set_cookie(struct nb_sk_tag *tag, __u64 cooki
 	return true;
 }
 
+static __always_inline bool nb_owner_eq(const struct nb_owner *a, const struct nb_owner *b)
+{
+	return a->cls.minor == b->cls.minor && a->cls.flags == b->cls.flags && a->acct.cgroup == b->acct.cgroup &&
+	       a->acct.tgid == b->acct.tgid && a->acct.uid == b->acct.uid;
+}
+
+/*
+ * A socket of another protocol than TCP or UDP (a ping socket, a raw
+ * socket) sends: remember whose it is, so that nb_ingress can classify
+ * what comes back, which it has no socket lookup for ("Fragments and other
+ * protocols" in netbump.h). The skb starts at the network header here, and
+ * is not fragmented yet (cgroup egress runs before ip_fragment()).
+ */
+static __always_inline void nb_flow_learn(struct __sk_buff *skb, const struct nb_sk_tag *tag)
+{
+	struct nb_owner own = { .cls = tag->cls, .acct = nb_acct_key_of(tag) };
+	const struct nb_owner *o;
+	struct nb_pkt p = {};
+	bool v6;
+
+	if (skb->protocol == bpf_htons(ETH_P_IPV6))
+		v6 = true;
+	else if (skb->protocol == bpf_htons(ETH_P_IP))
+		v6 = false;
+	else
+		return;
+	if (nb_parse_ip(skb, 0, v6, false, &p) != NB_PARSE_OK || p.frag == NB_FRAG_LATER)
+		return;
+	if (p.key.proto == IPPROTO_TCP || p.key.proto == IPPROTO_UDP)
+		return; /* found by their ports */
+	p.key.id = nb_echo_id(skb, &p, false);
+	o = bpf_map_lookup_elem(&flows, &p.key);
+	if (o && nb_owner_eq(o, &own))
+		return;
+	bpf_map_update_elem(&flows, &p.key, &own, BPF_ANY);
+}
+
 SEC("cgroup_skb/egress")
 int nb_egress(struct __sk_buff *skb)
 {
@@ -394,6 +640,10 @@ int nb_egress(struct __sk_buff *skb)
 	if (nb_class_applies(&tag->cls, NB_F_UP))
 		skb->priority = NB_CLASSID(nb_leaf_minor(&tag->cls, skb->len <= NB_SMALL_LEN));
 
+	/* TCP and UDP sockets, nearly all of them, cost a compare here. */
+	if (sk->type == SOCK_RAW || (sk->protocol != IPPROTO_TCP && sk->protocol != IPPROTO_UDP))
+		nb_flow_learn(skb, tag);
+
 	/* Only what leaves through a managed interface: what the limits
 	 * shape, and what nb_ingress sees of the other direction. Whether
 	 * it is managed is looked up once per interface the socket uses (see
@@ -421,143 +671,63 @@ int nb_egress(struct __sk_buff *skb)
 /* ---- download ----------------------------------------------------------- */
 
 /*
- * Makes sure the headers are in the linear part of the skb (usually they
- * are; a pull copies them otherwise). Runs before the packet pointers are
- * loaded, as bpf_skb_pull_data() invalidates them. A packet shorter than
- * NB_HDR_MAX is made linear as a whole.
- *
- * Not inlined on purpose: inlined, clang 14 keeps the data/data_end offsets
- * (76, 80) in registers shared with the caller's reload and emits
- * "ctx + reg" loads, which the verifier rejects ("dereference of modified
- * ctx ptr").
- */
-static __noinline void nb_linearize(struct __sk_buff *skb)
-{
-	void *data = (void *)(long)skb->data;
-	void *data_end = (void *)(long)skb->data_end;
-	__u32 want = skb->len;
-
-	if (want > NB_HDR_MAX)
-		want = NB_HDR_MAX;
-	if (data + want > data_end)
-		bpf_skb_pull_data(skb, want);
-}
-
-/*
- * Fills the lookup tuple of an Ethernet frame carrying TCP or UDP over IPv4
- * or IPv6 (fixed header only), as seen by the receiving socket: daddr/dport
- * are local. Returns the tuple length, or 0 for anything else: non-IP,
- * extension headers, non-first fragments, truncated or malformed headers.
- * Every header is checked against data_end before it is read.
- * *ret_hdr_len: Ethernet, IP and TCP/UDP headers with their options, which
+ * The owner of a TCP or UDP packet: the tag of the local socket it is for
+ * (daddr/dport local). false when there is none, or it has no filled tag
+ * (a socket outside our cgroup root). *ret_hdr_len: Ethernet, IP (with
+ * IPv6 extension headers) and TCP/UDP headers with their options, which
  * each segment of a GRO packet had (accounting).
  */
-static __always_inline __u32 nb_parse(struct __sk_buff *skb, struct bpf_sock_tuple *tuple, __u8 *ret_proto,
-				     __u32 *ret_hdr_len)
-{
-	void *data, *data_end, *l4;
-	struct ethhdr *eth;
-	__u32 tuple_len;
-	__be16 sport, dport;
-	__u8 proto;
-
-	nb_linearize(skb);
-	data = (void *)(long)skb->data;
-	data_end = (void *)(long)skb->data_end;
-
-	eth = data;
-	if ((void *)(eth + 1) > data_end)
-		return 0;
-
-	if (eth->h_proto == bpf_htons(ETH_P_IP)) {
-		struct iphdr *iph = (void *)(eth + 1);
-		__u32 ihl;
-
-		if ((void *)(iph + 1) > data_end || iph->version != 4)
-			return 0;
-		ihl = iph->ihl; /* 4 bits: the verifier knows l4 is at most 60 bytes on */
-		if (ihl < 5)
-			return 0;
-		/* Only the first fragment has the ports. */
-		if (iph->frag_off & bpf_htons(IP_OFFSET))
-			return 0;
-		proto = iph->protocol;
-		tuple->ipv4.saddr = iph->saddr;
-		tuple->ipv4.daddr = iph->daddr;
-		tuple_len = sizeof(tuple->ipv4);
-		l4 = (void *)iph + ihl * 4;
-	} else if (eth->h_proto == bpf_htons(ETH_P_IPV6)) {
-		struct ipv6hdr *ip6h = (void *)(eth + 1);
-
-		if ((void *)(ip6h + 1) > data_end || ip6h->version != 6)
-			return 0;
-		proto = ip6h->nexthdr;
-		__builtin_memcpy(tuple->ipv6.saddr, &ip6h->saddr, sizeof(tuple->ipv6.saddr));
-		__builtin_memcpy(tuple->ipv6.daddr, &ip6h->daddr, sizeof(tuple->ipv6.daddr));
-		tuple_len = sizeof(tuple->ipv6);
-		l4 = ip6h + 1;
-	} else
-		return 0;
-
-	/* The whole L4 header must be there, not just the ports. */
-	if (proto == IPPROTO_TCP) {
-		struct tcphdr *th = l4;
-
-		if ((void *)(th + 1) > data_end)
-			return 0;
-		sport = th->source;
-		dport = th->dest;
-		*ret_hdr_len = (__u32)(l4 - data) + th->doff * 4;
-	} else if (proto == IPPROTO_UDP) {
-		struct udphdr *uh = l4;
-
-		if ((void *)(uh + 1) > data_end)
-			return 0;
-		sport = uh->source;
-		dport = uh->dest;
-		*ret_hdr_len = (__u32)(l4 - data) + sizeof(*uh);
-	} else
-		return 0;
-
-	if (tuple_len == sizeof(tuple->ipv4)) {
-		tuple->ipv4.sport = sport;
-		tuple->ipv4.dport = dport;
-	} else {
-		tuple->ipv6.sport = sport;
-		tuple->ipv6.dport = dport;
-	}
-	*ret_proto = proto;
-	return tuple_len;
-}
-
-SEC("tc")
-int nb_ingress(struct __sk_buff *skb)
+static __always_inline bool nb_sock_owner(struct __sk_buff *skb, const struct nb_pkt *p, struct nb_owner *ret,
+					  __u32 *ret_hdr_len)
 {
 	struct bpf_sock_tuple tuple = {};
-	const struct nb_iface *iface;
-	struct nb_class cls = {};
 	struct bpf_sock *sk, *fsk;
 	struct nb_sk_tag *tag;
-	__u32 ifindex = skb->ifindex, tuple_len, hdr_len = 0;
-	__u8 proto = 0;
+	__be16 ports[2];
+	__u32 tuple_len;
+	bool found = false;
 
-	/* Only managed interfaces have an IFB to redirect to. */
-	iface = bpf_map_lookup_elem(&ifaces, &ifindex);
-	if (!iface)
-		return TC_ACT_OK;
+	/* The whole L4 header must be there, not just the ports. */
+	if (p->key.proto == IPPROTO_TCP) {
+		struct tcphdr th;
 
-	tuple_len = nb_parse(skb, &tuple, &proto, &hdr_len);
-	if (tuple_len == 0)
-		return TC_ACT_OK;
+		if (nb_load(skb, p->l4, &th, sizeof(th)) < 0)
+			return false;
+		ports[0] = th.source;
+		ports[1] = th.dest;
+		*ret_hdr_len = p->l4 + th.doff * 4;
+	} else {
+		struct udphdr uh;
+
+		if (nb_load(skb, p->l4, &uh, sizeof(uh)) < 0)
+			return false;
+		ports[0] = uh.source;
+		ports[1] = uh.dest;
+		*ret_hdr_len = p->l4 + sizeof(uh);
+	}
+
+	if (p->key.family == 4) {
+		tuple.ipv4.saddr = p->key.remote[0];
+		tuple.ipv4.daddr = p->key.local[0];
+		tuple.ipv4.sport = ports[0];
+		tuple.ipv4.dport = ports[1];
+		tuple_len = sizeof(tuple.ipv4);
+	} else {
+		__builtin_memcpy(tuple.ipv6.saddr, p->key.remote, sizeof(tuple.ipv6.saddr));
+		__builtin_memcpy(tuple.ipv6.daddr, p->key.local, sizeof(tuple.ipv6.daddr));
+		tuple.ipv6.sport = ports[0];
+		tuple.ipv6.dport = ports[1];
+		tuple_len = sizeof(tuple.ipv6);
+	}
 
 	/* bpf_sk_cgroup_id() is not available to tc programs, so the cgroup
 	 * comes from the tag the socket got when created or first sending. */
-	if (proto == IPPROTO_TCP)
+	if (p->key.proto == IPPROTO_TCP)
 		sk = bpf_skc_lookup_tcp(skb, &tuple, tuple_len, BPF_F_CURRENT_NETNS, 0);
 	else
 		sk = bpf_sk_lookup_udp(skb, &tuple, tuple_len, BPF_F_CURRENT_NETNS, 0);
 	if (!sk)
-		return TC_ACT_OK;
+		return false;
 
 	/* Request and timewait sockets have no storage. */
 	fsk = bpf_sk_fullsock(sk);
@@ -568,22 +738,94 @@ int nb_ingress(struct __sk_buff *skb)
 
 			if (tag->gen != gen)
 				nb_tag_classify(tag, gen);
-			cls = tag->cls;
-			/* tc ingress sees the frame with its Ethernet header. */
-			if (nb_account) {
-				__u32 segs = nb_segs(skb);
-
-				nb_acct_add(tag, skb->len + (__u64)(segs - 1) * hdr_len, segs, true);
-			}
+			ret->cls = tag->cls;
+			ret->acct = nb_acct_key_of(tag);
+			found = true;
 		}
 	}
 	bpf_sk_release(sk);
+	return found;
+}
 
-	if (!nb_class_applies(&cls, NB_F_DOWN))
+SEC("tc")
+int nb_ingress(struct __sk_buff *skb)
+{
+	const struct nb_iface *iface;
+	const struct nb_owner *o = NULL;
+	struct nb_owner own = {};
+	struct nb_pkt p = {};
+	__u32 ifindex = skb->ifindex, hdr_len = 0;
+	__be16 h_proto = skb->protocol;
+	bool found = false;
+	int r;
+
+	/* Only managed interfaces have an IFB to redirect to. */
+	iface = bpf_map_lookup_elem(&ifaces, &ifindex);
+	if (!iface)
 		return TC_ACT_OK;
 
-	/* skb->len: the frame, Ethernet header included. */
-	skb->priority = NB_CLASSID(nb_leaf_minor(&cls, skb->len <= ETH_HLEN + NB_SMALL_LEN));
+	/* The ethertype eth_type_trans() found (after a VLAN tag the NIC
+	 * took off): a frame's h_proto, without reading it. */
+	if (h_proto != bpf_htons(ETH_P_IP) && h_proto != bpf_htons(ETH_P_IPV6))
+		return TC_ACT_OK;
+	r = nb_parse_ip(skb, ETH_HLEN, h_proto == bpf_htons(ETH_P_IPV6), true, &p);
+	if (r == NB_PARSE_TOO_LONG)
+		return TC_ACT_SHOT;
+	if (r != NB_PARSE_OK)
+		return TC_ACT_OK;
+
+	if (p.frag == NB_FRAG_LATER) {
+		/* Its datagram's first fragment; one that overtook it: the last
+		 * datagram's between the same addresses. */
+		p.key.id = p.frag_id;
+		o = bpf_map_lookup_elem(&frags, &p.key);
+		if (!o) {
+			p.key.id = 0;
+			o = bpf_map_lookup_elem(&flows, &p.key);
+		}
+	} else if (p.key.proto == IPPROTO_TCP || p.key.proto == IPPROTO_UDP) {
+		found = nb_sock_owner(skb, &p, &own, &hdr_len);
+	} else {
+		/* An echo reply to the socket that sent the request, else the
+		 * last socket that sent this protocol to this peer. */
+		p.key.id = nb_echo_id(skb, &p, true);
+		o = bpf_map_lookup_elem(&flows, &p.key);
+		if (!o && p.key.id != 0) {
+			p.key.id = 0;
+			o = bpf_map_lookup_elem(&flows, &p.key);
+		}
+	}
+	if (o) {
+		own = *o;
+		found = true;
+	}
+	if (!found)
+		return TC_ACT_OK;
+
+	if (p.frag == NB_FRAG_FIRST) {
+		/* For the datagram's later fragments, and for those of the next
+		 * one from this peer that come before its first. */
+		p.key.proto = p.frag_proto;
+		p.key.id = p.frag_id;
+		bpf_map_update_elem(&frags, &p.key, &own, BPF_ANY);
+		p.key.id = 0;
+		bpf_map_update_elem(&flows, &p.key, &own, BPF_ANY);
+	}
+
+	/* tc ingress sees the frame with its Ethernet header. */
+	if (nb_account) {
+		__u32 segs = nb_segs(skb);
+
+		nb_acct_add_key(&own.acct, skb->len + (__u64)(segs - 1) * hdr_len, segs, true);
+	}
+
+	if (!nb_class_applies(&own.cls, NB_F_DOWN))
+		return TC_ACT_OK;
+
+	/* skb->len: the frame, Ethernet header included. The pieces of a
+	 * fragmented datagram all go to the bulk leaf. */
+	skb->priority = NB_CLASSID(
+		nb_leaf_minor(&own.cls, p.frag == NB_FRAG_NONE && skb->len <= ETH_HLEN + NB_SMALL_LEN));
 	return bpf_redirect(iface->ifb_ifindex, 0);
 }
 

@@ -62,6 +62,25 @@
  * below): socket owners seen at once. Per-CPU values: the map takes about
  * NB_MAX_ACCT * (sizeof(struct nb_acct) + 48) bytes per possible CPU. */
 #define NB_MAX_ACCT 8192
+/* Entries of the frags map (see "Fragments and other protocols" below):
+ * datagrams whose first fragment was classified and whose later fragments
+ * may still come. The kernel itself holds at most net.ipv4.ipfrag_high_thresh
+ * (4 MiB by default) of fragments awaiting reassembly, some 1400 datagrams
+ * of two or more full-size fragments; 2048 covers that. About 230 KiB
+ * (LRU hash, preallocated: 40-byte key, 24-byte value, the map's own
+ * per-entry header). */
+#define NB_MAX_FRAGS 2048
+/* Entries of the flows map: (protocol, peer, local address, ICMP echo id)
+ * of the traffic other than TCP and UDP that targets' sockets send (ping,
+ * raw sockets), and the peers of fragmented datagrams. One per ping process
+ * and peer; about 460 KiB. */
+#define NB_MAX_FLOWS 4096
+/* IPv6 extension headers nb_ingress walks to reach the upper-layer header.
+ * RFC 8200 section 4.1's order has six before it (hop-by-hop, destination
+ * options, routing, fragment, AH, destination options; ESP ends the walk).
+ * A chain still going after NB_MAX_EXTHDRS is dropped on a managed
+ * interface (see "Fragments and other protocols"). */
+#define NB_MAX_EXTHDRS 8
 
 /* Directions a rule limits (struct nb_class.flags). */
 enum {
@@ -277,6 +296,69 @@ struct nb_acct {
 	__u64 down_bytes;   /* link-layer bytes received (nb_ingress) */
 	__u64 down_packets;
 };                          /* sizeof == 32, per CPU */
+
+/*
+ * Fragments and other protocols (downloads).
+ *
+ * nb_ingress finds the socket of a TCP or UDP packet by its ports, after
+ * walking the IPv6 extension headers (hop-by-hop, routing, destination
+ * options, fragment, AH; at most NB_MAX_EXTHDRS). What has no ports needs
+ * another key:
+ *
+ *   - Non-first fragments of an IP datagram. The first fragment is
+ *     classified like an unfragmented packet; its owner (struct nb_owner)
+ *     is stored in the LRU hash `frags` (NB_MAX_FRAGS) under
+ *     struct nb_flow_key { remote = source, local = destination,
+ *     proto = the IPv4 protocol or the IPv6 fragment header's next header,
+ *     id = the fragment id }, and every later fragment with the same key
+ *     gets it. A later fragment that comes before its first fragment (the
+ *     sender or the path reordered them) finds no entry there and takes the
+ *     owner of the last classified first fragment between the same
+ *     addresses with the same protocol, from `flows` (id 0). Only the very
+ *     first such fragment between two addresses passes unclassified.
+ *     Fragments never go to a small-packet leaf: a datagram's pieces keep
+ *     together.
+ *
+ *   - Protocols other than TCP and UDP (ICMP and ICMPv6 of ping sockets,
+ *     raw sockets, any other IP protocol). nb_egress, on each packet such a
+ *     socket of a target sends, stores the socket's owner in the LRU hash
+ *     `flows` (NB_MAX_FLOWS) under { remote = destination, local = source,
+ *     proto, id = the echo identifier of an ICMP/ICMPv6 echo request, else
+ *     0 } (it writes only when the entry differs). nb_ingress looks a packet
+ *     of such a protocol up there { remote = source, local = destination,
+ *     id = the identifier of an echo reply, else 0 }, then with id 0. So an
+ *     echo reply is classified with the ping socket that sent the request,
+ *     and other traffic with the last socket that sent that protocol to that
+ *     peer. What no socket of the target sent first (an ICMP error for a
+ *     TCP or UDP flow, a raw socket that only listens) is not classified.
+ *     An entry keeps the class it was written with until the socket sends
+ *     again: a rule change reaches such traffic with the next packet out.
+ *
+ *   - An IPv6 packet whose extension headers go on past NB_MAX_EXTHDRS is
+ *     dropped (TC_ACT_SHOT) on a managed interface: passed unclassified it
+ *     would be a way around every download limit that any sender could
+ *     choose, and no stack sends such chains (RFC 9098 finds them dropped
+ *     on much of the Internet already).
+ *
+ *   - ESP (IPsec transport mode) and anything else whose upper-layer
+ *     header cannot be read passes unclassified.
+ */
+struct nb_flow_key {
+	__u32 remote[4]; /* the peer's address (IPv4: remote[0], the rest 0) */
+	__u32 local[4];  /* our address, likewise */
+	__u32 id;        /* frags: the fragment id (IPv4: 16 bits); flows: the
+	                  * ICMP echo identifier (host order), else 0 */
+	__u8 family;     /* 4 or 6 */
+	__u8 proto;      /* IP protocol / IPv6 next header, see above */
+	__u16 pad;       /* 0 */
+};                       /* sizeof == 40 */
+
+/* Value of frags and flows: the class and, for the accounting, the owner
+ * of the socket the traffic was classified with. */
+struct nb_owner {
+	struct nb_class cls;
+	struct nb_acct_key acct;
+};                       /* sizeof == 24 */
 
 /* Names the daemon and the BPF object agree on. */
 #define NB_PROG_EGRESS "nb_egress"

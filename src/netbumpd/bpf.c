@@ -50,7 +50,11 @@ static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list 
  * killed run left them. A clean stop removes the pins, and the links go. */
 #define BPF_FS_MAGIC_ 0xcafe4a11
 
-/* The pinned maps ("bss": the rule generation) and links. */
+/* The pinned maps ("bss": the rule generation) and links. frags and flows
+ * are not among them: they remember the owners of datagrams in flight and of
+ * ping and raw sockets' peers for a moment (netbump.h, "Fragments and other
+ * protocols"), so a start makes them anew; a socket's next packet out fills
+ * flows again. */
 static const char *const map_names[8] = { "sock_rules", "cgroup_rules", "uid_rules", "sk_tags",
 					   "ifaces",     "acct",         "events",    "bss" };
 

@@ -45,6 +45,7 @@
 
 /* Return codes of tc programs (linux/pkt_cls.h). */
 #define TC_ACT_OK 0
+#define TC_ACT_SHOT 2
 #define TC_ACT_REDIRECT 7
 
 /* skb->priority every run starts with, to see whether a program wrote it. */
@@ -808,7 +809,7 @@ static void test_malformed(struct env *e, const struct sock *udp4, const struct 
 
 	memcpy(bad, pkt, len);
 	((struct iphdr *)(bad + ETH_HLEN))->frag_off = htons(100); /* offset 800 */
-	expect_pass(e, bad, len, "IPv4 non-first fragment");
+	expect_pass(e, bad, len, "IPv4 non-first fragment, no first fragment seen");
 
 	memcpy(bad, pkt, len);
 	((struct ether_header *)bad)->ether_type = htons(ETHERTYPE_ARP);
@@ -852,7 +853,7 @@ static void test_malformed(struct env *e, const struct sock *udp4, const struct 
 
 	memcpy(bad, pkt, len);
 	((struct ip6_hdr *)(bad + ETH_HLEN))->ip6_nxt = IPPROTO_HOPOPTS;
-	expect_pass(e, bad, len, "IPv6 with an extension header");
+	expect_pass(e, bad, len, "IPv6 hop-by-hop header whose length runs past the packet");
 
 	memcpy(bad, pkt, len);
 	((struct ip6_hdr *)(bad + ETH_HLEN))->ip6_nxt = IPPROTO_ICMPV6;
@@ -861,6 +862,473 @@ static void test_malformed(struct env *e, const struct sock *udp4, const struct 
 	memcpy(bad, pkt, len);
 	bad[ETH_HLEN] = 0x45; /* version 4 in an IPv6 frame */
 	expect_pass(e, bad, len, "IPv6 ethertype, version 4");
+}
+
+/* ---- fragments, extension headers, other protocols ------------------------------
+ *
+ * A packet builder for what packet_build() cannot make: IPv6 extension
+ * header chains, fragment headers, ICMP. Addresses are the loopback's, as
+ * there; checksums 0. */
+
+struct pb {
+	uint8_t buf[2048];
+	size_t len;
+	int family;
+	size_t nh; /* offset of the byte naming the next header */
+};
+
+static void pb_start(struct pb *b, int family) {
+	struct ether_header *eth = (void *)b->buf;
+
+	memset(b, 0, sizeof(*b));
+	b->family = family;
+	memcpy(eth->ether_dhost, "\x02\x00\x00\x00\x00\x01", ETH_ALEN);
+	memcpy(eth->ether_shost, "\x02\x00\x00\x00\x00\x02", ETH_ALEN);
+	if (family == AF_INET) {
+		struct iphdr *ip = (void *)(eth + 1);
+
+		eth->ether_type = htons(ETHERTYPE_IP);
+		ip->version = 4;
+		ip->ihl = 5;
+		ip->ttl = 64;
+		inet_pton(AF_INET, "127.0.0.1", &ip->saddr);
+		inet_pton(AF_INET, "127.0.0.1", &ip->daddr);
+		b->nh = ETH_HLEN + offsetof(struct iphdr, protocol);
+		b->len = ETH_HLEN + sizeof(*ip);
+	} else {
+		struct ip6_hdr *ip6 = (void *)(eth + 1);
+
+		eth->ether_type = htons(ETHERTYPE_IPV6);
+		ip6->ip6_flow = htonl(6u << 28);
+		ip6->ip6_hlim = 64;
+		inet_pton(AF_INET6, "::1", &ip6->ip6_src);
+		inet_pton(AF_INET6, "::1", &ip6->ip6_dst);
+		b->nh = ETH_HLEN + offsetof(struct ip6_hdr, ip6_nxt);
+		b->len = ETH_HLEN + sizeof(*ip6);
+	}
+}
+
+/* Appends a header of type `type` and `size` bytes (its own next-header
+ * byte first, as IPv6 extension headers and nothing else here have). */
+static uint8_t *pb_push(struct pb *b, uint8_t type, size_t size, bool chains) {
+	uint8_t *h = b->buf + b->len;
+
+	b->buf[b->nh] = type;
+	if (chains)
+		b->nh = b->len;
+	b->len += size;
+	return h;
+}
+
+/* An IPv6 hop-by-hop, routing or destination options header of `units`
+ * 8-byte units, padded with PadN; AH of `units` 4-byte units. */
+static void pb_ext(struct pb *b, uint8_t type, unsigned units) {
+	size_t size = type == IPPROTO_AH ? units * 4 : units * 8;
+	uint8_t *h = pb_push(b, type, size, true);
+
+	h[1] = type == IPPROTO_AH ? units - 2 : units - 1;
+	if (type != IPPROTO_AH && type != IPPROTO_ROUTING) {
+		h[2] = 1; /* PadN over the rest */
+		h[3] = size - 4;
+	}
+}
+
+/* Fragment `offset` (8-byte units) of datagram `id`, more to come or not. */
+static void pb_frag(struct pb *b, unsigned offset, bool more, uint32_t id) {
+	if (b->family == AF_INET) {
+		struct iphdr *ip = (void *)(b->buf + ETH_HLEN);
+
+		ip->frag_off = htons(offset | (more ? IP_MF : 0));
+		ip->id = htons(id);
+		return;
+	}
+	struct ip6_frag *f = (void *)pb_push(b, IPPROTO_FRAGMENT, sizeof(struct ip6_frag), true);
+
+	f->ip6f_offlg = htons(offset << 3 | (more ? 1 : 0));
+	f->ip6f_ident = htonl(id);
+}
+
+static void pb_udp(struct pb *b, uint16_t sport, uint16_t dport) {
+	struct udphdr *uh = (void *)pb_push(b, IPPROTO_UDP, sizeof(*uh), false);
+
+	uh->source = htons(sport);
+	uh->dest = htons(dport);
+}
+
+static void pb_tcp(struct pb *b, uint16_t sport, uint16_t dport) {
+	struct tcphdr *th = (void *)pb_push(b, IPPROTO_TCP, sizeof(*th), false);
+
+	th->source = htons(sport);
+	th->dest = htons(dport);
+	th->doff = sizeof(*th) / 4;
+	th->ack = 1;
+}
+
+/* An ICMP (IPv4) or ICMPv6 header: type, code 0, identifier, sequence 1. */
+static void pb_icmp(struct pb *b, uint8_t type, uint16_t id) {
+	uint8_t *h = pb_push(b, b->family == AF_INET ? IPPROTO_ICMP : IPPROTO_ICMPV6, 8, false);
+
+	h[0] = type;
+	h[4] = id >> 8;
+	h[5] = id & 0xff;
+	h[7] = 1;
+}
+
+/* Only the protocol, for a later fragment or a protocol without header. */
+static void pb_proto(struct pb *b, uint8_t proto) {
+	pb_push(b, proto, 0, false);
+}
+
+/* payload bytes of zeros; the IP lengths set; the frame's length. */
+static size_t pb_end(struct pb *b, size_t payload) {
+	if (b->len + payload > sizeof(b->buf))
+		return 0;
+	b->len += payload;
+	if (b->family == AF_INET)
+		((struct iphdr *)(b->buf + ETH_HLEN))->tot_len = htons(b->len - ETH_HLEN);
+	else
+		((struct ip6_hdr *)(b->buf + ETH_HLEN))->ip6_plen = htons(b->len - ETH_HLEN - sizeof(struct ip6_hdr));
+	return b->len;
+}
+
+/* A piece of a datagram goes to the bulk leaf, whatever its size. */
+static void expect_bulk(struct env *e, struct pb *b, size_t len, uint32_t minor, const char *what) {
+	struct run r = ingress(e, b->buf, len);
+	uint32_t want = NB_CLASSID(NB_MINOR_BULK(minor));
+
+	check(r.err == 0 && r.retval == TC_ACT_REDIRECT && r.priority == want,
+	      "ingress %s: redirect, priority %#x (err %d, retval %u, priority %#x)", what, want, r.err, r.retval,
+	      r.priority);
+}
+
+static void expect_drop(struct env *e, struct pb *b, size_t len, const char *what) {
+	struct run r = ingress(e, b->buf, len);
+
+	check(r.err == 0 && r.retval == TC_ACT_SHOT && r.priority == PRIO_UNTOUCHED,
+	      "ingress %s: drop (err %d, retval %u, priority %#x)", what, r.err, r.retval, r.priority);
+}
+
+static void flows_clear(struct env *e) {
+	struct nb_flow_key k;
+
+	while (bpf_map__get_next_key(e->skel->maps.flows, NULL, &k, sizeof(k)) == 0)
+		if (bpf_map__delete_elem(e->skel->maps.flows, &k, sizeof(k), 0) < 0)
+			break;
+	while (bpf_map__get_next_key(e->skel->maps.frags, NULL, &k, sizeof(k)) == 0)
+		if (bpf_map__delete_elem(e->skel->maps.frags, &k, sizeof(k), 0) < 0)
+			break;
+}
+
+/*
+ * Fragments: the first is classified by its socket, the later ones with
+ * it, from the frags map; one that overtakes its first takes the class of
+ * the last datagram between the same addresses. The test cgroup's rule
+ * (MINOR_TEST) holds udp4/udp6; `free_udp4` is a socket under no rule
+ * while this runs (its cgroup, the child, is exempted meanwhile).
+ */
+static void test_fragments(struct env *e, const struct sock *udp4, const struct sock *udp6,
+                           const struct sock *free_udp4) {
+	struct pb b;
+	size_t len;
+
+	flows_clear(e);
+	/* free_udp4's cgroup exempt from the rules for now. */
+	set_cgroup_rule(e, e->child_id, 0, 0);
+	bump_gen(e);
+
+	/* A later fragment whose first never came: nothing to go by. */
+	pb_start(&b, AF_INET);
+	pb_frag(&b, 185, true, 0x1233);
+	pb_proto(&b, IPPROTO_UDP);
+	len = pb_end(&b, 1480);
+	expect_pass(e, b.buf, len, "IPv4 middle fragment, no first fragment seen from its source");
+
+	/* IPv4, 4000 bytes of UDP in three fragments. */
+	pb_start(&b, AF_INET);
+	pb_frag(&b, 0, true, 0x1234);
+	pb_udp(&b, REMOTE_PORT, udp4->port);
+	len = pb_end(&b, 1472);
+	expect_bulk(e, &b, len, MINOR_TEST, "IPv4 first fragment");
+	pb_start(&b, AF_INET);
+	pb_frag(&b, 185, true, 0x1234);
+	pb_proto(&b, IPPROTO_UDP);
+	len = pb_end(&b, 1480);
+	expect_bulk(e, &b, len, MINOR_TEST, "IPv4 middle fragment");
+	pb_start(&b, AF_INET);
+	pb_frag(&b, 370, false, 0x1234);
+	pb_proto(&b, IPPROTO_UDP);
+	len = pb_end(&b, 40);
+	expect_bulk(e, &b, len, MINOR_TEST, "IPv4 last fragment, 74 bytes (bulk leaf, as its datagram)");
+
+	/* The next datagram's last fragment comes first (reordered): the class
+	 * of the last datagram from that source. */
+	pb_start(&b, AF_INET);
+	pb_frag(&b, 185, false, 0x1235);
+	pb_proto(&b, IPPROTO_UDP);
+	len = pb_end(&b, 100);
+	expect_bulk(e, &b, len, MINOR_TEST, "IPv4 last fragment before its first (reordered)");
+	/* Another protocol between the same addresses has no such owner. */
+	pb_start(&b, AF_INET);
+	pb_frag(&b, 185, false, 0x1235);
+	pb_proto(&b, 253);
+	len = pb_end(&b, 100);
+	expect_pass(e, b.buf, len, "IPv4 fragment of protocol 253, none of it seen");
+
+	/* A datagram for a socket under no rule: its fragments pass, and the
+	 * reordered fallback now follows it. */
+	pb_start(&b, AF_INET);
+	pb_frag(&b, 0, true, 0x2000);
+	pb_udp(&b, REMOTE_PORT, free_udp4->port);
+	len = pb_end(&b, 1472);
+	expect_pass(e, b.buf, len, "IPv4 first fragment to a socket under no rule");
+	pb_start(&b, AF_INET);
+	pb_frag(&b, 185, false, 0x2000);
+	pb_proto(&b, IPPROTO_UDP);
+	len = pb_end(&b, 100);
+	expect_pass(e, b.buf, len, "IPv4 last fragment, datagram to a socket under no rule");
+	/* The first datagram's id again, after the other one: still its own. */
+	pb_start(&b, AF_INET);
+	pb_frag(&b, 370, false, 0x1234);
+	pb_proto(&b, IPPROTO_UDP);
+	len = pb_end(&b, 40);
+	expect_bulk(e, &b, len, MINOR_TEST, "IPv4 fragment of the first datagram, by its id");
+	set_cgroup_rule(e, e->child_id, MINOR_CHILD, NB_F_UP | NB_F_DOWN);
+	bump_gen(e);
+
+	{
+		struct nb_flow_key k = { .family = 4, .proto = IPPROTO_UDP, .id = 0x1234 };
+		struct nb_owner o;
+
+		inet_pton(AF_INET, "127.0.0.1", &k.remote[0]);
+		inet_pton(AF_INET, "127.0.0.1", &k.local[0]);
+		check(bpf_map__lookup_elem(e->skel->maps.frags, &k, sizeof(k), &o, sizeof(o), 0) == 0 &&
+		              o.cls.minor == MINOR_TEST && o.acct.uid == getuid() && o.acct.cgroup == e->test_id,
+		      "frags entry of the first datagram: minor %#x, uid %u, cgroup %llu", MINOR_TEST, getuid(),
+		      (unsigned long long)e->test_id);
+	}
+
+	/* IPv6: fragment header, UDP behind it in the first fragment. */
+	pb_start(&b, AF_INET6);
+	pb_frag(&b, 0, true, 0xabcdef01);
+	pb_udp(&b, REMOTE_PORT, udp6->port);
+	len = pb_end(&b, 1440);
+	expect_bulk(e, &b, len, MINOR_TEST, "IPv6 first fragment");
+	pb_start(&b, AF_INET6);
+	pb_frag(&b, 181, true, 0xabcdef01);
+	pb_proto(&b, IPPROTO_UDP);
+	len = pb_end(&b, 1448);
+	expect_bulk(e, &b, len, MINOR_TEST, "IPv6 middle fragment");
+	pb_start(&b, AF_INET6);
+	pb_frag(&b, 362, false, 0xabcdef01);
+	pb_proto(&b, IPPROTO_UDP);
+	len = pb_end(&b, 8);
+	expect_bulk(e, &b, len, MINOR_TEST, "IPv6 last fragment, 70 bytes");
+
+	/* Hop-by-hop before the fragment header, destination options in the
+	 * fragmentable part: later fragments name the options header (60),
+	 * not UDP, and are matched by it. */
+	pb_start(&b, AF_INET6);
+	pb_ext(&b, IPPROTO_HOPOPTS, 1);
+	pb_frag(&b, 0, true, 0x77);
+	pb_ext(&b, IPPROTO_DSTOPTS, 2);
+	pb_udp(&b, REMOTE_PORT, udp6->port);
+	len = pb_end(&b, 1400);
+	expect_bulk(e, &b, len, MINOR_TEST, "IPv6 first fragment: hop-by-hop, fragment, dest-options, UDP");
+	pb_start(&b, AF_INET6);
+	pb_ext(&b, IPPROTO_HOPOPTS, 1);
+	pb_frag(&b, 180, false, 0x77);
+	pb_proto(&b, IPPROTO_DSTOPTS);
+	len = pb_end(&b, 500);
+	expect_bulk(e, &b, len, MINOR_TEST, "IPv6 later fragment of that datagram (next header 60)");
+
+	/* Atomic fragment (offset 0, no more): a whole datagram. */
+	pb_start(&b, AF_INET6);
+	pb_frag(&b, 0, false, 0x78);
+	pb_udp(&b, REMOTE_PORT, udp6->port);
+	len = pb_end(&b, PAYLOAD_LEN);
+	expect_redirect(e, b.buf, len, MINOR_TEST, "IPv6 atomic fragment, small (small-packet leaf)");
+}
+
+/* IPv6 extension header chains in front of TCP and UDP. */
+static void test_exthdrs(struct env *e, const struct sock *tcp6, const struct sock *udp6) {
+	struct pb b;
+	size_t len;
+
+	pb_start(&b, AF_INET6);
+	pb_ext(&b, IPPROTO_DSTOPTS, 1);
+	pb_tcp(&b, REMOTE_PORT, tcp6->port);
+	len = pb_end(&b, 1000);
+	expect_bulk(e, &b, len, MINOR_TEST, "TCP/IPv6 behind a destination options header");
+
+	pb_start(&b, AF_INET6);
+	pb_ext(&b, IPPROTO_HOPOPTS, 1);
+	pb_ext(&b, IPPROTO_DSTOPTS, 3);
+	pb_ext(&b, IPPROTO_ROUTING, 1);
+	pb_ext(&b, IPPROTO_AH, 6);
+	pb_ext(&b, IPPROTO_DSTOPTS, 1);
+	pb_udp(&b, REMOTE_PORT, udp6->port);
+	len = pb_end(&b, PAYLOAD_LEN);
+	expect_redirect(e, b.buf, len, MINOR_TEST, "UDP/IPv6 behind hop-by-hop, dest-options, routing, AH, dest-options");
+
+	/* NB_MAX_EXTHDRS are walked; one more is dropped. */
+	pb_start(&b, AF_INET6);
+	for (unsigned i = 0; i < NB_MAX_EXTHDRS; i++)
+		pb_ext(&b, i == 0 ? IPPROTO_HOPOPTS : IPPROTO_DSTOPTS, 1);
+	pb_tcp(&b, REMOTE_PORT, tcp6->port);
+	len = pb_end(&b, 1000);
+	expect_bulk(e, &b, len, MINOR_TEST, "TCP/IPv6 behind NB_MAX_EXTHDRS extension headers");
+
+	pb_start(&b, AF_INET6);
+	for (unsigned i = 0; i < NB_MAX_EXTHDRS + 1; i++)
+		pb_ext(&b, IPPROTO_DSTOPTS, 1);
+	pb_tcp(&b, REMOTE_PORT, tcp6->port);
+	len = pb_end(&b, 1000);
+	expect_drop(e, &b, len, "TCP/IPv6 behind NB_MAX_EXTHDRS + 1 extension headers");
+
+	/* A chain cut by the end of the packet: left to the kernel. */
+	pb_start(&b, AF_INET6);
+	pb_ext(&b, IPPROTO_DSTOPTS, 1);
+	len = pb_end(&b, 0);
+	b.buf[len - 8 + 1] = 10; /* claims 88 bytes */
+	expect_pass(e, b.buf, len, "IPv6 dest-options header longer than the packet");
+
+	/* Not on a managed interface: no drop either. */
+	pb_start(&b, AF_INET6);
+	for (unsigned i = 0; i < NB_MAX_EXTHDRS + 1; i++)
+		pb_ext(&b, IPPROTO_DSTOPTS, 1);
+	pb_tcp(&b, REMOTE_PORT, tcp6->port);
+	len = pb_end(&b, 1000);
+	del_iface(e, e->ifindex);
+	expect_pass(e, b.buf, len, "TCP/IPv6 behind too many extension headers, unmanaged interface");
+	set_iface(e, e->ifindex, FAKE_IFB_IFINDEX);
+}
+
+/* Sends one packet from s to the loopback address (a real send through the
+ * egress hook); true when the kernel took it. */
+static bool send_to_lo(int fd, int family, const void *data, size_t len) {
+	struct sockaddr_storage ss;
+	socklen_t sl;
+
+	if (sockaddr_make(family, loopback_addr(family), 0, &ss, &sl) < 0)
+		return false;
+	return sendto(fd, data, len, 0, (struct sockaddr *)&ss, sl) == (ssize_t)len;
+}
+
+/*
+ * ICMP of ping sockets and another protocol of a raw socket: nb_egress
+ * remembers the owner of what they send, nb_ingress classifies the
+ * replies with it.
+ */
+static void test_other_protos(struct env *e) {
+	_cleanup_close_ int ping4 = -1, ping6 = -1, raw = -1;
+	uint8_t echo[64] = {};
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	uint16_t id4 = 0, id6 = 0;
+	struct pb b;
+	size_t len;
+
+	flows_clear(e);
+
+	/* Ping sockets for our gid, in our own namespace only. */
+	if (write_str("/proc/sys/net/ipv4/ping_group_range", "0 2147483647") < 0) {
+		check(false, "allow ping sockets: %m");
+		return;
+	}
+	ping4 = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, IPPROTO_ICMP);
+	ping6 = socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, IPPROTO_ICMPV6);
+	raw = socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, 253);
+	if (ping4 < 0 || ping6 < 0 || raw < 0) {
+		check(false, "open ping and raw sockets: %m");
+		return;
+	}
+
+	/* Before anything was sent: nothing known. */
+	pb_start(&b, AF_INET);
+	pb_icmp(&b, 0, 1);
+	len = pb_end(&b, 56);
+	expect_pass(e, b.buf, len, "ICMP echo reply, no request seen");
+
+	echo[0] = 8; /* echo request; the kernel sets the identifier */
+	check(send_to_lo(ping4, AF_INET, echo, sizeof(echo)), "ping 127.0.0.1 through a ping socket");
+	if (getsockname(ping4, (struct sockaddr *)&ss, &sl) == 0)
+		id4 = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+	echo[0] = 128;
+	check(send_to_lo(ping6, AF_INET6, echo, sizeof(echo)), "ping ::1 through a ping socket");
+	sl = sizeof(ss);
+	if (getsockname(ping6, (struct sockaddr *)&ss, &sl) == 0)
+		id6 = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+	check(send_to_lo(raw, AF_INET, "x", 1), "send protocol 253 through a raw socket");
+
+	pb_start(&b, AF_INET);
+	pb_icmp(&b, 0, id4);
+	len = pb_end(&b, 56);
+	expect_redirect(e, b.buf, len, MINOR_TEST, "ICMP echo reply to the ping socket");
+	pb_start(&b, AF_INET);
+	pb_icmp(&b, 0, id4 + 1);
+	len = pb_end(&b, 56);
+	expect_pass(e, b.buf, len, "ICMP echo reply with another identifier");
+	pb_start(&b, AF_INET);
+	pb_icmp(&b, 3, 0);
+	len = pb_end(&b, 56);
+	expect_pass(e, b.buf, len, "ICMP destination unreachable (no socket sent such)");
+
+	pb_start(&b, AF_INET6);
+	pb_icmp(&b, 129, id6);
+	len = pb_end(&b, 1200);
+	expect_bulk(e, &b, len, MINOR_TEST, "ICMPv6 echo reply to the ping socket, 1200 bytes");
+	pb_start(&b, AF_INET6);
+	pb_ext(&b, IPPROTO_DSTOPTS, 1);
+	pb_icmp(&b, 129, id6);
+	len = pb_end(&b, 56);
+	expect_redirect(e, b.buf, len, MINOR_TEST, "ICMPv6 echo reply behind a dest-options header");
+
+	pb_start(&b, AF_INET);
+	pb_proto(&b, 253);
+	len = pb_end(&b, 1000);
+	expect_bulk(e, &b, len, MINOR_TEST, "protocol 253 from the peer a raw socket sent it to");
+
+	/* A large echo reply in fragments: the first has the identifier. */
+	pb_start(&b, AF_INET);
+	pb_frag(&b, 0, true, 0x4444);
+	pb_icmp(&b, 0, id4);
+	len = pb_end(&b, 1472);
+	expect_bulk(e, &b, len, MINOR_TEST, "ICMP echo reply, first fragment");
+	pb_start(&b, AF_INET);
+	pb_frag(&b, 185, false, 0x4444);
+	pb_proto(&b, IPPROTO_ICMP);
+	len = pb_end(&b, 600);
+	expect_bulk(e, &b, len, MINOR_TEST, "ICMP echo reply, last fragment");
+
+	/* The rule changes: the entry follows at the socket's next packet. */
+	set_cgroup_rule(e, e->test_id, MINOR_DOWNONLY, NB_F_DOWN);
+	bump_gen(e);
+	echo[0] = 8;
+	check(send_to_lo(ping4, AF_INET, echo, sizeof(echo)), "ping 127.0.0.1 again after a rule change");
+	pb_start(&b, AF_INET);
+	pb_icmp(&b, 0, id4);
+	len = pb_end(&b, 56);
+	expect_redirect(e, b.buf, len, MINOR_DOWNONLY, "ICMP echo reply after the rule changed");
+	set_cgroup_rule(e, e->test_id, MINOR_TEST, NB_F_UP | NB_F_DOWN);
+	bump_gen(e);
+
+	/* Uploads of other protocols: nb_egress gives them the rule's class
+	 * as any socket's. A raw socket gets a copy of what it sends over lo,
+	 * with the priority it left with. */
+	if (e->prio_prog_fd >= 0) {
+		struct sock r = { .fd = raw, .family = AF_INET, .type = SOCK_RAW };
+		char buf[128];
+
+		if (prio_probe_attach(e, &r) < 0 || prio_set(e, PRIO_NONE) < 0)
+			check(false, "probe on the raw socket: %m");
+		else {
+			uint32_t want = NB_CLASSID(NB_MINOR_SMALL(MINOR_TEST)), got;
+
+			check(send_to_lo(raw, AF_INET, "x", 1), "send protocol 253 once more");
+			got = recv(raw, buf, sizeof(buf), 0) > 0 ? prio_get(e) : PRIO_NONE;
+			check(got == want, "egress of a raw socket: priority %#x (got %#x)", want, got);
+		}
+	}
 }
 
 /*
@@ -1615,13 +2083,20 @@ static int run_tests(struct env *e) {
 	/* --- 4. malformed packets ------------------------------------------------------ */
 	test_malformed(e, &s[S_UDP4], &s[S_TCP4], &s[S_UDP6]);
 
-	/* --- 5. socket rules ------------------------------------------------------------- */
+	/* --- 5. fragments and IPv6 extension headers ------------------------------------- */
+	test_fragments(e, &s[S_UDP4], &s[S_UDP6], &s[S_KID_UDP4]);
+	test_exthdrs(e, &s[S_TCP6], &s[S_UDP6]);
+
+	/* --- 6. socket rules ------------------------------------------------------------- */
 	test_sock_rules(e, s);
 
-	/* --- 6. per-process accounting ---------------------------------------------------- */
+	/* --- 7. ICMP and other protocols ------------------------------------------------- */
+	test_other_protos(e);
+
+	/* --- 8. per-process accounting ---------------------------------------------------- */
 	test_accounting(e, s);
 
-	/* --- 7. socket release ------------------------------------------------------------ */
+	/* --- 9. socket release ------------------------------------------------------------ */
 	test_release(e, s);
 	goto out;
 
