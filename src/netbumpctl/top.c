@@ -623,11 +623,11 @@ static int top_once(Conn *c, Group g) {
 
 	r = snapshot_take(c, g, &s, &error);
 	if (r < 0) {
-		fprintf(stderr, "netbumpctl: cannot reach netbumpd at %s: %s\n", arg_socket, strerror(-r));
+		ctl_error("cannot reach netbumpd at %s: %s", arg_socket, strerror(-r));
 		return EXIT_UNREACHABLE;
 	}
 	if (r > 0) {
-		fprintf(stderr, "netbumpctl: %s\n", error ?: "Top failed");
+		ctl_error("%s", error ?: "Top failed");
 		return EXIT_REFUSED;
 	}
 	if (arg_json) {
@@ -640,7 +640,7 @@ static int top_once(Conn *c, Group g) {
 			json_object_array_add(a, row_to_json(&s.rows[k], g));
 		json_object_object_add(o, "rows", a);
 		json_object_object_add(o, "rules", json_object_get(s.rules));
-		printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED));
+		ctl_print_json(o);
 		json_object_put(o);
 	} else {
 		Layout l = layout_for(132, g);
@@ -994,7 +994,7 @@ static int top_interactive(Conn *conn, Group g) {
 	int rows, cols;
 
 	if (!isatty(STDIN_FILENO) || !isatty(STDOUT_FILENO)) {
-		fprintf(stderr, "netbumpctl: top needs a terminal; use 'top --once' (and --json) in scripts\n");
+		ctl_error("top needs a terminal; use 'top --once' (and --json) in scripts");
 		return EXIT_USAGE;
 	}
 	/* Before ncurses starts: it leaves handlers it finds in place. No
@@ -1009,7 +1009,7 @@ static int top_interactive(Conn *conn, Group g) {
 	/* Reach the daemon before taking over the screen. */
 	view_refresh(&v);
 	if (!v.have_snap) {
-		fprintf(stderr, "netbumpctl: %s\n", v.status);
+		ctl_error("%s", v.status);
 		conn_close(&v.conn);
 		return v.status[0] && strstr(v.status, "cannot reach") ? EXIT_UNREACHABLE : EXIT_REFUSED;
 	}
@@ -1017,7 +1017,7 @@ static int top_interactive(Conn *conn, Group g) {
 	setlocale(LC_ALL, "");
 	screen = newterm(NULL, stdout, stdin);
 	if (!screen) {
-		fprintf(stderr, "netbumpctl: cannot drive terminal '%s'\n", getenv("TERM") ?: "(TERM unset)");
+		ctl_error("cannot drive terminal '%s'", getenv("TERM") ?: "(TERM unset)");
 		conn_close(&v.conn);
 		return EXIT_USAGE;
 	}
@@ -1154,7 +1154,7 @@ int verb_top(int argc, char *argv[]) {
 		else if (streq(a, "--group") || streq(a, "-g") || strncmp(a, "--group=", 8) == 0) {
 			v = a[7] == '=' ? a + 8 : (k + 1 < argc ? argv[++k] : NULL);
 			if (!v) {
-				fprintf(stderr, "netbumpctl: --group needs process, user, unit or rule\n");
+				ctl_error("--group needs process, user, unit or rule");
 				return EXIT_USAGE;
 			}
 			g = _GROUP_MAX;
@@ -1162,17 +1162,17 @@ int verb_top(int argc, char *argv[]) {
 				if (streq(v, group_names[x]))
 					g = x;
 			if (g == _GROUP_MAX) {
-				fprintf(stderr, "netbumpctl: unknown grouping '%s' (expected process, user, unit or rule)\n", v);
+				ctl_error("unknown grouping '%s' (expected process, user, unit or rule)", v);
 				return EXIT_USAGE;
 			}
 		} else {
-			fprintf(stderr, "netbumpctl: unexpected argument '%s' for top (top [--once] [--json] [--group G])\n",
+			ctl_error("unexpected argument '%s' for top (top [--once] [--json] [--group G])",
 				a);
 			return EXIT_USAGE;
 		}
 	}
 	if (arg_json && !once) {
-		fprintf(stderr, "netbumpctl: top --json prints one snapshot: add --once\n");
+		ctl_error("top --json prints one snapshot: add --once");
 		return EXIT_USAGE;
 	}
 	if (once) {

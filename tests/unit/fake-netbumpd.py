@@ -8,7 +8,7 @@ the replies, without privileges or a shaper.
 Each request goes to LOG as one line: the method and its parameters, keys sorted. List replies
 with the rules in the JSON file RULES (read anew for every call) and, given a target, applies:
 the rule of that very target or null. Set replies with the rule the parameters describe, inside
-"all" unless it is "all".
+"all" unless it is "all". Unset always succeeds.
 """
 import json
 import os
@@ -40,6 +40,8 @@ def reply(method, params, rules_path):
             "complete": True,
         }
         return {"parameters": {"rule": rule}}
+    if method == IFACE + "Unset":
+        return {"parameters": {}}
     return {"error": "org.varlink.service.MethodNotFound", "parameters": {"method": method}}
 
 
