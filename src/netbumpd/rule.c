@@ -280,6 +280,8 @@ static int resolve_key(Manager *m, Rule *rule, const char **ret_error, char **re
 	}
 	case TARGET_UNIT:
 		r = unit_rule_prepare(m, rule, &why);
+		if (r == -EOPNOTSUPP && why)
+			return fail(ret_error, ret_reason, E_FAILED, r, "%s: %s", rule->name, why);
 		if (r < 0)
 			return fail(ret_error, ret_reason, E_FAILED, r, "%s: %s: %s", rule->name, why ?: "failed",
 				    strerror(-r));
