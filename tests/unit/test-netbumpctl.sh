@@ -419,6 +419,39 @@ if command -v jq >/dev/null 2>&1; then
                 fail "set --json: $out"
 fi
 
+# --- top --once: as wide as COLUMNS says, sorted, filtered, in bytes -----------------------------------
+echo '[]' >"$rules"
+long_cmd="/usr/bin/backup-tool --source /srv/data/with/a/long/path --target remote:/archive/with/another/long/path"
+cat >"$rules.top" <<JSON
+[{"pid": 101, "comm": "backup-tool", "cmdline": "$long_cmd", "uid": 0, "user": "root", "cgroup": "/a",
+  "unit": null, "unit_cgroup": null, "rule": null, "up": 0, "down": 0, "up_rate": 8000000, "down_rate": 0,
+  "up_bytes": 1000, "down_bytes": 0, "up_packets": 1, "down_packets": 0},
+ {"pid": 102, "comm": "apt", "cmdline": "apt-get update", "uid": 0, "user": "root", "cgroup": "/b",
+  "unit": null, "unit_cgroup": null, "rule": null, "up": 0, "down": 0, "up_rate": 1000, "down_rate": 2000,
+  "up_bytes": 5000000, "down_bytes": 9000000, "up_packets": 1, "down_packets": 0}]
+JSON
+widest() { awk '{ if (length($0) > w) w = length($0) } END { print w + 0 }'; }
+w=$(COLUMNS=200 "$ctl" --socket "$sock" top --once | widest)
+out=$(COLUMNS=200 "$ctl" --socket "$sock" top --once)
+((w > 132 && w <= 200)) && [[ $out == *"/archive/with"* ]] && ok "top --once with COLUMNS=200 uses the 200 columns ($w)" ||
+        fail "top --once with COLUMNS=200: widest line $w: $out"
+w=$(env -u COLUMNS "$ctl" --socket "$sock" top --once | widest)
+((w <= 132)) && ok "top --once in a pipe without COLUMNS: 132 columns at most ($w)" || fail "top --once: widest line $w"
+order() { "$ctl" --socket "$sock" top --once "$@" | awk 'NR > 1 { print $1 }' | xargs; }
+[[ $(order) == "101 102" ]] && ok "top --once: by rate" || fail "top --once by rate: $(order)"
+[[ $(order --sort total) == "102 101" ]] && ok "top --once --sort total" || fail "top --sort total: $(order --sort total)"
+[[ $(order --sort=name) == "101 102" && $(order --sort name --filter apt) == 102 ]] &&
+        ok "top --once --sort name, --filter apt" || fail "top --sort name / --filter apt: $(order --sort name --filter apt)"
+[[ $(order --filter ROOT) == "101 102" && -z $(order --filter nothing-like-it) ]] &&
+        ok "top --once --filter: case-insensitive, on the user too" || fail "top --filter ROOT: $(order --filter ROOT)"
+out=$("$ctl" --socket "$sock" top --once --bytes)
+[[ $out == *" 1.00MB/s "* && $out == *" 0B/s "* ]] && ok "top --once --bytes: rates in bytes per second" ||
+        fail "top --once --bytes: $out"
+out=$("$ctl" --socket "$sock" top --once)
+[[ $out == *" 8.00mbit "* && $out == *" 0bit "* ]] && ok "top --once: rates as list writes them" || fail "top --once: $out"
+json_error 2 io.netbump.Client.InvalidArgument "unknown order 'size'" --socket "$sock" --json top --once --sort size
+rm -f "$rules.top"
+
 # list --json: the daemon's objects, fields it does not know included, unchanged
 if "$ctl" --socket "$sock" --json list | python3 -c '
 import json, sys
