@@ -551,15 +551,28 @@ static int snapshot_take(Conn *c, const TopOptions *o, Snapshot *ret, char **ret
 /* ---- layout ------------------------------------------------------------------- */
 
 /* Column widths; NAME takes what is left, RULE shows from 100 columns on. */
-enum { W_ID = 7, W_USER = 8, W_RATE = 8, W_BYTES = 8, W_LIMIT = 13, W_NAME_MIN = 10 };
+/* Column widths; LIMIT as wide as the widest limits shown (within W_LIMIT
+ * and W_LIMIT_MAX, "123.457mbit/123.457mbit"), NAME takes what is left, RULE
+ * shows from 100 columns on. */
+enum { W_ID = 7, W_USER = 8, W_RATE = 8, W_BYTES = 8, W_LIMIT = 11, W_LIMIT_MAX = 23, W_NAME_MIN = 10 };
 
 typedef struct Layout {
 	int name, rule; /* widths; rule 0 = not shown */
+	int limit;
 } Layout;
 
-static Layout layout_for(int cols, Group g) {
-	int fixed = W_ID + 1 + W_USER + 1 + 2 * (W_RATE + 1) + 2 * (W_BYTES + 1) + W_LIMIT;
-	Layout l = {};
+static Layout layout_for(int cols, Group g, const Snapshot *s) {
+	Layout l = { .limit = W_LIMIT };
+	int fixed;
+
+	for (size_t k = 0; s && k < s->n_rows; k++) {
+		char lim[2 * RATE_STRING_MAX + 2];
+		int w = (int)strlen(fmt_limits(s->rows[k].up_limit, s->rows[k].down_limit, lim));
+
+		if (w > l.limit)
+			l.limit = w < W_LIMIT_MAX ? w : W_LIMIT_MAX;
+	}
+	fixed = W_ID + 1 + W_USER + 1 + 2 * (W_RATE + 1) + 2 * (W_BYTES + 1) + l.limit;
 
 	l.name = cols - fixed - 1;
 	if (g != GROUP_RULE && l.name >= 2 * 18) {
@@ -594,7 +607,7 @@ static void format_line(const Row *r, const TopOptions *o, Layout l, char *out, 
 		fit("USER", W_USER, false, f_user, sizeof(f_user));
 		fit(name_header(g), l.name, false, f_name, sizeof(f_name));
 		fit("RULE", l.rule, false, f_rule, sizeof(f_rule));
-		fit("LIMIT UP/DN", W_LIMIT, false, f_lim, sizeof(f_lim));
+		fit("LIMIT UP/DN", l.limit, false, f_lim, sizeof(f_lim));
 		snprintf(out, size, "%s %s %s %*s %*s %*s %*s %s%s%s", f_id, f_user, f_name, W_RATE, "UP", W_RATE,
 			 "DOWN", W_BYTES, "UP-TOTAL", W_BYTES, "DN-TOTAL", f_lim, l.rule ? " " : "",
 			 l.rule ? f_rule : "");
@@ -611,7 +624,7 @@ static void format_line(const Row *r, const TopOptions *o, Layout l, char *out, 
 	fit(user, W_USER, false, f_user, sizeof(f_user));
 	fit(name, l.name, false, f_name, sizeof(f_name));
 	fit(rule, l.rule, false, f_rule, sizeof(f_rule));
-	fit(fmt_limits(r->up_limit, r->down_limit, lim), W_LIMIT, false, f_lim, sizeof(f_lim));
+	fit(fmt_limits(r->up_limit, r->down_limit, lim), l.limit, false, f_lim, sizeof(f_lim));
 	snprintf(out, size, "%s %s %s %*s %*s %*s %*s %s%s%s", f_id, f_user, f_name, W_RATE, format_rate(r->up_rate, o->unit, ur),
 		 W_RATE, format_rate(r->down_rate, o->unit, dr), W_BYTES, format_bytes(r->up_bytes, ub), W_BYTES,
 		 format_bytes(r->down_bytes, db), f_lim, l.rule ? " " : "", l.rule ? f_rule : "");
@@ -692,7 +705,7 @@ static int top_once(Conn *c, const TopOptions *opts) {
 		ctl_print_json(o);
 		json_object_put(o);
 	} else {
-		Layout l = layout_for(once_width(), g);
+		Layout l = layout_for(once_width(), g, &s);
 		char line[8192];
 
 		if (!s.accounting)
@@ -823,7 +836,7 @@ static void view_draw(View *v) {
 		refresh();
 		return;
 	}
-	l = layout_for(cols, v->opts.group);
+	l = layout_for(cols, v->opts.group, v->have_snap ? &v->snap : NULL);
 	list_rows = rows - 3;
 
 	for (size_t k = 0; v->have_snap && k < v->snap.n_rows; k++) {
