@@ -155,6 +155,7 @@ fi
 # helps ARGS FIRST-LINE: netbumpctl ARGS exits 0 and its first line is FIRST-LINE
 helps() {
         local out rc
+        # shellcheck disable=SC2086 # ARGS are words
         out=$("$ctl" $1 2>&1)
         rc=$?
         if [[ $rc == 0 && ${out%%$'\n'*} == "$2" ]]; then
