@@ -2,6 +2,9 @@
 /* netbumpctl: add, change, remove and list netbump's limits. */
 #include <errno.h>
 #include <getopt.h>
+#include <locale.h>
+#include <pwd.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,9 +12,12 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "cgroup-util.h"
+#include "format.h"
 #include "macro.h"
 #include "netbumpctl.h"
 #include "rate.h"
+#include "table.h"
 #include "target.h"
 #include "varlink.h"
 #include "wrap.h"
@@ -22,44 +28,101 @@
 const char *arg_socket;
 bool arg_json;
 
-static void help(void) {
-	printf("Usage: netbumpctl [OPTIONS] VERB [ARGS]\n"
-	       "Add, change, remove and list bandwidth limits, while traffic flows.\n\n"
-	       "Verbs:\n"
-	       "  set TARGET RATE                Limit upload and download to RATE\n"
-	       "  set TARGET [--up R] [--down R] Limit one or both directions\n"
-	       "                                 (R may be 'unlimited' to lift one side)\n"
-	       "      [--min R] [--min-up R] [--min-down R]\n"
-	       "                                 Guarantee R inside the enclosing rule ('none': no minimum)\n"
-	       "      [--priority high|normal|low]\n"
-	       "                                 Who gets spare capacity first and waits least\n"
-	       "                                 (what is not given stays as it is on a rule)\n"
-	       "  unset TARGET                   Remove the limit\n"
-	       "  list [TARGET]                  Show rules, nested in the rules around them, with\n"
-	       "                                 live rates and counters; with a target, the rule\n"
-	       "                                 it falls under and the rules around that\n"
-	       "  status                         Show the daemon's interfaces and state\n"
-	       "  top [--once] [--group G]       Live view: processes by rate, limit them with keys;\n"
-	       "                                 G: process, user, unit, rule\n"
-	       "  run RATE -- CMD [ARGS...]      Run CMD limited from its first packet on\n"
-	       "  run [--up R] [--down R] -- CMD [ARGS...]\n"
-	       "                                 (the limit ends when CMD and its children end)\n\n"
-	       "Targets:  cgroup:/PATH   (as in /proc/PID/cgroup)\n"
-	       "          user@UID  user@NAME\n"
-	       "          pid:PID        a process and the children it starts\n"
-	       "          sock:INODE  sock:PID:FD   one socket\n"
-	       "          unit:NAME      a systemd unit, across restarts\n"
-	       "          all            everything netbumpd shapes, around every other rule\n"
-	       "Precedence: socket > process > cgroup or unit (deepest) > user > all\n"
-	       "Nesting:  a rule sits inside the rule its traffic fell under before it, and is\n"
-	       "          bounded by that rule and every rule around it\n"
-	       "Rates:    tc(8) units: 500kbit 5mbit 1gbit 2mibit (bit/s);\n"
-	       "          kbps mbps gbps are BYTES per second (10mbps = 80mbit)\n\n"
-	       "Options:\n"
-	       "  -h --help          Show this help\n"
-	       "     --version       Show the version\n"
-	       "     --socket PATH   Daemon socket (default $NETBUMP_SOCKET or " DEFAULT_SOCKET ")\n"
-	       "     --json          Print replies as JSON\n");
+/* Every verb: what `netbumpctl --help` lists and `netbumpctl help VERB` or
+ * `netbumpctl VERB --help` explains. */
+typedef struct Verb {
+	const char *name;
+	int (*fn)(int argc, char *argv[]);
+	const char *usage;   /* after "netbumpctl NAME" */
+	const char *summary; /* one line */
+	const char *details; /* the rest of VERB --help, may be NULL */
+} Verb;
+
+static const char targets_help[] =
+	"Targets:  cgroup:/PATH    as in /proc/PID/cgroup (or the path under the cgroup2\n"
+	"                          mount, e.g. cgroup:/sys/fs/cgroup/PATH)\n"
+	"          user@UID  user@NAME\n"
+	"          pid:PID         a process and the children it starts\n"
+	"          sock:INODE  sock:PID:FD   one socket\n"
+	"          unit:NAME       a systemd unit, across restarts (NAME without a\n"
+	"                          suffix is NAME.service, as for systemctl)\n"
+	"          all             everything netbumpd shapes, around every other rule\n";
+
+static const char rates_help[] =
+	"Rates:    tc(8) units: 500kbit 5mbit 1gbit 2mibit (bit/s), number and unit\n"
+	"          in one word; kbps mbps gbps are BYTES per second (10mbps = 80mbit)\n";
+
+static void help(void);
+static const Verb *verb_find(const char *name);
+
+static int verb_help(int argc, char *argv[]) {
+	const Verb *v;
+
+	if (argc > 2) {
+		ctl_error("usage: help [VERB]");
+		return EXIT_USAGE;
+	}
+	if (argc < 2) {
+		help();
+		return 0;
+	}
+	v = verb_find(argv[1]);
+	if (!v) {
+		ctl_error("no verb '%s' (see netbumpctl help)", argv[1]);
+		return EXIT_USAGE;
+	}
+	printf("Usage: netbumpctl %s%s%s\n%s\n", v->name, v->usage[0] ? " " : "", v->usage, v->summary);
+	if (v->details)
+		printf("\n%s", v->details);
+	return 0;
+}
+
+/* The first error this run reported, for --json's error object. */
+static char *first_error;
+static bool json_printed;
+
+void ctl_error(const char *fmt, ...) {
+	va_list ap;
+	char *m = NULL;
+
+	va_start(ap, fmt);
+	if (vasprintf(&m, fmt, ap) < 0)
+		m = NULL;
+	va_end(ap);
+	fprintf(stderr, "netbumpctl: %s\n", m ?: fmt);
+	if (!first_error)
+		first_error = m;
+	else
+		free(m);
+}
+
+void ctl_print_json(json_object *o) {
+	printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
+							     JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_printed = true;
+}
+
+static int print_json(json_object *p) {
+	ctl_print_json(p);
+	return 0;
+}
+
+/* With --json, a command that failed before or without a reply from the
+ * daemon still prints one JSON object: the shape of a Varlink error, named
+ * after the exit code, its reason the message that went to stderr. */
+static void print_json_error(int code) {
+	_cleanup_json_ json_object *o = json_object_new_object(), *p = json_object_new_object();
+	const char *name = code == EXIT_USAGE	      ? "io.netbump.Client.InvalidArgument"
+			   : code == EXIT_UNREACHABLE ? "io.netbump.Client.Unreachable"
+						      : "io.netbump.Client.Failed";
+
+	if (!o || !p)
+		return;
+	json_object_object_add(p, "reason", json_object_new_string(first_error ?: "failed"));
+	json_object_object_add(p, "exit_code", json_object_new_int(code));
+	json_object_object_add(o, "error", json_object_new_string(name));
+	json_object_object_add(o, "parameters", json_object_get(p));
+	ctl_print_json(o);
 }
 
 static int connect_daemon(void) {
@@ -67,7 +130,7 @@ static int connect_daemon(void) {
 	int fd;
 
 	if (strlen(arg_socket) >= sizeof(sa.sun_path)) {
-		fprintf(stderr, "netbumpctl: socket path too long: %s\n", arg_socket);
+		ctl_error("socket path too long: %s", arg_socket);
 		return -ENAMETOOLONG;
 	}
 	strcpy(sa.sun_path, arg_socket);
@@ -76,7 +139,10 @@ static int connect_daemon(void) {
 		return negative_errno();
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
 		int r = negative_errno();
-		fprintf(stderr, "netbumpctl: cannot reach netbumpd at %s: %s\n", arg_socket, strerror(-r));
+		ctl_error("cannot reach netbumpd at %s: %s%s", arg_socket, strerror(-r),
+			  r == -ENOENT || r == -ECONNREFUSED ? " (is netbumpd running? systemctl start netbumpd.socket)"
+			  : r == -EACCES			? " (not allowed to open the socket)"
+							: "");
 		close(fd);
 		return r;
 	}
@@ -101,11 +167,11 @@ static int call(const char *method, json_object *params, json_object **ret_msg, 
 	snprintf(full, sizeof(full), VARLINK_INTERFACE ".%s", method);
 	r = vl_call_sync(fd, full, params, CALL_TIMEOUT_MS, &msg);
 	if (r < 0) {
-		fprintf(stderr, "netbumpctl: %s failed: %s\n", method, strerror(-r));
+		ctl_error("%s failed: %s", method, strerror(-r));
 		return EXIT_UNREACHABLE;
 	}
 	if (vl_reply_parse(msg, &error, &p) < 0) {
-		fprintf(stderr, "netbumpctl: malformed reply from netbumpd\n");
+		ctl_error("malformed reply from netbumpd");
 		json_object_put(msg);
 		return EXIT_REFUSED;
 	}
@@ -114,13 +180,13 @@ static int call(const char *method, json_object *params, json_object **ret_msg, 
 		const char *short_error = strrchr(error, '.') ? strrchr(error, '.') + 1 : error;
 
 		if (arg_json)
-			printf("%s\n", json_object_to_json_string_ext(msg, JSON_C_TO_STRING_PRETTY));
+			ctl_print_json(msg);
 		if (p)
 			json_object_object_get_ex(p, "reason", &reason);
 		if (p)
 			json_object_object_get_ex(p, "parameter", &param);
-		fprintf(stderr, "netbumpctl: %s%s%s%s\n", reason ? json_object_get_string(reason) : short_error,
-			param ? " (parameter '" : "", param ? json_object_get_string(param) : "", param ? "')" : "");
+		ctl_error("%s%s%s%s", reason ? json_object_get_string(reason) : short_error,
+			  param ? " (parameter '" : "", param ? json_object_get_string(param) : "", param ? "')" : "");
 		json_object_put(msg);
 		return EXIT_REFUSED;
 	}
@@ -129,8 +195,26 @@ static int call(const char *method, json_object *params, json_object **ret_msg, 
 	return 0;
 }
 
-/* what: "upload ", "download " or "" */
-static int parse_rate_arg(const char *what, const char *s, uint64_t *ret) {
+/* A word that is only a unit of tc(8) ("mbit", "kbps"): "5 mbit" was meant
+ * as one rate. */
+static bool is_rate_unit(const char *s) {
+	uint64_t v;
+	char buf[64];
+
+	if (!s || !*s || (s[0] >= '0' && s[0] <= '9') || strlen(s) > 8)
+		return false;
+	snprintf(buf, sizeof(buf), "1%s", s);
+	return rate_parse(buf, &v, NULL) >= 0 || (rate_parse(buf, &v, NULL) == -ERANGE);
+}
+
+static bool is_bare_number(const char *s) {
+	size_t n = strspn(s, "0123456789.");
+	return n > 0 && s[n] == '\0';
+}
+
+/* what: "upload ", "download " or ""; next: the word after it on the
+ * command line (NULL if none), to catch "5 mbit". */
+static int parse_rate_arg(const char *what, const char *s, const char *next, uint64_t *ret) {
 	bool bytes = false;
 	char buf[RATE_STRING_MAX];
 	int r;
@@ -139,46 +223,69 @@ static int parse_rate_arg(const char *what, const char *s, uint64_t *ret) {
 		*ret = 0;
 		return 0;
 	}
+	if (is_bare_number(s) && is_rate_unit(next)) {
+		ctl_error("%srate '%s' has its unit '%s' apart: write them as one word, '%s%s'", what, s, next, s, next);
+		return -EINVAL;
+	}
 	r = rate_parse(s, ret, &bytes);
+	if (r == -ERANGE && is_bare_number(s)) {
+		ctl_error("%srate '%s' has no unit, so it counts bit/s, out of range (8bit to 10tbit): "
+			  "give a unit, e.g. '%skbit' or '%smbit'", what, s, s, s);
+		return r;
+	}
 	if (r == -ERANGE) {
-		fprintf(stderr, "netbumpctl: %srate '%s' out of range (8bit to 10tbit)\n", what, s);
+		ctl_error("%srate '%s' out of range (8bit to 10tbit)", what, s);
 		return r;
 	}
 	if (r < 0) {
-		fprintf(stderr, "netbumpctl: invalid %srate '%s' (expected e.g. 500kbit, 5mbit, 1gbit)\n", what, s);
+		ctl_error("invalid %srate '%s' (expected e.g. 500kbit, 5mbit, 1gbit)", what, s);
 		return r;
 	}
 	if (bytes)
 		fprintf(stderr, "netbumpctl: warning: '%s' counts BYTES per second, i.e. %s; use 'bit' units for bits\n",
 			s, rate_format(*ret, buf));
+	else if (is_bare_number(s))
+		fprintf(stderr, "netbumpctl: warning: '%s' has no unit: %s bit/s (did you mean %skbit or %smbit?)\n", s,
+			s, s, s);
 	return 0;
 }
 
-static int check_target(const char *s) {
+/* Checks a target before anything is sent, and returns the form to send,
+ * its canonical one: an absolute path under the cgroup2 mount
+ * ("cgroup:/sys/fs/cgroup/a") becomes the path relative to it
+ * ("cgroup:/a"), as /proc/PID/cgroup and the rules name it. */
+static int check_target(const char *s, char **ret) {
+	_cleanup_free_ char *mount = NULL, *fixed = NULL;
 	const char *reason = NULL;
 	Target t;
+	int r;
 
-	if (target_parse(s, &t, &reason) < 0) {
-		fprintf(stderr, "netbumpctl: invalid target '%s': %s\n", s, reason ?: "out of memory");
+	if (strncmp(s, "cgroup:", 7) == 0 && cg_find_mount(&mount) >= 0 && !streq(mount, "/")) {
+		size_t ml = strlen(mount);
+		const char *p = s + 7;
+
+		while (p[0] == '/' && p[1] == '/')
+			p++;
+		if (strncmp(p, mount, ml) == 0 && (p[ml] == '/' || p[ml] == '\0')) {
+			if (asprintf(&fixed, "cgroup:%s", p[ml] ? p + ml : "/") < 0)
+				return -ENOMEM;
+			s = fixed;
+		}
+	}
+	r = target_parse(s, &t, &reason);
+	if (r == -EOPNOTSUPP) {
+		ctl_error("cannot limit '%s': %s", s, reason);
+		return r;
+	}
+	if (r < 0) {
+		ctl_error("invalid target '%s': %s", s, reason ?: "out of memory");
 		return -EINVAL;
 	}
+	/* The canonical form ("unit:backup.service" for "unit:backup"), as
+	 * the daemon names the rule. */
+	*ret = target_to_string(&t);
 	target_done(&t);
-	return 0;
-}
-
-static void human_bytes(uint64_t b, char *buf, size_t n) {
-	static const char *const u[] = { "B", "KiB", "MiB", "GiB", "TiB", "PiB" };
-	double v = (double)b;
-	size_t k = 0;
-
-	while (v >= 1024. && k + 1 < ELEMENTSOF(u)) {
-		v /= 1024.;
-		k++;
-	}
-	if (k == 0)
-		snprintf(buf, n, "%lluB", (unsigned long long)b);
-	else
-		snprintf(buf, n, "%.1f%s", v, u[k]);
+	return *ret ? 0 : -ENOMEM;
 }
 
 static uint64_t get_u64(json_object *o, const char *key) {
@@ -187,10 +294,6 @@ static uint64_t get_u64(json_object *o, const char *key) {
 		return 0;
 	int64_t x = json_object_get_int64(v);
 	return x < 0 ? 0 : (uint64_t)x;
-}
-
-static const char *limit_str(uint64_t bps, char *buf) {
-	return bps ? rate_format(bps, buf) : "-";
 }
 
 static const char *get_str(json_object *o, const char *key) {
@@ -207,43 +310,92 @@ static bool rule_has_shares(json_object *rule) {
 	return get_u64(rule, "min_up") || get_u64(rule, "min_down") || (prio && !streq(prio, "normal"));
 }
 
-#define TARGET_COLUMN 32
+/* A user's name, or the number when it has none. */
+static void user_name(uid_t uid, char *buf, size_t n) {
+	struct passwd pw, *res = NULL;
+	char pwbuf[4096];
+
+	if (getpwuid_r(uid, &pw, pwbuf, sizeof(pwbuf), &res) == 0 && res)
+		snprintf(buf, n, "%s", res->pw_name);
+	else
+		snprintf(buf, n, "%lu", (unsigned long)uid);
+}
+
 #define INDENT 2
 
 /* One line per direction: limit, rate over the last second and the HTB
- * class counters (bytes, packets, drops, bytes queued now); the target,
- * indented by its depth in the tree, and its priority on the first. */
-static void print_rule_line(json_object *rule, size_t depth, bool shares) {
+ * class counters (bytes, packets, drops, bytes queued now); on the first
+ * the target, indented by its depth in the tree, its priority, its HTB
+ * class (as `tc -s class show` names it: on the interface for uploads, on
+ * its IFB for downloads) and who made it. */
+static int add_rule_rows(Table *t, json_object *rule, size_t depth, bool shares) {
 	static const char *const dirs[2] = { "up", "down" };
 	const char *target = get_str(rule, "target") ?: "?", *prio = get_str(rule, "priority") ?: "normal";
-	int indent = depth * INDENT < TARGET_COLUMN ? (int)(depth * INDENT) : TARGET_COLUMN;
+	_cleanup_free_ char *first = NULL;
+	char owner[64] = "", name[64];
+	json_object *o;
+	int r = 0;
 
-	for (int k = 0; k < 2; k++) {
-		char key[16], lim[RATE_STRING_MAX], min[RATE_STRING_MAX], rate[RATE_STRING_MAX], bytes[32],
-			backlog[32];
+	/* user@UID: the name too, as the table shows it for owners. */
+	if (strncmp(target, "user@", 5) == 0 && target[5] >= '0' && target[5] <= '9') {
+		user_name((uid_t)strtoul(target + 5, NULL, 10), name, sizeof(name));
+		if (!streq(name, target + 5) && asprintf(&first, "%*s%s (%s)", (int)(depth * INDENT), "", target, name) < 0)
+			return -ENOMEM;
+	}
+	if (!first && asprintf(&first, "%*s%s", (int)(depth * INDENT), "", target) < 0)
+		return -ENOMEM;
+	if (json_object_object_get_ex(rule, "owner", &o) && json_object_is_type(o, json_type_int))
+		user_name((uid_t)json_object_get_int64(o), owner, sizeof(owner));
+
+	for (int k = 0; k < 2 && r >= 0; k++) {
+		char key[16], lim[FORMAT_MAX], min[FORMAT_MAX], rate[FORMAT_MAX], bytes[FORMAT_MAX], backlog[FORMAT_MAX],
+			packets[32], drops[32];
 		json_object *st = NULL;
 
 		snprintf(key, sizeof(key), "%s_stats", dirs[k]);
 		json_object_object_get_ex(rule, key, &st);
-		human_bytes(get_u64(st, "bytes"), bytes, sizeof(bytes));
-		human_bytes(get_u64(st, "backlog"), backlog, sizeof(backlog));
-		printf("%*s%-*s %-4s %10s", indent, "", TARGET_COLUMN - indent, k == 0 ? target : "", dirs[k],
-		       limit_str(get_u64(rule, dirs[k]), lim));
-		if (shares) {
-			snprintf(key, sizeof(key), "min_%s", dirs[k]);
-			printf(" %10s %-6s", limit_str(get_u64(rule, key), min), k == 0 ? prio : "");
-		}
-		printf(" %12s %10s %10llu %8llu %8s\n", get_u64(st, "rate") ? rate_format(get_u64(st, "rate"), rate) : "0",
-		       bytes, (unsigned long long)get_u64(st, "packets"), (unsigned long long)get_u64(st, "drops"),
-		       backlog);
+		snprintf(packets, sizeof(packets), "%llu", (unsigned long long)get_u64(st, "packets"));
+		snprintf(drops, sizeof(drops), "%llu", (unsigned long long)get_u64(st, "drops"));
+		snprintf(key, sizeof(key), "min_%s", dirs[k]);
+		if (get_u64(rule, key))
+			format_limit(get_u64(rule, key), min);
+		else
+			strcpy(min, "none");
+
+		r = table_add(t, k == 0 ? first : NULL);
+		if (r >= 0)
+			r = table_add(t, dirs[k]);
+		if (r >= 0)
+			r = table_add(t, format_limit(get_u64(rule, dirs[k]), lim));
+		if (r >= 0 && shares)
+			r = table_add(t, min);
+		if (r >= 0 && shares)
+			r = table_add(t, k == 0 ? prio : NULL);
+		if (r >= 0)
+			r = table_add(t, format_rate(get_u64(st, "rate"), FORMAT_BITS, rate));
+		if (r >= 0)
+			r = table_add(t, format_bytes(get_u64(st, "bytes"), bytes));
+		if (r >= 0)
+			r = table_add(t, packets);
+		if (r >= 0)
+			r = table_add(t, drops);
+		if (r >= 0)
+			r = table_add(t, format_bytes(get_u64(st, "backlog"), backlog));
+		if (r >= 0)
+			r = table_add(t, k == 0 ? get_str(rule, "class") : NULL);
+		if (r >= 0)
+			r = table_add(t, k == 0 ? owner : NULL);
 	}
+	return r;
 }
 
-static void print_header(bool shares) {
-	printf("%-*s %-4s %10s", TARGET_COLUMN, "TARGET", "DIR", "LIMIT");
-	if (shares)
-		printf(" %10s %-6s", "MIN", "PRIO");
-	printf(" %12s %10s %10s %8s %8s\n", "RATE", "BYTES", "PACKETS", "DROPS", "BACKLOG");
+static Table *rules_table_new(bool shares) {
+	static const char *const with[] = { "TARGET", "DIR", ">LIMIT", ">MIN", "PRIO", ">RATE", ">BYTES", ">PACKETS",
+					    ">DROPS", ">BACKLOG", "CLASS", "OWNER" };
+	static const char *const without[] = { "TARGET", "DIR", ">LIMIT", ">RATE", ">BYTES", ">PACKETS",
+					       ">DROPS", ">BACKLOG", "CLASS", "OWNER" };
+
+	return shares ? table_new(with, ELEMENTSOF(with)) : table_new(without, ELEMENTSOF(without));
 }
 
 /* A rule in the tree of rules: under the rule its "parent" names. */
@@ -271,15 +423,18 @@ static size_t node_find(const RuleNode *nodes, size_t n, const char *target) {
 	return f ? (size_t)(f - nodes) : NONE;
 }
 
-static void print_subtree(RuleNode *nodes, size_t i, size_t depth, bool shares) {
+static int add_subtree(Table *t, RuleNode *nodes, size_t i, size_t depth, bool shares) {
+	int r;
+
 	if (nodes[i].printed)
-		return;
+		return 0;
 	nodes[i].printed = true;
 	if (!nodes[i].selected)
-		return;
-	print_rule_line(nodes[i].rule, depth, shares);
-	for (size_t c = nodes[i].first_child; c != NONE; c = nodes[c].next_sibling)
-		print_subtree(nodes, c, depth + 1, shares);
+		return 0;
+	r = add_rule_rows(t, nodes[i].rule, depth, shares);
+	for (size_t c = nodes[i].first_child; r >= 0 && c != NONE; c = nodes[c].next_sibling)
+		r = add_subtree(t, nodes, c, depth + 1, shares);
+	return r;
 }
 
 /* The rules as a tree: each below the rule its "parent" names, siblings
@@ -292,7 +447,7 @@ static RuleNode *rule_tree_new(json_object *rules, size_t *ret_n) {
 
 	nodes = calloc(n ?: 1, sizeof(RuleNode));
 	if (!nodes) {
-		fprintf(stderr, "netbumpctl: out of memory\n");
+		ctl_error("out of memory");
 		return NULL;
 	}
 	for (size_t k = 0; k < n; k++) {
@@ -319,18 +474,28 @@ static RuleNode *rule_tree_new(json_object *rules, size_t *ret_n) {
 
 /* The selected rules, the MIN and PRIO columns only if one of them has a
  * minimum or a priority. */
-static void rule_tree_print(RuleNode *nodes, size_t n) {
+static int rule_tree_print(RuleNode *nodes, size_t n) {
+	_cleanup_table_ Table *t = NULL;
 	bool shares = false;
+	int r = 0;
 
 	for (size_t k = 0; k < n; k++)
 		shares = shares || (nodes[k].selected && rule_has_shares(nodes[k].rule));
-	print_header(shares);
-	for (size_t k = 0; k < n; k++)
+	t = rules_table_new(shares);
+	if (!t)
+		r = -ENOMEM;
+	for (size_t k = 0; r >= 0 && k < n; k++)
 		if (nodes[k].parent == NONE)
-			print_subtree(nodes, k, 0, shares);
+			r = add_subtree(t, nodes, k, 0, shares);
 	/* Rules whose parents go round in a circle: no top to hang them from. */
-	for (size_t k = 0; k < n; k++)
-		print_subtree(nodes, k, 0, shares);
+	for (size_t k = 0; r >= 0 && k < n; k++)
+		r = add_subtree(t, nodes, k, 0, shares);
+	if (r < 0) {
+		ctl_error("out of memory");
+		return EXIT_REFUSED;
+	}
+	table_print(t, stdout);
+	return 0;
 }
 
 static int print_rules(json_object *rules) {
@@ -340,27 +505,21 @@ static int print_rules(json_object *rules) {
 	nodes = rule_tree_new(rules, &n);
 	if (!nodes)
 		return EXIT_REFUSED;
-	rule_tree_print(nodes, n);
-	return 0;
-}
-
-static int print_json(json_object *p) {
-	printf("%s\n", json_object_to_json_string_ext(p, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED));
-	return 0;
+	return rule_tree_print(nodes, n);
 }
 
 /* A minimum in bit/s: a rate, or "none" / "0" for no guaranteed minimum.
  * "unlimited" would read as "guarantee everything": refused. */
-static int parse_min_arg(const char *option, const char *s, uint64_t *ret) {
+static int parse_min_arg(const char *option, const char *s, const char *next, uint64_t *ret) {
 	if (streq(s, "none") || streq(s, "0")) {
 		*ret = 0;
 		return 0;
 	}
 	if (streq(s, "unlimited")) {
-		fprintf(stderr, "netbumpctl: %s takes a rate or 'none' (no guaranteed minimum), not '%s'\n", option, s);
+		ctl_error("%s takes a rate or 'none' (no guaranteed minimum), not '%s'", option, s);
 		return -EINVAL;
 	}
-	return parse_rate_arg("minimum ", s, ret);
+	return parse_rate_arg("minimum ", s, next, ret);
 }
 
 static const char *const priorities[] = { "high", "normal", "low" };
@@ -421,13 +580,13 @@ static int parse_set_args(int argc, char *argv[], const char **ret_target, SetAr
 			if (!target)
 				target = w;
 			else if (!a.has_limit[0] && !a.has_limit[1]) {
-				if (parse_rate_arg("", w, &a.limit[0]) < 0)
+				if (parse_rate_arg("", w, k + 1 < argc ? argv[k + 1] : NULL, &a.limit[0]) < 0)
 					return -EINVAL;
 				a.limit[1] = a.limit[0];
 				a.has_limit[0] = a.has_limit[1] = a.limit_both = true;
 				a.limit_word[0] = a.limit_word[1] = w;
 			} else {
-				fprintf(stderr, "netbumpctl: unexpected argument '%s'\n", w);
+				ctl_error("unexpected argument '%s'", w);
 				return -EINVAL;
 			}
 			continue;
@@ -437,11 +596,11 @@ static int parse_set_args(int argc, char *argv[], const char **ret_target, SetAr
 			if (option_value(w, options[o].name, argc, argv, &k, &v))
 				break;
 		if (o == ELEMENTSOF(options)) {
-			fprintf(stderr, "netbumpctl: unknown option '%s' for set\n", w);
+			ctl_error("unknown option '%s' for set", w);
 			return -EINVAL;
 		}
 		if (!v) {
-			fprintf(stderr, "netbumpctl: %s needs %s\n", options[o].name,
+			ctl_error("%s needs %s", options[o].name,
 				options[o].what == PRIORITY ? "high, normal or low" : "a rate");
 			return -EINVAL;
 		}
@@ -450,7 +609,7 @@ static int parse_set_args(int argc, char *argv[], const char **ret_target, SetAr
 		case LIMIT: {
 			int d = options[o].dir;
 
-			if (parse_rate_arg(dir_word[d], v, &a.limit[d]) < 0)
+			if (parse_rate_arg(dir_word[d], v, k + 1 < argc ? argv[k + 1] : NULL, &a.limit[d]) < 0)
 				return -EINVAL;
 			a.has_limit[d] = true;
 			a.limit_word[d] = v;
@@ -460,7 +619,7 @@ static int parse_set_args(int argc, char *argv[], const char **ret_target, SetAr
 		case MIN: {
 			uint64_t m;
 
-			if (parse_min_arg(options[o].name, v, &m) < 0)
+			if (parse_min_arg(options[o].name, v, k + 1 < argc ? argv[k + 1] : NULL, &m) < 0)
 				return -EINVAL;
 			for (int d = 0; d < 2; d++)
 				if (options[o].dir == d || options[o].dir == 2) {
@@ -477,7 +636,7 @@ static int parse_set_args(int argc, char *argv[], const char **ret_target, SetAr
 				if (streq(v, priorities[i]))
 					a.priority = priorities[i];
 			if (!a.priority) {
-				fprintf(stderr, "netbumpctl: invalid priority '%s' (expected high, normal or low)\n", v);
+				ctl_error("invalid priority '%s' (expected high, normal or low)", v);
 				return -EINVAL;
 			}
 			break;
@@ -485,12 +644,13 @@ static int parse_set_args(int argc, char *argv[], const char **ret_target, SetAr
 	}
 
 	if (!target || (!a.has_limit[0] && !a.has_limit[1] && !a.has_min[0] && !a.has_min[1] && !a.priority)) {
-		fprintf(stderr, "netbumpctl: usage: set TARGET RATE | set TARGET [--up RATE] [--down RATE] [--min RATE]\n"
-				"                  [--min-up RATE] [--min-down RATE] [--priority high|normal|low]\n");
+		ctl_error("usage: set TARGET RATE | set TARGET [--up RATE] [--down RATE] [--min RATE]\n"
+			  "                  [--min-up RATE] [--min-down RATE] [--priority high|normal|low]\n"
+			  "                  (netbumpctl set --help explains)");
 		return -EINVAL;
 	}
 	if (a.limit_both && a.limit[0] == 0 && !a.has_min[0] && !a.has_min[1] && !a.priority) {
-		fprintf(stderr, "netbumpctl: '%s' as the only rate would limit nothing: use unset\n", a.limit_word[0]);
+		ctl_error("'%s' as the only rate would limit nothing: use unset", a.limit_word[0]);
 		return -EINVAL;
 	}
 
@@ -500,7 +660,7 @@ static int parse_set_args(int argc, char *argv[], const char **ret_target, SetAr
 	for (int d = 0; d < 2; d++)
 		if (a.has_min[d] && a.has_limit[d] && a.limit[d] > 0 && a.min[d] > a.limit[d]) {
 			bool both = streq(a.min_option[d], "--min") && a.limit_both;
-			fprintf(stderr, "netbumpctl: %s %s is above the %slimit %s\n", a.min_option[d], a.min_word[d],
+			ctl_error("%s %s is above the %slimit %s", a.min_option[d], a.min_word[d],
 				both ? "" : dir_word[d], a.limit_word[d]);
 			return -EINVAL;
 		}
@@ -510,26 +670,28 @@ static int parse_set_args(int argc, char *argv[], const char **ret_target, SetAr
 	return 0;
 }
 
-/* "5mbit", "unlimited"; with a minimum "5mbit (min 1mbit)". */
+/* "5mbit", "unlimited"; with a minimum "5mbit (min 1mbit)": the words of
+ * list's LIMIT and MIN columns. */
 static void print_direction(const char *name, uint64_t limit, uint64_t min) {
-	char a[RATE_STRING_MAX], b[RATE_STRING_MAX];
+	char a[FORMAT_MAX], b[FORMAT_MAX];
 
-	printf("%s %s", name, limit ? rate_format(limit, a) : "unlimited");
+	printf("%s %s", name, format_limit(limit, a));
 	if (min)
-		printf(" (min %s)", rate_format(min, b));
+		printf(" (min %s)", format_limit(min, b));
 }
 
 static int verb_set(int argc, char *argv[]) {
 	static const char *const keys[2] = { "up", "down" }, *const min_keys[2] = { "min_up", "min_down" };
 	_cleanup_json_ json_object *msg = NULL;
+	_cleanup_free_ char *target = NULL;
 	json_object *params, *reply, *rule;
-	const char *target = NULL;
+	const char *given = NULL;
 	SetArgs a;
 	int r;
 
-	if (parse_set_args(argc, argv, &target, &a) < 0)
+	if (parse_set_args(argc, argv, &given, &a) < 0)
 		return EXIT_USAGE;
-	if (check_target(target) < 0)
+	if (check_target(given, &target) < 0)
 		return EXIT_USAGE;
 
 	/* Only what was given: the daemon keeps the rest of an existing rule. */
@@ -568,37 +730,88 @@ static int verb_set(int argc, char *argv[]) {
 
 static int verb_unset(int argc, char *argv[]) {
 	_cleanup_json_ json_object *msg = NULL;
+	_cleanup_free_ char *target = NULL;
 	json_object *params, *reply;
 	int r;
 
 	if (argc != 2) {
-		fprintf(stderr, "netbumpctl: usage: unset TARGET\n");
+		ctl_error("usage: unset TARGET (netbumpctl unset --help explains)");
 		return EXIT_USAGE;
 	}
-	if (check_target(argv[1]) < 0)
+	if (check_target(argv[1], &target) < 0)
 		return EXIT_USAGE;
 	params = json_object_new_object();
-	json_object_object_add(params, "target", json_object_new_string(argv[1]));
+	json_object_object_add(params, "target", json_object_new_string(target));
 	r = call("Unset", params, &msg, &reply);
 	if (r != 0)
 		return r;
 	if (arg_json)
 		return print_json(reply);
+	/* As set says what the rule is now. */
+	printf("%s: rule removed, no limit of its own.\n", target);
 	return 0;
+}
+
+/* list TARGET: the rule TARGET falls under and the rules around it, up to
+ * the top (or round once, should the parents go in a circle), in text and
+ * in JSON alike. */
+static int list_for_target(const char *target, json_object *reply) {
+	_cleanup_free_ RuleNode *nodes = NULL;
+	json_object *rules = NULL, *applies = NULL;
+	size_t n = 0, k;
+
+	json_object_object_get_ex(reply, "rules", &rules);
+	json_object_object_get_ex(reply, "applies", &applies);
+	nodes = rule_tree_new(rules, &n);
+	if (!nodes)
+		return EXIT_REFUSED;
+	for (k = 0; k < n; k++)
+		nodes[k].selected = false;
+	for (k = applies ? node_find(nodes, n, json_object_get_string(applies)) : NONE; k != NONE && !nodes[k].selected;
+	     k = nodes[k].parent)
+		nodes[k].selected = true;
+
+	if (arg_json) {
+		_cleanup_json_ json_object *o = json_object_new_object();
+		json_object *a = json_object_new_array();
+
+		/* Outermost first, as the text reads from the top. */
+		for (k = 0; k < n; k++)
+			if (nodes[k].selected)
+				json_object_array_add(a, json_object_get(nodes[k].rule));
+		json_object_object_add(o, "target", json_object_new_string(target));
+		json_object_object_add(o, "applies", applies ? json_object_get(applies) : NULL);
+		json_object_object_add(o, "rules", a);
+		return print_json(o);
+	}
+	if (!applies) {
+		printf("%s falls under no rule: unlimited.\n", target);
+		return 0;
+	}
+	printf("%s falls under %s", target, json_object_get_string(applies));
+	/* Each selected rule once: as many steps up as there are above it. */
+	size_t above = 0;
+	for (k = 0; k < n; k++)
+		above += nodes[k].selected;
+	k = node_find(nodes, n, json_object_get_string(applies));
+	for (; k != NONE && nodes[k].parent != NONE && above > 1; k = nodes[k].parent, above--)
+		printf(", inside %s", nodes[nodes[k].parent].target);
+	printf("\n");
+	return rule_tree_print(nodes, n);
 }
 
 static int verb_list(int argc, char *argv[]) {
 	_cleanup_json_ json_object *msg = NULL;
-	json_object *reply, *rules, *params = NULL, *applies = NULL;
-	const char *target = argc == 2 ? argv[1] : NULL;
+	_cleanup_free_ char *target = NULL;
+	json_object *reply, *rules, *params = NULL;
 	int r;
 
 	if (argc > 2) {
-		fprintf(stderr, "netbumpctl: usage: list [TARGET]\n");
+		ctl_error("usage: list [TARGET] (netbumpctl list --help explains)");
 		return EXIT_USAGE;
 	}
-	if (target) {
-		if (check_target(target) < 0)
+	if (argc == 2) {
+		if (check_target(argv[1], &target) < 0)
 			return EXIT_USAGE;
 		params = json_object_new_object();
 		json_object_object_add(params, "target", json_object_new_string(target));
@@ -606,36 +819,11 @@ static int verb_list(int argc, char *argv[]) {
 	r = call("List", params, &msg, &reply);
 	if (r != 0)
 		return r;
+	if (target)
+		return list_for_target(target, reply);
 	if (arg_json)
 		return print_json(reply);
 	json_object_object_get_ex(reply, "rules", &rules);
-	if (target) {
-		_cleanup_free_ RuleNode *nodes = NULL;
-		size_t n = 0, k;
-
-		json_object_object_get_ex(reply, "applies", &applies);
-		if (!applies) {
-			printf("%s falls under no rule: unlimited.\n", target);
-			return 0;
-		}
-		nodes = rule_tree_new(rules, &n);
-		if (!nodes)
-			return EXIT_REFUSED;
-		/* The rule the target falls under and the rules around it, up
-		 * to the top (or round once, should the parents go in a circle). */
-		printf("%s falls under %s", target, json_object_get_string(applies));
-		for (k = 0; k < n; k++)
-			nodes[k].selected = false;
-		for (k = node_find(nodes, n, json_object_get_string(applies)); k != NONE && !nodes[k].selected;
-		     k = nodes[k].parent) {
-			nodes[k].selected = true;
-			if (nodes[k].parent != NONE && !nodes[nodes[k].parent].selected)
-				printf(", inside %s", nodes[nodes[k].parent].target);
-		}
-		printf("\n");
-		rule_tree_print(nodes, n);
-		return 0;
-	}
 	if (!rules || json_object_array_length(rules) == 0) {
 		printf("No rules.\n");
 		return 0;
@@ -660,45 +848,46 @@ static int verb_run(int argc, char *argv[]) {
 		if (is_up || is_down) {
 			v = strchr(a, '=') ? strchr(a, '=') + 1 : (k + 1 < argc ? argv[++k] : NULL);
 			if (!v) {
-				fprintf(stderr, "netbumpctl: %s needs a rate\n", a);
+				ctl_error("%s needs a rate", a);
 				return EXIT_USAGE;
 			}
-			if (parse_rate_arg(is_up ? "upload " : "download ", v, is_up ? &rates.up_bps : &rates.down_bps) < 0)
+			if (parse_rate_arg(is_up ? "upload " : "download ", v, k + 1 < argc ? argv[k + 1] : NULL,
+					   is_up ? &rates.up_bps : &rates.down_bps) < 0)
 				return EXIT_USAGE;
 			if (is_up)
 				rates.has_up = true;
 			else
 				rates.has_down = true;
 		} else if (a[0] == '-' && a[1] == '-' && a[2]) {
-			fprintf(stderr, "netbumpctl: unknown option '%s' for run\n", a);
+			ctl_error("unknown option '%s' for run", a);
 			return EXIT_USAGE;
 		} else if (!rates.has_up && !rates.has_down) {
-			if (parse_rate_arg("", a, &rates.up_bps) < 0)
+			if (parse_rate_arg("", a, k + 1 < argc ? argv[k + 1] : NULL, &rates.up_bps) < 0)
 				return EXIT_USAGE;
 			rates.down_bps = rates.up_bps;
 			rates.has_up = rates.has_down = true;
 		} else {
-			fprintf(stderr, "netbumpctl: unexpected argument '%s' (the command goes after '--')\n", a);
+			ctl_error("unexpected argument '%s' (the command goes after '--')", a);
 			return EXIT_USAGE;
 		}
 	}
 	if ((!rates.has_up && !rates.has_down) || k + 1 >= argc) {
-		fprintf(stderr, "netbumpctl: usage: run RATE -- CMD [ARGS...] | run [--up RATE] [--down RATE] -- CMD [ARGS...]\n");
+		ctl_error("usage: run RATE -- CMD [ARGS...] | run [--up RATE] [--down RATE] -- CMD [ARGS...]");
 		return EXIT_USAGE;
 	}
 	if (rates.up_bps == 0 && rates.down_bps == 0) {
-		fprintf(stderr, "netbumpctl: both directions unlimited: nothing to limit\n");
+		ctl_error("both directions unlimited: nothing to limit");
 		return EXIT_USAGE;
 	}
 
 	/* No ack, no command: running it unlimited would hide the failure. */
 	r = wrap_limit_self(arg_socket, &rates, CALL_TIMEOUT_MS, NULL, &failure, &message);
 	if (r < 0) {
-		fprintf(stderr, "netbumpctl: %s\n", message ?: strerror(-r));
+		ctl_error("%s", message ?: strerror(-r));
 		return failure == WRAP_FAILURE_UNREACHABLE ? EXIT_UNREACHABLE : EXIT_REFUSED;
 	}
 	r = wrap_exec(argv + k + 1, &message);
-	fprintf(stderr, "netbumpctl: %s\n", message ?: "cannot execute the command");
+	ctl_error("%s", message ?: "cannot execute the command");
 	return r;
 }
 
@@ -708,7 +897,7 @@ static int verb_status(int argc, char *argv[]) {
 	int r;
 
 	if (argc != 1) {
-		fprintf(stderr, "netbumpctl: status takes no arguments\n");
+		ctl_error("status takes no arguments");
 		return EXIT_USAGE;
 	}
 	r = call("Status", NULL, &msg, &reply);
@@ -754,18 +943,74 @@ static int verb_status(int argc, char *argv[]) {
 	return 0;
 }
 
-int main(int argc, char *argv[]) {
-	static const struct {
-		const char *name;
-		int (*fn)(int argc, char *argv[]);
-	} verbs[] = {
-		{ "set", verb_set },
-		{ "unset", verb_unset },
-		{ "list", verb_list },
-		{ "status", verb_status },
-		{ "run", verb_run },
-		{ "top", verb_top },
-	};
+static const Verb verbs[] = {
+	{ "set", verb_set, "TARGET RATE | TARGET [--up R] [--down R] [--min R] [--min-up R] [--min-down R] [--priority P]",
+	  "Add a limit, or change what is given of an existing one, while traffic flows.",
+	  "  RATE            upload and download limit\n"
+	  "  --up R --down R one direction ('unlimited' lifts that side)\n"
+	  "  --min R         guarantee R up and down inside the enclosing rule ('none': no minimum)\n"
+	  "  --min-up R --min-down R   one direction of it\n"
+	  "  --priority high|normal|low  who gets spare capacity first and waits least\n"
+	  "What is not given stays as it is on an existing rule. Prints the rule as it is now:\n"
+	  "  user@1000: up 5mbit, down 5mbit, inside all\n"
+	  "Examples:\n"
+	  "  netbumpctl set user@alice 5mbit\n"
+	  "  netbumpctl set unit:backup --down 20mbit --priority low\n"
+	  "  netbumpctl set cgroup:/system.slice/backup.service --up 2mbit --min 500kbit\n\n" },
+	{ "unset", verb_unset, "TARGET", "Remove TARGET's rule: its traffic falls under the rules around it again.",
+	  "Prints 'TARGET: rule removed, no limit of its own.'\n\n" },
+	{ "list", verb_list, "[TARGET]",
+	  "Show the rules, nested in the rules around them, with live rates and counters.",
+	  "With TARGET: the rule it falls under and the rules around that (also with --json:\n"
+	  "{\"target\", \"applies\", \"rules\"}, \"applies\" null and no rules when none applies).\n"
+	  "Columns: LIMIT as set takes it ('unlimited' for none), MIN ('none'), PRIO, RATE over\n"
+	  "the last second, BYTES PACKETS DROPS BACKLOG of the rule's HTB class, CLASS its id\n"
+	  "(tc -s class show dev IFACE for uploads, dev nbifbN for downloads:\n"
+	  "netbumpctl status names it), OWNER who made it.\n\n" },
+	{ "status", verb_status, "", "Show the daemon's interfaces, cgroup root and rules.", NULL },
+	{ "top", verb_top, "[--once] [--group process|user|unit|rule] [--sort rate|total|name] [--bytes] [--filter TEXT]",
+	  "Live view: processes by rate; limit them with keys.",
+	  "  --once       one snapshot as text (COLUMNS wide, else 132) or with --json, for scripts\n"
+	  "  --group G    one row per process, user, unit or rule\n"
+	  "  --sort S     by rate (default), total bytes or name\n"
+	  "  --bytes      rates in bytes per second (B/s kB/s MB/s) rather than bit/s\n"
+	  "  --filter T   only rows whose name, user, target or rule contains T\n"
+	  "Keys: l limit, u upload, d download, r remove, g group, s sort, b bits/bytes,\n"
+	  "      / filter, arrows or j/k select, q quit.\n\n" },
+	{ "run", verb_run, "RATE -- CMD [ARGS...] | [--up R] [--down R] -- CMD [ARGS...]",
+	  "Run CMD limited from its first packet on; the limit ends when CMD and its children end.",
+	  "Like trickle(1), but for every socket CMD and its children open, by the kernel.\n"
+	  "Example: netbumpctl run 2mbit -- curl -O https://example.org/big.iso\n\n" },
+	{ "help", verb_help, "[VERB]", "Show the help, or a verb's.", NULL },
+};
+
+static const Verb *verb_find(const char *name) {
+	for (size_t k = 0; k < ELEMENTSOF(verbs); k++)
+		if (streq(name, verbs[k].name))
+			return &verbs[k];
+	return NULL;
+}
+
+static void help(void) {
+	printf("Usage: netbumpctl [OPTIONS] VERB [ARGS]\n"
+	       "Add, change, remove and list bandwidth limits, while traffic flows.\n\n"
+	       "Verbs (netbumpctl help VERB, or VERB --help, for more):\n");
+	for (size_t k = 0; k < ELEMENTSOF(verbs); k++)
+		printf("  %-7s %s\n", verbs[k].name, verbs[k].summary);
+	printf("\n%s"
+	       "Precedence: socket > process > cgroup or unit (deepest) > user > all\n"
+	       "Nesting:  a rule sits inside the rule its traffic fell under before it, and is\n"
+	       "          bounded by that rule and every rule around it\n"
+	       "%s\n"
+	       "Options:\n"
+	       "  -h --help          Show this help\n"
+	       "     --version       Show the version\n"
+	       "     --socket PATH   Daemon socket (default $NETBUMP_SOCKET or " DEFAULT_SOCKET ")\n"
+	       "     --json          Print replies as JSON (errors too, as {\"error\", \"parameters\"})\n",
+	       targets_help, rates_help);
+}
+
+static int run_main(int argc, char *argv[]) {
 	enum { ARG_VERSION = 0x100, ARG_SOCKET, ARG_JSON };
 	static const struct option options[] = {
 		{ "help", no_argument, NULL, 'h' },
@@ -774,13 +1019,20 @@ int main(int argc, char *argv[]) {
 		{ "json", no_argument, NULL, ARG_JSON },
 		{}
 	};
+	const Verb *v;
 	int c;
 
 	arg_socket = getenv("NETBUMP_SOCKET");
 	if (!arg_socket || !*arg_socket)
 		arg_socket = DEFAULT_SOCKET;
+	/* --json anywhere (but in run's command) asks for JSON errors too,
+	 * even those found before the verb is. */
+	for (int k = 1; k < argc && !streq(argv[k], "--"); k++)
+		if (streq(argv[k], "--json"))
+			arg_json = true;
 
 	/* '+': stop at the verb, so that "set X --up 1mbit" reaches the verb. */
+	opterr = 0;
 	while ((c = getopt_long(argc, argv, "+h", options, NULL)) >= 0) {
 		switch (c) {
 		case 'h':
@@ -796,17 +1048,19 @@ int main(int argc, char *argv[]) {
 			arg_json = true;
 			break;
 		default:
+			ctl_error("unknown option '%s' (see netbumpctl --help)", argv[optind - 1]);
 			return EXIT_USAGE;
 		}
 	}
 	if (optind >= argc) {
-		fprintf(stderr, "netbumpctl: missing verb (set, unset, list, status, run, top); see --help\n");
+		ctl_error("missing verb (set, unset, list, status, top, run, help); see netbumpctl --help");
 		return EXIT_USAGE;
 	}
 	/* Global options may also follow the verb's arguments. */
 	int n = 0;
 	char **args = argv + optind;
 	int nargs = argc - optind;
+	bool verb_help_asked = false;
 	for (int k = 0; k < nargs; k++) {
 		/* run: everything after "--" is the command's own. */
 		if (streq(args[0], "run") && streq(args[k], "--")) {
@@ -820,12 +1074,29 @@ int main(int argc, char *argv[]) {
 			arg_socket = args[++k];
 		else if (strncmp(args[k], "--socket=", 9) == 0)
 			arg_socket = args[k] + 9;
+		else if (k > 0 && (streq(args[k], "--help") || streq(args[k], "-h")))
+			verb_help_asked = true;
 		else
 			args[n++] = args[k];
 	}
-	for (size_t k = 0; k < ELEMENTSOF(verbs); k++)
-		if (streq(args[0], verbs[k].name))
-			return verbs[k].fn(n, args);
-	fprintf(stderr, "netbumpctl: unknown verb '%s' (expected set, unset, list, status, run, top)\n", args[0]);
-	return EXIT_USAGE;
+	v = verb_find(args[0]);
+	if (!v) {
+		ctl_error("unknown verb '%s' (expected set, unset, list, status, top, run or help)", args[0]);
+		return EXIT_USAGE;
+	}
+	if (verb_help_asked)
+		return verb_help(2, (char *[]){ (char *)"help", args[0], NULL });
+	return v->fn(n, args);
+}
+
+int main(int argc, char *argv[]) {
+	int r;
+
+	setlocale(LC_CTYPE, "");
+	r = run_main(argc, argv);
+	fflush(stdout);
+	if (r != 0 && arg_json && !json_printed)
+		print_json_error(r);
+	free(first_error);
+	return r;
 }

@@ -23,12 +23,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 #include <wchar.h>
 
+#include "format.h"
 #include "macro.h"
 #include "netbumpctl.h"
 #include "rate.h"
@@ -52,6 +54,27 @@ static const char *const group_names[_GROUP_MAX] = {
 	[GROUP_UNIT] = "unit",
 	[GROUP_RULE] = "rule",
 };
+
+typedef enum Sort {
+	SORT_RATE,  /* up + down rate now, then total bytes */
+	SORT_TOTAL, /* bytes since the process was first seen */
+	SORT_NAME,  /* NAME column */
+	_SORT_MAX,
+} Sort;
+
+static const char *const sort_names[_SORT_MAX] = {
+	[SORT_RATE] = "rate",
+	[SORT_TOTAL] = "total",
+	[SORT_NAME] = "name",
+};
+
+/* How the rows are made and shown: command line options, changed by keys. */
+typedef struct TopOptions {
+	Group group;
+	Sort sort;
+	FormatUnit unit; /* rates in bit/s or bytes/s */
+	char filter[PROMPT_MAX + 1]; /* only rows that contain it; "" all */
+} TopOptions;
 
 /* One line of the view: a process, or what a grouping merged. */
 typedef struct Row {
@@ -105,40 +128,6 @@ static json_object *jget_rule(json_object *rules, const char *target) {
 			return r;
 	}
 	return NULL;
-}
-
-/* "12.3Mbit": bits per second in at most 8 columns. */
-static char *fmt_rate(uint64_t bps, char buf[static 16]) {
-	static const char *const units[] = { "bit", "kbit", "Mbit", "Gbit", "Tbit" };
-	double v = (double)bps;
-	size_t u = 0;
-
-	while (v >= 999.5 && u + 1 < ELEMENTSOF(units)) {
-		v /= 1000.;
-		u++;
-	}
-	if (u == 0)
-		snprintf(buf, 16, "%llu%s", (unsigned long long)bps, units[0]);
-	else
-		snprintf(buf, 16, v < 9.995 ? "%.2f%s" : v < 99.95 ? "%.1f%s" : "%.0f%s", v, units[u]);
-	return buf;
-}
-
-/* "123.4MiB": bytes in at most 8 columns. */
-static char *fmt_bytes(uint64_t b, char buf[static 16]) {
-	static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB", "PiB" };
-	double v = (double)b;
-	size_t u = 0;
-
-	while (v >= 1023.95 && u + 1 < ELEMENTSOF(units)) {
-		v /= 1024.;
-		u++;
-	}
-	if (u == 0)
-		snprintf(buf, 16, "%lluB", (unsigned long long)b);
-	else
-		snprintf(buf, 16, v < 99.95 ? "%.1f%s" : "%.0f%s", v, units[u]);
-	return buf;
 }
 
 /* "8mbit/-": the limits up and down as tc(8) writes rates; "-" alone for
@@ -365,16 +354,53 @@ static bool in_user_manager(const char *path) {
 	return path && strstr(path, "/user@") != NULL;
 }
 
-static int row_compare(const void *a, const void *b) {
+static int row_compare(const void *a, const void *b, void *userdata) {
 	const Row *x = a, *y = b;
+	const Sort *sort = userdata;
 	uint64_t tx = x->up_rate + x->down_rate, ty = y->up_rate + y->down_rate;
 	uint64_t bx = x->up_bytes + x->down_bytes, by = y->up_bytes + y->down_bytes;
+	int c;
 
+	switch (*sort) {
+	case SORT_NAME:
+		c = strverscmp(x->name ?: "", y->name ?: "");
+		if (c != 0)
+			return c;
+		break;
+	case SORT_TOTAL:
+		if (bx != by)
+			return bx > by ? -1 : 1;
+		break;
+	default:
+		break;
+	}
 	if (tx != ty)
 		return tx > ty ? -1 : 1;
 	if (bx != by)
 		return bx > by ? -1 : 1;
 	return strcmp(x->key, y->key);
+}
+
+/* Does the row show text (case-insensitively) in its name, user, target
+ * or rule? */
+static bool row_matches(const Row *r, const char *text) {
+	return !*text || (r->name && strcasestr(r->name, text)) || (r->user && strcasestr(r->user, text)) ||
+	       (r->target && strcasestr(r->target, text)) || (r->rule && strcasestr(r->rule, text));
+}
+
+/* Keeps the rows the filter lets through, in the order asked for. */
+static void snapshot_arrange(Snapshot *s, const TopOptions *o) {
+	size_t n = 0;
+
+	for (size_t k = 0; k < s->n_rows; k++) {
+		if (row_matches(&s->rows[k], o->filter))
+			s->rows[n++] = s->rows[k];
+		else
+			row_done(&s->rows[k]);
+	}
+	s->n_rows = n;
+	if (n > 0)
+		qsort_r(s->rows, n, sizeof(*s->rows), row_compare, (void *)&o->sort);
 }
 
 static int snapshot_group(Snapshot *s, Group g) {
@@ -494,13 +520,11 @@ static int snapshot_group(Snapshot *s, Group g) {
 			r->down_packets = jget_u64(ds, "packets");
 		}
 	}
-	if (s->n_rows > 0)
-		qsort(s->rows, s->n_rows, sizeof(*s->rows), row_compare);
 	return 0;
 }
 
 /* Calls Top and groups the reply. 1 with *ret_error on a refusal. */
-static int snapshot_take(Conn *c, Group g, Snapshot *ret, char **ret_error) {
+static int snapshot_take(Conn *c, const TopOptions *o, Snapshot *ret, char **ret_error) {
 	Snapshot s = {};
 	json_object *p = NULL, *v;
 	int r;
@@ -514,11 +538,12 @@ static int snapshot_take(Conn *c, Group g, Snapshot *ret, char **ret_error) {
 		s.rules = NULL;
 	s.accounting = json_object_object_get_ex(p, "accounting", &v) && json_object_get_boolean(v);
 	s.interval_usec = jget_u64(p, "interval_usec");
-	r = snapshot_group(&s, g);
+	r = snapshot_group(&s, o->group);
 	if (r < 0) {
 		snapshot_done(&s);
 		return r;
 	}
+	snapshot_arrange(&s, o);
 	*ret = s;
 	return 0;
 }
@@ -526,15 +551,28 @@ static int snapshot_take(Conn *c, Group g, Snapshot *ret, char **ret_error) {
 /* ---- layout ------------------------------------------------------------------- */
 
 /* Column widths; NAME takes what is left, RULE shows from 100 columns on. */
-enum { W_ID = 7, W_USER = 8, W_RATE = 8, W_BYTES = 8, W_LIMIT = 13, W_NAME_MIN = 10 };
+/* Column widths; LIMIT as wide as the widest limits shown (within W_LIMIT
+ * and W_LIMIT_MAX, "123.457mbit/123.457mbit"), NAME takes what is left, RULE
+ * shows from 100 columns on. */
+enum { W_ID = 7, W_USER = 8, W_RATE = 8, W_BYTES = 8, W_LIMIT = 11, W_LIMIT_MAX = 23, W_NAME_MIN = 10 };
 
 typedef struct Layout {
 	int name, rule; /* widths; rule 0 = not shown */
+	int limit;
 } Layout;
 
-static Layout layout_for(int cols, Group g) {
-	int fixed = W_ID + 1 + W_USER + 1 + 2 * (W_RATE + 1) + 2 * (W_BYTES + 1) + W_LIMIT;
-	Layout l = {};
+static Layout layout_for(int cols, Group g, const Snapshot *s) {
+	Layout l = { .limit = W_LIMIT };
+	int fixed;
+
+	for (size_t k = 0; s && k < s->n_rows; k++) {
+		char lim[2 * RATE_STRING_MAX + 2];
+		int w = (int)strlen(fmt_limits(s->rows[k].up_limit, s->rows[k].down_limit, lim));
+
+		if (w > l.limit)
+			l.limit = w < W_LIMIT_MAX ? w : W_LIMIT_MAX;
+	}
+	fixed = W_ID + 1 + W_USER + 1 + 2 * (W_RATE + 1) + 2 * (W_BYTES + 1) + l.limit;
 
 	l.name = cols - fixed - 1;
 	if (g != GROUP_RULE && l.name >= 2 * 18) {
@@ -558,8 +596,10 @@ static const char *name_header(Group g) {
 
 /* One line of text for a row (or the header when r is NULL), at most cols
  * columns. */
-static void format_line(const Row *r, Group g, Layout l, char *out, size_t size) {
-	char id[32], user[64], name[1024], rule[512], ur[16], dr[16], ub[16], db[16], lim[2 * RATE_STRING_MAX + 2];
+static void format_line(const Row *r, const TopOptions *o, Layout l, char *out, size_t size) {
+	char id[32], user[64], name[1024], rule[512], ur[FORMAT_MAX], dr[FORMAT_MAX], ub[FORMAT_MAX], db[FORMAT_MAX],
+		lim[2 * RATE_STRING_MAX + 2];
+	Group g = o->group;
 	char f_id[64], f_user[128], f_name[4096], f_rule[2048], f_lim[128];
 
 	if (!r) {
@@ -567,7 +607,7 @@ static void format_line(const Row *r, Group g, Layout l, char *out, size_t size)
 		fit("USER", W_USER, false, f_user, sizeof(f_user));
 		fit(name_header(g), l.name, false, f_name, sizeof(f_name));
 		fit("RULE", l.rule, false, f_rule, sizeof(f_rule));
-		fit("LIMIT UP/DN", W_LIMIT, false, f_lim, sizeof(f_lim));
+		fit("LIMIT UP/DN", l.limit, false, f_lim, sizeof(f_lim));
 		snprintf(out, size, "%s %s %s %*s %*s %*s %*s %s%s%s", f_id, f_user, f_name, W_RATE, "UP", W_RATE,
 			 "DOWN", W_BYTES, "UP-TOTAL", W_BYTES, "DN-TOTAL", f_lim, l.rule ? " " : "",
 			 l.rule ? f_rule : "");
@@ -584,10 +624,10 @@ static void format_line(const Row *r, Group g, Layout l, char *out, size_t size)
 	fit(user, W_USER, false, f_user, sizeof(f_user));
 	fit(name, l.name, false, f_name, sizeof(f_name));
 	fit(rule, l.rule, false, f_rule, sizeof(f_rule));
-	fit(fmt_limits(r->up_limit, r->down_limit, lim), W_LIMIT, false, f_lim, sizeof(f_lim));
-	snprintf(out, size, "%s %s %s %*s %*s %*s %*s %s%s%s", f_id, f_user, f_name, W_RATE, fmt_rate(r->up_rate, ur),
-		 W_RATE, fmt_rate(r->down_rate, dr), W_BYTES, fmt_bytes(r->up_bytes, ub), W_BYTES,
-		 fmt_bytes(r->down_bytes, db), f_lim, l.rule ? " " : "", l.rule ? f_rule : "");
+	fit(fmt_limits(r->up_limit, r->down_limit, lim), l.limit, false, f_lim, sizeof(f_lim));
+	snprintf(out, size, "%s %s %s %*s %*s %*s %*s %s%s%s", f_id, f_user, f_name, W_RATE, format_rate(r->up_rate, o->unit, ur),
+		 W_RATE, format_rate(r->down_rate, o->unit, dr), W_BYTES, format_bytes(r->up_bytes, ub), W_BYTES,
+		 format_bytes(r->down_bytes, db), f_lim, l.rule ? " " : "", l.rule ? f_rule : "");
 }
 
 /* ---- --once ------------------------------------------------------------------- */
@@ -616,40 +656,62 @@ static json_object *row_to_json(const Row *r, Group g) {
 	return o;
 }
 
-static int top_once(Conn *c, Group g) {
+/* The width --once fills: $COLUMNS when it is a number (as a shell sets it,
+ * or a script asks), else the terminal's when stdout is one, else 132. */
+static int once_width(void) {
+	const char *e = getenv("COLUMNS");
+	struct winsize ws;
+	char *end = NULL;
+	long v;
+
+	if (e && *e) {
+		errno = 0;
+		v = strtol(e, &end, 10);
+		if (errno == 0 && end && !*end && v >= 40 && v <= 4000)
+			return (int)v;
+	}
+	if (isatty(STDOUT_FILENO) && ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) >= 0 && ws.ws_col >= 40)
+		return ws.ws_col;
+	return 132;
+}
+
+static int top_once(Conn *c, const TopOptions *opts) {
+	Group g = opts->group;
 	_cleanup_free_ char *error = NULL;
 	Snapshot s = {};
 	int r;
 
-	r = snapshot_take(c, g, &s, &error);
+	r = snapshot_take(c, opts, &s, &error);
 	if (r < 0) {
-		fprintf(stderr, "netbumpctl: cannot reach netbumpd at %s: %s\n", arg_socket, strerror(-r));
+		ctl_error("cannot reach netbumpd at %s: %s", arg_socket, strerror(-r));
 		return EXIT_UNREACHABLE;
 	}
 	if (r > 0) {
-		fprintf(stderr, "netbumpctl: %s\n", error ?: "Top failed");
+		ctl_error("%s", error ?: "Top failed");
 		return EXIT_REFUSED;
 	}
 	if (arg_json) {
 		json_object *o = json_object_new_object(), *a = json_object_new_array();
 
 		json_object_object_add(o, "group", json_object_new_string(group_names[g]));
+		json_object_object_add(o, "sort", json_object_new_string(sort_names[opts->sort]));
+		json_object_object_add(o, "filter", opts->filter[0] ? json_object_new_string(opts->filter) : NULL);
 		json_object_object_add(o, "accounting", json_object_new_boolean(s.accounting));
 		json_object_object_add(o, "interval_usec", json_object_new_int64((int64_t)s.interval_usec));
 		for (size_t k = 0; k < s.n_rows; k++)
 			json_object_array_add(a, row_to_json(&s.rows[k], g));
 		json_object_object_add(o, "rows", a);
 		json_object_object_add(o, "rules", json_object_get(s.rules));
-		printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED));
+		ctl_print_json(o);
 		json_object_put(o);
 	} else {
-		Layout l = layout_for(132, g);
+		Layout l = layout_for(once_width(), g, &s);
 		char line[8192];
 
 		if (!s.accounting)
 			printf("(per-process accounting is off in netbumpd: rules only)\n");
 		for (size_t k = 0; k <= s.n_rows; k++) {
-			format_line(k == 0 ? NULL : &s.rows[k - 1], g, l, line, sizeof(line));
+			format_line(k == 0 ? NULL : &s.rows[k - 1], opts, l, line, sizeof(line));
 			/* No trailing blanks in a pipe. */
 			for (size_t e = strlen(line); e > 0 && line[e - 1] == ' '; e--)
 				line[e - 1] = '\0';
@@ -667,11 +729,12 @@ typedef enum PromptKind {
 	PROMPT_BOTH,
 	PROMPT_UP,
 	PROMPT_DOWN,
+	PROMPT_FILTER,
 } PromptKind;
 
 typedef struct View {
 	Conn conn;
-	Group group;
+	TopOptions opts;
 	Snapshot snap;
 	bool have_snap;
 	char *selected_key; /* survives refreshes and re-sorting */
@@ -713,7 +776,7 @@ static void view_refresh(View *v) {
 	Snapshot s = {};
 	int r;
 
-	r = snapshot_take(&v->conn, v->group, &s, &error);
+	r = snapshot_take(&v->conn, &v->opts, &s, &error);
 	if (r < 0) {
 		set_status(v, true, "cannot reach netbumpd at %s: %s", arg_socket, strerror(-r));
 		return;
@@ -761,7 +824,7 @@ static const Row *view_selected(View *v) {
 static void view_draw(View *v) {
 	int rows, cols, list_rows;
 	Layout l;
-	char line[8192], a[16], b[16], clock[16];
+	char line[8192], a[FORMAT_MAX], b[FORMAT_MAX], clock[16];
 	uint64_t up = 0, down = 0;
 	time_t now = time(NULL);
 	struct tm tm;
@@ -773,7 +836,7 @@ static void view_draw(View *v) {
 		refresh();
 		return;
 	}
-	l = layout_for(cols, v->group);
+	l = layout_for(cols, v->opts.group, v->have_snap ? &v->snap : NULL);
 	list_rows = rows - 3;
 
 	for (size_t k = 0; v->have_snap && k < v->snap.n_rows; k++) {
@@ -781,12 +844,14 @@ static void view_draw(View *v) {
 		down += v->snap.rows[k].down_rate;
 	}
 	strftime(clock, sizeof(clock), "%H:%M:%S", localtime_r(&now, &tm));
-	snprintf(line, sizeof(line), "netbumpctl top - %s - by %s - up %s down %s%s%s", clock, group_names[v->group],
-		 fmt_rate(up, a), fmt_rate(down, b), v->have_snap && !v->snap.accounting ? " - accounting off" : "",
+	snprintf(line, sizeof(line), "netbumpctl top - %s - by %s, sorted by %s%s%s%s - up %s down %s%s%s", clock,
+		 group_names[v->opts.group], sort_names[v->opts.sort], v->opts.filter[0] ? " - filter '" : "",
+		 v->opts.filter, v->opts.filter[0] ? "'" : "", format_rate(up, v->opts.unit, a),
+		 format_rate(down, v->opts.unit, b), v->have_snap && !v->snap.accounting ? " - accounting off" : "",
 		 v->have_snap && v->snap.interval_usec ? "" : " - measuring");
 	mvaddnstr(0, 0, line, cols);
 
-	format_line(NULL, v->group, l, line, sizeof(line));
+	format_line(NULL, &v->opts, l, line, sizeof(line));
 	attron(A_REVERSE);
 	mvaddnstr(1, 0, line, cols);
 	for (int x = (int)strlen(line); x < cols; x++)
@@ -801,7 +866,7 @@ static void view_draw(View *v) {
 		for (int y = 0; y < list_rows && v->first + (size_t)y < v->snap.n_rows; y++) {
 			size_t k = v->first + (size_t)y;
 
-			format_line(&v->snap.rows[k], v->group, l, line, sizeof(line));
+			format_line(&v->snap.rows[k], &v->opts, l, line, sizeof(line));
 			if (k == v->sel)
 				attron(A_REVERSE | A_BOLD);
 			mvaddnstr(2 + y, 0, line, cols);
@@ -812,13 +877,24 @@ static void view_draw(View *v) {
 			}
 		}
 		if (v->snap.n_rows == 0)
-			mvaddnstr(2, 0, v->snap.accounting ? "(no traffic seen yet)" : "(no rules)", cols);
+			mvaddnstr(2, 0,
+				  v->opts.filter[0] ? "(no row matches the filter; / and Enter on nothing clears it)"
+				  : v->snap.accounting ? "(no traffic seen yet)"
+						       : "(no rules)",
+				  cols);
 	}
 
 	/* Status line: the prompt, a message, or the keys. */
 	move(rows - 1, 0);
 	clrtoeol();
-	if (v->prompt != PROMPT_NONE) {
+	if (v->prompt == PROMPT_FILTER) {
+		snprintf(line, sizeof(line), "Show rows containing (name, user, target or rule; Esc cancels): %s",
+			 v->input);
+		attron(A_BOLD);
+		mvaddnstr(rows - 1, 0, line, cols);
+		attroff(A_BOLD);
+		curs_set(1);
+	} else if (v->prompt != PROMPT_NONE) {
 		snprintf(line, sizeof(line), "%s limit of %s (e.g. 8mbit, 'unlimited'; Esc cancels): %s",
 			 v->prompt == PROMPT_BOTH ? "Up+down" : v->prompt == PROMPT_UP ? "Upload" : "Download",
 			 v->prompt_target, v->input);
@@ -835,7 +911,8 @@ static void view_draw(View *v) {
 			if (v->status_error)
 				attroff(A_BOLD);
 		} else
-			mvaddnstr(rows - 1, 0, "l limit  u up  d down  r remove  g group  arrows/jk select  ? help  q quit",
+			mvaddnstr(rows - 1, 0,
+				  "l limit  u up  d down  r remove  g group  s sort  b bits/bytes  / filter  ? help  q quit",
 				  cols);
 	}
 	refresh();
@@ -931,7 +1008,7 @@ static void view_open_prompt(View *v, PromptKind kind) {
 
 	if (!row || !row->target) {
 		set_status(v, true, "Nothing to limit here%s.",
-			   v->group == GROUP_RULE ? ": traffic under no rule has no target (group by process)" : "");
+			   v->opts.group == GROUP_RULE ? ": traffic under no rule has no target (group by process)" : "");
 		return;
 	}
 	free(v->prompt_target);
@@ -986,15 +1063,15 @@ static uint64_t now_msec(void) {
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-static int top_interactive(Conn *conn, Group g) {
-	View v = { .conn = *conn, .group = g };
+static int top_interactive(Conn *conn, const TopOptions *opts) {
+	View v = { .conn = *conn, .opts = *opts };
 	struct sigaction sa = { .sa_handler = on_quit_signal };
 	SCREEN *screen;
 	uint64_t next = 0;
 	int rows, cols;
 
 	if (!isatty(STDIN_FILENO) || !isatty(STDOUT_FILENO)) {
-		fprintf(stderr, "netbumpctl: top needs a terminal; use 'top --once' (and --json) in scripts\n");
+		ctl_error("top needs a terminal; use 'top --once' (and --json) in scripts");
 		return EXIT_USAGE;
 	}
 	/* Before ncurses starts: it leaves handlers it finds in place. No
@@ -1009,7 +1086,7 @@ static int top_interactive(Conn *conn, Group g) {
 	/* Reach the daemon before taking over the screen. */
 	view_refresh(&v);
 	if (!v.have_snap) {
-		fprintf(stderr, "netbumpctl: %s\n", v.status);
+		ctl_error("%s", v.status);
 		conn_close(&v.conn);
 		return v.status[0] && strstr(v.status, "cannot reach") ? EXIT_UNREACHABLE : EXIT_REFUSED;
 	}
@@ -1017,12 +1094,15 @@ static int top_interactive(Conn *conn, Group g) {
 	setlocale(LC_ALL, "");
 	screen = newterm(NULL, stdout, stdin);
 	if (!screen) {
-		fprintf(stderr, "netbumpctl: cannot drive terminal '%s'\n", getenv("TERM") ?: "(TERM unset)");
+		ctl_error("cannot drive terminal '%s'", getenv("TERM") ?: "(TERM unset)");
 		conn_close(&v.conn);
 		return EXIT_USAGE;
 	}
 	curses_active = true;
 	atexit(restore_terminal);
+	/* Esc cancels a prompt at once: a key sequence (an arrow) arrives
+	 * within milliseconds, not the second ncurses waits by default. */
+	set_escdelay(25);
 	cbreak();
 	noecho();
 	nonl();
@@ -1049,7 +1129,16 @@ static int top_interactive(Conn *conn, Group g) {
 		}
 		if (ch == KEY_RESIZE)
 			continue; /* drawn again at the top of the loop */
-		if (v.prompt != PROMPT_NONE) {
+		if (v.prompt == PROMPT_FILTER) {
+			if (view_prompt_key(&v, ch)) {
+				snprintf(v.opts.filter, sizeof(v.opts.filter), "%s", v.input);
+				set_status(&v, false, v.opts.filter[0] ? "Showing rows containing '%s'." : "%sShowing all rows.",
+					   v.opts.filter);
+				v.prompt = PROMPT_NONE;
+				v.first = 0;
+				act = true;
+			}
+		} else if (v.prompt != PROMPT_NONE) {
 			if (view_prompt_key(&v, ch)) {
 				view_apply_prompt(&v);
 				v.prompt = PROMPT_NONE;
@@ -1104,18 +1193,35 @@ static int top_interactive(Conn *conn, Group g) {
 				break;
 			case 'g':
 			case 'G':
-				v.group = (Group)((v.group + 1) % _GROUP_MAX);
+				v.opts.group = (Group)((v.opts.group + 1) % _GROUP_MAX);
 				free(v.selected_key);
 				v.selected_key = NULL;
 				v.first = 0;
-				set_status(&v, false, "Grouped by %s.", group_names[v.group]);
+				set_status(&v, false, "Grouped by %s.", group_names[v.opts.group]);
 				act = true;
+				break;
+			case 's':
+			case 'S':
+				v.opts.sort = (Sort)((v.opts.sort + 1) % _SORT_MAX);
+				set_status(&v, false, "Sorted by %s.", sort_names[v.opts.sort]);
+				act = true;
+				break;
+			case 'b':
+			case 'B':
+				v.opts.unit = v.opts.unit == FORMAT_BITS ? FORMAT_BYTES : FORMAT_BITS;
+				set_status(&v, false, "Rates in %s.",
+					   v.opts.unit == FORMAT_BITS ? "bits per second" : "bytes per second");
+				break;
+			case '/':
+				v.prompt = PROMPT_FILTER;
+				snprintf(v.input, sizeof(v.input), "%s", v.opts.filter);
+				v.status[0] = '\0';
 				break;
 			case '?':
 			case 'h':
 				set_status(&v, false,
 					   "l: limit up+down  u: upload  d: download  r/x: remove  g: process/user/unit/rule"
-					   "  j/k/arrows: select  q: quit");
+					   "  s: sort by rate/total/name  b: bits/bytes  /: filter  j/k/arrows: select  q: quit");
 				break;
 			case 12: /* ^L */
 				clearok(stdscr, TRUE);
@@ -1140,45 +1246,81 @@ static int top_interactive(Conn *conn, Group g) {
 	return quit_signal > 0 ? 128 + quit_signal : 0;
 }
 
+/* "--name VALUE", "--name=VALUE" (or the short form "-x VALUE"): whether a
+ * is that option; its value, or NULL when none follows. */
+static bool top_option(const char *a, const char *name, const char *short_name, int argc, char *argv[], int *k,
+		       const char **ret_value) {
+	size_t l = strlen(name);
+
+	if ((short_name && streq(a, short_name)) || streq(a, name)) {
+		*ret_value = *k + 1 < argc ? argv[++*k] : NULL;
+		return true;
+	}
+	if (strncmp(a, name, l) == 0 && a[l] == '=') {
+		*ret_value = a + l + 1;
+		return true;
+	}
+	return false;
+}
+
+/* The index of v in names[n], or -1. */
+static int name_index(const char *v, const char *const *names, int n) {
+	for (int x = 0; v && x < n; x++)
+		if (streq(v, names[x]))
+			return x;
+	return -1;
+}
+
 int verb_top(int argc, char *argv[]) {
 	Conn conn = { .fd = -1 };
-	Group g = GROUP_PROCESS;
+	TopOptions o = { .group = GROUP_PROCESS, .sort = SORT_RATE, .unit = FORMAT_BITS };
 	bool once = false;
-	int r;
+	int r, x;
 
 	for (int k = 1; k < argc; k++) {
 		const char *a = argv[k], *v = NULL;
 
 		if (streq(a, "--once"))
 			once = true;
-		else if (streq(a, "--group") || streq(a, "-g") || strncmp(a, "--group=", 8) == 0) {
-			v = a[7] == '=' ? a + 8 : (k + 1 < argc ? argv[++k] : NULL);
-			if (!v) {
-				fprintf(stderr, "netbumpctl: --group needs process, user, unit or rule\n");
+		else if (streq(a, "--bytes"))
+			o.unit = FORMAT_BYTES;
+		else if (top_option(a, "--group", "-g", argc, argv, &k, &v)) {
+			x = name_index(v, group_names, _GROUP_MAX);
+			if (x < 0) {
+				ctl_error(v ? "unknown grouping '%s' (expected process, user, unit or rule)"
+					    : "%s--group needs process, user, unit or rule",
+					  v ?: "");
 				return EXIT_USAGE;
 			}
-			g = _GROUP_MAX;
-			for (Group x = 0; x < _GROUP_MAX; x++)
-				if (streq(v, group_names[x]))
-					g = x;
-			if (g == _GROUP_MAX) {
-				fprintf(stderr, "netbumpctl: unknown grouping '%s' (expected process, user, unit or rule)\n", v);
+			o.group = (Group)x;
+		} else if (top_option(a, "--sort", NULL, argc, argv, &k, &v)) {
+			x = name_index(v, sort_names, _SORT_MAX);
+			if (x < 0) {
+				ctl_error(v ? "unknown order '%s' (expected rate, total or name)"
+					    : "%s--sort needs rate, total or name",
+					  v ?: "");
 				return EXIT_USAGE;
 			}
+			o.sort = (Sort)x;
+		} else if (top_option(a, "--filter", NULL, argc, argv, &k, &v)) {
+			if (!v || strlen(v) > PROMPT_MAX) {
+				ctl_error("--filter needs a text of at most %d bytes", PROMPT_MAX);
+				return EXIT_USAGE;
+			}
+			snprintf(o.filter, sizeof(o.filter), "%s", v);
 		} else {
-			fprintf(stderr, "netbumpctl: unexpected argument '%s' for top (top [--once] [--json] [--group G])\n",
-				a);
+			ctl_error("unexpected argument '%s' for top (netbumpctl top --help explains)", a);
 			return EXIT_USAGE;
 		}
 	}
 	if (arg_json && !once) {
-		fprintf(stderr, "netbumpctl: top --json prints one snapshot: add --once\n");
+		ctl_error("top --json prints one snapshot: add --once");
 		return EXIT_USAGE;
 	}
 	if (once) {
-		r = top_once(&conn, g);
+		r = top_once(&conn, &o);
 		conn_close(&conn);
 		return r;
 	}
-	return top_interactive(&conn, g);
+	return top_interactive(&conn, &o);
 }

@@ -99,6 +99,9 @@ static int unit_resolve(Manager *m, Rule *rule, const char **ret_error, char **r
 	const char *why = NULL;
 	int r = unit_rule_prepare(m, rule, &why);
 
+	/* No systemd here: the reason says it all, an errno would not help. */
+	if (r == -EOPNOTSUPP && why)
+		return rule_fail(ret_error, ret_reason, E_FAILED, r, "%s: %s", rule->name, why);
 	if (r < 0)
 		return rule_fail(ret_error, ret_reason, E_FAILED, r, "%s: %s: %s", rule->name, why ?: "failed",
 				 strerror(-r));

@@ -1,9 +1,12 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <getopt.h>
+#include <linux/capability.h>
 #include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #include <systemd/sd-daemon.h>
 
 #include "log.h"
@@ -29,6 +32,43 @@ static void help(void) {
 	       "                         shows the rules only)\n"
 	       "     --no-small-first    No leaf class that serves a rule's small packets first\n"
 	       "                         (which only the first 1000 rules get anyway)\n");
+}
+
+/* Before anything is touched (state directory, BPF, netlink): without these
+ * netbumpd could only fail half-way, after libbpf's complaints. Which ones
+ * and why: units/netbumpd.service.in. CAP_SYS_ADMIN stands for CAP_BPF and
+ * CAP_PERFMON. */
+static int check_capabilities(void) {
+	static const struct {
+		int cap;
+		const char *name;
+	} needed[] = {
+		{ CAP_NET_ADMIN, "CAP_NET_ADMIN" },
+		{ CAP_BPF, "CAP_BPF" },
+		{ CAP_PERFMON, "CAP_PERFMON" },
+	};
+	struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct d[_LINUX_CAPABILITY_U32S_3] = {};
+	char missing[128] = "";
+	bool sys_admin;
+
+	if (syscall(SYS_capget, &h, d) < 0)
+		return 0; /* cannot tell: the operations themselves will say */
+#define HAS(c) ((d[(c) / 32].effective & (1u << ((c) % 32))) != 0)
+	sys_admin = HAS(CAP_SYS_ADMIN);
+	for (size_t k = 0; k < sizeof(needed) / sizeof(needed[0]); k++)
+		if (!HAS(needed[k].cap) && !(sys_admin && needed[k].cap != CAP_NET_ADMIN)) {
+			if (missing[0])
+				strncat(missing, ", ", sizeof(missing) - strlen(missing) - 1);
+			strncat(missing, needed[k].name, sizeof(missing) - strlen(missing) - 1);
+		}
+#undef HAS
+	if (!missing[0])
+		return 0;
+	log_error("Must run as root: it needs CAP_NET_ADMIN, CAP_BPF and CAP_PERFMON, and %s lacks %s; "
+		  "nothing was changed.",
+		  geteuid() == 0 ? "this root process" : "this user", missing);
+	return -EPERM;
 }
 
 static int strv_push(char ***v, const char *s) {
@@ -155,6 +195,10 @@ int main(int argc, char *argv[]) {
 	r = parse_argv(m, argc, argv);
 	if (r <= 0)
 		return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+
+	r = check_capabilities();
+	if (r < 0)
+		return EXIT_FAILURE;
 
 	r = manager_start(m);
 	if (r < 0) {

@@ -14,6 +14,7 @@
 #include "iface.h"
 #include "log.h"
 #include "manager.h"
+#include "mountns.h"
 #include "netbump.skel.h"
 #include "netbump/netbump.h"
 #include "process.h"
@@ -82,6 +83,28 @@ static int resolve_cgroup_root(Manager *m) {
 	int r;
 
 	r = cg_find_mount(&m->cgroup_mount);
+	if (r == -ENOMEDIUM) {
+		_cleanup_free_ char *host = NULL;
+
+		/* PID 1 has cgroup2 where this namespace has none: /sys was
+		 * remounted, as `ip netns exec` does (mountns.h). */
+		r = mountns_mount_cgroup2(&host);
+		if (r == -ENOMEDIUM)
+			return log_error_errno(r, "cgroup v2 is not mounted (no cgroup2 in /proc/self/mountinfo, nor in "
+						  "PID 1's): netbumpd needs the unified cgroup hierarchy.");
+		if (r < 0)
+			return log_error_errno(r, "cgroup v2 is not mounted here, though it is at %s for PID 1: /sys was "
+						  "remounted, as 'ip netns exec' does, and mounting cgroup2 for netbumpd "
+						  "alone failed (%m). Start it with 'nsenter --net=/run/netns/NAME netbumpd', "
+						  "which keeps the host's /sys.",
+					       host ?: "?");
+		log_notice("/sys was remounted (as 'ip netns exec' does) and had no cgroup2: mounted it at %s for "
+			   "netbumpd alone. /sys/fs/bpf is hidden too, so the BPF pins live in %s/bpf in this "
+			   "namespace only and a netbumpd restarted after a crash rebuilds the shaping rather than "
+			   "taking it over; 'nsenter --net=/run/netns/NAME netbumpd' keeps the host's /sys.",
+			   host, m->state_dir);
+		r = cg_find_mount(&m->cgroup_mount);
+	}
 	if (r < 0)
 		return log_error_errno(r, "cgroup v2 is not mounted (no cgroup2 in /proc/self/mountinfo).");
 

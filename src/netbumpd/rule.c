@@ -530,7 +530,9 @@ int manager_set_rule(Manager *m, const RuleRequest *req, Rule **ret, const char 
 
 	r = target_parse(req->target, &t, &why);
 	if (r < 0)
-		return rule_fail(ret_error, ret_reason, E_INVALID, r, "invalid target '%s': %s", req->target, why);
+		return rule_fail(ret_error, ret_reason, E_INVALID, r,
+				 r == -EOPNOTSUPP ? "cannot limit '%s': %s" : "invalid target '%s': %s", req->target,
+				 why);
 	r = resolve_sock_fd(&t, ret_error, ret_reason);
 	if (r >= 0 && t.kind == TARGET_USER) {
 		r = target_resolve(&t);
@@ -731,7 +733,9 @@ int manager_unset_rule(Manager *m, const char *target, uid_t caller, const char 
 	*ret_reason = NULL;
 	r = target_parse(target, &t, &why);
 	if (r < 0)
-		return rule_fail(ret_error, ret_reason, E_INVALID, r, "invalid target '%s': %s", target, why);
+		return rule_fail(ret_error, ret_reason, E_INVALID, r,
+				 r == -EOPNOTSUPP ? "cannot limit '%s': %s" : "invalid target '%s': %s", target,
+				 why);
 	r = target_resolve(&t);
 	if (r >= 0)
 		r = resolve_sock_fd(&t, ret_error, ret_reason);
@@ -869,7 +873,9 @@ int manager_rule_for(Manager *m, const char *target, Rule **ret, const char **re
 	*ret_reason = NULL;
 	k = target_parse(target, &t, &why);
 	if (k < 0)
-		return rule_fail(ret_error, ret_reason, E_INVALID, k, "invalid target '%s': %s", target, why);
+		return rule_fail(ret_error, ret_reason, E_INVALID, k,
+				 k == -EOPNOTSUPP ? "cannot limit '%s': %s" : "invalid target '%s': %s", target,
+				 why);
 	k = target_resolve(&t);
 	if (k >= 0)
 		k = resolve_sock_fd(&t, ret_error, ret_reason);

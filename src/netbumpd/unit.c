@@ -70,6 +70,17 @@ fail:
 	return r;
 }
 
+/* Why manager_bus_open() failed, in words: on a host without systemd
+ * (sd_booted(3): no /run/systemd/system) the D-Bus error itself, ENOENT for
+ * the bus socket, would say nothing useful (unit_rule_prepare() returns
+ * -EOPNOTSUPP then, and the caller leaves the errno out). */
+static const char *bus_open_failure(void) {
+	if (sd_booted() <= 0)
+		return "systemd is not running on this host (not the service manager): unit: targets need systemd; "
+		       "limit the processes with cgroup:, pid: or user@ instead";
+	return "cannot reach systemd over D-Bus";
+}
+
 /* The unit's cgroup path now, "" when it has none (not running). */
 static int unit_cgroup(Manager *m, Rule *rule, char **ret) {
 	sd_bus_error error = SD_BUS_ERROR_NULL;
@@ -156,7 +167,7 @@ int unit_rule_prepare(Manager *m, Rule *rule, const char **ret_reason) {
 
 	r = manager_bus_open(m);
 	if (r < 0)
-		return *ret_reason = "cannot reach systemd over D-Bus", r;
+		return *ret_reason = bus_open_failure(), sd_booted() > 0 ? r : -EOPNOTSUPP;
 
 	/* LoadUnit also answers for units that are not running (or do not
 	 * exist yet: they may be created later). */
@@ -240,7 +251,7 @@ int scope_start(Manager *m, Rule *rule, const pid_t *pids, size_t n, const char 
 
 	r = manager_bus_open(m);
 	if (r < 0)
-		return *ret_reason = "cannot reach systemd over D-Bus", r;
+		return *ret_reason = bus_open_failure(), r;
 	snprintf(name, sizeof(name), "netbump-pid-%d.scope", (int)rule->target.pid);
 	snprintf(desc, sizeof(desc), "netbump limit for process %d", (int)rule->target.pid);
 

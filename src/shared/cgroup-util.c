@@ -25,7 +25,11 @@ static void unescape_octal(char *s) {
 }
 
 int cg_find_mount(char **ret) {
-	_cleanup_fclose_ FILE *f = fopen("/proc/self/mountinfo", "re");
+	return cg_find_mount_in("/proc/self/mountinfo", ret);
+}
+
+int cg_find_mount_in(const char *mountinfo, char **ret) {
+	_cleanup_fclose_ FILE *f = fopen(mountinfo, "re");
 	_cleanup_free_ char *line = NULL;
 	size_t n = 0;
 

@@ -9,6 +9,9 @@
 /* The cgroup2 mount point from /proc/self/mountinfo (first one found).
  * -ENOMEDIUM when cgroup v2 is not mounted. */
 int cg_find_mount(char **ret);
+/* The same from another mountinfo file ("/proc/1/mountinfo": where the
+ * host has it, seen from a mount namespace that lacks it). */
+int cg_find_mount_in(const char *mountinfo, char **ret);
 
 /* The cgroup id the kernel reports to BPF (bpf_skb_cgroup_id() and friends):
  * the kernfs node id, read with name_to_handle_at(2). */

@@ -101,28 +101,54 @@ static int parse_positive(const char *s, const char **ret_end, unsigned long lon
 	return 0;
 }
 
-/* systemd.unit(5): a name of at most 255 bytes from [a-zA-Z0-9:_.\\@-]
- * with one of the suffixes of units that own a cgroup. */
-static bool valid_unit_name(const char *s) {
-	static const char *const suffixes[] = { ".service", ".scope", ".slice", ".socket", ".mount", ".swap" };
+/* systemd.unit(5): a name of at most 255 bytes from [a-zA-Z0-9:_.\\@-].
+ * Only units that own a cgroup can be limited: services, scopes, slices,
+ * sockets, mounts and swaps. A name without one of systemd's suffixes is a
+ * service, as systemctl(1) reads it ("backup" is "backup.service").
+ * Returns 0 and a new name in *ret (suffix added where needed), -EINVAL for
+ * a name systemd would refuse, -EOPNOTSUPP for a unit without a cgroup. */
+static int unit_name_normalize(const char *s, char **ret, const char **ret_reason) {
+	static const char *const with_cgroup[] = { ".service", ".scope", ".slice", ".socket", ".mount", ".swap" };
+	static const char *const without[] = { ".target", ".timer", ".path", ".device", ".automount" };
 	size_t l = strlen(s);
 	bool suffix = false;
 
 	if (l == 0 || l > 255 || s[0] == '.' || s[0] == '-')
-		return false;
+		return *ret_reason = "invalid unit name (expected e.g. unit:backup.service)", -EINVAL;
 	for (size_t i = 0; i < l; i++) {
 		char c = s[i];
 		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == ':' ||
 		      c == '_' || c == '.' || c == '\\' || c == '@' || c == '-'))
-			return false;
+			return *ret_reason = "invalid unit name: systemd allows letters, digits and :_.\\@- "
+					     "(expected e.g. unit:backup.service)",
+			       -EINVAL;
 	}
-	for (size_t i = 0; i < ELEMENTSOF(suffixes); i++) {
-		size_t sl = strlen(suffixes[i]);
-		if (l > sl && streq(s + l - sl, suffixes[i]))
+	for (size_t i = 0; i < ELEMENTSOF(without); i++) {
+		size_t sl = strlen(without[i]);
+		if (l > sl && streq(s + l - sl, without[i]))
+			return *ret_reason = "a valid unit, but timers, targets, paths, devices and automounts run no "
+					     "processes of their own, so there is nothing to limit: name the unit "
+					     "they start (e.g. unit:NAME.service)",
+			       -EOPNOTSUPP;
+	}
+	for (size_t i = 0; i < ELEMENTSOF(with_cgroup); i++) {
+		size_t sl = strlen(with_cgroup[i]);
+		if (l > sl && streq(s + l - sl, with_cgroup[i]))
 			suffix = true;
 	}
 	/* A template ("foo@.service") has no cgroup; an instance does. */
-	return suffix && !strstr(s, "@.");
+	if (strstr(s, "@.") || (!suffix && s[l - 1] == '@'))
+		return *ret_reason = "a template unit runs nothing itself: name an instance (e.g. unit:getty@tty1.service)",
+		       -EOPNOTSUPP;
+	if (suffix)
+		*ret = strdup(s);
+	else {
+		if (l + strlen(".service") > 255)
+			return *ret_reason = "invalid unit name (longer than 255 bytes with .service)", -EINVAL;
+		if (asprintf(ret, "%s.service", s) < 0)
+			*ret = NULL;
+	}
+	return *ret ? 0 : -ENOMEM;
 }
 
 /* What useradd(8) accepts, plus the '$' machine accounts end with. */
@@ -216,11 +242,9 @@ int target_parse(const char *s, Target *ret, const char **ret_reason) {
 			return *ret_reason = "invalid socket (expected sock:INODE or sock:PID:FD)", -EINVAL;
 	} else if (strncmp(s, "unit:", 5) == 0) {
 		t.kind = TARGET_UNIT;
-		if (!valid_unit_name(s + 5))
-			return *ret_reason = "invalid unit name (expected e.g. unit:backup.service)", -EINVAL;
-		t.unit = strdup(s + 5);
-		if (!t.unit)
-			return -ENOMEM;
+		r = unit_name_normalize(s + 5, &t.unit, ret_reason);
+		if (r < 0)
+			return r;
 	} else
 		return *ret_reason = "unknown target kind (expected cgroup:/PATH, user@USER, pid:PID, sock:INODE, "
 				     "sock:PID:FD, unit:NAME or all)",

@@ -8,7 +8,8 @@
  *   pid:PID        a process, its threads and the children it starts
  *   sock:INODE     one socket, by the inode /proc/PID/fd shows ("socket:[N]")
  *   sock:PID:FD    the same, by a process's file descriptor
- *   unit:NAME      a systemd unit's cgroup, followed across restarts
+ *   unit:NAME      a systemd unit's cgroup, followed across restarts ("NAME"
+ *                  alone is NAME.service)
  *   all            everything netbumpd shapes: the rule around every other
  */
 #pragma once
@@ -40,8 +41,11 @@ typedef struct Target {
 
 #define TARGET_PATH_MAX 4096
 
-/* Parses s. On failure returns -EINVAL and, if ret_reason is not NULL, a
- * static string saying what is wrong with it. Does not look anything up. */
+/* Parses s. On failure returns -EINVAL (not a target), -EOPNOTSUPP (a
+ * valid unit that has no cgroup: a timer, a target, a template...) or
+ * -ENOMEM, and, if ret_reason is not NULL, a static string saying what is
+ * wrong with it. "unit:NAME" without a unit suffix is NAME.service, as
+ * systemctl(1) reads it. Does not look anything up. */
 int target_parse(const char *s, Target *ret, const char **ret_reason);
 
 /* Resolves a user name to its uid. -ENOENT (unknown user) or -errno. */

@@ -691,7 +691,10 @@ nb_start_netbumpd() {
         local t0 t1
         t0=$(nb_now)
         echo "=== start $(date +%T.%N) ===" >>"$NB_TMP/netbumpd.log"
-        nsenter --net="$NB_NETNS_A" "$NB_NETBUMPD" --foreground --socket "$NB_SOCK" \
+        # NB_DAEMON_ENTER: how it enters ns a ("ip netns exec NS" remounts /sys; the default keeps it)
+        local enter=(nsenter --net="$NB_NETNS_A")
+        [[ -n ${NB_DAEMON_ENTER:-} ]] && read -ra enter <<<"$NB_DAEMON_ENTER"
+        "${enter[@]}" "$NB_NETBUMPD" --foreground --socket "$NB_SOCK" \
                 --state-dir "$NB_STATE" --cgroup-root "$NB_CGROOT" "$@" >>"$NB_TMP/netbumpd.log" 2>&1 &
         NB_DAEMON_PID=$!
         nb_track_pid "$NB_DAEMON_PID"

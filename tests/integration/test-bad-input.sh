@@ -3,7 +3,8 @@
 #
 # Bad input gets a clear error naming the bad word, a non-zero exit, and changes nothing:
 #   - netbumpctl: unknown target kind, missing cgroup, cgroup outside the root, unknown user,
-#     garbage and overflowing rates, unset of a rule that does not exist;
+#     garbage and overflowing rates, a rate apart from its unit, a timer unit, a unit where systemd
+#     does not run, unset of a rule that does not exist;
 #   - the socket: garbage, a non-object, an unknown method, wrong parameter types, a message over
 #     the size bound, a half message left hanging; other clients are served throughout.
 # After all of it the rule list is exactly what it was.
@@ -54,6 +55,13 @@ expect_error 2 "--sideways" set "$kept" --sideways 5mbit
 expect_error 2 "frobnicate" frobnicate
 expect_error 1 "user@4242" unset user@4242
 expect_error 1 "unset" set "$kept" --up unlimited --down unlimited
+# words that are nearly right: a rate and its unit apart, a unit that runs no processes, a unit
+# target where systemd is not the service manager
+expect_error 2 "'5mbit'" set "$kept" 5 mbit
+expect_error 2 "cannot limit 'unit:backup.timer'" set unit:backup.timer 5mbit
+if [[ ! -d /run/systemd/system ]]; then
+        expect_error 1 "systemd is not running on this host" set unit:nbtest-nothing 5mbit
+fi
 
 # a rate in bytes per second works, with a warning saying what it means
 err=$(nbctl set user@1001 1mbps 2>&1 >/dev/null) || nb_record_failure "set user@1001 1mbps failed: $err"

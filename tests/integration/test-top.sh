@@ -44,12 +44,13 @@ make_cgroup down >/dev/null
 TMUX_SOCK=nbtop-$NB_ID
 tm() { tmux -L "$TMUX_SOCK" -f /dev/null "$@"; }
 
-# to_bps RATE: the view's "41.3Mbit" (bit/s) to bits per second
+# to_bps RATE: the view's "41.3mbit" (bit/s, tc's units as netbumpctl list writes them) to bits per
+# second
 to_bps() {
         awk -v r="$1" 'BEGIN {
                 if (!match(r, /^[0-9.]+/)) { print -1; exit }
                 v = substr(r, 1, RLENGTH); u = substr(r, RLENGTH + 1)
-                m["bit"] = 1; m["kbit"] = 1e3; m["Mbit"] = 1e6; m["Gbit"] = 1e9; m["Tbit"] = 1e12
+                m["bit"] = 1; m["kbit"] = 1e3; m["mbit"] = 1e6; m["gbit"] = 1e9; m["tbit"] = 1e12
                 if (!(u in m)) { print -1; exit }
                 printf "%.0f\n", v * m[u]
         }'

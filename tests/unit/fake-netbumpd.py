@@ -8,7 +8,8 @@ the replies, without privileges or a shaper.
 Each request goes to LOG as one line: the method and its parameters, keys sorted. List replies
 with the rules in the JSON file RULES (read anew for every call) and, given a target, applies:
 the rule of that very target or null. Set replies with the rule the parameters describe, inside
-"all" unless it is "all".
+"all" unless it is "all". Unset always succeeds. Top replies with the rules and the processes in
+the JSON file RULES.top, if there is one.
 """
 import json
 import os
@@ -40,6 +41,16 @@ def reply(method, params, rules_path):
             "complete": True,
         }
         return {"parameters": {"rule": rule}}
+    if method == IFACE + "Top":
+        with open(rules_path) as f:
+            rules = json.load(f)
+        procs = []
+        if os.path.exists(rules_path + ".top"):
+            with open(rules_path + ".top") as f:
+                procs = json.load(f)
+        return {"parameters": {"processes": procs, "rules": rules, "accounting": True, "interval_usec": 1000000}}
+    if method == IFACE + "Unset":
+        return {"parameters": {}}
     return {"error": "org.varlink.service.MethodNotFound", "parameters": {"method": method}}
 
 

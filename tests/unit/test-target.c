@@ -30,6 +30,17 @@ static void bad(const char *s) {
 	}
 }
 
+/* A valid unit name that has no cgroup: refused as not limitable. */
+static void not_limitable(const char *s) {
+	Target t = { .kind = TARGET_USER, .uid = 4242 };
+	const char *reason = NULL;
+
+	if (target_parse(s, &t, &reason) != -EOPNOTSUPP || !reason || !*reason || t.uid != 4242) {
+		fprintf(stderr, "target_parse(\"%s\") did not say it cannot be limited\n", s);
+		exit(EXIT_FAILURE);
+	}
+}
+
 int main(void) {
 	ok("cgroup:/", "cgroup:/");
 	ok("cgroup:/a", "cgroup:/a");
@@ -90,9 +101,16 @@ int main(void) {
 	bad("sock:1:2:3");
 	bad("socket:[123]");
 	bad("unit:");
-	bad("unit:backup");
-	bad("unit:backup.timer");
-	bad("unit:getty@.service");
+	/* as systemctl: a name without a unit suffix is a service */
+	ok("unit:backup", "unit:backup.service");
+	ok("unit:getty@tty1", "unit:getty@tty1.service");
+	ok("unit:my.app", "unit:my.app.service");
+	not_limitable("unit:backup.timer");
+	not_limitable("unit:multi-user.target");
+	not_limitable("unit:backup.path");
+	not_limitable("unit:dev-sda.device");
+	not_limitable("unit:getty@.service");
+	not_limitable("unit:getty@");
 	bad("unit:a b.service");
 	bad("unit:a/b.service");
 	bad("unit:.service");
