@@ -470,11 +470,22 @@ static int client_dispatch(Client *c, json_object *msg) {
 		{ VARLINK_INTERFACE ".Top", method_top },
 		{ "org.varlink.service.GetInfo", method_get_info },
 	};
+	_cleanup_free_ char *parameter = NULL;
 	const char *reason = NULL;
 	VarlinkCall call;
 	int r;
 
-	r = vl_call_parse(msg, &call, &reason);
+	r = vl_call_parse(msg, &call, &reason, &parameter);
+	if (r == -EILSEQ) {
+		_cleanup_free_ char *why = NULL;
+
+		if (asprintf(&why, "parameter '%s' %s", parameter ?: "", reason) < 0)
+			return -ENOMEM;
+		log_notice("Refused a request from uid %u: %s.", (unsigned)c->uid, why);
+		return reply_error(c, "org.varlink.service.InvalidParameter", "parameter", parameter ?: "", why);
+	}
+	if (r == -ENOMEM)
+		return r;
 	if (r < 0)
 		return reply_error(c, VARLINK_INTERFACE ".InvalidRequest", NULL, NULL, reason);
 	/* Deferred small-packet leaves wait while requests come. */
@@ -526,12 +537,12 @@ static int client_io_cb(sd_event_source *s, int fd, uint32_t revents, void *user
 		}
 		for (;;) {
 			json_object *msg = NULL;
-			int k = vl_buffer_take(&c->in, &msg);
+			const char *reason = NULL;
+			int k = vl_buffer_take(&c->in, &msg, &reason);
 			if (k == 0)
 				break;
 			if (k == -EBADMSG) {
-				if (reply_error(c, VARLINK_INTERFACE ".InvalidRequest", NULL, NULL,
-						"message is not a JSON object") < 0) {
+				if (reply_error(c, VARLINK_INTERFACE ".InvalidRequest", NULL, NULL, reason) < 0) {
 					client_free(c);
 					return 0;
 				}
