@@ -166,11 +166,15 @@ typedef struct Client {
 	uid_t uid;              /* SO_PEERCRED, taken at accept */
 	uint64_t last_activity; /* CLOCK_MONOTONIC usec */
 	uint64_t partial_since; /* when an incomplete message started, 0 = none */
+	uint64_t out_waiting_since; /* output unsent and none of it taken since, 0 = none */
 	sd_event_source *io;
 	VarlinkBuffer in;
 	char *out;
 	size_t out_size, out_done, out_cap;
+	bool eof;     /* the peer shut its side: answer what it sent, then close */
 	bool closing; /* close once the output is flushed */
+	bool queued;  /* in the manager's run queue */
+	struct Client *run_next;
 	struct Client *next;
 } Client;
 
@@ -237,6 +241,14 @@ struct Manager {
 
 	Client *clients;
 	unsigned n_clients;
+	/* Clients with complete messages still to handle, served a few
+	 * messages each in turn (server.c) */
+	Client *run_head, *run_tail;
+	sd_event_source *run_worker;
+	/* accept(2) ran out of descriptors: the listening socket rests until
+	 * this timer or a client's close (server.c) */
+	sd_event_source *listen_retry;
+	bool listen_starved; /* ... and it was said once in the log */
 
 	/* the cgroup netbump makes its own cgroups in: <cgroup root>/netbump */
 	char *own_cgroup_abs;
