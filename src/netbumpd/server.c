@@ -31,6 +31,7 @@
 #include "manager.h"
 #include "netbump/netbump.h"
 #include "rate.h"
+#include "request.h"
 #include "rule.h"
 #include "server.h"
 #include "top.h"
@@ -265,95 +266,24 @@ json_object *rule_json(const Rule *r) {
 	return o;
 }
 
-/* Reads an optional rate parameter: a non-negative integer in bit/s, 0 for
- * "unlimited in this direction". */
-static int get_rate_param(json_object *params, const char *key, bool *ret_has, uint64_t *ret) {
-	json_object *v;
-
-	*ret_has = false;
-	if (!json_object_object_get_ex(params, key, &v))
-		return 0;
-	if (!json_object_is_type(v, json_type_int))
-		return -EINVAL;
-	errno = 0;
-	int64_t x = json_object_get_int64(v);
-	if (errno != 0 || x < 0)
-		return -ERANGE;
-	*ret_has = true;
-	*ret = (uint64_t)x;
-	return 0;
-}
-
-static int check_params(Client *c, json_object *params, const char *const *allowed) {
-	json_object_object_foreach(params, key, val) {
-		bool ok = false;
-		(void)val;
-		for (const char *const *a = allowed; *a; a++)
-			ok = ok || streq(*a, key);
-		if (!ok) {
-			(void)reply_error(c, "org.varlink.service.InvalidParameter", "parameter", key, "unknown parameter");
-			return -EINVAL;
-		}
-	}
-	return 0;
-}
-
-static int method_set(Client *c, json_object *params) {
-	static const char *const allowed[] = { "target", "up", "down", "min_up", "min_down", "priority", "transient", NULL };
+static int method_set(Client *c, const Request *req) {
 	Manager *m = c->manager;
-	RuleRequest req = {};
-	json_object *t;
 	const char *error = NULL;
 	_cleanup_free_ char *reason = NULL;
 	Rule *rule;
 	int r;
 
-	if (check_params(c, params, allowed) < 0)
-		return 0;
-	if (!json_object_object_get_ex(params, "target", &t) || !json_object_is_type(t, json_type_string))
-		return reply_error(c, "org.varlink.service.InvalidParameter", "parameter", "target",
-				   "missing or not a string");
-	req.target = json_object_get_string(t);
-	if (json_object_object_get_ex(params, "transient", &t)) {
-		if (!json_object_is_type(t, json_type_boolean))
-			return reply_error(c, "org.varlink.service.InvalidParameter", "parameter", "transient",
-					   "not a boolean");
-		req.transient = json_object_get_boolean(t);
-	}
-	const struct {
-		const char *name;
-		bool *has;
-		uint64_t *bps;
-	} rates[] = {
-		{ "up", &req.has_up, &req.up_bps },
-		{ "down", &req.has_down, &req.down_bps },
-		{ "min_up", &req.has_min_up, &req.min_up },
-		{ "min_down", &req.has_min_down, &req.min_down },
-	};
-	for (size_t k = 0; k < sizeof(rates) / sizeof(rates[0]); k++)
-		if (get_rate_param(params, rates[k].name, rates[k].has, rates[k].bps) < 0)
-			return reply_error(c, "org.varlink.service.InvalidParameter", "parameter", rates[k].name,
-					   "not a non-negative integer (bit/s)");
-	if (json_object_object_get_ex(params, "priority", &t)) {
-		if (!json_object_is_type(t, json_type_string) ||
-		    priority_from_string(json_object_get_string(t), &req.priority) < 0)
-			return reply_error(c, "org.varlink.service.InvalidParameter", "parameter", "priority",
-					   "not one of \"high\", \"normal\", \"low\"");
-		req.has_priority = true;
-	}
-
-	req.caller = c->uid;
-	r = manager_set_rule(m, &req, &rule, &error, &reason);
+	r = manager_set_rule(m, &req->rule, &rule, &error, &reason);
 	if (r == -ENOMEM)
 		return r;
 	if (r < 0) {
-		log_struct(LOG_NOTICE, LOG_FIELDS({ "TARGET", req.target }, { "UID", LOG_UINT(c->uid) }),
-			   "Refused Set %s from uid %u: %s", req.target, (unsigned)c->uid, reason ?: strerror(-r));
-		return reply_error(c, error ?: "io.netbump.Manager.Failed", "target", req.target, reason ?: strerror(-r));
+		log_struct(LOG_NOTICE, LOG_FIELDS({ "TARGET", req->target }, { "UID", LOG_UINT(c->uid) }),
+			   "Refused Set %s from uid %u: %s", req->target, (unsigned)c->uid, reason ?: strerror(-r));
+		return reply_error(c, error ?: "io.netbump.Manager.Failed", "target", req->target, reason ?: strerror(-r));
 	}
 	char up[RATE_STRING_MAX], down[RATE_STRING_MAX];
 	log_struct(LOG_INFO,
-		   LOG_FIELDS({ "RULE", rule->name }, { "TARGET", req.target }, { "UID", LOG_UINT(c->uid) }),
+		   LOG_FIELDS({ "RULE", rule->name }, { "TARGET", req->target }, { "UID", LOG_UINT(c->uid) }),
 		   "Rule %s: up %s, down %s (class %x:%x).", rule->name,
 		   rule->up_bps ? rate_format(rule->up_bps, up) : "unlimited",
 		   rule->down_bps ? rate_format(rule->down_bps, down) : "unlimited", NB_HTB_MAJOR, rule->minor);
@@ -363,79 +293,49 @@ static int method_set(Client *c, json_object *params) {
 	return client_queue(c, vl_reply_new(p));
 }
 
-/* The rule name a target stands for (as Rule.name has it), for the journal's
- * RULE= field; NULL if it does not parse. */
-static char *canonical_target(const char *s) {
-	const char *reason = NULL;
-	char *name = NULL;
-	Target t;
-
-	if (target_parse(s, &t, &reason) < 0)
-		return NULL;
-	if (target_resolve(&t) >= 0)
-		name = target_to_string(&t);
-	target_done(&t);
-	return name;
-}
-
-static int method_unset(Client *c, json_object *params) {
-	static const char *const allowed[] = { "target", NULL };
+static int method_unset(Client *c, const Request *req) {
 	const char *error = NULL;
 	_cleanup_free_ char *reason = NULL;
-	json_object *t;
 	int r;
 
-	if (check_params(c, params, allowed) < 0)
-		return 0;
-	if (!json_object_object_get_ex(params, "target", &t) || !json_object_is_type(t, json_type_string))
-		return reply_error(c, "org.varlink.service.InvalidParameter", "parameter", "target",
-				   "missing or not a string");
-	r = manager_unset_rule(c->manager, json_object_get_string(t), c->uid, &error, &reason);
+	r = manager_unset_rule(c->manager, req->canonical, c->uid, &error, &reason);
 	if (r == -ENOMEM)
 		return r;
 	if (r < 0) {
 		log_struct(r == -EPERM ? LOG_NOTICE : LOG_INFO,
-			   LOG_FIELDS({ "TARGET", json_object_get_string(t) }, { "UID", LOG_UINT(c->uid) }),
-			   "Refused Unset %s from uid %u: %s", json_object_get_string(t), (unsigned)c->uid,
-			   reason ?: strerror(-r));
-		return reply_error(c, error, "target", json_object_get_string(t), reason ?: strerror(-r));
+			   LOG_FIELDS({ "TARGET", req->target }, { "UID", LOG_UINT(c->uid) }),
+			   "Refused Unset %s from uid %u: %s", req->target, (unsigned)c->uid, reason ?: strerror(-r));
+		return reply_error(c, error, "target", req->target, reason ?: strerror(-r));
 	}
-	_cleanup_free_ char *name = canonical_target(json_object_get_string(t));
 	log_struct(LOG_INFO,
-		   LOG_FIELDS({ "RULE", name }, { "TARGET", json_object_get_string(t) }, { "UID", LOG_UINT(c->uid) }),
-		   "Rule %s removed.", json_object_get_string(t));
+		   LOG_FIELDS({ "RULE", req->canonical }, { "TARGET", req->target }, { "UID", LOG_UINT(c->uid) }),
+		   "Rule %s removed.", req->target);
 	return client_queue(c, vl_reply_new(NULL));
 }
 
-static int method_list(Client *c, json_object *params) {
-	static const char *const allowed[] = { "target", NULL };
+static int method_list(Client *c, const Request *req) {
 	Manager *m = c->manager;
-	json_object *p, *t = NULL;
+	json_object *p;
 	Rule *applies = NULL;
 
-	if (check_params(c, params, allowed) < 0)
-		return 0;
 	/* With a target: which rule it falls under. */
-	if (json_object_object_get_ex(params, "target", &t)) {
+	if (req->canonical) {
 		const char *error = NULL;
 		_cleanup_free_ char *reason = NULL;
 		int r;
 
-		if (!json_object_is_type(t, json_type_string))
-			return reply_error(c, "org.varlink.service.InvalidParameter", "parameter", "target",
-					   "not a string");
-		r = manager_rule_for(m, json_object_get_string(t), &applies, &error, &reason);
+		r = manager_rule_for(m, req->canonical, &applies, &error, &reason);
 		if (r == -ENOMEM)
 			return r;
 		if (r < 0)
-			return reply_error(c, error, "target", json_object_get_string(t), reason ?: strerror(-r));
+			return reply_error(c, error, "target", req->target, reason ?: strerror(-r));
 		if (applies && !rule_visible_to(m, applies, c->uid))
 			applies = NULL;
 	}
 	p = json_object_new_object();
 	if (!p)
 		return -ENOMEM;
-	if (t)
+	if (req->canonical)
 		json_object_object_add(p, "applies", applies ? json_object_new_string(applies->name) : NULL);
 	return client_queue_with_rules(c, p);
 }
@@ -451,13 +351,10 @@ static const char *leaf_string(LeafKind leaf) {
 	}
 }
 
-static int method_status(Client *c, json_object *params) {
-	static const char *const allowed[] = { NULL };
+static int method_status(Client *c, const Request *req) {
 	Manager *m = c->manager;
 	json_object *p, *a;
 
-	if (check_params(c, params, allowed) < 0)
-		return 0;
 	p = json_object_new_object();
 	if (!p)
 		return -ENOMEM;
@@ -488,10 +385,9 @@ static int method_status(Client *c, json_object *params) {
 	return client_queue_with_rules(c, p);
 }
 
-static int method_get_info(Client *c, json_object *params) {
+static int method_get_info(Client *c, const Request *req) {
 	json_object *p = json_object_new_object(), *a = json_object_new_array();
 
-	(void)params;
 	json_object_object_add(p, "vendor", json_object_new_string("netbump"));
 	json_object_object_add(p, "product", json_object_new_string("netbumpd"));
 	json_object_object_add(p, "version", json_object_new_string(NETBUMP_VERSION));
@@ -502,50 +398,52 @@ static int method_get_info(Client *c, json_object *params) {
 	return client_queue(c, vl_reply_new(p));
 }
 
+static int method_top_request(Client *c, const Request *req) {
+	return method_top(c, req->parameters);
+}
+
 static int client_dispatch(Client *c, json_object *msg) {
-	static const struct {
-		const char *name;
-		int (*fn)(Client *c, json_object *params);
-	} methods[] = {
-		{ VARLINK_INTERFACE ".Set", method_set },
-		{ VARLINK_INTERFACE ".Unset", method_unset },
-		{ VARLINK_INTERFACE ".List", method_list },
-		{ VARLINK_INTERFACE ".Status", method_status },
-		{ VARLINK_INTERFACE ".Top", method_top },
-		{ "org.varlink.service.GetInfo", method_get_info },
+	static int (*const methods[_REQUEST_METHOD_MAX])(Client *c, const Request *req) = {
+		[REQUEST_SET] = method_set,
+		[REQUEST_UNSET] = method_unset,
+		[REQUEST_LIST] = method_list,
+		[REQUEST_STATUS] = method_status,
+		[REQUEST_TOP] = method_top_request,
+		[REQUEST_GET_INFO] = method_get_info,
 	};
-	_cleanup_free_ char *parameter = NULL;
-	const char *reason = NULL;
-	VarlinkCall call;
+	_cleanup_(request_done) Request req = {};
+	_cleanup_(request_error_done) RequestError e = {};
+	size_t pending;
 	int r;
 
-	r = vl_call_parse(msg, &call, &reason, &parameter);
-	if (r == -EILSEQ) {
-		_cleanup_free_ char *why = NULL;
+	r = request_parse(msg, c->uid, &req, &e);
+	if (r == -ENOMEM || (r < 0 && !e.error))
+		return -ENOMEM;
+	if (r < 0) {
+		/* What would change something, and strings we cannot take,
+		 * are worth a line; a bad List is not. */
+		if (r == -EILSEQ || e.method == REQUEST_SET || e.method == REQUEST_UNSET) {
+			const char *name = request_method_name(e.method), *target = NULL;
 
-		if (asprintf(&why, "parameter '%s' %s", parameter ?: "", reason) < 0)
-			return -ENOMEM;
-		log_notice("Refused a request from uid %u: %s.", (unsigned)c->uid, why);
-		return reply_error(c, "org.varlink.service.InvalidParameter", "parameter", parameter ?: "", why);
+			name = name ? strrchr(name, '.') + 1 : "a request";
+			if (e.key && streq(e.key, "target"))
+				target = e.value;
+			log_struct(LOG_NOTICE, LOG_FIELDS({ "TARGET", target }, { "UID", LOG_UINT(c->uid) }),
+				   "Refused %s%s%s from uid %u: %s", name, target ? " " : "", target ?: "",
+				   (unsigned)c->uid, e.reason);
+		}
+		return reply_error(c, e.error, e.key, e.value, e.reason);
 	}
-	if (r == -ENOMEM)
-		return r;
-	if (r < 0)
-		return reply_error(c, VARLINK_INTERFACE ".InvalidRequest", NULL, NULL, reason);
 	/* Deferred small-packet leaves wait while requests come. */
 	if (c->manager->small_since)
 		manager_small_schedule(c->manager);
-	for (size_t k = 0; k < ELEMENTSOF(methods); k++)
-		if (streq(call.method, methods[k].name)) {
-			size_t pending = c->out_size - c->out_done;
-			r = methods[k].fn(c, call.parameters);
-			/* Varlink: a oneway call gets no reply. (Appending may
-			 * have moved what was pending to the buffer's start.) */
-			if (r >= 0 && call.oneway)
-				c->out_size = c->out_done + pending;
-			return r;
-		}
-	return reply_error(c, "org.varlink.service.MethodNotFound", "method", call.method, NULL);
+	pending = c->out_size - c->out_done;
+	r = methods[req.method](c, &req);
+	/* Varlink: a oneway call gets no reply. (Appending may have moved what
+	 * was pending to the buffer's start.) */
+	if (r >= 0 && req.oneway)
+		c->out_size = c->out_done + pending;
+	return r;
 }
 
 static size_t client_pending(const Client *c) {
