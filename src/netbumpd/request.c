@@ -137,17 +137,16 @@ static int parse_set(Request *req, RequestError *e) {
  * not read it for them. The owner is checked through a pidfd, so that the
  * process read is the one named (a PID is reused only after its process is
  * gone). */
-static int authorize_sock_fd(const Target *t, uid_t caller, RequestError *e) {
-	_cleanup_close_ int pidfd = -1;
+static int authorize_sock_fd(const Target *t, uid_t caller, int *pidfd, RequestError *e) {
 	uid_t owner;
 	int r;
 
 	if (caller == 0)
 		return 0;
-	r = pidfd_open_pid(t->pid, &pidfd);
+	r = pidfd_open_pid(t->pid, pidfd);
 	if (r >= 0)
 		r = proc_get_uid(t->pid, &owner);
-	if (r >= 0 && pidfd_is_alive(pidfd) <= 0)
+	if (r >= 0 && pidfd_is_alive(*pidfd) <= 0)
 		r = -ESRCH;
 	if (r == -ENOMEM)
 		return r;
@@ -189,9 +188,15 @@ static int resolve_target(Request *req, uid_t caller, RequestError *e) {
 	if (r < 0)
 		return refuse(e, E_INVALID, NULL, NULL, r, "invalid target '%s': %s", req->target, why);
 	if (t.kind == TARGET_SOCK && !t.resolved) {
-		r = authorize_sock_fd(&t, caller, e);
+		_cleanup_close_ int pidfd = -1;
+
+		r = authorize_sock_fd(&t, caller, &pidfd, e);
 		if (r >= 0)
 			r = resolve_sock_fd(&t, e);
+		/* The descriptor read is the authorised process's only if it
+		 * still runs: its PID may have gone to someone else's. */
+		if (r >= 0 && pidfd >= 0 && pidfd_is_alive(pidfd) <= 0)
+			r = refuse(e, E_NOTFOUND, NULL, NULL, -ESRCH, "no such process: %d", (int)t.pid);
 	} else if (t.kind == TARGET_USER) {
 		r = target_resolve(&t);
 		if (r == -ENOENT)
