@@ -17,6 +17,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,7 +46,7 @@
 /* Connections kept open without a word are closed after 10 minutes. */
 #define CLIENT_IDLE_TIMEOUT_USEC (600u * 1000000u)
 #define OUTPUT_MAX (VARLINK_REPLY_MAX * 2)
-/* Messages handled per turn of a client (a List of 200 rules takes ~1 ms). */
+/* Messages handled per turn of a client (each may be a List of every rule). */
 #define CLIENT_MESSAGES_PER_TURN 4u
 /* Replies held for a client that does not read them, past which it is not
  * served: its requests wait in its socket. One reply larger than this (a
@@ -534,8 +535,9 @@ static int client_update(Client *c) {
 		m->run_tail = c;
 		run_worker_arm(m);
 	}
-	/* Start the read timeout on a message begun but not finished. */
-	if (c->in.size == 0 || more)
+	/* Start the read timeout on a message begun but not finished (and
+	 * not while it is us who do not read the rest). */
+	if (c->in.size == 0 || more || !(ev & EPOLLIN))
 		c->partial_since = 0;
 	else if (c->partial_since == 0)
 		c->partial_since = now_usec();
@@ -727,8 +729,12 @@ static int listen_io_cb(sd_event_source *s, int fd, uint32_t revents, void *user
 		return 0;
 	}
 	if (m->listen_starved) {
-		log_info("Accepting connections again.");
-		m->listen_starved = false;
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+
+		if (poll(&p, 1, 0) == 0) {
+			log_info("Every waiting connection accepted again.");
+			m->listen_starved = false;
+		}
 	}
 	/* Who is asking is what the kernel says, not what the client claims. */
 	if (getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &cred, &sl) < 0) {
