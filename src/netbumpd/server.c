@@ -501,7 +501,8 @@ static int client_handle(Client *c, unsigned max) {
 		k = client_dispatch(c, msg);
 		json_object_put(msg);
 		if (k < 0)
-			return log_warning_errno(k, "Dropping client uid %u: %m", (unsigned)c->uid);
+			return log_struct_errno(LOG_WARNING, k, LOG_FIELDS({ "UID", LOG_UINT(c->uid) }),
+						"Dropping client uid %u: %m", (unsigned)c->uid);
 	}
 	return 0;
 }
@@ -643,10 +644,12 @@ void manager_clients_expire(Manager *m) {
 	for (Client *c = m->clients, *next; c; c = next) {
 		next = c->next;
 		if (c->partial_since && now - c->partial_since > CLIENT_READ_TIMEOUT_USEC) {
-			log_notice("Client uid %u sent half a message and stalled; disconnecting.", (unsigned)c->uid);
+			log_struct(LOG_NOTICE, LOG_FIELDS({ "UID", LOG_UINT(c->uid) }),
+				   "Client uid %u sent half a message and stalled; disconnecting.", (unsigned)c->uid);
 			client_free(c);
 		} else if (c->out_waiting_since && now - c->out_waiting_since > CLIENT_WRITE_TIMEOUT_USEC) {
-			log_notice("Client uid %u has left %zu bytes of replies unread for %u s; disconnecting.",
+			log_struct(LOG_NOTICE, LOG_FIELDS({ "UID", LOG_UINT(c->uid) }),
+				   "Client uid %u has left %zu bytes of replies unread for %u s; disconnecting.",
 				   (unsigned)c->uid, client_pending(c), CLIENT_WRITE_TIMEOUT_USEC / 1000000u);
 			client_free(c);
 		} else if (now - c->last_activity > CLIENT_IDLE_TIMEOUT_USEC && c->out_done >= c->out_size) {
@@ -748,7 +751,8 @@ static int listen_io_cb(sd_event_source *s, int fd, uint32_t revents, void *user
 		if (mine >= MAX_CLIENTS_PER_UID && !evict_idle_client(m, cred.uid, true)) {
 			_cleanup_free_ char *why = NULL;
 
-			log_notice("uid %u holds %u busy connections; refusing another.", (unsigned)cred.uid, mine);
+			log_struct(LOG_NOTICE, LOG_FIELDS({ "UID", LOG_UINT(cred.uid) }),
+				   "uid %u holds %u busy connections; refusing another.", (unsigned)cred.uid, mine);
 			if (asprintf(&why, "uid %u already has %u connections in use (the most one user may hold); "
 				     "try again when one is done", (unsigned)cred.uid, mine) < 0)
 				why = NULL;
