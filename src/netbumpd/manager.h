@@ -205,6 +205,8 @@ struct Manager {
 	sd_event *event;
 	sd_event_source *sigterm, *sigint, *listen_io, *monitor_io, *stats_timer;
 	uint64_t stats_next_usec; /* CLOCK_MONOTONIC: next periodic statistics refresh */
+	uint64_t stats_read_usec; /* CLOCK_MONOTONIC: the class statistics were last read, 0 = never */
+	uint64_t stats_fresh_usec; /* ... and are as good as new that long after (rule.c) */
 	sd_event_source *small_timer; /* manager_small_schedule() */
 	uint64_t small_since;          /* CLOCK_MONOTONIC: the oldest rule waiting for it */
 	int listen_fd;
