@@ -64,8 +64,11 @@ int pidfd_owner(int pidfd, pid_t pid, uid_t *ret) {
 }
 
 /* The cgroups (paths relative to the mount) that a uid's processes run in,
- * read from /proc once per event-loop iteration: a List asks about every
- * rule, and a scan of /proc per rule would make it quadratic. */
+ * read from /proc at most once per UID_CGROUPS_FRESH_USEC: a List asks about
+ * every rule, and a scan of /proc per rule would make it quadratic; a
+ * stream of List calls, served a few at a time in turns, one scan per turn
+ * would make it most of the work. */
+#define UID_CGROUPS_FRESH_USEC 20000u
 static struct {
 	uid_t uid;
 	uint64_t when; /* sd_event_now() of the iteration that read it, 0 = none */
@@ -90,7 +93,8 @@ static void uid_cgroups_load(Manager *m, uid_t uid) {
 
 	if (!m->event || sd_event_now(m->event, CLOCK_MONOTONIC, &now) < 0)
 		now = now_usec();
-	if (uid_cgroups.when == now && uid_cgroups.uid == uid)
+	if (uid_cgroups.when && now >= uid_cgroups.when && now - uid_cgroups.when < UID_CGROUPS_FRESH_USEC &&
+	    uid_cgroups.uid == uid)
 		return;
 	uid_cgroups_clear();
 	uid_cgroups.uid = uid;

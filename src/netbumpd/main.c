@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+#include <sys/resource.h>
 #include <systemd/sd-daemon.h>
 
 #include "log.h"
@@ -178,6 +179,21 @@ static int parse_argv(Manager *m, int argc, char *argv[]) {
 	return 1;
 }
 
+/* Each client takes a descriptor, and so do every interface's netlink
+ * work, BPF maps and links and each rule's watches: the soft limit (1024 by
+ * default) is raised to the hard one, as systemd recommends for daemons
+ * (the soft limit exists for programs that still use select(2); we don't).
+ * Running out anyway is handled where it happens (accept(2) rests). */
+static void raise_nofile(void) {
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= rl.rlim_max)
+		return;
+	rl.rlim_cur = rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+		log_debug_errno(errno, "Cannot raise RLIMIT_NOFILE to its hard limit: %m");
+}
+
 int main(int argc, char *argv[]) {
 	_cleanup_(manager_freep) Manager *m = NULL;
 	int r;
@@ -200,6 +216,7 @@ int main(int argc, char *argv[]) {
 	if (r < 0)
 		return EXIT_FAILURE;
 
+	raise_nofile();
 	r = manager_start(m);
 	if (r < 0) {
 		manager_stop(m);

@@ -169,11 +169,15 @@ typedef struct Client {
 	uid_t uid;              /* SO_PEERCRED, taken at accept */
 	uint64_t last_activity; /* CLOCK_MONOTONIC usec */
 	uint64_t partial_since; /* when an incomplete message started, 0 = none */
+	uint64_t out_waiting_since; /* output unsent and none of it taken since, 0 = none */
 	sd_event_source *io;
 	VarlinkBuffer in;
 	char *out;
 	size_t out_size, out_done, out_cap;
+	bool eof;     /* the peer shut its side: answer what it sent, then close */
 	bool closing; /* close once the output is flushed */
+	bool queued;  /* in the manager's run queue */
+	struct Client *run_next;
 	struct Client *next;
 } Client;
 
@@ -204,6 +208,8 @@ struct Manager {
 	sd_event *event;
 	sd_event_source *sigterm, *sigint, *listen_io, *monitor_io, *stats_timer;
 	uint64_t stats_next_usec; /* CLOCK_MONOTONIC: next periodic statistics refresh */
+	uint64_t stats_read_usec; /* CLOCK_MONOTONIC: the class statistics were last read, 0 = never */
+	uint64_t stats_fresh_usec; /* ... and are as good as new that long after (rule.c) */
 	sd_event_source *small_timer; /* manager_small_schedule() */
 	uint64_t small_since;          /* CLOCK_MONOTONIC: the oldest rule waiting for it */
 	int listen_fd;
@@ -241,6 +247,14 @@ struct Manager {
 
 	Client *clients;
 	unsigned n_clients;
+	/* Clients with complete messages still to handle, served a few
+	 * messages each in turn (server.c) */
+	Client *run_head, *run_tail;
+	sd_event_source *run_worker;
+	/* accept(2) ran out of descriptors: the listening socket rests until
+	 * this timer or a client's close (server.c) */
+	sd_event_source *listen_retry;
+	bool listen_starved; /* ... and it was said once in the log */
 
 	/* the cgroup netbump makes its own cgroups in: <cgroup root>/netbump */
 	char *own_cgroup_abs;

@@ -516,6 +516,8 @@ int manager_set_rule(Manager *m, const RuleRequest *req, Rule **ret, const char 
 	int r;
 
 	*ret_reason = NULL;
+	/* A pid rule moves processes: who runs where is read again. */
+	uid_cgroups_clear();
 	if (!req->has_up && !req->has_down && !req->has_min_up && !req->has_min_down && !req->has_priority)
 		return rule_fail(ret_error, ret_reason, E_INVALID, -EINVAL,
 			    "neither a rate, a minimum nor a priority given");
@@ -731,6 +733,7 @@ int manager_unset_rule(Manager *m, const char *target, uid_t caller, const char 
 	int r;
 
 	*ret_reason = NULL;
+	uid_cgroups_clear(); /* processes may move back */
 	r = target_parse(target, &t, &why);
 	if (r < 0)
 		return rule_fail(ret_error, ret_reason, E_INVALID, r,
@@ -976,9 +979,20 @@ static int class_stats_cb(const struct nl_class_stats *s, void *userdata) {
 
 /* Sums the class counters of every interface (upload) and IFB (download)
  * and derives each rule's rate since the previous refresh. */
+/* Reading the class statistics costs a dump of every class (~3 ms with
+ * 200 rules on two interfaces, 80 ms with 10,000): a client's stream of
+ * List calls asking for them one after the other would spend the daemon's
+ * time on little else. What was read less than STATS_FRESH_MIN_USEC ago, or
+ * four times what the read took, serves again: the dumps take at most a
+ * fifth of the time however many requests come. */
+#define STATS_FRESH_MIN_USEC 20000u
+
 int manager_refresh_stats(Manager *m) {
 	uint64_t now = now_usec();
 	int r = 0;
+
+	if (m->stats_read_usec && now - m->stats_read_usec < m->stats_fresh_usec)
+		return 0;
 
 	for (Rule *rule = m->rules; rule; rule = rule->next) {
 		rule->up.bytes = rule->up.packets = rule->up.drops = rule->up.backlog = 0;
@@ -1011,6 +1025,13 @@ int manager_refresh_stats(Manager *m) {
 			}
 		}
 	}
+	if (r >= 0) {
+		uint64_t took = now_usec() - now;
+
+		m->stats_read_usec = now;
+		m->stats_fresh_usec = took * 4 > STATS_FRESH_MIN_USEC ? took * 4 : STATS_FRESH_MIN_USEC;
+	} else
+		m->stats_read_usec = 0;
 	return r;
 }
 

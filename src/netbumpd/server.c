@@ -4,9 +4,20 @@
  * has its own bounded input buffer and output queue; a client that sends
  * garbage gets an error for that message and nothing else changes; one that
  * sends more than a request may hold is answered and disconnected.
+ *
+ * No client can hold the daemon: each is served at most
+ * CLIENT_MESSAGES_PER_TURN messages at a time. What it pipelined beyond
+ * that waits in the run queue, which a worker of lower priority than every
+ * socket serves one client's turn per event loop iteration, round robin: a
+ * new request (root's first, whose connections have a higher priority)
+ * waits for one turn, not for every queued message. A client whose unread
+ * replies reach CLIENT_OUTPUT_PAUSE is not read from, nor are its queued
+ * messages handled, until it reads; one that takes none of its replies for
+ * CLIENT_WRITE_TIMEOUT_USEC is dropped.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +32,7 @@
 #include "manager.h"
 #include "netbump/netbump.h"
 #include "rate.h"
+#include "request.h"
 #include "rule.h"
 #include "server.h"
 #include "top.h"
@@ -34,10 +46,47 @@
 /* Connections kept open without a word are closed after 10 minutes. */
 #define CLIENT_IDLE_TIMEOUT_USEC (600u * 1000000u)
 #define OUTPUT_MAX (VARLINK_REPLY_MAX * 2)
+/* Messages handled per turn of a client (each may be a List of every rule). */
+#define CLIENT_MESSAGES_PER_TURN 4u
+/* Replies held for a client that does not read them, past which it is not
+ * served: its requests wait in its socket. One reply larger than this (a
+ * List of thousands of rules) is still sent whole. */
+#define CLIENT_OUTPUT_PAUSE (1024u * 1024u)
+/* A client with replies unsent that takes none of them for 10 s is gone. */
+#define CLIENT_WRITE_TIMEOUT_USEC (10u * 1000000u)
+/* Out of descriptors, the listening socket rests this long (or until a
+ * client goes) instead of waking us for a connection it cannot accept. */
+#define LISTEN_RETRY_USEC (250u * 1000u)
+/* Priorities of the event sources: root's requests first, then other
+ * clients' sockets and the listening socket, then queued work. */
+#define PRIORITY_ROOT_CLIENT (SD_EVENT_PRIORITY_NORMAL - 10)
+#define PRIORITY_RUN_QUEUE (SD_EVENT_PRIORITY_NORMAL + 10)
+
+static void listen_resume(Manager *m);
+
+static void run_queue_remove(Manager *m, Client *c) {
+	Client *prev = NULL;
+
+	if (!c->queued)
+		return;
+	for (Client *x = m->run_head; x; prev = x, x = x->run_next)
+		if (x == c) {
+			if (prev)
+				prev->run_next = c->run_next;
+			else
+				m->run_head = c->run_next;
+			if (m->run_tail == c)
+				m->run_tail = prev;
+			break;
+		}
+	c->run_next = NULL;
+	c->queued = false;
+}
 
 static void client_free(Client *c) {
 	Manager *m = c->manager;
 
+	run_queue_remove(m, c);
 	for (Client **p = &m->clients; *p; p = &(*p)->next)
 		if (*p == c) {
 			*p = c->next;
@@ -50,18 +99,15 @@ static void client_free(Client *c) {
 	vl_buffer_done(&c->in);
 	free(c->out);
 	free(c);
+	/* a descriptor is free again */
+	listen_resume(m);
 }
 
 void manager_clients_free(Manager *m) {
 	while (m->clients)
 		client_free(m->clients);
-}
-
-static int client_update_events(Client *c) {
-	uint32_t ev = c->closing ? 0 : EPOLLIN;
-	if (c->out_done < c->out_size)
-		ev |= EPOLLOUT;
-	return sd_event_source_set_io_events(c->io, ev);
+	m->run_worker = sd_event_source_disable_unref(m->run_worker);
+	m->listen_retry = sd_event_source_disable_unref(m->listen_retry);
 }
 
 /* Appends to the output buffer, which grows by doubling: a List of 10,000
@@ -221,95 +267,24 @@ json_object *rule_json(const Rule *r) {
 	return o;
 }
 
-/* Reads an optional rate parameter: a non-negative integer in bit/s, 0 for
- * "unlimited in this direction". */
-static int get_rate_param(json_object *params, const char *key, bool *ret_has, uint64_t *ret) {
-	json_object *v;
-
-	*ret_has = false;
-	if (!json_object_object_get_ex(params, key, &v))
-		return 0;
-	if (!json_object_is_type(v, json_type_int))
-		return -EINVAL;
-	errno = 0;
-	int64_t x = json_object_get_int64(v);
-	if (errno != 0 || x < 0)
-		return -ERANGE;
-	*ret_has = true;
-	*ret = (uint64_t)x;
-	return 0;
-}
-
-static int check_params(Client *c, json_object *params, const char *const *allowed) {
-	json_object_object_foreach(params, key, val) {
-		bool ok = false;
-		(void)val;
-		for (const char *const *a = allowed; *a; a++)
-			ok = ok || streq(*a, key);
-		if (!ok) {
-			(void)reply_error(c, "org.varlink.service.InvalidParameter", "parameter", key, "unknown parameter");
-			return -EINVAL;
-		}
-	}
-	return 0;
-}
-
-static int method_set(Client *c, json_object *params) {
-	static const char *const allowed[] = { "target", "up", "down", "min_up", "min_down", "priority", "transient", NULL };
+static int method_set(Client *c, const Request *req) {
 	Manager *m = c->manager;
-	RuleRequest req = {};
-	json_object *t;
 	const char *error = NULL;
 	_cleanup_free_ char *reason = NULL;
 	Rule *rule;
 	int r;
 
-	if (check_params(c, params, allowed) < 0)
-		return 0;
-	if (!json_object_object_get_ex(params, "target", &t) || !json_object_is_type(t, json_type_string))
-		return reply_error(c, "org.varlink.service.InvalidParameter", "parameter", "target",
-				   "missing or not a string");
-	req.target = json_object_get_string(t);
-	if (json_object_object_get_ex(params, "transient", &t)) {
-		if (!json_object_is_type(t, json_type_boolean))
-			return reply_error(c, "org.varlink.service.InvalidParameter", "parameter", "transient",
-					   "not a boolean");
-		req.transient = json_object_get_boolean(t);
-	}
-	const struct {
-		const char *name;
-		bool *has;
-		uint64_t *bps;
-	} rates[] = {
-		{ "up", &req.has_up, &req.up_bps },
-		{ "down", &req.has_down, &req.down_bps },
-		{ "min_up", &req.has_min_up, &req.min_up },
-		{ "min_down", &req.has_min_down, &req.min_down },
-	};
-	for (size_t k = 0; k < sizeof(rates) / sizeof(rates[0]); k++)
-		if (get_rate_param(params, rates[k].name, rates[k].has, rates[k].bps) < 0)
-			return reply_error(c, "org.varlink.service.InvalidParameter", "parameter", rates[k].name,
-					   "not a non-negative integer (bit/s)");
-	if (json_object_object_get_ex(params, "priority", &t)) {
-		if (!json_object_is_type(t, json_type_string) ||
-		    priority_from_string(json_object_get_string(t), &req.priority) < 0)
-			return reply_error(c, "org.varlink.service.InvalidParameter", "parameter", "priority",
-					   "not one of \"high\", \"normal\", \"low\"");
-		req.has_priority = true;
-	}
-
-	req.caller = c->uid;
-	r = manager_set_rule(m, &req, &rule, &error, &reason);
+	r = manager_set_rule(m, &req->rule, &rule, &error, &reason);
 	if (r == -ENOMEM)
 		return r;
 	if (r < 0) {
-		log_struct(LOG_NOTICE, LOG_FIELDS({ "TARGET", req.target }, { "UID", LOG_UINT(c->uid) }),
-			   "Refused Set %s from uid %u: %s", req.target, (unsigned)c->uid, reason ?: strerror(-r));
-		return reply_error(c, error ?: "io.netbump.Manager.Failed", "target", req.target, reason ?: strerror(-r));
+		log_struct(LOG_NOTICE, LOG_FIELDS({ "TARGET", req->target }, { "UID", LOG_UINT(c->uid) }),
+			   "Refused Set %s from uid %u: %s", req->target, (unsigned)c->uid, reason ?: strerror(-r));
+		return reply_error(c, error ?: "io.netbump.Manager.Failed", "target", req->target, reason ?: strerror(-r));
 	}
 	char up[RATE_STRING_MAX], down[RATE_STRING_MAX];
 	log_struct(LOG_INFO,
-		   LOG_FIELDS({ "RULE", rule->name }, { "TARGET", req.target }, { "UID", LOG_UINT(c->uid) }),
+		   LOG_FIELDS({ "RULE", rule->name }, { "TARGET", req->target }, { "UID", LOG_UINT(c->uid) }),
 		   "Rule %s: up %s, down %s (class %x:%x).", rule->name,
 		   rule->up_bps ? rate_format(rule->up_bps, up) : "unlimited",
 		   rule->down_bps ? rate_format(rule->down_bps, down) : "unlimited", NB_HTB_MAJOR, rule->minor);
@@ -319,79 +294,49 @@ static int method_set(Client *c, json_object *params) {
 	return client_queue(c, vl_reply_new(p));
 }
 
-/* The rule name a target stands for (as Rule.name has it), for the journal's
- * RULE= field; NULL if it does not parse. */
-static char *canonical_target(const char *s) {
-	const char *reason = NULL;
-	char *name = NULL;
-	Target t;
-
-	if (target_parse(s, &t, &reason) < 0)
-		return NULL;
-	if (target_resolve(&t) >= 0)
-		name = target_to_string(&t);
-	target_done(&t);
-	return name;
-}
-
-static int method_unset(Client *c, json_object *params) {
-	static const char *const allowed[] = { "target", NULL };
+static int method_unset(Client *c, const Request *req) {
 	const char *error = NULL;
 	_cleanup_free_ char *reason = NULL;
-	json_object *t;
 	int r;
 
-	if (check_params(c, params, allowed) < 0)
-		return 0;
-	if (!json_object_object_get_ex(params, "target", &t) || !json_object_is_type(t, json_type_string))
-		return reply_error(c, "org.varlink.service.InvalidParameter", "parameter", "target",
-				   "missing or not a string");
-	r = manager_unset_rule(c->manager, json_object_get_string(t), c->uid, &error, &reason);
+	r = manager_unset_rule(c->manager, req->canonical, c->uid, &error, &reason);
 	if (r == -ENOMEM)
 		return r;
 	if (r < 0) {
 		log_struct(r == -EPERM ? LOG_NOTICE : LOG_INFO,
-			   LOG_FIELDS({ "TARGET", json_object_get_string(t) }, { "UID", LOG_UINT(c->uid) }),
-			   "Refused Unset %s from uid %u: %s", json_object_get_string(t), (unsigned)c->uid,
-			   reason ?: strerror(-r));
-		return reply_error(c, error, "target", json_object_get_string(t), reason ?: strerror(-r));
+			   LOG_FIELDS({ "TARGET", req->target }, { "UID", LOG_UINT(c->uid) }),
+			   "Refused Unset %s from uid %u: %s", req->target, (unsigned)c->uid, reason ?: strerror(-r));
+		return reply_error(c, error, "target", req->target, reason ?: strerror(-r));
 	}
-	_cleanup_free_ char *name = canonical_target(json_object_get_string(t));
 	log_struct(LOG_INFO,
-		   LOG_FIELDS({ "RULE", name }, { "TARGET", json_object_get_string(t) }, { "UID", LOG_UINT(c->uid) }),
-		   "Rule %s removed.", json_object_get_string(t));
+		   LOG_FIELDS({ "RULE", req->canonical }, { "TARGET", req->target }, { "UID", LOG_UINT(c->uid) }),
+		   "Rule %s removed.", req->target);
 	return client_queue(c, vl_reply_new(NULL));
 }
 
-static int method_list(Client *c, json_object *params) {
-	static const char *const allowed[] = { "target", NULL };
+static int method_list(Client *c, const Request *req) {
 	Manager *m = c->manager;
-	json_object *p, *t = NULL;
+	json_object *p;
 	Rule *applies = NULL;
 
-	if (check_params(c, params, allowed) < 0)
-		return 0;
 	/* With a target: which rule it falls under. */
-	if (json_object_object_get_ex(params, "target", &t)) {
+	if (req->canonical) {
 		const char *error = NULL;
 		_cleanup_free_ char *reason = NULL;
 		int r;
 
-		if (!json_object_is_type(t, json_type_string))
-			return reply_error(c, "org.varlink.service.InvalidParameter", "parameter", "target",
-					   "not a string");
-		r = manager_rule_for(m, json_object_get_string(t), &applies, &error, &reason);
+		r = manager_rule_for(m, req->canonical, &applies, &error, &reason);
 		if (r == -ENOMEM)
 			return r;
 		if (r < 0)
-			return reply_error(c, error, "target", json_object_get_string(t), reason ?: strerror(-r));
+			return reply_error(c, error, "target", req->target, reason ?: strerror(-r));
 		if (applies && !rule_visible_to(m, applies, c->uid))
 			applies = NULL;
 	}
 	p = json_object_new_object();
 	if (!p)
 		return -ENOMEM;
-	if (t)
+	if (req->canonical)
 		json_object_object_add(p, "applies", applies ? json_object_new_string(applies->name) : NULL);
 	return client_queue_with_rules(c, p);
 }
@@ -407,13 +352,10 @@ static const char *leaf_string(LeafKind leaf) {
 	}
 }
 
-static int method_status(Client *c, json_object *params) {
-	static const char *const allowed[] = { NULL };
+static int method_status(Client *c, const Request *req) {
 	Manager *m = c->manager;
 	json_object *p, *a;
 
-	if (check_params(c, params, allowed) < 0)
-		return 0;
 	p = json_object_new_object();
 	if (!p)
 		return -ENOMEM;
@@ -444,10 +386,9 @@ static int method_status(Client *c, json_object *params) {
 	return client_queue_with_rules(c, p);
 }
 
-static int method_get_info(Client *c, json_object *params) {
+static int method_get_info(Client *c, const Request *req) {
 	json_object *p = json_object_new_object(), *a = json_object_new_array();
 
-	(void)params;
 	json_object_object_add(p, "vendor", json_object_new_string("netbump"));
 	json_object_object_add(p, "product", json_object_new_string("netbumpd"));
 	json_object_object_add(p, "version", json_object_new_string(NETBUMP_VERSION));
@@ -458,104 +399,220 @@ static int method_get_info(Client *c, json_object *params) {
 	return client_queue(c, vl_reply_new(p));
 }
 
+static int method_top_request(Client *c, const Request *req) {
+	return method_top(c, req->parameters);
+}
+
 static int client_dispatch(Client *c, json_object *msg) {
-	static const struct {
-		const char *name;
-		int (*fn)(Client *c, json_object *params);
-	} methods[] = {
-		{ VARLINK_INTERFACE ".Set", method_set },
-		{ VARLINK_INTERFACE ".Unset", method_unset },
-		{ VARLINK_INTERFACE ".List", method_list },
-		{ VARLINK_INTERFACE ".Status", method_status },
-		{ VARLINK_INTERFACE ".Top", method_top },
-		{ "org.varlink.service.GetInfo", method_get_info },
+	static int (*const methods[_REQUEST_METHOD_MAX])(Client *c, const Request *req) = {
+		[REQUEST_SET] = method_set,
+		[REQUEST_UNSET] = method_unset,
+		[REQUEST_LIST] = method_list,
+		[REQUEST_STATUS] = method_status,
+		[REQUEST_TOP] = method_top_request,
+		[REQUEST_GET_INFO] = method_get_info,
 	};
-	const char *reason = NULL;
-	VarlinkCall call;
+	_cleanup_(request_done) Request req = {};
+	_cleanup_(request_error_done) RequestError e = {};
+	size_t pending;
 	int r;
 
-	r = vl_call_parse(msg, &call, &reason);
-	if (r < 0)
-		return reply_error(c, VARLINK_INTERFACE ".InvalidRequest", NULL, NULL, reason);
+	r = request_parse(msg, c->uid, &req, &e);
+	if (r == -ENOMEM || (r < 0 && !e.error))
+		return -ENOMEM;
+	if (r < 0) {
+		/* What would change something, and strings we cannot take,
+		 * are worth a line; a bad List is not. */
+		if (r == -EILSEQ || e.method == REQUEST_SET || e.method == REQUEST_UNSET) {
+			const char *name = request_method_name(e.method), *target = NULL;
+
+			name = name ? strrchr(name, '.') + 1 : "a request";
+			if (e.key && streq(e.key, "target"))
+				target = e.value;
+			log_struct(LOG_NOTICE, LOG_FIELDS({ "TARGET", target }, { "UID", LOG_UINT(c->uid) }),
+				   "Refused %s%s%s from uid %u: %s", name, target ? " " : "", target ?: "",
+				   (unsigned)c->uid, e.reason);
+		}
+		return reply_error(c, e.error, e.key, e.value, e.reason);
+	}
 	/* Deferred small-packet leaves wait while requests come. */
 	if (c->manager->small_since)
 		manager_small_schedule(c->manager);
-	for (size_t k = 0; k < ELEMENTSOF(methods); k++)
-		if (streq(call.method, methods[k].name)) {
-			size_t pending = c->out_size - c->out_done;
-			r = methods[k].fn(c, call.parameters);
-			/* Varlink: a oneway call gets no reply. (Appending may
-			 * have moved what was pending to the buffer's start.) */
-			if (r >= 0 && call.oneway)
-				c->out_size = c->out_done + pending;
-			return r;
+	pending = c->out_size - c->out_done;
+	r = methods[req.method](c, &req);
+	/* Varlink: a oneway call gets no reply. (Appending may have moved what
+	 * was pending to the buffer's start.) */
+	if (r >= 0 && req.oneway)
+		c->out_size = c->out_done + pending;
+	return r;
+}
+
+static size_t client_pending(const Client *c) {
+	return c->out_size - c->out_done;
+}
+
+static bool client_paused(const Client *c) {
+	return client_pending(c) >= CLIENT_OUTPUT_PAUSE;
+}
+
+static bool client_has_message(const Client *c) {
+	return c->in.size > 0 && memchr(c->in.data, 0, c->in.size);
+}
+
+/* Sends what the kernel takes now. -errno: the client is gone. */
+static int client_flush(Client *c) {
+	bool progress = false;
+
+	while (c->out_done < c->out_size) {
+		ssize_t n = send(c->fd, c->out + c->out_done, c->out_size - c->out_done, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EINTR)
+				break;
+			return -errno;
 		}
-	return reply_error(c, "org.varlink.service.MethodNotFound", "method", call.method, NULL);
+		c->out_done += n;
+		progress = true;
+	}
+	if (c->out_done >= c->out_size) {
+		client_out_sent(c);
+		c->out_waiting_since = 0;
+	} else if (progress || c->out_waiting_since == 0)
+		c->out_waiting_since = now_usec();
+	return 0;
+}
+
+/* Handles at most max complete messages. -errno: drop the client. */
+static int client_handle(Client *c, unsigned max) {
+	for (unsigned n = 0; n < max && !c->closing && !client_paused(c); n++) {
+		json_object *msg = NULL;
+		const char *reason = NULL;
+		int k = vl_buffer_take(&c->in, &msg, &reason);
+
+		if (k == 0)
+			break;
+		if (k == -EBADMSG) {
+			k = reply_error(c, VARLINK_INTERFACE ".InvalidRequest", NULL, NULL, reason);
+			if (k < 0)
+				return k;
+			continue;
+		}
+		if (k < 0)
+			return k;
+		k = client_dispatch(c, msg);
+		json_object_put(msg);
+		if (k < 0)
+			return log_struct_errno(LOG_WARNING, k, LOG_FIELDS({ "UID", LOG_UINT(c->uid) }),
+						"Dropping client uid %u: %m", (unsigned)c->uid);
+	}
+	return 0;
+}
+
+static void run_worker_arm(Manager *m);
+
+/* After any change: what to wait for, whether to queue, whether to close.
+ * -errno: drop the client. */
+static int client_update(Client *c) {
+	Manager *m = c->manager;
+	uint32_t ev = 0;
+	bool more = client_has_message(c);
+
+	if (c->eof && !more)
+		c->closing = true; /* everything it sent is answered */
+	if (c->closing && client_pending(c) == 0)
+		return -ECONNRESET;
+	/* Read only into a buffer with nothing complete left in it: what
+	 * is there is handled first, in turn. */
+	if (!c->closing && !c->eof && !client_paused(c) && !more && c->in.size < c->in.max)
+		ev |= EPOLLIN;
+	if (client_pending(c) > 0)
+		ev |= EPOLLOUT;
+	if (!c->closing && !client_paused(c) && more && !c->queued) {
+		c->queued = true;
+		c->run_next = NULL;
+		if (m->run_tail)
+			m->run_tail->run_next = c;
+		else
+			m->run_head = c;
+		m->run_tail = c;
+		run_worker_arm(m);
+	}
+	/* Start the read timeout on a message begun but not finished (and
+	 * not while it is us who do not read the rest). */
+	if (c->in.size == 0 || more || !(ev & EPOLLIN))
+		c->partial_since = 0;
+	else if (c->partial_since == 0)
+		c->partial_since = now_usec();
+	return sd_event_source_set_io_events(c->io, ev);
+}
+
+/* One turn of the client at the head of the run queue per dispatch: the
+ * loop polls its sockets between two turns. */
+static int run_worker_cb(sd_event_source *s, void *userdata) {
+	Manager *m = userdata;
+	Client *c = m->run_head;
+	int r;
+
+	if (c) {
+		run_queue_remove(m, c);
+		r = client_handle(c, CLIENT_MESSAGES_PER_TURN);
+		if (r >= 0)
+			r = client_flush(c);
+		if (r >= 0)
+			r = client_update(c);
+		if (r < 0)
+			client_free(c);
+	}
+	if (m->run_head)
+		run_worker_arm(m);
+	return 0;
+}
+
+static void run_worker_arm(Manager *m) {
+	if (!m->run_worker) {
+		if (sd_event_add_defer(m->event, &m->run_worker, run_worker_cb, m) < 0)
+			return;
+		(void)sd_event_source_set_priority(m->run_worker, PRIORITY_RUN_QUEUE);
+	}
+	(void)sd_event_source_set_enabled(m->run_worker, SD_EVENT_ONESHOT);
 }
 
 static int client_io_cb(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
 	Client *c = userdata;
-	int r;
+	int r = 0;
 
-	if (revents & EPOLLOUT) {
-		while (c->out_done < c->out_size) {
-			ssize_t n = send(c->fd, c->out + c->out_done, c->out_size - c->out_done,
-					 MSG_NOSIGNAL | MSG_DONTWAIT);
-			if (n < 0) {
-				if (errno == EAGAIN || errno == EINTR)
-					break;
-				client_free(c);
-				return 0;
-			}
-			c->out_done += n;
-		}
-		if (c->out_done >= c->out_size)
-			client_out_sent(c);
-		if (c->closing && c->out_done >= c->out_size) {
-			client_free(c);
-			return 0;
-		}
+	/* The peer closed its socket. What it sent before is still read and
+	 * handled (a oneway call needs no one to answer), in turns as ever;
+	 * but when we are not reading (its replies wait, or its messages
+	 * do), the hangup would wake us again and again: it goes now. */
+	if ((revents & EPOLLERR) ||
+	    ((revents & EPOLLHUP) && (c->eof || c->closing || client_paused(c) || client_has_message(c)))) {
+		client_free(c);
+		return 0;
 	}
-
-	if ((revents & (EPOLLIN | EPOLLHUP | EPOLLERR)) && !c->closing) {
+	if (revents & EPOLLOUT)
+		r = client_flush(c);
+	if (r >= 0 && (revents & (EPOLLIN | EPOLLHUP)) && !c->closing && !c->eof && !client_paused(c)) {
 		c->last_activity = now_usec();
 		r = vl_buffer_fill(&c->in, c->fd);
-		if (r == 0 || (r < 0 && r != -EAGAIN && r != -EMSGSIZE && r != -ENOBUFS)) {
-			client_free(c);
-			return 0;
-		}
-		for (;;) {
-			json_object *msg = NULL;
-			int k = vl_buffer_take(&c->in, &msg);
-			if (k == 0)
-				break;
-			if (k == -EBADMSG) {
-				if (reply_error(c, VARLINK_INTERFACE ".InvalidRequest", NULL, NULL,
-						"message is not a JSON object") < 0) {
-					client_free(c);
-					return 0;
-				}
-				continue;
-			}
-			k = client_dispatch(c, msg);
-			json_object_put(msg);
-			if (k < 0) {
-				log_warning_errno(k, "Dropping client: %m");
-				client_free(c);
-				return 0;
-			}
-		}
-		if (r == -EMSGSIZE) {
-			(void)reply_error(c, VARLINK_INTERFACE ".InvalidRequest", NULL, NULL, "message too long");
+		if (r == 0) {
+			c->eof = true;
+		} else if (r == -EMSGSIZE) {
+			/* one message fills the buffer (none is complete): say
+			 * why and go */
+			r = reply_error(c, VARLINK_INTERFACE ".InvalidRequest", NULL, NULL, "message too long");
 			c->closing = true;
-		}
-		/* Start the read timeout on a message begun but not finished. */
-		if (c->in.size == 0)
-			c->partial_since = 0;
-		else if (c->partial_since == 0)
-			c->partial_since = c->last_activity;
+		} else if (r == -EAGAIN || r == -ENOBUFS || r > 0)
+			r = 0;
+		/* A first few messages now; what it pipelined beyond them
+		 * waits for its turn in the run queue. */
+		if (r >= 0 && !c->queued)
+			r = client_handle(c, CLIENT_MESSAGES_PER_TURN);
+		if (r >= 0)
+			r = client_flush(c);
 	}
-	if (client_update_events(c) < 0)
+	if (r >= 0)
+		r = client_update(c);
+	if (r < 0)
 		client_free(c);
 	return 0;
 }
@@ -587,7 +644,13 @@ void manager_clients_expire(Manager *m) {
 	for (Client *c = m->clients, *next; c; c = next) {
 		next = c->next;
 		if (c->partial_since && now - c->partial_since > CLIENT_READ_TIMEOUT_USEC) {
-			log_notice("Client uid %u sent half a message and stalled; disconnecting.", (unsigned)c->uid);
+			log_struct(LOG_NOTICE, LOG_FIELDS({ "UID", LOG_UINT(c->uid) }),
+				   "Client uid %u sent half a message and stalled; disconnecting.", (unsigned)c->uid);
+			client_free(c);
+		} else if (c->out_waiting_since && now - c->out_waiting_since > CLIENT_WRITE_TIMEOUT_USEC) {
+			log_struct(LOG_NOTICE, LOG_FIELDS({ "UID", LOG_UINT(c->uid) }),
+				   "Client uid %u has left %zu bytes of replies unread for %u s; disconnecting.",
+				   (unsigned)c->uid, client_pending(c), CLIENT_WRITE_TIMEOUT_USEC / 1000000u);
 			client_free(c);
 		} else if (now - c->last_activity > CLIENT_IDLE_TIMEOUT_USEC && c->out_done >= c->out_size) {
 			client_free(c);
@@ -612,6 +675,46 @@ static void refuse_client(int fd, const char *reason) {
 	close(fd);
 }
 
+static int listen_retry_cb(sd_event_source *s, uint64_t usec, void *userdata) {
+	listen_resume(userdata);
+	return 0;
+}
+
+static void listen_resume(Manager *m) {
+	int enabled = 0;
+
+	if (!m->listen_io || sd_event_source_get_enabled(m->listen_io, &enabled) < 0 || enabled)
+		return;
+	(void)sd_event_source_set_enabled(m->listen_io, SD_EVENT_ON);
+	if (m->listen_retry)
+		(void)sd_event_source_set_enabled(m->listen_retry, SD_EVENT_OFF);
+}
+
+/* accept(2) failed for want of a resource (EMFILE, ENFILE, ENOBUFS,
+ * ENOMEM): the connection stays in the backlog and the socket readable, so
+ * the loop would call us again at once, for ever. The socket rests until a
+ * client goes or LISTEN_RETRY_USEC passes; the waiting connections are
+ * accepted then. */
+static void listen_pause(Manager *m, int error) {
+	uint64_t at = now_usec() + LISTEN_RETRY_USEC;
+
+	/* once per shortage, not every LISTEN_RETRY_USEC */
+	log_full_errno(m->listen_starved ? LOG_DEBUG : LOG_WARNING, error,
+		       "Cannot accept a connection (%m); not accepting for %u ms or until a client goes.",
+		       LISTEN_RETRY_USEC / 1000u);
+	m->listen_starved = true;
+	(void)sd_event_source_set_enabled(m->listen_io, SD_EVENT_OFF);
+	if (!m->listen_retry) {
+		if (sd_event_add_time(m->event, &m->listen_retry, CLOCK_MONOTONIC, at, 10000, listen_retry_cb, m) < 0) {
+			/* without a timer, a client's close resumes it */
+			m->listen_retry = NULL;
+			return;
+		}
+	} else
+		(void)sd_event_source_set_time(m->listen_retry, at);
+	(void)sd_event_source_set_enabled(m->listen_retry, SD_EVENT_ONESHOT);
+}
+
 static int listen_io_cb(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
 	Manager *m = userdata;
 	Client *c;
@@ -621,8 +724,21 @@ static int listen_io_cb(sd_event_source *s, int fd, uint32_t revents, void *user
 	socklen_t sl = sizeof(cred);
 
 	cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-	if (cfd < 0)
+	if (cfd < 0) {
+		/* gone before we took it, or a signal: nothing waits */
+		if (errno == EAGAIN || errno == EINTR || errno == ECONNABORTED || errno == EPROTO)
+			return 0;
+		listen_pause(m, errno);
 		return 0;
+	}
+	if (m->listen_starved) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+
+		if (poll(&p, 1, 0) == 0) {
+			log_info("Every waiting connection accepted again.");
+			m->listen_starved = false;
+		}
+	}
 	/* Who is asking is what the kernel says, not what the client claims. */
 	if (getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &cred, &sl) < 0) {
 		close(cfd);
@@ -635,7 +751,8 @@ static int listen_io_cb(sd_event_source *s, int fd, uint32_t revents, void *user
 		if (mine >= MAX_CLIENTS_PER_UID && !evict_idle_client(m, cred.uid, true)) {
 			_cleanup_free_ char *why = NULL;
 
-			log_notice("uid %u holds %u busy connections; refusing another.", (unsigned)cred.uid, mine);
+			log_struct(LOG_NOTICE, LOG_FIELDS({ "UID", LOG_UINT(cred.uid) }),
+				   "uid %u holds %u busy connections; refusing another.", (unsigned)cred.uid, mine);
 			if (asprintf(&why, "uid %u already has %u connections in use (the most one user may hold); "
 				     "try again when one is done", (unsigned)cred.uid, mine) < 0)
 				why = NULL;
@@ -669,6 +786,8 @@ static int listen_io_cb(sd_event_source *s, int fd, uint32_t revents, void *user
 		free(c);
 		return 0;
 	}
+	if (c->uid == 0)
+		(void)sd_event_source_set_priority(c->io, PRIORITY_ROOT_CLIENT);
 	c->next = m->clients;
 	m->clients = c;
 	m->n_clients++;

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "utf8.h"
 
 static int max_level = LOG_INFO;
 static const char *log_prefix;
@@ -51,16 +52,36 @@ static void log_to_stderr(int level, const char *file, int line, const char *msg
 		fprintf(stderr, "%s%s%s\n", log_prefix ?: "", log_prefix ? ": " : "", msg);
 }
 
+/* Messages carry what clients sent (targets, paths, names): a newline in
+ * one would start a forged line of its own ("<0>" and all, on the journal's
+ * stream), an escape sequence would act on the terminal of whoever reads
+ * the log. Every message goes out with those escaped (utf8_escape_into()),
+ * whatever its source. */
+#define LOG_LINE_MAX 2048
+#define LOG_ESCAPED_MAX (LOG_LINE_MAX * 4)
+
+static void log_format(char escaped[static LOG_ESCAPED_MAX], int error, const char *fmt, va_list ap) {
+	char buf[LOG_LINE_MAX];
+	int n;
+
+	errno = error;
+	n = vsnprintf(buf, sizeof(buf), fmt, ap);
+	if (n < 0)
+		n = 0;
+	else if ((size_t)n >= sizeof(buf))
+		n = sizeof(buf) - 1;
+	utf8_escape_into(buf, (size_t)n, escaped, LOG_ESCAPED_MAX);
+}
+
 int log_internal(int level, int error, const char *file, int line, const char *fmt, ...) {
 	int e = error < 0 ? -error : error;
 
 	if (level <= max_level) {
-		char buf[2048];
+		char buf[LOG_ESCAPED_MAX];
 		va_list ap;
 
-		errno = e;
 		va_start(ap, fmt);
-		vsnprintf(buf, sizeof(buf), fmt, ap);
+		log_format(buf, e, fmt, ap);
 		va_end(ap);
 		log_to_stderr(level, file, line, buf);
 	}
@@ -111,10 +132,16 @@ static int log_to_journal(int level, int error, const char *file, int line, cons
 		goto finish;
 	}
 	for (const LogField *f = fields; f && f->name && n < ELEMENTSOF(v); f++) {
+		_cleanup_free_ char *value = NULL;
+
 		if (!f->value || !field_name_ok(f->name))
 			continue;
-		if (asprintf(&v[n++], "%s=%s", f->name, f->value) < 0) {
-			v[--n] = NULL;
+		/* Escaped as the message is: journalctl matches TARGET= on
+		 * the same text the message shows. */
+		value = utf8_escape(f->value, strlen(f->value));
+		if (!value || asprintf(&v[n++], "%s=%s", f->name, value) < 0) {
+			if (value)
+				v[--n] = NULL;
 			r = -ENOMEM;
 			goto finish;
 		}
@@ -133,12 +160,11 @@ int log_struct_internal(int level, int error, const char *file, int line, const 
 	int e = error < 0 ? -error : error;
 
 	if (level <= max_level) {
-		char buf[2048];
+		char buf[LOG_ESCAPED_MAX];
 		va_list ap;
 
-		errno = e;
 		va_start(ap, fmt);
-		vsnprintf(buf, sizeof(buf), fmt, ap);
+		log_format(buf, e, fmt, ap);
 		va_end(ap);
 		/* No journal socket (or it refused): the text still goes out. */
 		if (!journal_stream() || log_to_journal(level, e, file, line, fields, buf) < 0)

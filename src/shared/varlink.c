@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "macro.h"
+#include "utf8.h"
 #include "varlink.h"
 
 void vl_buffer_init(VarlinkBuffer *b, size_t max) {
@@ -82,11 +83,44 @@ int vl_buffer_fill(VarlinkBuffer *b, int fd) {
 	return (int)n;
 }
 
-int vl_buffer_take(VarlinkBuffer *b, json_object **ret) {
+/* json-c keeps a member name as a C string: "target\u0000x" would arrive as
+ * "target". A NUL in a value stays visible (json_object_get_string_len());
+ * one in a name must be caught in the text. The text has parsed as strict
+ * JSON already: every string is in double quotes, and one followed by ':'
+ * is a member name. */
+static bool member_name_has_nul(const char *s, size_t len) {
+	size_t i = 0;
+
+	while (i < len) {
+		bool nul = false;
+
+		if (s[i++] != '"')
+			continue;
+		while (i < len && s[i] != '"') {
+			if (s[i] == '\\') {
+				if (i + 5 < len && s[i + 1] == 'u' && memcmp(s + i + 2, "0000", 4) == 0)
+					nul = true;
+				i++; /* the escaped character; \uXXXX's digits are plain */
+			}
+			i++;
+		}
+		i++; /* the closing quote */
+		while (i < len && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r'))
+			i++;
+		if (nul && i < len && s[i] == ':')
+			return true;
+	}
+	return false;
+}
+
+int vl_buffer_take(VarlinkBuffer *b, json_object **ret, const char **ret_reason) {
 	json_object *j = NULL;
+	const char *reason = "message is not a JSON object", *dummy;
 	char *nul;
 	size_t len;
 
+	if (!ret_reason)
+		ret_reason = &dummy;
 	if (b->size == 0)
 		return 0;
 	nul = memchr(b->data, 0, b->size);
@@ -98,6 +132,9 @@ int vl_buffer_take(VarlinkBuffer *b, json_object **ret) {
 		json_tokener *tok = json_tokener_new_ex(32);
 		if (!tok)
 			return -ENOMEM;
+		/* RFC 8259 JSON only: no single quotes, comments or trailing
+		 * commas, which would each be a second grammar to check. */
+		json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
 		j = json_tokener_parse_ex(tok, b->data, (int)len);
 		/* Refuse trailing bytes after the object as well as a parse error. */
 		if (j && (json_tokener_get_error(tok) != json_tokener_success ||
@@ -106,6 +143,11 @@ int vl_buffer_take(VarlinkBuffer *b, json_object **ret) {
 			j = NULL;
 		}
 		json_tokener_free(tok);
+		if (j && member_name_has_nul(b->data, len)) {
+			json_object_put(j);
+			j = NULL;
+			reason = "a member name contains NUL (\\u0000)";
+		}
 	}
 
 	memmove(b->data, nul + 1, b->size - len - 1);
@@ -113,15 +155,110 @@ int vl_buffer_take(VarlinkBuffer *b, json_object **ret) {
 
 	if (!j || !json_object_is_type(j, json_type_object)) {
 		json_object_put(j);
+		*ret_reason = reason;
 		return -EBADMSG;
 	}
 	*ret = j;
 	return 1;
 }
 
-int vl_call_parse(json_object *msg, VarlinkCall *ret, const char **ret_reason) {
+/* Appends a member name or index to a path ("target", "a.b", "a[2]"), the
+ * name escaped: it goes into a reply and a log line. */
+static int path_push(char **path, const char *key, size_t index) {
+	_cleanup_free_ char *k = key ? utf8_escape(key, strlen(key)) : NULL;
+	char *n = NULL;
+	int r;
+
+	if (key && !k)
+		return -ENOMEM;
+	if (key)
+		r = *path ? asprintf(&n, "%s.%s", *path, k) : asprintf(&n, "%s", k);
+	else
+		r = asprintf(&n, "%s[%zu]", *path ?: "", index);
+	if (r < 0)
+		return -ENOMEM;
+	free(*path);
+	*path = n;
+	return 0;
+}
+
+/* Every string in o, names and values, at any depth: well-formed UTF-8 and
+ * no NUL. -EILSEQ with the path of the first that is not (NULL for o
+ * itself) and why. */
+static int check_strings(json_object *o, char **path, const char **ret_reason) {
+	switch (json_object_get_type(o)) {
+	case json_type_string: {
+		const char *s = json_object_get_string(o);
+		size_t n = (size_t)json_object_get_string_len(o);
+
+		if (memchr(s, '\0', n))
+			return *ret_reason = "contains NUL (\\u0000)", -EILSEQ;
+		if (!utf8_is_valid(s, n))
+			return *ret_reason = "is not valid UTF-8", -EILSEQ;
+		return 0;
+	}
+	case json_type_object: {
+		json_object_object_foreach(o, key, val) {
+			_cleanup_free_ char *saved = *path ? strdup(*path) : NULL;
+			int r;
+
+			if (*path && !saved)
+				return -ENOMEM;
+			r = path_push(path, key, 0);
+			if (r < 0)
+				return r;
+			if (!utf8_is_valid(key, strlen(key)))
+				return *ret_reason = "(its name) is not valid UTF-8", -EILSEQ;
+			r = check_strings(val, path, ret_reason);
+			if (r < 0)
+				return r;
+			free(*path);
+			*path = TAKE_PTR(saved);
+		}
+		return 0;
+	}
+	case json_type_array: {
+		size_t n = json_object_array_length(o);
+
+		for (size_t i = 0; i < n; i++) {
+			_cleanup_free_ char *saved = *path ? strdup(*path) : NULL;
+			int r;
+
+			if (*path && !saved)
+				return -ENOMEM;
+			r = path_push(path, NULL, i);
+			if (r < 0)
+				return r;
+			r = check_strings(json_object_array_get_idx(o, i), path, ret_reason);
+			if (r < 0)
+				return r;
+			free(*path);
+			*path = TAKE_PTR(saved);
+		}
+		return 0;
+	}
+	default:
+		return 0;
+	}
+}
+
+int vl_strings_check(json_object *o, char **ret_path, const char **ret_reason) {
+	_cleanup_free_ char *path = NULL;
+	const char *reason = NULL;
+	int r;
+
+	r = check_strings(o, &path, &reason);
+	if (r == -EILSEQ) {
+		*ret_reason = reason;
+		*ret_path = TAKE_PTR(path);
+	}
+	return r;
+}
+
+int vl_call_parse(json_object *msg, VarlinkCall *ret, const char **ret_reason, char **ret_parameter) {
 	VarlinkCall c = {};
 	const char *dummy;
+	int r;
 
 	if (!ret_reason)
 		ret_reason = &dummy;
@@ -149,6 +286,30 @@ int vl_call_parse(json_object *msg, VarlinkCall *ret, const char **ret_reason) {
 	}
 	if (!c.method)
 		return *ret_reason = "missing 'method'", -EBADMSG;
+	{
+		json_object *mo = json_object_object_get(msg, "method");
+		size_t n = (size_t)json_object_get_string_len(mo);
+
+		if (memchr(c.method, '\0', n) || !utf8_is_valid(c.method, n))
+			return *ret_reason = "'method' is not valid UTF-8 or contains NUL", -EBADMSG;
+	}
+	if (c.parameters) {
+		_cleanup_free_ char *path = NULL;
+		const char *why = NULL;
+
+		/* A string a method reads as a C string would end at a NUL
+		 * (the rest unseen); one that is not UTF-8 would be logged
+		 * and echoed as it came. Refused here, for every method. */
+		r = vl_strings_check(c.parameters, &path, &why);
+		if (r == -EILSEQ) {
+			*ret_reason = why;
+			if (ret_parameter)
+				*ret_parameter = TAKE_PTR(path);
+			return -EILSEQ;
+		}
+		if (r < 0)
+			return r;
+	}
 	if (!c.parameters) {
 		/* Hand out an empty object kept alive by the message itself. */
 		json_object *p = json_object_new_object();
@@ -265,7 +426,7 @@ int vl_call_sync(int fd, const char *method, json_object *params, int timeout_ms
 		struct pollfd p = { .fd = fd, .events = POLLIN };
 		int64_t left;
 
-		r = vl_buffer_take(&in, &m);
+		r = vl_buffer_take(&in, &m, NULL);
 		if (r != 0) {
 			vl_buffer_done(&in);
 			if (r > 0)

@@ -34,9 +34,10 @@ int vl_buffer_feed(VarlinkBuffer *b, const void *p, size_t n);
  * -EMSGSIZE as above, or -errno. */
 int vl_buffer_fill(VarlinkBuffer *b, int fd);
 /* Takes the next complete message: 1 and *ret set, 0 when none is complete,
- * -EBADMSG when the message is not a JSON object (it is consumed, so the
- * caller can answer and go on). */
-int vl_buffer_take(VarlinkBuffer *b, json_object **ret);
+ * -EBADMSG when the message is not a JSON object (strict RFC 8259 JSON), or
+ * one with NUL in a member name: it is consumed, so the caller can answer
+ * and go on; *ret_reason (when not NULL) says which. */
+int vl_buffer_take(VarlinkBuffer *b, json_object **ret, const char **ret_reason);
 
 typedef struct VarlinkCall {
 	const char *method;     /* borrowed from the message */
@@ -46,8 +47,16 @@ typedef struct VarlinkCall {
 
 /* Checks a call's shape: an object with a string "method", an optional object
  * "parameters", optional booleans "oneway"/"more" and nothing else.
- * -EBADMSG with a reason otherwise. */
-int vl_call_parse(json_object *msg, VarlinkCall *ret, const char **ret_reason);
+ * -EBADMSG with a reason otherwise. -EILSEQ when a string in the parameters
+ * (a name or a value, at any depth) is not UTF-8 or contains NUL: the reason
+ * and, in *ret_parameter (when not NULL; the caller frees it), the
+ * parameter's path, e.g. "target" or "a.b[2]", escaped. */
+int vl_call_parse(json_object *msg, VarlinkCall *ret, const char **ret_reason, char **ret_parameter);
+
+/* The check vl_call_parse() makes on the parameters, for any JSON value:
+ * 0, or -EILSEQ with the path of the first bad string (NULL for o itself,
+ * caller frees) and why; -ENOMEM. */
+int vl_strings_check(json_object *o, char **ret_path, const char **ret_reason);
 
 /* Build messages; each takes ownership of params (which may be NULL). */
 json_object *vl_call_new(const char *method, json_object *params);

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "macro.h"
+#include "utf8.h"
 #include "varlink.h"
 
 #define CHUNK_MAX 160
@@ -61,10 +62,10 @@ static void send_answer(json_object *msg, const char *error) {
 	r = vl_buffer_feed(&in, s, len);
 	if (r < 0)
 		fail("client cannot buffer the reply", r);
-	r = vl_buffer_take(&in, &back);
+	r = vl_buffer_take(&in, &back, NULL);
 	if (r != 1)
 		fail("client cannot take the reply", r);
-	if (vl_buffer_take(&in, &extra) != 0 || in.size != 0)
+	if (vl_buffer_take(&in, &extra, NULL) != 0 || in.size != 0)
 		fail("reply leaves bytes behind", (int)in.size);
 	vl_buffer_done(&in);
 
@@ -100,7 +101,21 @@ static void dispatch(json_object *msg) {
 	VarlinkCall call = {};
 	int r;
 
-	r = vl_call_parse(msg, &call, &reason);
+	_cleanup_free_ char *parameter = NULL;
+
+	r = vl_call_parse(msg, &call, &reason, &parameter);
+	if (r == -EILSEQ) {
+		/* A bad string in the parameters, named by a path that is
+		 * itself clean text. */
+		if (!reason || !parameter || !utf8_is_valid(parameter, strlen(parameter)))
+			fail("bad string refused without a reason or a clean path", r);
+		for (const char *p = parameter; *p; p++)
+			if ((unsigned char)*p < 0x20 || *p == 0x7f)
+				fail("parameter path has a control character", r);
+		send_answer(vl_error_new("org.varlink.service.InvalidParameter", error_params("parameter", parameter)),
+			    "org.varlink.service.InvalidParameter");
+		return;
+	}
 	if (r < 0) {
 		if (r == -EBADMSG && !reason)
 			fail("call refused without a reason", r);
@@ -112,6 +127,18 @@ static void dispatch(json_object *msg) {
 	}
 	if (!call.method || !json_object_is_type(call.parameters, json_type_object))
 		fail("accepted call without method or parameters", 0);
+	{
+		_cleanup_free_ char *path = NULL;
+		const char *why = NULL;
+
+		/* What is accepted has no NUL and no byte that is not UTF-8
+		 * in any string, method included. */
+		if (vl_strings_check(call.parameters, &path, &why) == -EILSEQ)
+			fail("accepted parameters with a bad string", 0);
+		if (strlen(call.method) != (size_t)json_object_get_string_len(json_object_object_get(msg, "method")) ||
+		    !utf8_is_valid(call.method, strlen(call.method)))
+			fail("accepted a bad method name", 0);
+	}
 
 	for (size_t i = 0; i < ELEMENTSOF(methods); i++)
 		if (streq(call.method, methods[i])) {
@@ -128,7 +155,7 @@ static void drain(VarlinkBuffer *b) {
 	for (;;) {
 		json_object *msg = NULL, *params = NULL;
 		const char *error = NULL;
-		int k = vl_buffer_take(b, &msg);
+		int k = vl_buffer_take(b, &msg, NULL);
 
 		check_buffer(b);
 		if (k == 0)

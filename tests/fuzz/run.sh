@@ -7,7 +7,7 @@
 # memory blow-up) and prints the input that caused it; 77 when clang cannot
 # build libFuzzer programs here.
 #
-#   tests/fuzz/run.sh [NAME...]   NAME: varlink rate target unit-file (default all)
+#   tests/fuzz/run.sh [NAME...]   NAME: varlink rate target unit-file request (default all)
 #   FUZZ_SECONDS    seconds per fuzzer (default 60; 0 runs each seed once)
 #   FUZZ_JOBS       fuzzers run at once (default 2)
 #   FUZZ_BUILD_DIR  the clang build dir (default build-fuzz/ in the source tree)
@@ -26,8 +26,9 @@ jobs=${FUZZ_JOBS:-2}
 # header byte picks (8 KiB); the longest rate that is not "too long" (64 bytes
 # of number and a unit); a cgroup path just over TARGET_PATH_MAX; a unit file
 # with a few sections and continuation lines.
-declare -A max_len=([varlink]=8192 [rate]=128 [target]=4608 [unit-file]=4096)
-all=(varlink rate target unit-file)
+# a request: one message of a few targets and rates (fuzz-request takes 4096 bytes at most).
+declare -A max_len=([varlink]=8192 [rate]=128 [target]=4608 [unit-file]=4096 [request]=1024)
+all=(varlink rate target unit-file request)
 
 skip() {
         echo "SKIP: $*"
