@@ -33,9 +33,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 
 	r = target_parse(s, &t, &reason);
 	if (r < 0) {
-		if (r == -EINVAL && !reason)
+		/* -EOPNOTSUPP: a valid name of something that cannot be
+		 * limited (a timer unit) */
+		if ((r == -EINVAL || r == -EOPNOTSUPP) && !reason)
 			fail("refused without a reason", s, NULL, NULL);
-		if (r != -EINVAL && r != -ENOMEM)
+		if (r != -EINVAL && r != -EOPNOTSUPP && r != -ENOMEM)
 			fail("unexpected error", s, NULL, NULL);
 		free(s);
 		return 0;
