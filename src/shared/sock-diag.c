@@ -9,6 +9,8 @@
 #include <netinet/in.h>
 #include <libmnl/libmnl.h>
 #include <linux/inet_diag.h>
+#include <linux/tcp.h>
+#include <stddef.h>
 #include <linux/netlink.h>
 #include <linux/sock_diag.h>
 
@@ -29,7 +31,12 @@ struct sock_diag {
 	uint32_t portid;
 	uint32_t seq;
 	void *rx; /* SOCK_DIAG_RECV_BUFFER_SIZE bytes */
+	bool want_bytes;
 };
+
+void sock_diag_want_bytes(struct sock_diag *d, bool on) {
+	d->want_bytes = on;
+}
 
 static const struct {
 	uint8_t family;
@@ -88,6 +95,7 @@ int sock_diag_open(struct sock_diag **ret) {
  * passes unchecked. */
 static const enum mnl_attr_data_type diag_policy[INET_DIAG_MAX + 1] = {
 	[INET_DIAG_CGROUP_ID] = MNL_TYPE_U64,
+	[INET_DIAG_INFO] = MNL_TYPE_BINARY,
 };
 
 static int diag_attr_cb(const struct nlattr *attr, void *data) {
@@ -126,7 +134,28 @@ static int diag_parse(const struct nlmsghdr *nlh, uint8_t protocol, struct sock_
 		/* inet_diag_msg has no protocol field: it is the one we asked for. */
 		.protocol = protocol,
 		.state = msg->idiag_state,
+		.sport = ntohs(msg->id.idiag_sport),
+		.dport = ntohs(msg->id.idiag_dport),
 	};
+	memcpy(ret->src, msg->id.idiag_src, sizeof(ret->src));
+	memcpy(ret->dst, msg->id.idiag_dst, sizeof(ret->dst));
+	/* tcp_info grew over the years: the counters only where it is long
+	 * enough to have them (4.2 on). */
+	if (protocol == IPPROTO_TCP && tb[INET_DIAG_INFO] &&
+	    mnl_attr_get_payload_len(tb[INET_DIAG_INFO]) >=
+		    offsetof(struct tcp_info, tcpi_bytes_received) + sizeof(uint64_t)) {
+		struct tcp_info ti = {};
+
+		memcpy(&ti, mnl_attr_get_payload(tb[INET_DIAG_INFO]),
+		       (size_t)mnl_attr_get_payload_len(tb[INET_DIAG_INFO]) < sizeof(ti)
+			       ? (size_t)mnl_attr_get_payload_len(tb[INET_DIAG_INFO])
+			       : sizeof(ti));
+		ret->has_bytes = true;
+		/* The acknowledged SYN counts one (it takes a sequence
+		 * number): data only. */
+		ret->bytes_sent = ti.tcpi_bytes_acked > 0 ? ti.tcpi_bytes_acked - 1 : 0;
+		ret->bytes_received = ti.tcpi_bytes_received;
+	}
 	return 0;
 }
 
@@ -191,7 +220,7 @@ static int dump_one(struct sock_diag *d, uint8_t family, uint8_t protocol, sock_
 	req->idiag_states = ~0u;
 	/* No extensions: uid, inode and cookie are in inet_diag_msg, and
 	 * INET_DIAG_CGROUP_ID comes without asking. */
-	req->idiag_ext = 0;
+	req->idiag_ext = d->want_bytes && protocol == IPPROTO_TCP ? 1u << (INET_DIAG_INFO - 1) : 0;
 
 	if (mnl_socket_sendto(d->sock, nlh, nlh->nlmsg_len) < 0)
 		return negative_errno();

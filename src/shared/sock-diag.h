@@ -17,6 +17,7 @@
  */
 #pragma once
 
+#include <stdbool.h>
 #include <stdint.h>
 
 struct sock_info {
@@ -40,6 +41,15 @@ struct sock_info {
 	/* TCP_* state from <netinet/tcp.h>. UDP uses two of them too:
 	 * TCP_CLOSE (7) when unconnected, TCP_ESTABLISHED (1) after connect(). */
 	uint8_t state;
+	/* The two ends: addresses in network order (IPv4 in the first four
+	 * bytes), ports in host order. */
+	uint8_t src[16], dst[16];
+	uint16_t sport, dport;
+	/* TCP only, with sock_diag_want_bytes(): bytes the peer acknowledged
+	 * (tcp_info's tcpi_bytes_acked, less the SYN's one) and bytes received
+	 * (tcpi_bytes_received). */
+	bool has_bytes;
+	uint64_t bytes_sent, bytes_received;
 };
 
 /* Return 0 to go on, > 0 to stop the dump early (the function then returns
@@ -68,6 +78,10 @@ static inline void sock_diag_freep(struct sock_diag **p) {
  * twice; the dump is not retried here because cb has already acted on what
  * it saw — the caller decides whether to run it again. */
 int sock_diag_dump(struct sock_diag *d, sock_diag_cb cb, void *userdata);
+
+/* Whether later dumps ask TCP sockets for their byte counters (INET_DIAG_INFO,
+ * a few hundred bytes more per socket): off by default. */
+void sock_diag_want_bytes(struct sock_diag *d, bool on);
 
 /* The socket with that inode: -ENOENT if none (see above for the sockets the
  * kernel cannot show), -EINVAL for inode 0, -EOVERFLOW above UINT32_MAX

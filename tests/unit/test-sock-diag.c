@@ -304,6 +304,70 @@ static void test_as_nobody(void) {
 	fprintf(stderr, "Same answers as uid %d.\n", NOBODY);
 }
 
+/* A TCP connection on loopback: both ends' addresses and ports, and with
+ * sock_diag_want_bytes() the bytes each side sent and received. */
+struct ends_ctx {
+	uint64_t inode;
+	struct sock_info info;
+	bool seen;
+};
+
+static int ends_cb(const struct sock_info *s, void *userdata) {
+	struct ends_ctx *ctx = userdata;
+
+	if (s->inode == ctx->inode) {
+		ctx->info = *s;
+		ctx->seen = true;
+	}
+	return 0;
+}
+
+static void test_ends_and_bytes(struct sock_diag *d) {
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(a);
+	_cleanup_close_ int l = new_socket(AF_INET, SOCK_STREAM), c = new_socket(AF_INET, SOCK_STREAM), s = -1;
+	struct sockaddr_in local = {};
+	char buf[4096] = {};
+	struct ends_ctx ctx = {};
+	size_t got = 0;
+
+	ASSERT_OK(bind(l, (struct sockaddr *)&a, sizeof(a)));
+	ASSERT_OK(listen(l, 1));
+	ASSERT_OK(getsockname(l, (struct sockaddr *)&a, &len));
+	ASSERT_OK(connect(c, (struct sockaddr *)&a, sizeof(a)));
+	s = accept(l, NULL, NULL);
+	ASSERT_TRUE(s >= 0);
+	ASSERT_EQ(write(c, buf, 3000), 3000);
+	while (got < 3000) {
+		ssize_t n = read(s, buf, sizeof(buf));
+		ASSERT_TRUE(n > 0);
+		got += (size_t)n;
+	}
+	ASSERT_EQ(write(s, buf, 100), 100);
+	ASSERT_EQ(read(c, buf, sizeof(buf)), 100);
+	len = sizeof(local);
+	ASSERT_OK(getsockname(c, (struct sockaddr *)&local, &len));
+
+	ctx.inode = fd_inode(c);
+	sock_diag_want_bytes(d, true);
+	ASSERT_EQ(sock_diag_dump(d, ends_cb, &ctx), 0);
+	sock_diag_want_bytes(d, false);
+	ASSERT_TRUE(ctx.seen);
+	ASSERT_EQ(ctx.info.sport, ntohs(local.sin_port));
+	ASSERT_EQ(ctx.info.dport, ntohs(a.sin_port));
+	ASSERT_TRUE(memcmp(ctx.info.dst, &a.sin_addr, 4) == 0);
+	ASSERT_TRUE(memcmp(ctx.info.src, &local.sin_addr, 4) == 0);
+	ASSERT_TRUE(ctx.info.has_bytes);
+	ASSERT_EQ(ctx.info.bytes_received, 100);
+	/* acknowledged: the peer read them all, and its reply came after */
+	ASSERT_EQ(ctx.info.bytes_sent, 3000);
+
+	/* not asked for: no counters */
+	ctx.seen = false;
+	ASSERT_EQ(sock_diag_dump(d, ends_cb, &ctx), 0);
+	ASSERT_TRUE(ctx.seen && !ctx.info.has_bytes);
+}
+
 int main(void) {
 	_cleanup_sock_diag_ struct sock_diag *d = NULL;
 
@@ -316,6 +380,7 @@ int main(void) {
 	test_find(d);
 	test_dump(d);
 	test_missing(d);
+	test_ends_and_bytes(d);
 	test_as_nobody();
 	return EXIT_SUCCESS;
 }
