@@ -201,7 +201,9 @@ def check_host(list_path, ns, veth, cgroot, cgroot_rel, progs, homes):
         bad.append(f"{n} BPF programs attached at the cgroup root, expected {progs} as in the first run")
     own = os.path.join(cgroot, "netbump")
     dirs = sorted(d for d in os.listdir(own) if os.path.isdir(os.path.join(own, d))) if os.path.isdir(own) else []
-    want_dirs = sorted(r["cgroup"].rsplit("/", 1)[1] for r in rules if r["kind"] == "pid")
+    # root's pid rules have their cgroup in netbump/, a user's in the cgroup its process was in
+    want_dirs = sorted(r["cgroup"].rsplit("/", 1)[1] for r in rules
+                       if r["kind"] == "pid" and r["cgroup"].startswith(f"{cgroot_rel}/netbump/"))
     if dirs != want_dirs:
         bad.append(f"cgroups under {own}: {dirs}, expected those of the pid: rules {want_dirs}")
     for h in homes.split(","):
@@ -209,8 +211,13 @@ def check_host(list_path, ns, veth, cgroot, cgroot_rel, progs, homes):
         now = next((l.split(":", 2)[2].strip() for l in open(f"/proc/{pid}/cgroup") if l.startswith("0::")), "?")
         rule = next((r for r in rules if r["target"] == f"pid:{pid}"), None)
         want = rule["cgroup"] if rule else home
-        if rule and rule["cgroup"] != f"{cgroot_rel}/netbump/pid-{pid}":
+        if rule and rule["cgroup"] not in (f"{cgroot_rel}/netbump/pid-{pid}", f"{home}/netbump-pid-{pid}"):
             bad.append(f"pid:{pid}: its rule's cgroup is {rule['cgroup']}")
+        # a user's rule's cgroup in the process's home goes with the rule
+        home_dir = cgroot + home[len(cgroot_rel):]
+        for d in (os.listdir(home_dir) if os.path.isdir(home_dir) else []):
+            if d.startswith("netbump-pid-") and not (rule and rule["cgroup"] == f"{home}/{d}"):
+                bad.append(f"{home}/{d} is left over")
         if now != want:
             bad.append(f"process {pid} is in {now}, expected {want} ({'its rule' if rule else 'no rule: where it started'})")
     return bad

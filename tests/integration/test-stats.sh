@@ -214,14 +214,20 @@ assert_true "status: leaf qdisc '$leaf' is what is under $bulk_class, ${CLASS[up
         test "$up_leaf $down_leaf" = "$want"
 
 # --- text --------------------------------------------------------------------------------------------------
-# list: "TARGET up LIMIT RATE BYTES PACKETS DROPS BACKLOG", then "down ..." on the next line
+# list: "TARGET up LIMIT RATE BYTES PACKETS DROPS BACKLOG CLASS OWNER", then "down ..." on the
+# next line (CLASS and OWNER once per rule)
 text_row() { awk -v t="$2" -v d="$3" '$1 == t { on = 1 } on && ($2 == d || $1 == d) { print; exit }' "$1"; }
 for f in list status; do
         for x in "upc up" "downc down"; do
                 read -r cg dir <<<"$x"
                 row=$(text_row "$NB_TMP/$f.txt" "${TARGET[$cg]}" "$dir")
                 read -ra w <<<"${row#"${TARGET[$cg]}"}"
-                # w: DIR LIMIT RATE BYTES PACKETS DROPS BACKLOG
+                # w: DIR LIMIT RATE BYTES PACKETS DROPS BACKLOG [CLASS OWNER]
+                if [[ $dir == up && ${#w[@]} == 9 ]]; then
+                        assert_true "$f (text) $cg: CLASS ${w[7]} OWNER ${w[8]} (${CLASS[$cg]}, root)" \
+                                test "${w[7]} ${w[8]}" = "${CLASS[$cg]} root"
+                        w=("${w[@]:0:7}")
+                fi
                 if [[ ${#w[@]} != 7 || ${w[1]} != "$LIMIT" ]]; then
                         nb_record_failure "$f (text): no $dir line for ${TARGET[$cg]} with limit $LIMIT: '$row'"
                         continue
@@ -236,7 +242,7 @@ assert_true "status (text): interface line" grep -qxF "interface $NB_IF_A: shape
 assert_true "status (text): the leaf qdisc" grep -qxF "leaf qdisc: $leaf" "$ST"
 assert_true "status (text): rules: 2" grep -qx "rules: 2" "$ST"
 assert_true "status (text): the uptime" grep -qE "^netbumpd .*, up [0-9]+s$" "$ST"
-assert_true "status (text): the table header" grep -qE "^TARGET +DIR +LIMIT +RATE +BYTES +PACKETS +DROPS +BACKLOG$" "$ST"
+assert_true "status (text): the table header" grep -qE "^TARGET +DIR +LIMIT +RATE +BYTES +PACKETS +DROPS +BACKLOG +CLASS +OWNER$" "$ST"
 
 # --- a degraded interface says why ------------------------------------------------------------------------
 degraded_text() { nbctl status | grep -F "interface $NB_IF_A: " | grep -qF "DEGRADED: root qdisc replaced by someone else"; }
