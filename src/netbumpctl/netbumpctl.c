@@ -968,10 +968,10 @@ static const Verb verbs[] = {
 	  "(tc -s class show dev IFACE for uploads, dev nbifbN for downloads:\n"
 	  "netbumpctl status names it), OWNER who made it.\n\n" },
 	{ "status", verb_status, "", "Show the daemon's interfaces, cgroup root and rules.", NULL },
-	{ "top", verb_top, "[--once] [--group process|user|unit|rule] [--sort rate|total|name] [--bytes] [--filter TEXT]",
+	{ "top", verb_top, "[--once] [--group process|user|unit|rule|connection] [--sort rate|total|name] [--bytes] [--filter TEXT]",
 	  "Live view: processes by rate; limit them with keys.",
 	  "  --once       one snapshot as text (COLUMNS wide, else 132) or with --json, for scripts\n"
-	  "  --group G    one row per process, user, unit or rule\n"
+	  "  --group G    one row per process, user, unit, rule or connection\n"
 	  "  --sort S     by rate (default), total bytes or name\n"
 	  "  --bytes      rates in bytes per second (B/s kB/s MB/s) rather than bit/s\n"
 	  "  --filter T   only rows whose name, user, target or rule contains T\n"

@@ -5,7 +5,8 @@
  *
  * Once a second it calls io.netbump.Manager.Top (per-process counters the
  * BPF data path keeps, see "Accounting" in netbump.h, and the rules as List
- * gives them), groups the rows by process, user, unit or rule, sorts them by
+ * gives them), groups the rows by process, user, unit or rule (or calls
+ * Connections for one row per connection), sorts them by
  * total rate and draws them full-screen with ncurses. Keys act on the
  * selected row through Set and Unset, as `netbumpctl set/unset` would; the
  * daemon's answer (an error such as "not yours") shows in the status line.
@@ -45,6 +46,7 @@ typedef enum Group {
 	GROUP_USER,
 	GROUP_UNIT,
 	GROUP_RULE,
+	GROUP_CONNECTION, /* rows from Connections, one per socket */
 	_GROUP_MAX,
 } Group;
 
@@ -53,6 +55,7 @@ static const char *const group_names[_GROUP_MAX] = {
 	[GROUP_USER] = "user",
 	[GROUP_UNIT] = "unit",
 	[GROUP_RULE] = "rule",
+	[GROUP_CONNECTION] = "connection",
 };
 
 typedef enum Sort {
@@ -403,9 +406,43 @@ static void snapshot_arrange(Snapshot *s, const TopOptions *o) {
 		qsort_r(s->rows, n, sizeof(*s->rows), row_compare, (void *)&o->sort);
 }
 
+/* One row per connection (the Connections reply): what the other end is,
+ * and what has it here. */
+static int snapshot_connections(Snapshot *s) {
+	size_t allocated = 0;
+
+	for (size_t k = 0; s->procs && k < json_object_array_length(s->procs); k++) {
+		json_object *o = json_object_array_get_idx(s->procs, k);
+		const char *remote = jget_str(o, "remote"), *local = jget_str(o, "local"), *comm = jget_str(o, "comm");
+		const char *proto = jget_str(o, "protocol"), *user = jget_str(o, "user");
+		long long pid = (long long)jget_u64(o, "pid");
+		char key[64], name[512], uidbuf[32];
+		Row *r;
+
+		snprintf(key, sizeof(key), "conn:%llu", (unsigned long long)jget_u64(o, "cookie"));
+		snprintf(name, sizeof(name), "%s %s <- %s%s%s", proto ?: "?", remote ?: "?", local ?: "?", comm ? " " : "",
+			 comm ?: "");
+		snprintf(uidbuf, sizeof(uidbuf), "%llu", (unsigned long long)jget_u64(o, "uid"));
+		r = row_find_or_add(s, &allocated, key);
+		if (!r)
+			return -ENOMEM;
+		if (set_str(&r->name, name) < 0 || set_str(&r->target, jget_str(o, "target")) < 0 ||
+		    set_str(&r->rule, jget_str(o, "rule")) < 0 || set_str(&r->user, user ?: uidbuf) < 0)
+			return -ENOMEM;
+		r->id = pid > 0 ? pid : -1;
+		r->up_limit = jget_u64(o, "up");
+		r->down_limit = jget_u64(o, "down");
+		row_add_traffic(r, o);
+	}
+	return 0;
+}
+
 static int snapshot_group(Snapshot *s, Group g) {
 	size_t allocated = 0;
 	char key[4200];
+
+	if (g == GROUP_CONNECTION)
+		return snapshot_connections(s);
 
 	for (size_t k = 0; s->procs && k < json_object_array_length(s->procs); k++) {
 		json_object *o = json_object_array_get_idx(s->procs, k);
@@ -529,14 +566,18 @@ static int snapshot_take(Conn *c, const TopOptions *o, Snapshot *ret, char **ret
 	json_object *p = NULL, *v;
 	int r;
 
-	r = conn_call(c, "Top", NULL, &s.msg, &p, ret_error);
+	r = conn_call(c, o->group == GROUP_CONNECTION ? "Connections" : "Top", NULL, &s.msg, &p, ret_error);
 	if (r != 0)
 		return r;
-	if (!json_object_object_get_ex(p, "processes", &s.procs) || !json_object_is_type(s.procs, json_type_array))
+	if (!json_object_object_get_ex(p, o->group == GROUP_CONNECTION ? "connections" : "processes", &s.procs) ||
+	    !json_object_is_type(s.procs, json_type_array))
 		s.procs = NULL;
+	if (o->group == GROUP_CONNECTION)
+		s.accounting = true; /* rates from the sockets' own counters */
 	if (!json_object_object_get_ex(p, "rules", &s.rules) || !json_object_is_type(s.rules, json_type_array))
 		s.rules = NULL;
-	s.accounting = json_object_object_get_ex(p, "accounting", &v) && json_object_get_boolean(v);
+	if (o->group != GROUP_CONNECTION)
+		s.accounting = json_object_object_get_ex(p, "accounting", &v) && json_object_get_boolean(v);
 	s.interval_usec = jget_u64(p, "interval_usec");
 	r = snapshot_group(&s, o->group);
 	if (r < 0) {
@@ -587,11 +628,15 @@ static Layout layout_for(int cols, Group g, const Snapshot *s) {
 }
 
 static const char *id_header(Group g) {
-	return g == GROUP_PROCESS ? "PID" : g == GROUP_USER ? "UID" : "PROCS";
+	return g == GROUP_PROCESS || g == GROUP_CONNECTION ? "PID" : g == GROUP_USER ? "UID" : "PROCS";
 }
 
 static const char *name_header(Group g) {
-	return g == GROUP_PROCESS ? "COMMAND" : g == GROUP_USER ? "PROCESSES" : g == GROUP_UNIT ? "UNIT/CGROUP" : "RULE";
+	return g == GROUP_PROCESS	? "COMMAND"
+	       : g == GROUP_USER	? "PROCESSES"
+	       : g == GROUP_UNIT	? "UNIT/CGROUP"
+	       : g == GROUP_CONNECTION ? "CONNECTION (REMOTE <- LOCAL)"
+				       : "RULE";
 }
 
 /* One line of text for a row (or the header when r is NULL), at most cols
@@ -613,7 +658,7 @@ static void format_line(const Row *r, const TopOptions *o, Layout l, char *out, 
 			 l.rule ? f_rule : "");
 		return;
 	}
-	if (g == GROUP_PROCESS || g == GROUP_USER)
+	if (g == GROUP_PROCESS || g == GROUP_USER || g == GROUP_CONNECTION)
 		r->id >= 0 ? snprintf(id, sizeof(id), "%lld", r->id) : snprintf(id, sizeof(id), "-");
 	else
 		snprintf(id, sizeof(id), "%u", r->n);
@@ -638,7 +683,7 @@ static json_object *row_to_json(const Row *r, Group g) {
 	json_object_object_add(o, "key", json_object_new_string(r->key));
 	json_object_object_add(o, "target", r->target ? json_object_new_string(r->target) : NULL);
 	json_object_object_add(o, "name", r->name ? json_object_new_string(r->name) : NULL);
-	if (g == GROUP_PROCESS)
+	if (g == GROUP_PROCESS || g == GROUP_CONNECTION)
 		json_object_object_add(o, "pid", json_object_new_int64(r->id > 0 ? r->id : 0));
 	if (g == GROUP_USER)
 		json_object_object_add(o, "uid", json_object_new_int64(r->id));
@@ -682,6 +727,13 @@ static int top_once(Conn *c, const TopOptions *opts) {
 	int r;
 
 	r = snapshot_take(c, opts, &s, &error);
+	/* Connections' rates are over the time since the daemon last read
+	 * their counters: read them, and a second later again. */
+	if (r == 0 && g == GROUP_CONNECTION) {
+		snapshot_done(&s);
+		(void)usleep(REFRESH_MSEC * 1000);
+		r = snapshot_take(c, opts, &s, &error);
+	}
 	if (r < 0) {
 		ctl_error("cannot reach netbumpd at %s: %s", arg_socket, strerror(-r));
 		return EXIT_UNREACHABLE;
@@ -1287,8 +1339,8 @@ int verb_top(int argc, char *argv[]) {
 		else if (top_option(a, "--group", "-g", argc, argv, &k, &v)) {
 			x = name_index(v, group_names, _GROUP_MAX);
 			if (x < 0) {
-				ctl_error(v ? "unknown grouping '%s' (expected process, user, unit or rule)"
-					    : "%s--group needs process, user, unit or rule",
+				ctl_error(v ? "unknown grouping '%s' (expected process, user, unit, rule or connection)"
+					    : "%s--group needs process, user, unit, rule or connection",
 					  v ?: "");
 				return EXIT_USAGE;
 			}

@@ -22,6 +22,7 @@
 #include "server.h"
 #include "sock-diag.h"
 #include "state.h"
+#include "conns.h"
 #include "top.h"
 #include "tree.h"
 
@@ -323,6 +324,7 @@ void manager_stop(Manager *m) {
 	manager_ifaces_free(m);
 	manager_kept_clsact_free(m);
 	manager_top_free(m);
+	manager_conns_free(m);
 	manager_bpf_unload(m);
 	m->nl = nl_free(m->nl);
 

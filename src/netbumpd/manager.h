@@ -22,6 +22,7 @@ struct netbump_bpf;
 struct bpf_link;
 struct ring_buffer;
 struct TopState;
+struct ConnsState;
 
 /* Name prefix of the IFB netbump makes for each interface: "nbifb<ifindex>".
  * A prefix of our own (never ifb0) so we only ever delete what we made. */
@@ -228,6 +229,7 @@ struct Manager {
 	size_t n_adopt_clsact;
 	bool accounting;          /* the programs count traffic per process (acct map) */
 	struct TopState *top;     /* samples of the acct map (top.c) */
+	struct ConnsState *conns; /* the last Connections call's byte counters (conns.c) */
 
 	Iface *ifaces;
 	Rule *rules;

@@ -25,6 +25,7 @@ static const char *const method_names[_REQUEST_METHOD_MAX] = {
 	[REQUEST_STATUS] = VARLINK_INTERFACE ".Status",
 	[REQUEST_TOP] = VARLINK_INTERFACE ".Top",
 	[REQUEST_GET_INFO] = "org.varlink.service.GetInfo",
+	[REQUEST_CONNECTIONS] = VARLINK_INTERFACE ".Connections",
 };
 
 /* The parameters each method takes; NULL: it reads them itself. */
@@ -38,6 +39,7 @@ static const char *const *const method_params[_REQUEST_METHOD_MAX] = {
 	[REQUEST_STATUS] = no_params,
 	[REQUEST_TOP] = no_params,
 	[REQUEST_GET_INFO] = NULL,
+	[REQUEST_CONNECTIONS] = no_params,
 };
 
 const char *request_method_name(RequestMethod m) {

@@ -31,6 +31,7 @@ typedef enum RequestMethod {
 	REQUEST_STATUS,
 	REQUEST_TOP,
 	REQUEST_GET_INFO,
+	REQUEST_CONNECTIONS,
 	_REQUEST_METHOD_MAX,
 } RequestMethod;
 

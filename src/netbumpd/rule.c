@@ -813,6 +813,32 @@ static Rule *user_rule_for(Manager *m, uid_t uid, uid_t excluded) {
 	return NULL;
 }
 
+/* A socket's rule other than its own sock: rule: the process rule that
+ * mirrors it, else what its cgroup falls under, else its owner's rule. */
+static Rule *socket_rule_for(Manager *m, const struct sock_info *si, uid_t excluded) {
+	_cleanup_free_ char *path = NULL;
+	Rule *r = NULL;
+
+	for (Rule *p = m->rules; p && !r; p = p->next)
+		if (p->target.kind == TARGET_PID && considered(p, excluded))
+			for (size_t c = 0; c < p->n_cookies && !r; c++)
+				if (si->cookie == p->cookies[c])
+					r = p;
+	if (!r && si->cgroup_id && cg_path_from_id(m->cgroup_mount, si->cgroup_id, &path) >= 0)
+		r = cgroup_rule_for(m, path, excluded);
+	if (!r)
+		r = user_rule_for(m, si->uid, excluded);
+	return r;
+}
+
+Rule *manager_rule_for_socket(Manager *m, const struct sock_info *si) {
+	Rule *r = rules_find(m, &(RuleId){ .kind = TARGET_SOCK, .num = si->inode });
+
+	if (!r || r->key != si->cookie)
+		r = socket_rule_for(m, si, (uid_t)-1);
+	return r ?: rules_find_all(m);
+}
+
 /* Most specific first: its own rule, then what contains it. */
 static int rule_for_target(Manager *m, const Target *t, uid_t excluded, Rule **ret, const char **ret_error,
 			   char **ret_reason) {
@@ -837,21 +863,8 @@ static int rule_for_target(Manager *m, const Target *t, uid_t excluded, Rule **r
 
 		if (!m->diag)
 			(void)sock_diag_open(&m->diag);
-		if (m->diag && sock_diag_find_inode(m->diag, t->inode, &si) >= 0) {
-			_cleanup_free_ char *path = NULL;
-
-			/* The process rule that mirrors it, else what its
-			 * cgroup falls under, else its owner's rule. */
-			for (Rule *p = m->rules; p && !r; p = p->next)
-				if (p->target.kind == TARGET_PID && considered(p, excluded))
-					for (size_t c = 0; c < p->n_cookies && !r; c++)
-						if (si.cookie == p->cookies[c])
-							r = p;
-			if (!r && si.cgroup_id && cg_path_from_id(m->cgroup_mount, si.cgroup_id, &path) >= 0)
-				r = cgroup_rule_for(m, path, excluded);
-			if (!r)
-				r = user_rule_for(m, si.uid, excluded);
-		}
+		if (m->diag && sock_diag_find_inode(m->diag, t->inode, &si) >= 0)
+			r = socket_rule_for(m, &si, excluded);
 	}
 	if (!r && t->kind != TARGET_ALL) {
 		/* Outside every narrower rule: the one on everything. */

@@ -37,6 +37,9 @@ void manager_rules_stop(Manager *m);
 /* The rule a target falls under (NULL: none) by the precedence the BPF
  * programs apply: socket > process > cgroup (deepest) > user. */
 int manager_rule_for(Manager *m, const char *target, Rule **ret, const char **ret_error, char **ret_reason);
+/* The rule a socket falls under, from what a socket dump says of it. */
+struct sock_info;
+Rule *manager_rule_for_socket(Manager *m, const struct sock_info *si);
 /* The same for a parsed target (a user's uid resolved, a socket's inode). */
 int manager_rule_for_target(Manager *m, const Target *t, Rule **ret, const char **ret_error, char **ret_reason);
 /* A transient rule's cgroup emptied: remove the rule. */

@@ -35,6 +35,7 @@
 #include "request.h"
 #include "rule.h"
 #include "server.h"
+#include "conns.h"
 #include "top.h"
 
 #define MAX_CLIENTS 128
@@ -403,6 +404,10 @@ static int method_top_request(Client *c, const Request *req) {
 	return method_top(c, req->parameters);
 }
 
+static int method_connections_request(Client *c, const Request *req) {
+	return method_connections(c, req->parameters);
+}
+
 static int client_dispatch(Client *c, json_object *msg) {
 	static int (*const methods[_REQUEST_METHOD_MAX])(Client *c, const Request *req) = {
 		[REQUEST_SET] = method_set,
@@ -411,6 +416,7 @@ static int client_dispatch(Client *c, json_object *msg) {
 		[REQUEST_STATUS] = method_status,
 		[REQUEST_TOP] = method_top_request,
 		[REQUEST_GET_INFO] = method_get_info,
+		[REQUEST_CONNECTIONS] = method_connections_request,
 	};
 	_cleanup_(request_done) Request req = {};
 	_cleanup_(request_error_done) RequestError e = {};

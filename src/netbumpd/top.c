@@ -381,7 +381,7 @@ static char *read_small_file(const char *fn, size_t max, size_t *ret_len) {
 
 /* comm and a printable command line (arguments joined by blanks, control
  * characters replaced, cut at CMDLINE_MAX). */
-static void process_names(pid_t pid, char **ret_comm, char **ret_cmdline) {
+void process_names(pid_t pid, char **ret_comm, char **ret_cmdline) {
 	char fn[64];
 	size_t l = 0;
 	char *comm, *cmd;
@@ -431,7 +431,7 @@ static char *unit_of_cgroup(const char *path, char **ret_unit_cgroup) {
 	return strndup(best, (size_t)(best_end - best));
 }
 
-static char *user_name(uid_t uid) {
+char *user_name(uid_t uid) {
 	struct passwd pw, *res = NULL;
 	char buf[1024];
 

@@ -8,3 +8,7 @@
 int manager_top_sample(Manager *m);
 void manager_top_free(Manager *m);
 int method_top(Client *c, json_object *params);
+/* comm and a printable command line of a process (NULL where unknown). */
+void process_names(pid_t pid, char **ret_comm, char **ret_cmdline);
+/* A uid's user name, NULL if it has none. */
+char *user_name(uid_t uid);

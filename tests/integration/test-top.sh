@@ -12,7 +12,9 @@
 #     second above 6mbit + 15% is the landing's catch-up, not traffic through the shaper: it is
 #     logged and left out of the comparison with iperf3, not out of the one with the limit);
 #   - a bad rate and a remove without a rule are refused in the status line; r removes a rule;
-#   - g cycles process -> user -> unit -> rule -> process; q quits with status 0;
+#   - g cycles process -> user -> unit -> rule -> connection -> process; q quits with status 0;
+#   - by connection (top --once), the upload's data connection names the server's end, falls
+#     under the upload's pid: rule, and its rate (tcp_info's counters) is within 15% of 8mbit;
 #   - `top --once --json` agrees with `list --json` on the rules (targets, limits) and with the
 #     view on the processes;
 #   - the LIMIT column shows "-" for the unlimited processes before any key is pressed;
@@ -234,7 +236,7 @@ nb_wait_until 3 status_has "pid:$DOWN_PID has no limit." ||
         nb_record_failure "a second r is not refused in the status line: $(status_line)"
 
 # --- groupings -------------------------------------------------------------------------------------
-for g in user unit rule process; do
+for g in user unit rule connection process; do
         tm send-keys -t top g
         nb_wait_until 3 screen_has "by $g" || nb_record_failure "g did not switch to grouping by $g: $(screen | head -n 2)"
         case $g in
@@ -244,8 +246,21 @@ for g in user unit rule process; do
                 nb_record_failure "by unit: no row for the download's cgroup: $(screen)" ;;
         rule) nb_wait_until 3 screen_matches "pid:$UP_PID .*8mbit/8mbit" ||
                 nb_record_failure "by rule: no row for pid:$UP_PID at 8mbit: $(screen)" ;;
+        connection) nb_wait_until 3 screen_matches "^ *$UP_PID .*tcp $NB_B4:5201 <- " ||
+                nb_record_failure "by connection: no row for the upload's connection to $NB_B4:5201: $(screen)" ;;
         esac
 done
+
+# --- by connection, once: the upload's data connection, its rule, and its rate from the socket's
+# own counters (payload, as iperf3 counts it): within 15% of the 8mbit limit's goodput
+nbctl --json top --once --group connection >"$NB_TMP/top-conn.json"
+conn=$(jq -c --argjson p "$UP_PID" '[.rows[] | select(.pid == $p)] | max_by(.up_rate)' "$NB_TMP/top-conn.json")
+assert_true "top --once --group connection: the upload's busiest connection is to $NB_B4:5201 ($conn)" \
+        eval '[[ $(jq -r .name <<<"$conn") == "tcp $NB_B4:5201 <- "* ]]'
+assert_true "... falls under pid:$UP_PID and acts on its socket ($conn)" \
+        eval '[[ $(jq -r .rule <<<"$conn") == "pid:$UP_PID" && $(jq -r .target <<<"$conn") == sock:* ]]'
+assert_within "$(jq -r .up_rate <<<"$conn")" "$(expected_goodput 8mbit 4)" 15 \
+        "top --once --group connection: the upload connection's rate"
 
 # --- 80x24 ------------------------------------------------------------------------------------------
 tm resize-window -t top -x 80 -y 24

@@ -171,7 +171,7 @@ helps "set --help" "Usage: netbumpctl set TARGET RATE | TARGET [--up R] [--down 
 helps "set user@0 -h" "Usage: netbumpctl set TARGET RATE | TARGET [--up R] [--down R] [--min R] [--min-up R] [--min-down R] [--priority P]"
 helps "unset --help" "Usage: netbumpctl unset TARGET"
 helps "list --help" "Usage: netbumpctl list [TARGET]"
-helps "top --help" "Usage: netbumpctl top [--once] [--group process|user|unit|rule] [--sort rate|total|name] [--bytes] [--filter TEXT]"
+helps "top --help" "Usage: netbumpctl top [--once] [--group process|user|unit|rule|connection] [--sort rate|total|name] [--bytes] [--filter TEXT]"
 helps "help run" "Usage: netbumpctl run RATE -- CMD [ARGS...] | [--up R] [--down R] -- CMD [ARGS...]"
 helps "help status" "Usage: netbumpctl status"
 # every verb the help lists has help of its own
