@@ -322,23 +322,26 @@ bool iface_tc_dev(Manager *m, Iface *i, bool up, TcDev *ret) {
 	return true;
 }
 
-static const char *op_what(enum nl_tc_op_kind kind) {
-	switch (kind) {
-	case NL_TC_CLASS_NEW:
-		return "making";
-	case NL_TC_CLASS_CHANGE:
-		return "changing";
-	case NL_TC_CLASS_DEL:
-		return "deleting";
-	default:
-		return "setting the queue of";
-	}
+/* What a step does, named by the rule class it is of: "making the bulk
+ * leaf of class 6e62:5". */
+static void step_describe(const struct nl_tc_op *op, char *buf, size_t size) {
+	uint32_t id = op->kind == NL_TC_LEAF ? op->parent : op->handle, minor = id & 0xffffu;
+	const char *verb = op->kind == NL_TC_CLASS_NEW	  ? "making"
+			   : op->kind == NL_TC_CLASS_CHANGE ? "changing"
+			   : op->kind == NL_TC_CLASS_DEL    ? "deleting"
+							    : "setting the queue of";
+	const char *leaf = minor > NB_RULE_MINOR_MAX && minor != NB_MINOR_PROBE
+				   ? (minor == NB_MINOR_BULK(NB_MINOR_RULE(minor)) ? "the bulk leaf of " : "the small-packet leaf of ")
+				   : "";
+
+	snprintf(buf, size, "%s %sclass %x:%x", verb, leaf, id >> 16,
+		 minor != NB_MINOR_PROBE ? NB_MINOR_RULE(minor) : minor);
 }
 
 int iface_plan_run(Manager *m, const TcPlan *p, char **ret_why) {
 	_cleanup_free_ int *errors = NULL;
 	_cleanup_tc_plan_ TcPlan undo = {};
-	char msg[256];
+	char msg[256], what[96];
 	size_t failed = 0;
 	unsigned trips = 0;
 	int r;
@@ -355,17 +358,13 @@ int iface_plan_run(Manager *m, const TcPlan *p, char **ret_why) {
 	if (r >= 0)
 		return 0;
 
-	const struct nl_tc_op *op = &p->ops[failed];
-	uint32_t id = op->kind == NL_TC_LEAF ? op->parent : op->handle;
 	snprintf(msg, sizeof(msg), "%s", nl_error_extack(m->nl));
-	log_warning_errno(r, "Failed %s %s %x:%x on %s: %m%s%s", op_what(op->kind),
-			  op->kind == NL_TC_LEAF ? "the leaf class" : "class", id >> 16, id & 0xffffu, p->steps[failed].dev,
-			  msg[0] ? ": " : "", msg);
+	step_describe(&p->ops[failed], what, sizeof(what));
+	log_warning_errno(r, "Failed %s on %s: %m%s%s", what, p->steps[failed].dev, msg[0] ? ": " : "", msg);
 	if (ret_why) {
 		free(*ret_why);
-		if (asprintf(ret_why, "%s (%s %s %x:%x on %s)%s%s", strerror(-r), op_what(op->kind),
-			     op->kind == NL_TC_LEAF ? "the queue of class" : "class", id >> 16, id & 0xffffu,
-			     p->steps[failed].dev, msg[0] ? ": " : "", msg) < 0)
+		if (asprintf(ret_why, "%s (%s on %s)%s%s", strerror(-r), what, p->steps[failed].dev, msg[0] ? ": " : "",
+			     msg) < 0)
 			*ret_why = NULL;
 	}
 	/* Every step that succeeded, taken back, last first. */
