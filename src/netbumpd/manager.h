@@ -13,6 +13,7 @@
 #include <systemd/sd-event.h>
 
 #include "nest.h"
+#include "rule-index.h"
 #include "netlink.h"
 #include "target.h"
 #include "varlink.h"
@@ -106,7 +107,9 @@ typedef struct Rule {
 	bool down_segmented; /* its download classes have the segmenting TBF leaf */
 	uint64_t state_sig;  /* of its lines in the state file; 0: not written */
 	uint64_t state_new_sig; /* state_append(): this pass's signature, kept once written */
-	struct Rule *name_next; /* Manager.by_name */
+	struct Rule *id_next;  /* Manager.by_id (rule-index.c) */
+	struct Rule *key_next; /* Manager.by_key: cgroup: and unit: rules by Rule.key */
+	bool indexed;          /* in both */
 	size_t state_slot;   /* its entry in Manager.state.rules, + 1 */
 
 	/* A transient rule ends when its cgroup empties (pid rules, and
@@ -226,7 +229,8 @@ struct Manager {
 	Iface *ifaces;
 	Rule *rules;
 	Rule **rules_tail; /* the last rule's next (or &rules): rules are appended */
-	Rule *by_name[RULE_NAME_BUCKETS]; /* chained through Rule.name_next */
+	Rule *by_id[RULE_NAME_BUCKETS];  /* by identity (rule-index.h), through Rule.id_next */
+	Rule *by_key[RULE_NAME_BUCKETS]; /* cgroup: and unit: rules by cgroup id, through Rule.key_next */
 	Rule *top_rules;     /* the rules no rule contains, through Rule.sibling */
 	unsigned n_units;    /* unit: rules (found by cgroup path by a walk) */
 	unsigned n_rules;

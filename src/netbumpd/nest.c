@@ -29,49 +29,6 @@ int priority_from_string(const char *s, Priority *ret) {
 	return -EINVAL;
 }
 
-/* ---- the rules by name ---- */
-
-static unsigned name_bucket(const char *name) {
-	uint32_t h = 2166136261u; /* FNV-1a */
-	for (const unsigned char *c = (const unsigned char *)name; *c; c++)
-		h = (h ^ *c) * 16777619u;
-	return h % RULE_NAME_BUCKETS;
-}
-
-Rule *rules_find(Manager *m, const char *name) {
-	for (Rule *r = m->by_name[name_bucket(name)]; r; r = r->name_next)
-		if (streq(r->name, name) && !r->exited)
-			return r;
-	return NULL;
-}
-
-void rules_index_add(Manager *m, Rule *r) {
-	unsigned b = name_bucket(r->name);
-	r->name_next = m->by_name[b];
-	m->by_name[b] = r;
-	if (r->target.kind == TARGET_UNIT)
-		m->n_units++;
-}
-
-void rules_index_del(Manager *m, Rule *r) {
-	for (Rule **q = &m->by_name[name_bucket(r->name)]; *q; q = &(*q)->name_next)
-		if (*q == r) {
-			*q = r->name_next;
-			if (r->target.kind == TARGET_UNIT)
-				m->n_units--;
-			return;
-		}
-}
-
-Rule *rules_find_cgroup(Manager *m, uint64_t id, const Rule *except) {
-	if (id == 0)
-		return NULL;
-	for (Rule *r = m->rules; r; r = r->next)
-		if (r != except && r->key == id && (r->target.kind == TARGET_CGROUP || r->target.kind == TARGET_UNIT))
-			return r;
-	return NULL;
-}
-
 /* ---- containment ---- */
 
 enum {
@@ -152,13 +109,7 @@ static Rule *unit_rule_at(Manager *m, const char *path) {
 
 /* The rule on the cgroup at path (a cgroup: rule, else a unit's). */
 static Rule *cgroup_rule_at(Manager *m, const char *path) {
-	char name[TARGET_PATH_MAX + 8];
-	Rule *q;
-
-	if ((size_t)snprintf(name, sizeof(name), "cgroup:%s", path) >= sizeof(name))
-		return NULL;
-	q = rules_find(m, name);
-	return q ?: unit_rule_at(m, path);
+	return rules_find_cgroup_path(m, path) ?: unit_rule_at(m, path);
 }
 
 Rule *nest_find_parent(Manager *m, const Rule *r) {
@@ -192,13 +143,11 @@ Rule *nest_find_parent(Manager *m, const Rule *r) {
 		}
 	}
 	if (rr >= RANK_CGROUP && r->nest_uid != (uid_t)-1) {
-		char name[32];
-		snprintf(name, sizeof(name), "user@%u", (unsigned)r->nest_uid);
-		q = rules_find(m, name);
+		q = rules_find_user(m, r->nest_uid);
 		if (q)
 			return q;
 	}
-	q = rules_find(m, "all");
+	q = rules_find_all(m);
 	return q != r ? q : NULL;
 }
 
@@ -224,21 +173,35 @@ void nest_unlink(Manager *m, Rule *r) {
 	r->sibling = NULL;
 }
 
-int nest_contained(const Rule *list, const Rule *r, Rule ***ret) {
-	Rule **v = NULL;
-	int n = 0;
-
-	*ret = NULL;
+static int contained_add(const Rule *list, const Rule *r, Rule ***v, int *n) {
 	for (const Rule *c = list; c; c = c->sibling) {
 		if (!nest_contains(r, c))
 			continue;
-		Rule **nv = realloc(v, (n + 1) * sizeof(*v));
-		if (!nv) {
-			free(v);
+		Rule **nv = realloc(*v, (*n + 1) * sizeof(**v));
+		if (!nv)
 			return -ENOMEM;
-		}
-		v = nv;
-		v[n++] = (Rule *)c;
+		*v = nv;
+		nv[(*n)++] = (Rule *)c;
+	}
+	return 0;
+}
+
+int nest_contained(Manager *m, const Rule *parent, const Rule *r, Rule ***ret) {
+	Rule **v = NULL;
+	int n = 0, k;
+
+	*ret = NULL;
+	k = contained_add(parent ? parent->children : m->top_rules, r, &v, &n);
+	/* A cgroup's rule comes before a user's: a process or a delegated
+	 * cgroup of a user, inside the user's rule so far, moves into the
+	 * rule of a cgroup of root's around it, outside that user's rule. */
+	if (k >= 0 && rank(r) == RANK_CGROUP)
+		for (const Rule *u = m->rules; u && k >= 0; u = u->next)
+			if (rank(u) == RANK_USER && u != parent)
+				k = contained_add(u->children, r, &v, &n);
+	if (k < 0) {
+		free(v);
+		return k;
 	}
 	*ret = v;
 	return n;

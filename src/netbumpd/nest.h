@@ -64,15 +64,6 @@ typedef struct ClassSpec {
 	uint8_t prio;    /* HTB prio of its small-packet leaf; the bulk leaf's is one more */
 } ClassSpec;
 
-/* The rules by canonical name (Manager.by_name): a rule whose process
- * exited is no longer found by "pid:PID". */
-Rule *rules_find(Manager *m, const char *name);
-void rules_index_add(Manager *m, Rule *r);
-void rules_index_del(Manager *m, Rule *r);
-/* The cgroup: or unit: rule other than except whose cgroup has that id: the
- * kernel knows a cgroup by its id, so one cgroup has one rule. */
-Rule *rules_find_cgroup(Manager *m, uint64_t id, const Rule *except);
-
 /* Whether rule q contains rule r (q != r): r's traffic is part of q's. */
 bool nest_contains(const Rule *q, const Rule *r);
 
@@ -84,10 +75,12 @@ Rule *nest_find_parent(Manager *m, const Rule *r);
 void nest_link(Manager *m, Rule *r, Rule *parent);
 void nest_unlink(Manager *m, Rule *r);
 
-/* The rules of list (a parent's children or the top level) that r contains:
- * those that move under r when it is added. Returns their number, and a new
- * array in *ret (NULL when none). */
-int nest_contained(const Rule *list, const Rule *r, Rule ***ret);
+/* The rules that r, about to be added under parent, contains: those that
+ * move under r. Among parent's children (or the top level), and for a
+ * cgroup's rule also among the children of user rules (a cgroup's rule
+ * comes first). Returns their number, and a new array in *ret (NULL when
+ * none). */
+int nest_contained(Manager *m, const Rule *parent, const Rule *r, Rule ***ret);
 
 /* Rule levels from the top down to r (1: a top-level rule), and the levels
  * of r's subtree below it (0: no children). */

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "bpf.h"
+#include "kind.h"
 #include "cgroup-util.h"
 #include "log.h"
 #include "manager.h"
@@ -57,6 +58,38 @@ static char *cgroup_abs_path(Manager *m, const char *rel) {
 	if (asprintf(&p, "%s%s", m->cgroup_mount, streq(rel, "/") ? "" : rel) < 0)
 		return NULL;
 	return p;
+}
+
+/* Puts a process back where it came from (a path relative to the mount).
+ * Where that cgroup is gone or refuses processes, the nearest ancestor of
+ * it that takes the process, but never one outside the cgroup root this
+ * netbumpd manages: a process there would leave every rule behind, its
+ * user's and root's included. */
+static int put_back(Manager *m, const char *from, pid_t pid) {
+	_cleanup_free_ char *rel = NULL;
+	bool inside = from && cg_path_is_inside(from, m->cgroup_root);
+
+	rel = strdup(inside ? from : m->cgroup_root);
+	if (!rel)
+		return -ENOMEM;
+	for (;;) {
+		_cleanup_free_ char *to = cgroup_abs_path(m, rel);
+		char *slash;
+		int r;
+
+		if (!to)
+			return -ENOMEM;
+		r = write_pid(to, pid);
+		if (r >= 0 || r == -ESRCH || streq(rel, m->cgroup_root))
+			return r;
+		slash = strrchr(rel, '/');
+		if (!slash)
+			return r;
+		if (slash == rel)
+			slash[1] = '\0';
+		else
+			*slash = '\0';
+	}
 }
 
 int manager_own_cgroup(Manager *m) {
@@ -218,7 +251,12 @@ int pid_rule_collect(Manager *m, Rule *rule, const char **ret_reason) {
 		return *ret_reason = "cannot list the process's children", r;
 	for (size_t k = 0; k < n; k++) {
 		char *from = NULL;
+		uid_t uid;
 
+		/* A user's rule takes along only the user's own children: one
+		 * that runs as someone else (setuid) is not its to move. */
+		if (k > 0 && rule->owner != 0 && (proc_get_uid(pids[k], &uid) < 0 || uid != rule->owner))
+			continue;
 		if (cg_pid_get_path(pids[k], &from) < 0) {
 			if (k == 0)
 				return *ret_reason = "the process exited", -ESRCH;
@@ -238,6 +276,24 @@ int pid_rule_attach(Manager *m, Rule *rule, const char **ret_reason) {
 
 	if (!rule->scope) {
 		for (size_t k = 0; k < rule->n_moved;) {
+			uid_t uid;
+
+			/* Asked by a user: only while the process still is that
+			 * user's (it may have changed its uid since). */
+			if (rule->owner != 0) {
+				bool target = rule->moved[k].pid == rule->target.pid;
+				r = target ? pidfd_owner(rule->pidfd, rule->target.pid, &uid)
+					   : proc_get_uid(rule->moved[k].pid, &uid);
+				if (r >= 0 && uid != rule->owner)
+					r = -EPERM;
+				if (r < 0 && target)
+					return *ret_reason = r == -EPERM ? "the process is no longer yours"
+									 : "the process exited", r;
+				if (r < 0) {
+					moved_drop(rule, k);
+					continue;
+				}
+			}
 			r = write_pid(rule->cgroup_abs, rule->moved[k].pid);
 			if (r >= 0) {
 				k++;
@@ -352,19 +408,10 @@ void pid_rule_detach(Manager *m, Rule *rule, bool move_back) {
 			if (!f)
 				break;
 			while (getline(&line, &cap, f) > 0) {
-				_cleanup_free_ char *to = NULL;
 				pid_t pid = (pid_t)strtol(line, NULL, 10);
-				const char *from = origin_of(rule, pid);
 
-				if (pid <= 0)
+				if (pid <= 0 || put_back(m, origin_of(rule, pid), pid) < 0)
 					continue;
-				to = cgroup_abs_path(m, from);
-				if (!to || write_pid(to, pid) < 0) {
-					/* The origin is gone or refuses processes: the top. */
-					_cleanup_free_ char *top = cgroup_abs_path(m, "/");
-					if (!top || write_pid(top, pid) < 0)
-						continue;
-				}
 				moved++;
 			}
 			if (moved == 0)
@@ -424,13 +471,9 @@ int manager_recover_cgroups(Manager *m) {
 		f = fopen(fn, "re");
 		while (f && getline(&line, &cap, f) > 0) {
 			pid_t pid = (pid_t)strtol(line, NULL, 10);
-			_cleanup_free_ char *to = cgroup_abs_path(m, saved_origin(m, pid));
 
-			if (!to || write_pid(to, pid) < 0) {
-				_cleanup_free_ char *top = cgroup_abs_path(m, "/");
-				if (top)
-					(void)write_pid(top, pid);
-			}
+			if (pid > 0)
+				(void)put_back(m, saved_origin(m, pid), pid);
 		}
 		if (rmdir(cg) >= 0)
 			n++;

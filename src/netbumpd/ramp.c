@@ -35,6 +35,7 @@
 
 #include "cgroup-util.h"
 #include "iface.h"
+#include "kind.h"
 #include "log.h"
 #include "manager.h"
 #include "ramp.h"
@@ -115,52 +116,22 @@ int ramp_lower(Manager *m, Rule *rule, uint64_t old) {
 /* ---- does the target have running TCP flows? ---- */
 
 typedef struct FlowScan {
-	uint64_t *cgroups; /* ids of the rule's cgroup and its descendants */
-	size_t n;
-	int uid; /* or -1 */
-	const uint64_t *cookies;
-	size_t n_cookies;
+	FlowSet set;
 	bool found;
 } FlowScan;
-
-static int collect_ids(const char *dir, FlowScan *fs, unsigned depth) {
-	uint64_t id, *n;
-	DIR *d;
-	struct dirent *de;
-
-	if (depth > 32 || fs->n > 4096 || cg_get_id(dir, &id) < 0)
-		return 0;
-	n = realloc(fs->cgroups, (fs->n + 1) * sizeof(uint64_t));
-	if (!n)
-		return -ENOMEM;
-	fs->cgroups = n;
-	fs->cgroups[fs->n++] = id;
-	d = opendir(dir);
-	if (!d)
-		return 0;
-	while ((de = readdir(d))) {
-		_cleanup_free_ char *sub = NULL;
-		if (de->d_type != DT_DIR || de->d_name[0] == '.')
-			continue;
-		if (asprintf(&sub, "%s/%s", dir, de->d_name) >= 0)
-			(void)collect_ids(sub, fs, depth + 1);
-	}
-	closedir(d);
-	return 0;
-}
 
 static int flow_cb(const struct sock_info *s, void *userdata) {
 	FlowScan *fs = userdata;
 
 	if (s->protocol != IPPROTO_TCP || s->state != TCP_ESTABLISHED)
 		return 0;
-	for (size_t k = 0; k < fs->n; k++)
-		if (s->cgroup_id == fs->cgroups[k])
+	for (size_t k = 0; k < fs->set.n_cgroups; k++)
+		if (s->cgroup_id == fs->set.cgroups[k])
 			goto hit;
-	for (size_t k = 0; k < fs->n_cookies; k++)
-		if (s->cookie == fs->cookies[k])
+	for (size_t k = 0; k < fs->set.n_cookies; k++)
+		if (s->cookie == fs->set.cookies[k])
 			goto hit;
-	if (fs->uid >= 0 && s->uid == (uint32_t)fs->uid)
+	if (fs->set.uid >= 0 && s->uid == (uint32_t)fs->set.uid)
 		goto hit;
 	return 0;
 hit:
@@ -169,46 +140,18 @@ hit:
 }
 
 static bool target_has_flows(Manager *m, Rule *rule) {
-	FlowScan fs = { .uid = -1 };
-	_cleanup_free_ char *abs = NULL;
+	FlowScan fs = { .set.uid = -1 };
 
-	switch (rule->target.kind) {
-	/* A socket dump walks the kernel's whole TCP hash table, ~2 ms, and a
-	 * cgroup without processes has no one to run flows: skip it then. (A
-	 * socket outlives its creator's move to another cgroup; such a flow
-	 * then lands at once, as a command started under a limit does.) */
-	case TARGET_CGROUP:
-		if (asprintf(&abs, "%s%s", m->cgroup_mount, streq(rule->target.path, "/") ? "" : rule->target.path) < 0)
-			return false;
-		if (cg_populated(abs) == 0)
-			return false;
-		(void)collect_ids(abs, &fs, 0);
-		break;
-	case TARGET_UNIT:
-	case TARGET_PID:
-		if (rule->n_cookies == 0 && (!rule->cgroup_abs || cg_populated(rule->cgroup_abs) == 0))
-			return false;
-		if (rule->cgroup_abs)
-			(void)collect_ids(rule->cgroup_abs, &fs, 0);
-		fs.cookies = rule->cookies;
-		fs.n_cookies = rule->n_cookies;
-		break;
-	case TARGET_USER:
-		fs.uid = (int)rule->key;
-		break;
-	case TARGET_SOCK:
-		fs.cookies = &rule->key;
-		fs.n_cookies = 1;
-		break;
-	default:
+	if (!rule_kind(rule)->flows(m, rule, &fs.set)) {
+		free(fs.set.cgroups);
 		return false;
 	}
 	if (!m->diag && sock_diag_open(&m->diag) < 0) {
-		free(fs.cgroups);
+		free(fs.set.cgroups);
 		return false;
 	}
 	(void)sock_diag_dump(m->diag, flow_cb, &fs);
-	free(fs.cgroups);
+	free(fs.set.cgroups);
 	return fs.found;
 }
 

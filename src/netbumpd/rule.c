@@ -18,6 +18,7 @@
 #include "bpf.h"
 #include "cgroup-util.h"
 #include "iface.h"
+#include "kind.h"
 #include "log.h"
 #include "manager.h"
 #include "netbump/netbump.h"
@@ -25,23 +26,14 @@
 #include "process.h"
 #include "ramp.h"
 #include "rate.h"
+#include "rule-index.h"
 #include "rule.h"
 #include "sock-diag.h"
 #include "state.h"
 #include "tree.h"
 #include "unit.h"
 
-#define E_INVALID "io.netbump.Manager.InvalidParameter"
-#define E_NOTFOUND "io.netbump.Manager.TargetNotFound"
-#define E_NORULE "io.netbump.Manager.NoSuchRule"
-#define E_FULL "io.netbump.Manager.TooManyRules"
-#define E_FAILED "io.netbump.Manager.Failed"
-#define E_DENIED "io.netbump.Manager.PermissionDenied"
-#define E_QUOTA "io.netbump.Manager.QuotaExceeded"
-
-static int fail(const char **ret_error, char **ret_reason, const char *error, int r, const char *fmt, ...)
-	_printf_(5, 6);
-static int fail(const char **ret_error, char **ret_reason, const char *error, int r, const char *fmt, ...) {
+int rule_fail(const char **ret_error, char **ret_reason, const char *error, int r, const char *fmt, ...) {
 	va_list ap;
 
 	*ret_error = error;
@@ -50,10 +42,6 @@ static int fail(const char **ret_error, char **ret_reason, const char *error, in
 		*ret_reason = NULL;
 	va_end(ap);
 	return r;
-}
-
-static Rule *find_rule(Manager *m, const char *name) {
-	return rules_find(m, name);
 }
 
 int rules_minor_alloc(Manager *m, uint32_t *ret) {
@@ -106,189 +94,6 @@ static void rule_free(Manager *m, Rule *r) {
 	free(r);
 }
 
-/* pid: and sock: name something that lives in a cgroup: it must be one of
- * the root this netbumpd manages. A process from elsewhere would be pulled
- * into our subtree from anywhere on the host (and the sockets it has, made
- * outside the root, are never seen by our programs); a socket made outside
- * the root is never classified, and its end never reported. */
-static int check_in_root(Manager *m, Rule *rule, const char **ret_error, char **ret_reason) {
-	_cleanup_free_ char *path = NULL;
-	int r;
-
-	if (streq(m->cgroup_root, "/"))
-		return 0;
-	if (rule->target.kind == TARGET_PID) {
-		/* Through the pidfd the rule keeps: the cgroup read is that
-		 * process's if it is still alive after the read. */
-		r = rule->pidfd >= 0 ? 0 : pidfd_open_pid(rule->target.pid, &rule->pidfd);
-		if (r >= 0)
-			r = cg_pid_get_path(rule->target.pid, &path);
-		if (r < 0 || pidfd_is_alive(rule->pidfd) <= 0)
-			return fail(ret_error, ret_reason, E_NOTFOUND, -ESRCH, "no such process: %d", (int)rule->target.pid);
-		if (!cg_path_is_inside(path, m->cgroup_root))
-			return fail(ret_error, ret_reason, E_INVALID, -EPERM,
-				    "%s is in cgroup %s, outside the cgroup root %s that this netbumpd manages", rule->name,
-				    path, m->cgroup_root);
-		return 0;
-	}
-	if (rule->target.kind != TARGET_SOCK)
-		return 0;
-	/* 0: a kernel that does not report it. */
-	if (rule->sock_cgroup_id == 0)
-		return 0;
-	/* A cgroup removed since keeps its programs for the sockets made in it;
-	 * where it was we can no longer tell, and let it be. */
-	r = cg_path_from_id(m->cgroup_mount, rule->sock_cgroup_id, &path);
-	if (r < 0) {
-		log_debug_errno(r, "%s: cannot find the cgroup it was made in (id %llu): %m", rule->name,
-				(unsigned long long)rule->sock_cgroup_id);
-		return 0;
-	}
-	if (!cg_path_is_inside(path, m->cgroup_root))
-		return fail(ret_error, ret_reason, E_INVALID, -EPERM,
-			    "%s was made in cgroup %s, outside the cgroup root %s that this netbumpd manages", rule->name,
-			    path, m->cgroup_root);
-	return 0;
-}
-
-/* The user a cgroup is delegated to (it owns the directory), (uid_t)-1 for
- * root's. */
-static uid_t cgroup_delegate(Manager *m, const char *rel) {
-	_cleanup_free_ char *abs = NULL;
-	struct stat st;
-
-	if (!rel || asprintf(&abs, "%s%s", m->cgroup_mount, streq(rel, "/") ? "" : rel) < 0 || stat(abs, &st) < 0 ||
-	    st.st_uid == 0)
-		return (uid_t)-1;
-	return st.st_uid;
-}
-
-/* Where a pid rule's process is and whose it is, read before the rule
- * moves it: the rule nests where its traffic was. */
-static void place_pid(Rule *rule) {
-	uid_t uid;
-
-	free(rule->nest_path);
-	rule->nest_path = NULL;
-	(void)cg_pid_get_path(rule->target.pid, &rule->nest_path);
-	rule->nest_uid = proc_get_uid(rule->target.pid, &uid) >= 0 ? uid : (uid_t)-1;
-}
-
-/* Where a resolved rule's traffic comes from, for nesting (nest.h). */
-static void place(Manager *m, Rule *rule) {
-	_cleanup_free_ char *path = NULL;
-
-	switch (rule->target.kind) {
-	case TARGET_CGROUP:
-		free(rule->nest_path);
-		rule->nest_path = strdup(rule->target.path);
-		rule->nest_uid = cgroup_delegate(m, rule->target.path);
-		break;
-	case TARGET_UNIT:
-		free(rule->nest_path);
-		rule->nest_path = NULL;
-		if (rule->key && cg_path_from_id(m->cgroup_mount, rule->key, &path) >= 0)
-			rule->nest_path = TAKE_PTR(path);
-		rule->nest_uid = cgroup_delegate(m, rule->nest_path);
-		break;
-	case TARGET_SOCK:
-		free(rule->nest_path);
-		rule->nest_path = NULL;
-		if (rule->sock_cgroup_id && cg_path_from_id(m->cgroup_mount, rule->sock_cgroup_id, &path) >= 0)
-			rule->nest_path = TAKE_PTR(path);
-		rule->nest_uid = rule->sock_uid;
-		break;
-	case TARGET_USER:
-		rule->nest_uid = (uid_t)rule->key;
-		break;
-	default:
-		break; /* pid: place_pid() before it moves; all: nothing */
-	}
-}
-
-/* Resolves a target to the key the BPF programs match on. */
-static int resolve_key(Manager *m, Rule *rule, const char **ret_error, char **ret_reason) {
-	const char *why = NULL;
-	int r;
-
-	switch (rule->target.kind) {
-	case TARGET_ALL:
-		rule->key = NB_UID_ALL;
-		return 0;
-	case TARGET_CGROUP: {
-		_cleanup_free_ char *abs = NULL;
-		struct stat st;
-
-		if (!cg_path_is_inside(rule->target.path, m->cgroup_root))
-			return fail(ret_error, ret_reason, E_INVALID, -EPERM,
-				    "%s is outside the cgroup root %s that this netbumpd manages", rule->name,
-				    m->cgroup_root);
-		if (asprintf(&abs, "%s%s", m->cgroup_mount, streq(rule->target.path, "/") ? "" : rule->target.path) < 0)
-			return -ENOMEM;
-		if (stat(abs, &st) < 0 || !S_ISDIR(st.st_mode))
-			return fail(ret_error, ret_reason, E_NOTFOUND, -ENOENT, "no such cgroup: %s", rule->target.path);
-		r = cg_get_id(abs, &rule->key);
-		if (r < 0)
-			return fail(ret_error, ret_reason, E_NOTFOUND, r, "cannot read the id of cgroup %s: %s",
-				    rule->target.path, strerror(-r));
-		if (rule->transient)
-			rule->cgroup_abs = TAKE_PTR(abs);
-		return 0;
-	}
-	case TARGET_USER:
-		r = target_resolve(&rule->target);
-		if (r == -ENOENT)
-			return fail(ret_error, ret_reason, E_NOTFOUND, r, "unknown user: %s", rule->target.user_name);
-		if (r < 0)
-			return fail(ret_error, ret_reason, E_FAILED, r, "cannot look up user %s: %s",
-				    rule->target.user_name, strerror(-r));
-		rule->key = rule->target.uid;
-		return 0;
-	case TARGET_PID:
-		place_pid(rule);
-		r = pid_rule_prepare(m, rule, &why);
-		if (r == -ESRCH)
-			return fail(ret_error, ret_reason, E_NOTFOUND, r, "no such process: %d", (int)rule->target.pid);
-		if (r < 0)
-			return fail(ret_error, ret_reason, E_FAILED, r, "%s: %s: %s", rule->name, why ?: "failed",
-				    strerror(-r));
-		return 0;
-	case TARGET_SOCK: {
-		struct sock_info si;
-
-		if (!m->diag) {
-			r = sock_diag_open(&m->diag);
-			if (r < 0)
-				return fail(ret_error, ret_reason, E_FAILED, r, "cannot open sock_diag: %s", strerror(-r));
-		}
-		for (int attempt = 0; attempt < 3; attempt++) {
-			r = sock_diag_find_inode(m->diag, rule->target.inode, &si);
-			if (r != -EAGAIN)
-				break;
-		}
-		if (r == -ENOENT)
-			return fail(ret_error, ret_reason, E_NOTFOUND, r,
-				    "no TCP or UDP socket with inode %llu in netbumpd's network namespace",
-				    (unsigned long long)rule->target.inode);
-		if (r < 0)
-			return fail(ret_error, ret_reason, E_FAILED, r, "cannot look up socket %llu: %s",
-				    (unsigned long long)rule->target.inode, strerror(-r));
-		rule->key = si.cookie;
-		rule->sock_uid = si.uid;
-		rule->sock_cgroup_id = si.cgroup_id;
-		return 0;
-	}
-	case TARGET_UNIT:
-		r = unit_rule_prepare(m, rule, &why);
-		if (r < 0)
-			return fail(ret_error, ret_reason, E_FAILED, r, "%s: %s: %s", rule->name, why ?: "failed",
-				    strerror(-r));
-		return 0;
-	default:
-		return fail(ret_error, ret_reason, E_INVALID, -EINVAL, "unsupported target kind");
-	}
-}
-
 /* sock:PID:FD names a socket by a process's descriptor: the rule is about
  * the socket, so it is known by its inode from here on. */
 static int resolve_sock_fd(Target *t, const char **ret_error, char **ret_reason) {
@@ -298,43 +103,20 @@ static int resolve_sock_fd(Target *t, const char **ret_error, char **ret_reason)
 		return 0;
 	r = proc_fd_socket_inode(t->pid, t->fd, &t->inode);
 	if (r == -ENOTSOCK)
-		return fail(ret_error, ret_reason, E_NOTFOUND, r, "fd %d of process %d is not a socket", t->fd,
+		return rule_fail(ret_error, ret_reason, E_NOTFOUND, r, "fd %d of process %d is not a socket", t->fd,
 			    (int)t->pid);
 	if (r == -EACCES || r == -EPERM)
-		return fail(ret_error, ret_reason, E_FAILED, r, "cannot read fd %d of process %d: %s", t->fd, (int)t->pid,
+		return rule_fail(ret_error, ret_reason, E_FAILED, r, "cannot read fd %d of process %d: %s", t->fd, (int)t->pid,
 			    strerror(-r));
 	if (r < 0)
-		return fail(ret_error, ret_reason, E_NOTFOUND, r, "no fd %d in process %d", t->fd, (int)t->pid);
+		return rule_fail(ret_error, ret_reason, E_NOTFOUND, r, "no fd %d in process %d", t->fd, (int)t->pid);
 	t->resolved = 1;
 	return 0;
 }
 
 /* Points the BPF maps at the rule (or updates its directions). */
 int rule_bpf_set(Manager *m, Rule *rule) {
-	int r;
-
-	if (rule->target.kind == TARGET_SOCK)
-		r = manager_bpf_set_sock(m, rule->key, rule->minor, rule_flags(rule));
-	else if (rule->target.kind == TARGET_UNIT && rule->key == 0)
-		r = 0; /* not running: nothing to point at yet */
-	else
-		r = manager_bpf_set_rule(m, rule);
-	if (r >= 0 && rule->target.kind == TARGET_PID)
-		pid_rule_sync_cookies(m, rule);
-	return r;
-}
-
-static void bpf_del(Manager *m, Rule *rule) {
-	if (rule->target.kind == TARGET_SOCK) {
-		(void)manager_bpf_del_sock(m, rule->key);
-		/* A process rule that mirrors this socket takes it back. */
-		for (Rule *p = m->rules; p; p = p->next)
-			if (p->target.kind == TARGET_PID)
-				for (size_t k = 0; k < p->n_cookies; k++)
-					if (p->cookies[k] == rule->key)
-						(void)manager_bpf_set_sock(m, rule->key, p->minor, rule_flags(p));
-	} else if (!(rule->target.kind == TARGET_UNIT && rule->key == 0))
-		(void)manager_bpf_del_rule(m, rule);
+	return rule_kind(rule)->map_set(m, rule);
 }
 
 /* The download limit of the nearest enclosing rule that has one, 0: none. */
@@ -377,9 +159,9 @@ static void rule_remove(Manager *m, Rule *rule, bool move_back) {
 		}
 	children_move_up(m, rule);
 	if (m->skel) {
-		bpf_del(m, rule);
-		if (rule->target.kind == TARGET_PID)
-			pid_rule_detach(m, rule, move_back);
+		rule_kind(rule)->map_del(m, rule);
+		if (rule_kind(rule)->release)
+			rule_kind(rule)->release(m, rule, move_back);
 		manager_bpf_bump_gen(m);
 	}
 	tree_unmake(m, rule);
@@ -429,7 +211,7 @@ static int change_rule(Manager *m, Rule *existing, const RuleRequest *req, const
 		existing->min_up = was.min_up;
 		existing->min_down = was.min_down;
 		existing->priority = was.priority;
-		return fail(ret_error, ret_reason, E_INVALID, -EINVAL, "%s: %s", existing->name, bad);
+		return rule_fail(ret_error, ret_reason, E_INVALID, -EINVAL, "%s: %s", existing->name, bad);
 	}
 	if (!was.down_bps && existing->down_bps && !existing->cls_down.on)
 		existing->down_segmented = leaf_segments(existing->down_bps); /* new classes */
@@ -445,7 +227,7 @@ static int change_rule(Manager *m, Rule *existing, const RuleRequest *req, const
 		existing->min_down = was.min_down;
 		existing->priority = was.priority;
 		(void)tree_sync(m, share ? existing->parent : existing, true, NULL);
-		return fail(ret_error, ret_reason, E_FAILED, r, "the kernel refused the change: %s", why ?: strerror(-r));
+		return rule_fail(ret_error, ret_reason, E_FAILED, r, "the kernel refused the change: %s", why ?: strerror(-r));
 	}
 	if (existing->ramp_timer && existing->ramp_rate == 0)
 		; /* still measuring the flows: the landing aims at the new limit */
@@ -472,9 +254,10 @@ static int rule_install(Manager *m, Rule *rule, const char **ret_error, char **r
 	Rule *parent;
 	int n_inside, r;
 
-	place(m, rule);
+	if (rule_kind(rule)->place)
+		rule_kind(rule)->place(m, rule);
 	parent = nest_find_parent(m, rule);
-	n_inside = nest_contained(parent ? parent->children : m->top_rules, rule, &inside);
+	n_inside = nest_contained(m, parent, rule, &inside);
 	if (n_inside < 0)
 		r = -ENOMEM;
 	else {
@@ -492,13 +275,13 @@ static int rule_install(Manager *m, Rule *rule, const char **ret_error, char **r
 			r = rules_minor_alloc(m, &rule->minor);
 	}
 	if (r < 0) {
-		if (rule->target.kind == TARGET_PID)
-			pid_rule_detach(m, rule, false);
+		if (rule_kind(rule)->release)
+			rule_kind(rule)->release(m, rule, false);
 		rule_free(m, rule);
 		if (bad)
-			return fail(ret_error, ret_reason, E_INVALID, r, "%s: %s", rule->name, bad);
+			return rule_fail(ret_error, ret_reason, E_INVALID, r, "%s: %s", rule->name, bad);
 		if (r == -ENOSPC)
-			return fail(ret_error, ret_reason, E_FULL, r, "no HTB class id left (16382 rules in use)");
+			return rule_fail(ret_error, ret_reason, E_FULL, r, "no HTB class id left (16382 rules in use)");
 		return r;
 	}
 	rule->small_first = rule_small_first(m);
@@ -507,10 +290,10 @@ static int rule_install(Manager *m, Rule *rule, const char **ret_error, char **r
 	r = tree_make(m, rule, &why);
 	if (r < 0) {
 		nest_unlink(m, rule);
-		if (rule->target.kind == TARGET_PID)
-			pid_rule_detach(m, rule, false);
+		if (rule_kind(rule)->release)
+			rule_kind(rule)->release(m, rule, false);
 		rule_free(m, rule);
-		return fail(ret_error, ret_reason, E_FAILED, r, "the kernel refused the class: %s", why ?: strerror(-r));
+		return rule_fail(ret_error, ret_reason, E_FAILED, r, "the kernel refused the class: %s", why ?: strerror(-r));
 	}
 	/* Its parent's own leaves now share with it (and give way to its
 	 * minimum, which changes what its siblings get too). */
@@ -539,7 +322,7 @@ static int rule_install(Manager *m, Rule *rule, const char **ret_error, char **r
 	r = rule_bpf_set(m, rule);
 	if (r < 0) {
 		rule_remove(m, rule, true);
-		return fail(ret_error, ret_reason, E_FAILED, r, "cannot update the BPF map: %s", strerror(-r));
+		return rule_fail(ret_error, ret_reason, E_FAILED, r, "cannot update the BPF map: %s", strerror(-r));
 	}
 	manager_bpf_bump_gen(m);
 	if (rule->small_first)
@@ -548,14 +331,17 @@ static int rule_install(Manager *m, Rule *rule, const char **ret_error, char **r
 	/* The rules it contains move into its class, each made again there
 	 * before its old classes go. */
 	for (int k = 0; k < n_inside; k++) {
+		Rule *was = inside[k]->parent;
+
 		nest_unlink(m, inside[k]);
 		nest_link(m, inside[k], rule);
 		if (tree_rebuild(m, inside[k], NULL) < 0) {
 			log_struct(LOG_WARNING, RULE_FIELDS(inside[k]), "%s: cannot move its classes into %s's.",
 				   inside[k]->name, rule->name);
 			nest_unlink(m, inside[k]);
-			nest_link(m, inside[k], parent);
-		}
+			nest_link(m, inside[k], was);
+		} else if (was && was != parent)
+			(void)tree_sync(m, was, false, NULL); /* a child less (a user's rule) */
 	}
 	if (n_inside > 0) {
 		/* Its own leaves share with what moved in; its old parent's
@@ -651,75 +437,20 @@ void manager_small_stop(Manager *m) {
 
 /* ---- who may do what ---- */
 
-static bool cgroup_owned_by(Manager *m, const char *rel, uid_t uid) {
-	_cleanup_free_ char *abs = NULL;
-	struct stat st;
-
-	if (asprintf(&abs, "%s%s", m->cgroup_mount, streq(rel, "/") ? "" : rel) < 0)
-		return false;
-	return stat(abs, &st) >= 0 && st.st_uid == uid;
-}
-
-/* The owner of a process, checked through its pidfd: the uid read from
- * /proc belongs to the process the pidfd refers to only if that process is
- * still alive after the read (a PID is reused only after its process is
- * gone). */
-static int pidfd_owner(int pidfd, pid_t pid, uid_t *ret) {
-	uid_t uid;
-	int r = proc_get_uid(pid, &uid);
-
-	if (r < 0)
-		return r;
-	if (pidfd_is_alive(pidfd) <= 0)
-		return -ESRCH;
-	*ret = uid;
-	return 0;
-}
-
-/* May a non-root uid name this (resolved) target? Its own processes,
- * sockets and user, and cgroups delegated to it (owned by it, as systemd
- * does for user@UID.service). */
+/* May a non-root uid name this target? Only its own: its user, processes
+ * and sockets, and cgroups delegated to it. */
 static int authorize_target(Manager *m, Rule *rule, uid_t caller, const char **ret_error, char **ret_reason) {
 	uid_t owner = (uid_t)-1;
 	int r;
 
 	if (caller == 0)
 		return 0;
-	switch (rule->target.kind) {
-	case TARGET_USER:
-		owner = rule->target.uid;
-		break;
-	case TARGET_CGROUP:
-		if (cgroup_owned_by(m, rule->target.path, caller))
-			owner = caller;
-		break;
-	case TARGET_PID:
-		r = pidfd_open_pid(rule->target.pid, &rule->pidfd);
-		if (r == -ESRCH)
-			return fail(ret_error, ret_reason, E_NOTFOUND, r, "no such process: %d", (int)rule->target.pid);
-		if (r < 0 || pidfd_owner(rule->pidfd, rule->target.pid, &owner) < 0)
-			return fail(ret_error, ret_reason, E_NOTFOUND, -ESRCH, "no such process: %d",
-				    (int)rule->target.pid);
-		break;
-	case TARGET_SOCK: {
-		struct sock_info si;
-		if (m->diag && sock_diag_find_inode(m->diag, rule->target.inode, &si) >= 0)
-			owner = si.uid;
-		break;
-	}
-	case TARGET_UNIT:
-		if (rule->cgroup_abs) {
-			struct stat st;
-			if (stat(rule->cgroup_abs, &st) >= 0)
-				owner = st.st_uid;
-		}
-		break;
-	default:
-		break;
-	}
+	r = rule_kind(rule)->owner(m, rule, &owner, ret_error, ret_reason);
+	if (r < 0)
+		return r;
 	if (owner != caller)
-		return fail(ret_error, ret_reason, E_DENIED, -EPERM, "not-owner: %s is not yours (uid %u)", rule->name,
-			    (unsigned)caller);
+		return rule_fail(ret_error, ret_reason, E_DENIED, -EPERM, "not-owner: %s is not yours (uid %u)",
+				 rule->name, (unsigned)caller);
 	return 0;
 }
 
@@ -733,6 +464,9 @@ static unsigned rules_of(Manager *m, uid_t uid) {
 /* A user's rule is more specific than what applies to the target now; it
  * must not give more than a rule someone else (root) made: every direction
  * such a rule limits stays limited, at most at its rate. */
+static int rule_for_target(Manager *m, const Target *t, uid_t excluded, Rule **ret, const char **ret_error,
+			   char **ret_reason);
+
 static int check_not_raising(Manager *m, const Rule *rule, uid_t caller, const char **ret_error, char **ret_reason) {
 	Rule *under = NULL;
 	_cleanup_free_ char *reason = NULL;
@@ -740,130 +474,39 @@ static int check_not_raising(Manager *m, const Rule *rule, uid_t caller, const c
 
 	if (caller == 0)
 		return 0;
-	if (manager_rule_for_excluding(m, rule->name, caller, &under, &error, &reason) < 0)
+	/* A rule in place is judged by where its traffic came from (its
+	 * place in the tree), not by where the rule has put it since (a pid
+	 * rule's own cgroup): the nearest rule around it someone else made. */
+	if (rule->indexed)
+		for (under = rule->parent; under && under->owner == caller; under = under->parent)
+			;
+	else if (rule_for_target(m, &rule->target, caller, &under, &error, &reason) < 0)
 		return 0;
 	/* What a user may name carries its own traffic (its sockets, its
 	 * delegated cgroups), and a socket or cgroup rule takes precedence
 	 * over a user rule: root's rule on the caller applies there too. */
 	if (!under) {
-		_cleanup_free_ char *user = NULL, *reason2 = NULL;
+		_cleanup_free_ char *reason2 = NULL;
+		Target user = { .kind = TARGET_USER, .uid = caller, .resolved = 1 };
 
-		if (asprintf(&user, "user@%u", (unsigned)caller) < 0)
-			return -ENOMEM;
-		if (manager_rule_for_excluding(m, user, caller, &under, &error, &reason2) < 0)
+		if (rule_for_target(m, &user, caller, &under, &error, &reason2) < 0)
 			return 0;
 	}
 	if (!under)
 		return 0;
 	if ((under->up_bps && (!rule->up_bps || rule->up_bps > under->up_bps)) ||
 	    (under->down_bps && (!rule->down_bps || rule->down_bps > under->down_bps)))
-		return fail(ret_error, ret_reason, E_DENIED, -EPERM,
+		return rule_fail(ret_error, ret_reason, E_DENIED, -EPERM,
 			    "would-raise: %s falls under %s (set by uid %u); a rule of yours may only lower it",
 			    rule->name, under->name, (unsigned)under->owner);
 	return 0;
-}
-
-/* The cgroups (paths relative to the mount) that a uid's processes run in,
- * read from /proc once per event-loop iteration: a List asks about every
- * rule, and a scan of /proc per rule would make it quadratic. */
-static struct {
-	uid_t uid;
-	uint64_t when; /* sd_event_now() of the iteration that read it, 0 = none */
-	char **paths;
-	size_t n;
-} uid_cgroups = { .uid = (uid_t)-1 };
-
-static void uid_cgroups_clear(void) {
-	for (size_t k = 0; k < uid_cgroups.n; k++)
-		free(uid_cgroups.paths[k]);
-	free(uid_cgroups.paths);
-	uid_cgroups.paths = NULL;
-	uid_cgroups.n = 0;
-	uid_cgroups.when = 0;
-	uid_cgroups.uid = (uid_t)-1;
-}
-
-static void uid_cgroups_load(Manager *m, uid_t uid) {
-	uint64_t now = 0;
-	DIR *d;
-	struct dirent *de;
-
-	if (!m->event || sd_event_now(m->event, CLOCK_MONOTONIC, &now) < 0)
-		now = now_usec();
-	if (uid_cgroups.when == now && uid_cgroups.uid == uid)
-		return;
-	uid_cgroups_clear();
-	uid_cgroups.uid = uid;
-	uid_cgroups.when = now;
-	d = opendir("/proc");
-	if (!d)
-		return;
-	while ((de = readdir(d))) {
-		char *path = NULL, *end;
-		bool seen = false;
-		uid_t owner;
-		long pid;
-
-		errno = 0;
-		pid = strtol(de->d_name, &end, 10);
-		if (errno != 0 || *end || pid <= 0 || pid > INT32_MAX)
-			continue;
-		if (proc_get_uid((pid_t)pid, &owner) < 0 || owner != uid || cg_pid_get_path((pid_t)pid, &path) < 0)
-			continue;
-		for (size_t k = 0; k < uid_cgroups.n && !seen; k++)
-			seen = streq(uid_cgroups.paths[k], path);
-		char **nv = seen ? NULL : realloc(uid_cgroups.paths, (uid_cgroups.n + 1) * sizeof(char *));
-		if (!nv) {
-			free(path);
-			continue;
-		}
-		uid_cgroups.paths = nv;
-		nv[uid_cgroups.n++] = path;
-	}
-	closedir(d);
-}
-
-/* Whether a process of uid runs in the cgroup at path or below it. */
-static bool uid_runs_in(Manager *m, uid_t uid, const char *path) {
-	uid_cgroups_load(m, uid);
-	for (size_t k = 0; k < uid_cgroups.n; k++)
-		if (cg_path_is_inside(uid_cgroups.paths[k], path))
-			return true;
-	return false;
 }
 
 /* A user sees its own rules and those that apply to it: on itself, on its
  * processes and sockets (whoever made the rule), and on cgroups (units) that
  * are its own or that its processes run in. */
 bool rule_visible_to(Manager *m, const Rule *r, uid_t uid) {
-	uid_t owner;
-
-	if (uid == 0 || r->owner == uid)
-		return true;
-	switch (r->target.kind) {
-	case TARGET_ALL:
-		return true; /* it applies to everyone */
-	case TARGET_USER:
-		return r->key == uid;
-	case TARGET_CGROUP:
-		return cgroup_owned_by(m, r->target.path, uid) || uid_runs_in(m, uid, r->target.path);
-	case TARGET_PID:
-		if (r->pidfd >= 0 && pidfd_owner(r->pidfd, r->target.pid, &owner) >= 0 && owner == uid)
-			return true;
-		/* its children, whoever they run as now */
-		return r->cgroup_abs && uid_runs_in(m, uid, r->cgroup_abs + strlen(m->cgroup_mount));
-	case TARGET_SOCK:
-		return r->sock_uid == uid;
-	case TARGET_UNIT: {
-		_cleanup_free_ char *path = NULL;
-
-		if (r->key == 0 || cg_path_from_id(m->cgroup_mount, r->key, &path) < 0)
-			return false; /* not running: it applies to nobody now */
-		return cgroup_owned_by(m, path, uid) || uid_runs_in(m, uid, path);
-	}
-	default:
-		return false;
-	}
+	return uid == 0 || r->owner == uid || rule_kind(r)->applies_to(m, r, uid);
 }
 
 int manager_set_rule(Manager *m, const RuleRequest *req, Rule **ret, const char **ret_error, char **ret_reason) {
@@ -874,27 +517,27 @@ int manager_set_rule(Manager *m, const RuleRequest *req, Rule **ret, const char 
 
 	*ret_reason = NULL;
 	if (!req->has_up && !req->has_down && !req->has_min_up && !req->has_min_down && !req->has_priority)
-		return fail(ret_error, ret_reason, E_INVALID, -EINVAL,
+		return rule_fail(ret_error, ret_reason, E_INVALID, -EINVAL,
 			    "neither a rate, a minimum nor a priority given");
 	if ((req->has_min_up && req->min_up && (req->min_up < RATE_MIN_BPS || req->min_up > RATE_MAX_BPS)) ||
 	    (req->has_min_down && req->min_down && (req->min_down < RATE_MIN_BPS || req->min_down > RATE_MAX_BPS)))
-		return fail(ret_error, ret_reason, E_INVALID, -ERANGE, "minimum out of range (8bit to 10tbit)");
+		return rule_fail(ret_error, ret_reason, E_INVALID, -ERANGE, "minimum out of range (8bit to 10tbit)");
 	if (req->has_priority && (unsigned)req->priority >= _PRIORITY_MAX)
-		return fail(ret_error, ret_reason, E_INVALID, -EINVAL, "unknown priority");
+		return rule_fail(ret_error, ret_reason, E_INVALID, -EINVAL, "unknown priority");
 	if ((req->has_up && req->up_bps && (req->up_bps < RATE_MIN_BPS || req->up_bps > RATE_MAX_BPS)) ||
 	    (req->has_down && req->down_bps && (req->down_bps < RATE_MIN_BPS || req->down_bps > RATE_MAX_BPS)))
-		return fail(ret_error, ret_reason, E_INVALID, -ERANGE, "rate out of range (8bit to 10tbit)");
+		return rule_fail(ret_error, ret_reason, E_INVALID, -ERANGE, "rate out of range (8bit to 10tbit)");
 
 	r = target_parse(req->target, &t, &why);
 	if (r < 0)
-		return fail(ret_error, ret_reason, E_INVALID, r, "invalid target '%s': %s", req->target, why);
+		return rule_fail(ret_error, ret_reason, E_INVALID, r, "invalid target '%s': %s", req->target, why);
 	r = resolve_sock_fd(&t, ret_error, ret_reason);
 	if (r >= 0 && t.kind == TARGET_USER) {
 		r = target_resolve(&t);
 		if (r == -ENOENT)
-			r = fail(ret_error, ret_reason, E_NOTFOUND, r, "unknown user: %s", t.user_name);
+			r = rule_fail(ret_error, ret_reason, E_NOTFOUND, r, "unknown user: %s", t.user_name);
 		else if (r < 0)
-			r = fail(ret_error, ret_reason, E_FAILED, r, "cannot look up user %s: %s", t.user_name,
+			r = rule_fail(ret_error, ret_reason, E_FAILED, r, "cannot look up user %s: %s", t.user_name,
 				 strerror(-r));
 	}
 	if (r < 0) {
@@ -920,16 +563,16 @@ int manager_set_rule(Manager *m, const RuleRequest *req, Rule **ret, const char 
 	}
 
 	/* An existing rule changes in place: nothing is looked up again. */
-	existing = find_rule(m, rule->name);
+	existing = rules_find_target(m, &rule->target);
 	if (existing) {
 		rule_free(m, rule);
 		if (req->caller != 0 && existing->owner != req->caller)
-			return fail(ret_error, ret_reason, E_DENIED, -EPERM,
+			return rule_fail(ret_error, ret_reason, E_DENIED, -EPERM,
 				    "not-owner: the rule on %s was made by uid %u", existing->name, (unsigned)existing->owner);
 		/* A wrapped command must not rewrite the lasting rule an admin
 		 * put on its unit. */
 		if (req->transient && !existing->transient)
-			return fail(ret_error, ret_reason, E_INVALID, -EEXIST,
+			return rule_fail(ret_error, ret_reason, E_INVALID, -EEXIST,
 				    "%s already has a lasting rule; a transient one cannot replace it", existing->name);
 		if (req->caller != 0 && !req->acknowledged) {
 			Rule probe = *existing;
@@ -951,8 +594,8 @@ int manager_set_rule(Manager *m, const RuleRequest *req, Rule **ret, const char 
 		/* Root setting a limit makes it root's: the user can no longer
 		 * lift or raise it. */
 		existing->owner = req->caller;
-		if (existing->target.kind == TARGET_UNIT)
-			(void)unit_rule_sync(m, existing);
+		if (rule_kind(existing)->refresh)
+			(void)rule_kind(existing)->refresh(m, existing);
 		r = manager_state_save_rule(m, existing);
 		if (r < 0) {
 			/* Not on disk, not acknowledged: as it was. */
@@ -966,9 +609,9 @@ int manager_set_rule(Manager *m, const RuleRequest *req, Rule **ret, const char 
 				log_struct(LOG_WARNING, RULE_FIELDS(existing), "%s: cannot put the old rates back: %s",
 					   existing->name, reason2 ?: "failed");
 			existing->owner = old_owner;
-			if (existing->target.kind == TARGET_UNIT)
-				(void)unit_rule_sync(m, existing);
-			return fail(ret_error, ret_reason, E_FAILED, r,
+			if (rule_kind(existing)->refresh)
+				(void)rule_kind(existing)->refresh(m, existing);
+			return rule_fail(ret_error, ret_reason, E_FAILED, r,
 				    "cannot record the change in the state directory %s (%s); %s stays as it was",
 				    m->state_dir, strerror(-r), existing->name);
 		}
@@ -986,7 +629,7 @@ int manager_set_rule(Manager *m, const RuleRequest *req, Rule **ret, const char 
 	 * sharing its parent with its siblings alike. */
 	if (!rule_says_something(rule) && !req->has_priority) {
 		rule_free(m, rule);
-		return fail(ret_error, ret_reason, E_INVALID, -EINVAL,
+		return rule_fail(ret_error, ret_reason, E_INVALID, -EINVAL,
 			    "a new rule needs a rate, a minimum or a priority");
 	}
 
@@ -998,32 +641,33 @@ int manager_set_rule(Manager *m, const RuleRequest *req, Rule **ret, const char 
 	bool check = req->caller != 0 && !req->acknowledged;
 	if (check && m->max_rules_per_user > 0 && rules_of(m, req->caller) >= m->max_rules_per_user) {
 		rule_free(m, rule);
-		return fail(ret_error, ret_reason, E_QUOTA, -EDQUOT, "quota: uid %u already has %u rules (the limit)",
+		return rule_fail(ret_error, ret_reason, E_QUOTA, -EDQUOT, "quota: uid %u already has %u rules (the limit)",
 			    (unsigned)req->caller, m->max_rules_per_user);
 	}
 	r = check ? check_not_raising(m, rule, req->caller, ret_error, ret_reason) : 0;
-	/* Processes are moved while resolving: check ownership first, and
-	 * that the process is one of ours to move. */
-	if (r >= 0 && check && rule->target.kind == TARGET_PID)
+	/* A kind whose resolve() acts on the target (moves processes) is
+	 * checked first: whose it is, and that it is one of ours to act on. */
+	const KindOps *ops = rule_kind(rule);
+	if (r >= 0 && check && ops->owner_first)
 		r = authorize_target(m, rule, req->caller, ret_error, ret_reason);
-	if (r >= 0 && rule->target.kind == TARGET_PID)
-		r = check_in_root(m, rule, ret_error, ret_reason);
+	if (r >= 0 && ops->owner_first && ops->in_root)
+		r = ops->in_root(m, rule, ret_error, ret_reason);
 	if (r >= 0)
-		r = resolve_key(m, rule, ret_error, ret_reason);
-	if (r >= 0 && check && rule->target.kind != TARGET_PID)
+		r = ops->resolve(m, rule, ret_error, ret_reason);
+	if (r >= 0 && check && !ops->owner_first)
 		r = authorize_target(m, rule, req->caller, ret_error, ret_reason);
-	if (r >= 0 && rule->target.kind == TARGET_SOCK)
-		r = check_in_root(m, rule, ret_error, ret_reason);
+	if (r >= 0 && !ops->owner_first && ops->in_root)
+		r = ops->in_root(m, rule, ret_error, ret_reason);
 	if (r >= 0 && (rule->target.kind == TARGET_CGROUP || rule->target.kind == TARGET_UNIT)) {
 		Rule *twin = rules_find_cgroup(m, rule->key, NULL);
 		if (twin)
-			r = fail(ret_error, ret_reason, E_INVALID, -EEXIST,
+			r = rule_fail(ret_error, ret_reason, E_INVALID, -EEXIST,
 				 "%s is the cgroup %s already has a rule on: change or unset %s", rule->name,
 				 twin->name, twin->name);
 	}
 	if (r < 0) {
-		if (rule->target.kind == TARGET_PID)
-			pid_rule_detach(m, rule, false);
+		if (rule_kind(rule)->release)
+			rule_kind(rule)->release(m, rule, false);
 		rule_free(m, rule);
 		return r;
 	}
@@ -1040,7 +684,7 @@ int manager_set_rule(Manager *m, const RuleRequest *req, Rule **ret, const char 
 			r = manager_state_save(m);
 			if (r < 0) {
 				rule_remove(m, rule, true);
-				return fail(ret_error, ret_reason, E_FAILED, r,
+				return rule_fail(ret_error, ret_reason, E_FAILED, r,
 					    "cannot record the rule in the state directory %s (%s); nothing was changed",
 					    m->state_dir, strerror(-r));
 			}
@@ -1049,8 +693,8 @@ int manager_set_rule(Manager *m, const RuleRequest *req, Rule **ret, const char 
 		if (r < 0) {
 			rule_remove(m, rule, true);
 			if (r == -ESRCH)
-				return fail(ret_error, ret_reason, E_NOTFOUND, r, "process %d exited", (int)t.pid);
-			return fail(ret_error, ret_reason, E_FAILED, r, "%s: %s: %s; nothing was changed", req->target,
+				return rule_fail(ret_error, ret_reason, E_NOTFOUND, r, "process %d exited", (int)t.pid);
+			return rule_fail(ret_error, ret_reason, E_FAILED, r, "%s: %s: %s; nothing was changed", req->target,
 				    why ?: "cannot move the process", strerror(-r));
 		}
 		manager_bpf_bump_gen(m);
@@ -1061,8 +705,8 @@ int manager_set_rule(Manager *m, const RuleRequest *req, Rule **ret, const char 
 		if (r < 0) {
 			rule_remove(m, rule, true);
 			if (r == -ESRCH)
-				return fail(ret_error, ret_reason, E_NOTFOUND, r, "%s has no process left", req->target);
-			return fail(ret_error, ret_reason, E_FAILED, r, "cannot watch %s: %s", req->target, strerror(-r));
+				return rule_fail(ret_error, ret_reason, E_NOTFOUND, r, "%s has no process left", req->target);
+			return rule_fail(ret_error, ret_reason, E_FAILED, r, "cannot watch %s: %s", req->target, strerror(-r));
 		}
 	}
 	/* Acknowledged only once on disk: a rule the next start would not
@@ -1070,7 +714,7 @@ int manager_set_rule(Manager *m, const RuleRequest *req, Rule **ret, const char 
 	r = manager_state_save_rule(m, rule);
 	if (r < 0) {
 		rule_remove(m, rule, true);
-		return fail(ret_error, ret_reason, E_FAILED, r,
+		return rule_fail(ret_error, ret_reason, E_FAILED, r,
 			    "cannot record the rule in the state directory %s (%s); nothing was changed", m->state_dir,
 			    strerror(-r));
 	}
@@ -1087,71 +731,59 @@ int manager_unset_rule(Manager *m, const char *target, uid_t caller, const char 
 	*ret_reason = NULL;
 	r = target_parse(target, &t, &why);
 	if (r < 0)
-		return fail(ret_error, ret_reason, E_INVALID, r, "invalid target '%s': %s", target, why);
+		return rule_fail(ret_error, ret_reason, E_INVALID, r, "invalid target '%s': %s", target, why);
 	r = target_resolve(&t);
 	if (r >= 0)
 		r = resolve_sock_fd(&t, ret_error, ret_reason);
 	else
-		r = fail(ret_error, ret_reason, E_NOTFOUND, r, "unknown user: %s", t.user_name ?: "");
+		r = rule_fail(ret_error, ret_reason, E_NOTFOUND, r, "unknown user: %s", t.user_name ?: "");
 	if (r < 0) {
 		target_done(&t);
 		return r;
 	}
 	name = target_to_string(&t);
+	Rule *rule = rules_find_target(m, &t);
+	/* A pid rule outliving its process is named by its cgroup. */
+	if (!rule && t.kind == TARGET_CGROUP)
+		for (Rule *r = m->rules; r && !rule; r = r->next)
+			if (r->target.kind == TARGET_PID && r->cgroup_abs &&
+			    streq(r->cgroup_abs + strlen(m->cgroup_mount), t.path))
+				rule = r;
 	target_done(&t);
 	if (!name)
 		return -ENOMEM;
-
-	Rule *rule = find_rule(m, name);
-	/* A pid rule outliving its process is named by its cgroup. */
-	if (!rule && strncmp(name, "cgroup:", 7) == 0)
-		for (Rule *r = m->rules; r && !rule; r = r->next)
-			if (r->target.kind == TARGET_PID && r->cgroup_abs &&
-			    streq(r->cgroup_abs + strlen(m->cgroup_mount), name + 7))
-				rule = r;
 	if (!rule || !rule_visible_to(m, rule, caller))
-		return fail(ret_error, ret_reason, E_NORULE, -ENOENT, "no rule for %s", name);
+		return rule_fail(ret_error, ret_reason, E_NORULE, -ENOENT, "no rule for %s", name);
 	if (caller != 0 && rule->owner != caller)
-		return fail(ret_error, ret_reason, E_DENIED, -EPERM, "not-owner: the rule on %s was made by uid %u",
+		return rule_fail(ret_error, ret_reason, E_DENIED, -EPERM, "not-owner: the rule on %s was made by uid %u",
 			    name, (unsigned)rule->owner);
 	/* On disk first: an unset the state file does not know of would be
 	 * undone by the next start after a crash. The processes of a pid rule
 	 * stay in the file (where they go back to) until they are back. */
 	r = manager_state_save_without(m, rule);
 	if (r < 0)
-		return fail(ret_error, ret_reason, E_FAILED, r,
+		return rule_fail(ret_error, ret_reason, E_FAILED, r,
 			    "cannot record the change in the state directory %s (%s); the rule on %s stays", m->state_dir,
 			    strerror(-r), name);
 	rule_remove(m, rule, true);
 	return 0;
 }
 
-static uid_t exclude_owner = (uid_t)-1;
-
-int manager_rule_for_excluding(Manager *m, const char *target, uid_t excluded, Rule **ret, const char **ret_error,
-			       char **ret_reason) {
-	int r;
-
-	exclude_owner = excluded;
-	r = manager_rule_for(m, target, ret, ret_error, ret_reason);
-	exclude_owner = (uid_t)-1;
-	return r;
-}
-
-static bool considered(const Rule *r) {
-	return exclude_owner == (uid_t)-1 || r->owner != exclude_owner;
+/* Rules of excluded do not count ((uid_t)-1: every rule does). */
+static bool considered(const Rule *r, uid_t excluded) {
+	return excluded == (uid_t)-1 || r->owner != excluded;
 }
 
 /* The deepest cgroup rule at or above a cgroup (path relative to the
  * mount): what the BPF programs would pick for a socket created there. */
-static Rule *cgroup_rule_for(Manager *m, const char *path) {
+static Rule *cgroup_rule_for(Manager *m, const char *path, uid_t excluded) {
 	Rule *best = NULL;
 	size_t best_len = 0;
 
 	for (Rule *r = m->rules; r; r = r->next) {
 		const char *rp = NULL;
 
-		if (!considered(r))
+		if (!considered(r, excluded))
 			continue;
 		if (r->target.kind == TARGET_CGROUP)
 			rp = r->target.path;
@@ -1167,85 +799,84 @@ static Rule *cgroup_rule_for(Manager *m, const char *path) {
 	return best;
 }
 
-static Rule *user_rule_for(Manager *m, uid_t uid) {
+static Rule *user_rule_for(Manager *m, uid_t uid, uid_t excluded) {
 	for (Rule *r = m->rules; r; r = r->next)
-		if (considered(r) && r->target.kind == TARGET_USER && r->key == uid)
+		if (considered(r, excluded) && r->target.kind == TARGET_USER && r->key == uid)
 			return r;
 	return NULL;
 }
 
+/* Most specific first: its own rule, then what contains it. */
+static int rule_for_target(Manager *m, const Target *t, uid_t excluded, Rule **ret, const char **ret_error,
+			   char **ret_reason) {
+	Rule *r = rules_find_target(m, t);
+
+	if (r && !considered(r, excluded))
+		r = NULL;
+	if (!r && t->kind == TARGET_CGROUP)
+		r = cgroup_rule_for(m, t->path, excluded);
+	if (!r && t->kind == TARGET_PID) {
+		_cleanup_free_ char *path = NULL;
+		uid_t uid;
+
+		if (cg_pid_get_path(t->pid, &path) < 0)
+			return rule_fail(ret_error, ret_reason, E_NOTFOUND, -ESRCH, "no such process: %d", (int)t->pid);
+		r = cgroup_rule_for(m, path, excluded);
+		if (!r && proc_get_uid(t->pid, &uid) >= 0)
+			r = user_rule_for(m, uid, excluded);
+	}
+	if (!r && t->kind == TARGET_SOCK) {
+		struct sock_info si;
+
+		if (!m->diag)
+			(void)sock_diag_open(&m->diag);
+		if (m->diag && sock_diag_find_inode(m->diag, t->inode, &si) >= 0) {
+			_cleanup_free_ char *path = NULL;
+
+			/* The process rule that mirrors it, else what its
+			 * cgroup falls under, else its owner's rule. */
+			for (Rule *p = m->rules; p && !r; p = p->next)
+				if (p->target.kind == TARGET_PID && considered(p, excluded))
+					for (size_t c = 0; c < p->n_cookies && !r; c++)
+						if (si.cookie == p->cookies[c])
+							r = p;
+			if (!r && si.cgroup_id && cg_path_from_id(m->cgroup_mount, si.cgroup_id, &path) >= 0)
+				r = cgroup_rule_for(m, path, excluded);
+			if (!r)
+				r = user_rule_for(m, si.uid, excluded);
+		}
+	}
+	if (!r && t->kind != TARGET_ALL) {
+		/* Outside every narrower rule: the one on everything. */
+		r = rules_find_all(m);
+		if (r && !considered(r, excluded))
+			r = NULL;
+	}
+	*ret = r;
+	return 0;
+}
+
+int manager_rule_for_target(Manager *m, const Target *t, Rule **ret, const char **ret_error, char **ret_reason) {
+	*ret_reason = NULL;
+	return rule_for_target(m, t, (uid_t)-1, ret, ret_error, ret_reason);
+}
+
 int manager_rule_for(Manager *m, const char *target, Rule **ret, const char **ret_error, char **ret_reason) {
-	_cleanup_free_ char *name = NULL;
 	const char *why = NULL;
-	Rule *r = NULL;
 	Target t;
 	int k;
 
 	*ret_reason = NULL;
 	k = target_parse(target, &t, &why);
 	if (k < 0)
-		return fail(ret_error, ret_reason, E_INVALID, k, "invalid target '%s': %s", target, why);
+		return rule_fail(ret_error, ret_reason, E_INVALID, k, "invalid target '%s': %s", target, why);
 	k = target_resolve(&t);
 	if (k >= 0)
 		k = resolve_sock_fd(&t, ret_error, ret_reason);
 	else
-		k = fail(ret_error, ret_reason, E_NOTFOUND, k, "unknown user: %s", t.user_name ?: "");
-	if (k < 0)
-		goto finish;
-	name = target_to_string(&t);
-	if (!name) {
-		k = -ENOMEM;
-		goto finish;
-	}
-
-	/* Most specific first: its own rule, then what contains it. */
-	r = find_rule(m, name);
-	if (r && !considered(r))
-		r = NULL;
-	if (!r && t.kind == TARGET_CGROUP)
-		r = cgroup_rule_for(m, t.path);
-	if (!r && t.kind == TARGET_PID) {
-		_cleanup_free_ char *path = NULL;
-		uid_t uid;
-
-		if (cg_pid_get_path(t.pid, &path) < 0) {
-			k = fail(ret_error, ret_reason, E_NOTFOUND, -ESRCH, "no such process: %d", (int)t.pid);
-			goto finish;
-		}
-		r = cgroup_rule_for(m, path);
-		if (!r && proc_get_uid(t.pid, &uid) >= 0)
-			r = user_rule_for(m, uid);
-	}
-	if (!r && t.kind == TARGET_SOCK) {
-		struct sock_info si;
-
-		if (!m->diag)
-			(void)sock_diag_open(&m->diag);
-		if (m->diag && sock_diag_find_inode(m->diag, t.inode, &si) >= 0) {
-			_cleanup_free_ char *path = NULL;
-
-			/* The process rule that mirrors it, else what its
-			 * cgroup falls under, else its owner's rule. */
-			for (Rule *p = m->rules; p && !r; p = p->next)
-				if (p->target.kind == TARGET_PID && considered(p))
-					for (size_t c = 0; c < p->n_cookies && !r; c++)
-						if (si.cookie == p->cookies[c])
-							r = p;
-			if (!r && si.cgroup_id && cg_path_from_id(m->cgroup_mount, si.cgroup_id, &path) >= 0)
-				r = cgroup_rule_for(m, path);
-			if (!r)
-				r = user_rule_for(m, si.uid);
-		}
-	}
-	if (!r && t.kind != TARGET_ALL) {
-		/* Outside every narrower rule: the one on everything. */
-		r = find_rule(m, "all");
-		if (r && !considered(r))
-			r = NULL;
-	}
-	*ret = r;
-	k = 0;
-finish:
+		k = rule_fail(ret_error, ret_reason, E_NOTFOUND, k, "unknown user: %s", t.user_name ?: "");
+	if (k >= 0)
+		k = rule_for_target(m, &t, (uid_t)-1, ret, ret_error, ret_reason);
 	target_done(&t);
 	return k;
 }

@@ -37,8 +37,7 @@ void manager_rules_stop(Manager *m);
 /* The rule a target falls under (NULL: none) by the precedence the BPF
  * programs apply: socket > process > cgroup (deepest) > user. */
 int manager_rule_for(Manager *m, const char *target, Rule **ret, const char **ret_error, char **ret_reason);
-/* The same, ignoring the rules of one uid (what applies underneath them). */
-int manager_rule_for_excluding(Manager *m, const char *target, uid_t excluded, Rule **ret, const char **ret_error,
-			       char **ret_reason);
+/* The same for a parsed target (a user's uid resolved, a socket's inode). */
+int manager_rule_for_target(Manager *m, const Target *t, Rule **ret, const char **ret_error, char **ret_reason);
 /* A transient rule's cgroup emptied: remove the rule. */
 void manager_rule_expired(Manager *m, Rule *rule);

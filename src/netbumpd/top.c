@@ -562,24 +562,21 @@ oom:
  * process's new sockets; for a row without a process, for the cgroup, then
  * the user. */
 static Rule *row_rule(Manager *m, const Row *row) {
-	_cleanup_free_ char *target = NULL, *reason = NULL;
+	_cleanup_free_ char *reason = NULL;
 	const char *error = NULL;
 	Rule *rule = NULL;
+	Target t = row->pid > 0 ? (Target){ .kind = TARGET_PID, .pid = row->pid }
+				: (Target){ .kind = TARGET_CGROUP, .path = row->cgroup };
 
-	if (row->pid > 0) {
-		if (asprintf(&target, "pid:%d", (int)row->pid) < 0)
-			return NULL;
-	} else if (asprintf(&target, "cgroup:%s", row->cgroup) < 0)
+	if (!t.path && t.kind == TARGET_CGROUP)
 		return NULL;
-	if (manager_rule_for(m, target, &rule, &error, &reason) < 0)
+	if (manager_rule_for_target(m, &t, &rule, &error, &reason) < 0)
 		rule = NULL;
 	if (!rule && row->pid == 0) {
-		free(target);
 		free(reason);
 		reason = NULL;
-		if (asprintf(&target, "user@%u", (unsigned)row->uid) < 0)
-			return NULL;
-		if (manager_rule_for(m, target, &rule, &error, &reason) < 0)
+		t = (Target){ .kind = TARGET_USER, .uid = row->uid, .resolved = 1 };
+		if (manager_rule_for_target(m, &t, &rule, &error, &reason) < 0)
 			rule = NULL;
 	}
 	return rule;

@@ -118,7 +118,7 @@ static int unit_refresh(Manager *m, Rule *rule) {
 
 	if (rule->key && rule->minor)
 		(void)manager_bpf_del_rule(m, rule);
-	rule->key = id;
+	rules_rekey(m, rule, id);
 	/* Where it nests from now on (rules made later see it there). */
 	free(rule->nest_path);
 	rule->nest_path = id ? strdup(cg) : NULL;

@@ -14,6 +14,10 @@
 #     --bind-ro=<build file>:<installed path>       the build under test over what is installed
 #     --bind-ro=<build generator>:/etc/systemd/system-generators/<name>
 #
+# SD_NSPAWN_ARGS adds options, SD_BIND_UNITDIR=0 leaves out the unit directory: test-package.sh
+# puts the host's /usr, /etc and /var under overlays whose changes stay in its temporary
+# directory, so dpkg can install there (nspawn refuses --volatile=overlay on the host's root).
+#
 # What had to be found out (systemd 252, Debian 12, hybrid cgroup host):
 # - /usr/local is inside /usr, so an installed netbump (meson install, prefix /usr/local) is there,
 #   and so are the units in /lib/systemd/system (/lib -> usr/lib). /etc is empty: nothing is
@@ -58,6 +62,8 @@ SD_BINDS=()                               # --bind-ro= of the build's files
 SD_BOOT_TIMEOUT=30                        # seconds
 SD_STOP_TIMEOUT=30                        # seconds for poweroff (netbumpd has 30 s to stop)
 SD_CAPS=CAP_NET_ADMIN,CAP_BPF,CAP_PERFMON # beyond nspawn's default set
+SD_BIND_UNITDIR=1                         # $SD_UNITDIR is the container's /etc/systemd/system
+SD_NSPAWN_ARGS=()                         # more options for nspawn (--overlay=, --tmpfs=, ...)
 declare -A SD_INSTALLED=()                # basename -> installed path (from the build's meta data)
 SD_GENERATORS=()                          # the build's generators, in the container's search path
 _SD_NSPAWN_DIR_EXISTED=()                 # /run/systemd/nspawn and its propagate/ before the boot
@@ -202,7 +208,10 @@ _sd_console_tail() {
 sd_boot() {
         [[ -n $SD_UNITDIR && -e $NB_NETNS_A ]] || nb_fail "sd_boot: call sd_setup first"
         [[ -z $SD_NSPAWN_PID ]] || nb_fail "sd_boot: the container is already running"
-        local d t0 t1 state
+        local d t0 t1 state binds=()
+        if ((SD_BIND_UNITDIR)); then
+                binds+=("--bind-ro=$SD_UNITDIR:/etc/systemd/system")
+        fi
         for d in /run/systemd/nspawn /run/systemd/nspawn/propagate; do
                 [[ -d $d ]] && _SD_NSPAWN_DIR_EXISTED+=("$d")
         done
@@ -217,9 +226,9 @@ sd_boot() {
                 systemd-nspawn --quiet --register=no --keep-unit -D / --volatile=yes -M "$SD_NAME" \
                 --network-namespace-path="$NB_NETNS_A" \
                 --capability="$SD_CAPS" --system-call-filter=bpf \
-                --bind-ro="$SD_UNITDIR:/etc/systemd/system" --bind="$SD_OUTDIR:$SD_OUT" \
+                "${binds[@]}" --bind="$SD_OUTDIR:$SD_OUT" \
                 --bind="$SD_KMSG:/dev/kmsg" \
-                "${SD_BINDS[@]}" \
+                "${SD_BINDS[@]}" "${SD_NSPAWN_ARGS[@]}" \
                 -b systemd.firstboot=off systemd.show_status=false \
                 </dev/null >"$NB_TMP/console.log" 2>&1 &
         SD_NSPAWN_PID=$!

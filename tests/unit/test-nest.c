@@ -24,7 +24,8 @@ static Rule *add(const char *name, TargetKind kind, const char *path, uid_t uid,
 	ASSERT_TRUE(r);
 	r->manager = &m;
 	r->name = strdup(name);
-	r->target.kind = kind;
+	ASSERT_TRUE(target_parse(name, &r->target, NULL) >= 0);
+	ASSERT_EQ(r->target.kind, kind);
 	r->nest_path = path ? strdup(path) : NULL;
 	r->nest_uid = uid;
 	r->key = kind == TARGET_USER ? uid : kind == TARGET_ALL ? NB_UID_ALL : 0;
@@ -34,7 +35,7 @@ static Rule *add(const char *name, TargetKind kind, const char *path, uid_t uid,
 	r->minor = next_minor++;
 
 	Rule *parent = nest_find_parent(&m, r);
-	n = nest_contained(parent ? parent->children : m.top_rules, r, &inside);
+	n = nest_contained(&m, parent, r, &inside);
 	ASSERT_TRUE(n >= 0);
 	nest_link(&m, r, parent);
 	for (int k = 0; k < n; k++) {
@@ -63,6 +64,7 @@ static void del(Rule *r) {
 	nest_unlink(&m, r);
 	free(r->nest_path);
 	free(r->name);
+	target_done(&r->target);
 	free(r);
 }
 
@@ -119,6 +121,18 @@ static void test_containment(void) {
 	sock2->nest_uid = 1000;
 	ASSERT_TRUE(nest_find_parent(&m, sock2) == pid);
 	free(sock2);
+
+	/* a process of uid 1000 in a cgroup of root's, inside the user's rule
+	 * until root limits that cgroup: then in the cgroup's (before the
+	 * user's, which does not contain root's cgroups) */
+	Rule *pid4 = add("pid:45", TARGET_PID, "/z", 1000, MBIT, 0);
+	ASSERT_TRUE(pid4->parent == user);
+	Rule *z = add("cgroup:/z", TARGET_CGROUP, "/z", (uid_t)-1, MBIT, 0);
+	ASSERT_TRUE(pid4->parent == z);
+	ASSERT_TRUE(z->parent == all);
+	del(z);
+	ASSERT_TRUE(pid4->parent == user);
+	del(pid4);
 
 	/* taking out the middle: its children go to what contains them */
 	del(child);
@@ -217,7 +231,54 @@ static void test_priority(void) {
 	ASSERT_STREQ(priority_to_string(PRIORITY_NORMAL), "normal");
 }
 
+/* Rules are found by what their target is, typed: never by a string. */
+static void test_index(void) {
+	Rule *user = add("user@1000", TARGET_USER, NULL, 1000, MBIT, 0);
+	Rule *cg = add("cgroup:/a/b", TARGET_CGROUP, "/a/b", (uid_t)-1, MBIT, 0);
+	Rule *pid = add("pid:42", TARGET_PID, "/a/b", 1000, MBIT, 0);
+	Rule *all = add("all", TARGET_ALL, NULL, (uid_t)-1, 10 * MBIT, 0);
+	Target t;
+
+	ASSERT_TRUE(rules_find_user(&m, 1000) == user);
+	ASSERT_TRUE(rules_find_user(&m, 1001) == NULL);
+	ASSERT_TRUE(rules_find_all(&m) == all);
+	ASSERT_TRUE(rules_find_cgroup_path(&m, "/a/b") == cg);
+	ASSERT_TRUE(rules_find_cgroup_path(&m, "/a") == NULL);
+	/* the same target however it was written */
+	ASSERT_TRUE(target_parse("cgroup:/a//b/", &t, NULL) >= 0);
+	ASSERT_TRUE(rules_find_target(&m, &t) == cg);
+	target_done(&t);
+	ASSERT_TRUE(target_parse("pid:42", &t, NULL) >= 0);
+	ASSERT_TRUE(rules_find_target(&m, &t) == pid);
+	pid->exited = true; /* "pid:42" names whoever gets the PID next */
+	ASSERT_TRUE(rules_find_target(&m, &t) == NULL);
+	pid->exited = false;
+	target_done(&t);
+	/* a user by name is not an identity until resolved */
+	ASSERT_TRUE(target_parse("user@nosuchuser", &t, NULL) >= 0);
+	ASSERT_TRUE(rules_find_target(&m, &t) == NULL);
+	target_done(&t);
+	/* one cgroup, one rule: found by the id the kernel knows it by */
+	cg->key = 77;
+	rules_index_del(&m, cg);
+	rules_index_add(&m, cg);
+	ASSERT_TRUE(rules_find_cgroup(&m, 77, NULL) == cg);
+	ASSERT_TRUE(rules_find_cgroup(&m, 77, cg) == NULL);
+	rules_rekey(&m, cg, 78);
+	ASSERT_TRUE(rules_find_cgroup(&m, 77, NULL) == NULL);
+	ASSERT_TRUE(rules_find_cgroup(&m, 78, NULL) == cg);
+	/* the user rule's key is a uid, not a cgroup id */
+	ASSERT_TRUE(rules_find_cgroup(&m, 1000, NULL) == NULL);
+	del(pid);
+	del(cg);
+	del(user);
+	del(all);
+	ASSERT_TRUE(rules_find_all(&m) == NULL);
+	ASSERT_TRUE(m.top_rules == NULL);
+}
+
 int main(void) {
+	test_index();
 	test_containment();
 	test_classes();
 	test_priority();
