@@ -238,15 +238,15 @@ section=$(jq -r '
         ""' "$json_out")
 section+=$'\n'"Where a Set's time goes (\`perf record\` on netbumpd while rules load): the daemon's own work is a
 few percent since the state file takes only the changed rule's lines (src/netbumpd/state.c) and class
-statistics find their rule by class id. A change of an existing rule is four acknowledged netlink
-requests (class and leaf on the veth and on the IFB). A new rule makes classes, and the kernel's cost
+statistics find their rule by class id. Every change is one batch of acknowledged netlink requests
+(src/netbumpd/tc-plan.c, one sendmsg() for the classes and queues on the veth and the IFB). A new rule makes classes, and the kernel's cost
 of making one grows with the classes already on the host: \`tc_bind_tclass()\` walks every class of the
 qdisc (\`htb_walk\`, a mutex per class in \`__tcf_get_next_chain\`), and binding the class's filter block
 walks a list of every block on the host in \`flow_indr_dev_setup_offload()\`. With thousands of rules
 those two are most of the time, which is why new rules slow down as the set grows while changes do not.
 The first 1000 rules have three classes per direction (the small-packet leaves, see bench/latency.sh),
-later ones two (the rule class and its bulk leaf: a rule class may get nested rules, and HTB queues
-only at leaves); a Set is answered once the rule class and its bulk leaf exist, and the small-packet
+later ones one (the rule class is the leaf, until a rule is nested in it: then it is made again with
+its bulk leaf); a Set is answered once the rule class and its bulk leaf exist, and the small-packet
 leaf follows when no request has come for 50 ms (at the latest a second after the first rule waiting
 for it), which is why a burst of new rules is not slowed by it. The restore time below was measured
 before a restart took over the killed run's classes (bench/restart.sh measures that one): it is what

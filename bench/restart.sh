@@ -388,7 +388,7 @@ section=$(jq -r '
         "## Restart after SIGKILL with \(.rules) rules (`bench/restart.sh`)",
         "",
         "\(.date), commit \(.commit). \(.rules) rules: \(.load.set) `user@` rules of uids without processes (\(.users_asked) asked,",
-        "loaded on one Varlink connection in \(.load.seconds | r(0)) s, stopping at a time budget) and a rule of \(.limit_bps / 1e6)mbit on each",
+        "loaded on one Varlink connection in \(.load.seconds | r(0)) s\(if .load.set < .users_asked then ", stopping at a time budget" else "" end)) and a rule of \(.limit_bps / 1e6)mbit on each",
         "of two cgroups, one running a download (`iperf3 -R`), the other an upload, each sender paced at",
         "\(.pace_bps / 1e6) Mbit/s (a link faster than the limit; unpaced, two flows over the veth take both CPUs at",
         "10+ Gbit/s when unshaped, and slow everything down, the restart included); \(.htb_classes_on_veth) HTB classes",

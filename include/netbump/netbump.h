@@ -18,9 +18,10 @@
 #define NB_CLASSID(minor) ((NB_HTB_MAJOR << 16) | ((minor) & 0xffffu))
 
 /* HTB minor ids 1..0xfffe are ours; 0 is the qdisc itself and 0xffff is
- * reserved by tc. Each rule has three classes on each device: its own,
- * 6e62:M (M in NB_MINOR_MIN..NB_RULE_MINOR_MAX), which holds the limit,
- * and under it two leaves that share it: NB_MINOR_SMALL(M), served first,
+ * reserved by tc. Each rule has up to three classes on each device: its
+ * own, 6e62:M (M in NB_MINOR_MIN..NB_RULE_MINOR_MAX), which holds the
+ * limit, and under it (where the rule has leaves: NB_F_SPLIT) two leaves
+ * that share it: NB_MINOR_SMALL(M), served first,
  * for packets of at most NB_SMALL_LEN bytes (TCP ACKs and handshakes,
  * requests, DNS, keystrokes), and NB_MINOR_BULK(M) for the rest. A small
  * packet so waits behind at most the frame being sent, not behind the
@@ -89,7 +90,7 @@ enum {
 	/* The rule class has leaf classes under it: the bulk one
 	 * (NB_MINOR_BULK), and once NB_F_SMALL_FIRST is set the one for
 	 * small packets (NB_MINOR_SMALL). Without it the rule class is the
-	 * leaf. The small leaf is made a moment after the rule (netbumpd
+	 * leaf (a rule with no rule nested in it, past the first 1000). The small leaf is made a moment after the rule (netbumpd
 	 * makes it when no request waits): until then all goes to the bulk. */
 	NB_F_SPLIT = 1u << 3,
 	NB_F_SMALL_FIRST = 1u << 2,

@@ -23,6 +23,7 @@
 #include "manager.h"
 #include "netbump/netbump.h"
 #include "state.h"
+#include "tc-plan.h"
 #include "tree.h"
 
 #define NB_ROOT_HANDLE (NB_HTB_MAJOR << 16)
@@ -250,52 +251,8 @@ finish:
 
 /* ---- classes ---- */
 
-/* Leaf queues. fq_codel where the kernel has it (it keeps queues short by
- * itself). Else a byte FIFO bounded to about 50 ms at the class rate:
- *  - uploads: a bfifo holding at least two 64 KiB GSO packets, which local
- *    TCP hands down whole (TCP small queues keep it from filling). Cut into
- *    frames here, a running upload that got a limit lost the tail of every
- *    aggregate and fell to half the limit and less; whole, HTB charges an
- *    aggregate at once, which at 1 Mbit/s is a burst of half a second;
- *  - downloads below SEGMENT_MAX_BPS: the FIFO inside a TBF that segments
- *    GSO aggregates (veth and GRO deliver them whole): dropping a whole
- *    aggregate at once makes TCP lose dozens of segments and miss the rate
- *    by 5-10%, dropping single frames does not. The TBF runs far above the
- *    class rate so that it never shapes (HTB does) and rarely throttles;
- *  - faster downloads: a plain bfifo. 50 ms there hold dozens of
- *    aggregates, so whole-aggregate drops are rare, while splitting 83,000
- *    frames a second cost 5-8% of the rate at 1 Gbit/s on 2 CPUs.
- * A class keeps the kind of leaf it was made with when its rate changes
- * (replacing a leaf by another kind would drop its queue). */
-#define TBF_RATE (UINT64_C(100000000000) / 8)
+/* Downloads below this get the segmenting TBF as their queue (tc-plan.c). */
 #define SEGMENT_MAX_BPS UINT64_C(200000000)
-
-/* The leaf qdisc under class 6e62:minor, handle major: ... */
-static int leaf_replace(Manager *m, uint32_t ifindex, uint32_t minor, uint32_t major, uint64_t bps, uint32_t mtu,
-			bool segment, bool whole) {
-	uint32_t classid = NB_CLASSID(minor), handle = major << 16, frame = mtu + 14;
-	int r;
-
-	if (m->leaf == LEAF_UNKNOWN || m->leaf == LEAF_FQ_CODEL) {
-		r = nl_leaf_qdisc_replace(m->nl, ifindex, classid, handle, NL_LEAF_FQ_CODEL, 10240);
-		if (r >= 0) {
-			if (m->leaf == LEAF_UNKNOWN)
-				log_info("Leaf qdisc: fq_codel.");
-			m->leaf = LEAF_FQ_CODEL;
-			return 0;
-		}
-		if (m->leaf == LEAF_FQ_CODEL)
-			return r;
-		log_info("Leaf qdisc: byte FIFO bounded to ~50 ms, segmenting TBF for downloads below 200 Mbit/s "
-			 "(fq_codel unavailable: %s).",
-			 nl_extack(m->nl)[0] ? nl_extack(m->nl) : strerror(-r));
-		m->leaf = LEAF_BFIFO;
-	}
-	if (segment)
-		return nl_tbf_leaf_replace(m->nl, ifindex, classid, handle, TBF_RATE, 2 * frame,
-					   fifo_limit(bps, mtu, whole));
-	return nl_leaf_qdisc_replace(m->nl, ifindex, classid, handle, NL_LEAF_BFIFO, fifo_limit(bps, mtu, whole || !segment));
-}
 
 bool leaf_segments(uint64_t bps) {
 	return bps < SEGMENT_MAX_BPS;
@@ -306,136 +263,142 @@ bool leaf_segments(uint64_t bps) {
  * (tc_bind_tclass() walks them all, and binding its filter block walks a
  * list of every block on the host in flow_indr_dev_setup_offload()): three
  * classes per rule and direction made loading 6000 rules take minutes. The
- * first SMALL_FIRST_MAX_RULES rules get them, later ones the rule class and
- * its bulk leaf only (which every rule has: a rule class may get children,
- * the rules nested in it, and HTB queues only at leaves). */
+ * first SMALL_FIRST_MAX_RULES rules get them (and so their bulk leaf);
+ * later ones one class per direction, the rule class as the leaf, until a
+ * rule is nested in them (tree.c). */
 #define SMALL_FIRST_MAX_RULES 1000u
 
 bool rule_small_first(Manager *m) {
 	return !m->no_small_first && m->n_rules < SMALL_FIRST_MAX_RULES;
 }
 
-/* Deletes the classes of one direction of one rule: the leaves first, as
- * HTB refuses to delete a class with children. small: the small-packet leaf
- * was made. */
-static int delete_classes(Manager *m, uint32_t ifindex, uint32_t minor, bool small) {
-	int r, k;
-
-	r = small ? nl_class_delete(m->nl, ifindex, NB_CLASSID(NB_MINOR_SMALL(minor))) : 0;
-	k = nl_class_delete(m->nl, ifindex, NB_CLASSID(NB_MINOR_BULK(minor)));
-	if (r >= 0 || r == -ENOENT)
-		r = k;
-	k = nl_class_delete(m->nl, ifindex, NB_CLASSID(minor));
-	if (r >= 0 || r == -ENOENT)
-		r = k;
-	return r == -ENOENT ? 0 : r;
-}
-
-static int class_set(Manager *m, uint32_t ifindex, uint32_t parent, uint32_t minor, const struct nl_htb_class *c,
-		     bool create) {
-	int r = nl_htb_class_set(m->nl, ifindex, parent, NB_CLASSID(minor), c, create);
-
-	if (r == -EEXIST) /* left by a failed attempt: take it over */
-		r = nl_htb_class_set(m->nl, ifindex, parent, NB_CLASSID(minor), c, false);
-	return r;
-}
-
-/* One direction of one rule on one device: create, change in place or
- * delete its classes (the rule class, its bulk leaf and, has_small, its
- * small-packet leaf) to go from old to new. A class's parent cannot change
- * in place: old and new have the same parent, or one of them is off.
- * segment: the bulk leaf is (or is to be) the segmenting TBF. */
-static int apply_class(Manager *m, uint32_t ifindex, uint32_t mtu, uint32_t minor, const ClassSpec *old,
-		       const ClassSpec *new, bool has_small, bool segment, bool up) {
-	uint32_t bulk = NB_MINOR_BULK(minor), small = NB_MINOR_SMALL(minor), self = NB_CLASSID(minor);
-	struct nl_htb_class c, cb, cs;
+/* The leaf queue kind, found once on a class of the new IFB made for the
+ * purpose: status says it before any rule exists, and no rule's first class
+ * pays for the try. */
+static void leaf_probe(Manager *m, Iface *i) {
+	TcDev d = { .name = i->ifb_name, .ifindex = i->ifb_ifindex, .mtu = i->mtu, .fq_codel = true };
+	struct nl_htb_class c;
+	struct nl_leaf q;
 	int r;
 
-	if (!new->on)
-		return old->on ? delete_classes(m, ifindex, minor, has_small) : 0;
-	if (old->on && old->parent != new->parent)
-		return -EINVAL;
-	rule_class_params(new, mtu, &c);
-	leaf_class_params(new, mtu, false, &cb);
-	leaf_class_params(new, mtu, true, &cs);
-	if (!old->on) {
-		r = class_set(m, ifindex, new->parent, minor, &c, true);
-		if (r >= 0)
-			r = class_set(m, ifindex, self, bulk, &cb, true);
-		if (r >= 0 && has_small)
-			r = class_set(m, ifindex, self, small, &cs, true);
-		if (r >= 0)
-			r = leaf_replace(m, ifindex, bulk, NB_LEAF_MAJOR_BULK(minor), leaf_bps(new), mtu, segment, up);
-		if (r >= 0 && has_small)
-			r = leaf_replace(m, ifindex, small, NB_LEAF_MAJOR_SMALL(minor), leaf_bps(new), mtu, false, up);
-		if (r < 0)
-			(void)delete_classes(m, ifindex, minor, has_small);
-		return r;
-	}
-	/* A lower ceiling: the leaves first, so that they never may take more
-	 * than the rule class; a higher one: the rule class first. */
-	if (new->ceil < old->ceil) {
-		r = nl_htb_class_set(m->nl, ifindex, self, NB_CLASSID(bulk), &cb, false);
-		if (r >= 0 && has_small)
-			r = nl_htb_class_set(m->nl, ifindex, self, NB_CLASSID(small), &cs, false);
-		if (r >= 0)
-			r = nl_htb_class_set(m->nl, ifindex, new->parent, self, &c, false);
-	} else {
-		r = nl_htb_class_set(m->nl, ifindex, new->parent, self, &c, false);
-		if (r >= 0)
-			r = nl_htb_class_set(m->nl, ifindex, self, NB_CLASSID(bulk), &cb, false);
-		if (r >= 0 && has_small)
-			r = nl_htb_class_set(m->nl, ifindex, self, NB_CLASSID(small), &cs, false);
-	}
+	htb_params(1000000, i->mtu, &c);
+	r = nl_htb_class_set(m->nl, i->ifb_ifindex, NB_ROOT_HANDLE, NB_CLASSID(NB_MINOR_PROBE), &c, true);
+	if (r == -EEXIST) /* left by a killed run */
+		r = nl_htb_class_set(m->nl, i->ifb_ifindex, NB_ROOT_HANDLE, NB_CLASSID(NB_MINOR_PROBE), &c, false);
 	if (r < 0)
-		return r;
-	if (m->leaf == LEAF_BFIFO && new->ceil != old->ceil) {
-		r = leaf_replace(m, ifindex, bulk, NB_LEAF_MAJOR_BULK(minor), leaf_bps(new), mtu, segment, up);
-		if (r >= 0 && has_small)
-			r = leaf_replace(m, ifindex, small, NB_LEAF_MAJOR_SMALL(minor), leaf_bps(new), mtu, false, up);
+		return; /* the first plan probes */
+	tc_leaf_queue(&d, 1000000, false, &q);
+	r = nl_leaf_qdisc_replace(m->nl, i->ifb_ifindex, NB_CLASSID(NB_MINOR_PROBE), NB_LEAF_MAJOR_PROBE << 16,
+				  q.kind, q.limit);
+	if (r >= 0) {
+		log_info("Leaf qdisc: fq_codel.");
+		m->leaf = LEAF_FQ_CODEL;
+	} else {
+		log_info("Leaf qdisc: byte FIFO bounded to ~50 ms, segmenting TBF for downloads below 200 Mbit/s "
+			 "(fq_codel unavailable: %s).",
+			 nl_extack(m->nl)[0] ? nl_extack(m->nl) : strerror(-r));
+		m->leaf = LEAF_BFIFO;
+	}
+	(void)nl_class_delete(m->nl, i->ifb_ifindex, NB_CLASSID(NB_MINOR_PROBE));
+}
+
+bool iface_tc_dev(Manager *m, Iface *i, bool up, TcDev *ret) {
+	if (i->skipped)
+		return false;
+	if (m->leaf == LEAF_UNKNOWN) {
+		leaf_probe(m, i);
+		if (m->leaf == LEAF_UNKNOWN) {
+			log_notice("Leaf qdisc: could not probe; byte FIFOs.");
+			m->leaf = LEAF_BFIFO; /* built into every kernel that has HTB */
+		}
+	}
+	*ret = (TcDev){
+		.name = up ? i->name : i->ifb_name,
+		.ifindex = up ? i->ifindex : i->ifb_ifindex,
+		.mtu = i->mtu,
+		.up = up,
+		.fq_codel = m->leaf == LEAF_FQ_CODEL,
+	};
+	return true;
+}
+
+/* What a step does, named by the rule class it is of: "making the bulk
+ * leaf of class 6e62:5". */
+static void step_describe(const struct nl_tc_op *op, char *buf, size_t size) {
+	uint32_t id = op->kind == NL_TC_LEAF ? op->parent : op->handle, minor = id & 0xffffu;
+	const char *verb = op->kind == NL_TC_CLASS_NEW	  ? "making"
+			   : op->kind == NL_TC_CLASS_CHANGE ? "changing"
+			   : op->kind == NL_TC_CLASS_DEL    ? "deleting"
+							    : "setting the queue of";
+	const char *leaf = minor > NB_RULE_MINOR_MAX && minor != NB_MINOR_PROBE
+				   ? (minor == NB_MINOR_BULK(NB_MINOR_RULE(minor)) ? "the bulk leaf of " : "the small-packet leaf of ")
+				   : "";
+
+	snprintf(buf, size, "%s %sclass %x:%x", verb, leaf, id >> 16,
+		 minor != NB_MINOR_PROBE ? NB_MINOR_RULE(minor) : minor);
+}
+
+int iface_plan_run(Manager *m, const TcPlan *p, char **ret_why) {
+	_cleanup_free_ int *errors = NULL;
+	_cleanup_tc_plan_ TcPlan undo = {};
+	char msg[256], what[96];
+	size_t failed = 0;
+	unsigned trips = 0;
+	int r;
+
+	if (p->n == 0)
+		return 0;
+	errors = calloc(p->n, sizeof(int));
+	if (!errors)
+		return log_oom();
+	r = nl_tc_batch(m->nl, p->ops, p->n, errors, &failed, &trips);
+	m->tc_batches++;
+	m->tc_round_trips += trips;
+	m->tc_ops += p->n;
+	if (r >= 0)
+		return 0;
+
+	snprintf(msg, sizeof(msg), "%s", nl_error_extack(m->nl));
+	step_describe(&p->ops[failed], what, sizeof(what));
+	log_warning_errno(r, "Failed %s on %s: %m%s%s", what, p->steps[failed].dev, msg[0] ? ": " : "", msg);
+	if (ret_why) {
+		free(*ret_why);
+		if (asprintf(ret_why, "%s (%s on %s)%s%s", strerror(-r), what, p->steps[failed].dev, msg[0] ? ": " : "",
+			     msg) < 0)
+			*ret_why = NULL;
+	}
+	/* Every step that succeeded, taken back, last first. */
+	if (tc_plan_undo(p, errors, &undo) >= 0 && undo.n > 0) {
+		int k = nl_tc_batch(m->nl, undo.ops, undo.n, NULL, &failed, &trips);
+		m->tc_batches++;
+		m->tc_round_trips += trips;
+		if (k < 0)
+			log_warning_errno(k, "Failed to undo part of a change on %s: %m %s", undo.steps[failed].dev,
+					  nl_error_extack(m->nl));
 	}
 	return r;
 }
 
-int iface_apply_class(Manager *m, Iface *i, const Rule *r, bool up, const ClassSpec *old, const ClassSpec *new) {
-	int k;
-
-	if (i->skipped)
-		return 0;
-	k = apply_class(m, up ? i->ifindex : i->ifb_ifindex, i->mtu, r->minor, old, new, r->small_made,
-			up ? false : r->down_segmented, up);
-	if (k < 0)
-		log_warning_errno(k, "Failed to set %s class %x:%x on %s: %m %s", up ? "upload" : "download",
-				  NB_HTB_MAJOR, r->minor, up ? i->name : i->ifb_name, nl_extack(m->nl));
-	return k;
-}
-
-/* The small-packet leaf of one direction: a child more under the rule
- * class, which (inner already) keeps its queues. */
-static int small_add(Manager *m, uint32_t ifindex, uint32_t mtu, uint32_t minor, const ClassSpec *spec, bool up) {
-	struct nl_htb_class cs;
-	int r;
-
-	if (!spec->on)
-		return 0;
-	leaf_class_params(spec, mtu, true, &cs);
-	r = class_set(m, ifindex, NB_CLASSID(minor), NB_MINOR_SMALL(minor), &cs, true);
-	if (r >= 0)
-		r = leaf_replace(m, ifindex, NB_MINOR_SMALL(minor), NB_LEAF_MAJOR_SMALL(minor), leaf_bps(spec), mtu, false, up);
-	return r;
+static TcClasses rule_dir(const Rule *r, const ClassSpec *spec, bool up) {
+	return (TcClasses){ .spec = *spec,
+			    .leaves = r->leaves,
+			    .small = r->leaves && r->small_made,
+			    .segment = !up && r->down_segmented };
 }
 
 int iface_add_small(Manager *m, Iface *i, const Rule *r) {
+	_cleanup_tc_plan_ TcPlan p = {};
+	TcDev up, down;
 	int k;
 
-	if (i->skipped || !r->small_first || r->small_made)
+	if (!r->small_first || r->small_made || !r->leaves || !iface_tc_dev(m, i, true, &up) ||
+	    !iface_tc_dev(m, i, false, &down))
 		return 0;
-	k = small_add(m, i->ifindex, i->mtu, r->minor, &r->cls_up, true);
+	k = tc_plan_small(&p, &up, r->minor, &r->cls_up);
 	if (k >= 0)
-		k = small_add(m, i->ifb_ifindex, i->mtu, r->minor, &r->cls_down, false);
-	if (k < 0)
-		log_warning_errno(k, "Failed to add the small-packet leaf of %x:%x on %s or %s: %m %s", NB_HTB_MAJOR,
-				  r->minor, i->name, i->ifb_name, nl_extack(m->nl));
+		k = tc_plan_small(&p, &down, r->minor, &r->cls_down);
+	if (k >= 0)
+		k = iface_plan_run(m, &p, NULL);
 	return k;
 }
 
@@ -447,9 +410,13 @@ void iface_del_small(Manager *m, Iface *i, const Rule *r) {
 }
 
 int iface_set_down_rate(Manager *m, Iface *i, const Rule *r, uint64_t rate) {
+	_cleanup_tc_plan_ TcPlan p = {};
 	ClassSpec s = r->cls_down;
+	TcClasses old, new;
+	TcDev d;
+	int k;
 
-	if (i->skipped || !s.on)
+	if (!s.on || !iface_tc_dev(m, i, false, &d))
 		return 0;
 	/* The ceiling only where the class is nested: its guaranteed rate
 	 * would let it send past the enclosing limits. At the top, where
@@ -465,9 +432,13 @@ int iface_set_down_rate(Manager *m, Iface *i, const Rule *r, uint64_t rate) {
 	if (s.rate > s.ceil)
 		s.rate = s.ceil;
 	/* A change in place of the class, its leaves and their limits. */
-	ClassSpec old = r->cls_down;
-	old.ceil = rate + 1; /* "higher before": the rule class first, the FIFO resized */
-	return apply_class(m, i->ifb_ifindex, i->mtu, r->minor, &old, &s, r->small_made, r->down_segmented, false);
+	old = rule_dir(r, &r->cls_down, false);
+	new = rule_dir(r, &s, false);
+	old.spec.ceil = rate + 1; /* "higher before": the rule class first, the FIFO resized */
+	k = tc_plan_class(&p, &d, r->minor, &old, &new);
+	if (k >= 0)
+		k = iface_plan_run(m, &p, NULL);
+	return k;
 }
 
 typedef struct ClassBytes {
@@ -543,19 +514,6 @@ static bool wanted(Manager *m, const struct nl_link *l) {
 		if (streq(*s, l->name))
 			return true;
 	return false;
-}
-
-/* Which leaf qdisc this kernel has, found once on a class of the new IFB made
- * for the purpose: status says it before any rule exists, and no rule's
- * first class pays for the try. */
-static void leaf_probe(Manager *m, Iface *i) {
-	struct nl_htb_class c;
-
-	htb_params(1000000, i->mtu, &c);
-	if (class_set(m, i->ifb_ifindex, NB_ROOT_HANDLE, NB_MINOR_PROBE, &c, true) < 0)
-		return; /* the first rule probes */
-	(void)leaf_replace(m, i->ifb_ifindex, NB_MINOR_PROBE, NB_LEAF_MAJOR_PROBE, 1000000, i->mtu, false, false);
-	(void)nl_class_delete(m->nl, i->ifb_ifindex, NB_CLASSID(NB_MINOR_PROBE));
 }
 
 /* ---- taking over what a killed run left (bpf.c adopted its maps) ---- */

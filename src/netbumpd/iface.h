@@ -3,6 +3,7 @@
 #pragma once
 
 #include "manager.h"
+#include "tc-plan.h"
 
 int manager_recover_leftovers(Manager *m);
 void manager_kept_clsact_free(Manager *m);
@@ -23,9 +24,13 @@ void manager_small_stop(Manager *m);
 /* Whether every class and leaf of the rule the daemon will make is made
  * (false while its small-packet leaves wait for manager_small_schedule()). */
 bool rule_complete(const Rule *r);
-/* Creates, changes or deletes one direction of the rule's classes on one
- * interface (its IFB for downloads), from old to new. */
-int iface_apply_class(Manager *m, Iface *i, const Rule *r, bool up, const ClassSpec *old, const ClassSpec *new);
+/* One direction of an interface as a plan sees it (downloads: its IFB);
+ * false where the interface is not shaped. */
+bool iface_tc_dev(Manager *m, Iface *i, bool up, TcDev *ret);
+/* Sends a plan as one batch. When a step fails, the steps that succeeded
+ * are undone and *ret_why (may be NULL) says which object failed and why,
+ * with the kernel's message. */
+int iface_plan_run(Manager *m, const TcPlan *p, char **ret_why);
 /* Whether a download class made at this rate gets the segmenting leaf. */
 bool leaf_segments(uint64_t bps);
 /* The small-packet leaves of a rule made without them (both directions on

@@ -66,6 +66,7 @@ Manager *manager_free(Manager *m) {
 	free(m->cgroup_mount);
 	free(m->minor_used);
 	free(m->by_minor);
+	free(m->adopt_classes);
 	for (char **s = m->only_ifaces; s && *s; s++)
 		free(*s);
 	free(m->only_ifaces);

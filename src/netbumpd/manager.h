@@ -99,7 +99,10 @@ typedef struct Rule {
 	uint64_t up_bps;   /* 0 = unlimited */
 	uint64_t down_bps; /* 0 = unlimited */
 	RuleStats up, down;
-	bool small_first;    /* its classes have leaf classes under the rule class (iface.c) */
+	bool small_first;    /* its classes get the small-packet leaf (iface.c) */
+	bool leaves;         /* its rule classes have leaf classes (the bulk one, and the small one once
+			      * made): rules with small_first or nested rules; else the rule class is
+			      * the leaf (tree.c) */
 	bool small_made;     /* ... and the small-packet one is made (made lazily) */
 	bool small_failed;   /* making it failed: not tried again */
 	bool down_segmented; /* its download classes have the segmenting TBF leaf */
@@ -246,6 +249,11 @@ struct Manager {
 	bool stopping;       /* removing every rule, innermost first: nothing moves */
 
 	LeafKind leaf;
+	/* tc changes sent (iface_plan_run()): plans, sendmsg()s, requests */
+	uint64_t tc_batches, tc_round_trips, tc_ops;
+	/* Taking over a killed run's classes: per rule minor, ADOPT_* bits of
+	 * what the kernel has (tree.c), until tree_adopt_finish() */
+	uint8_t *adopt_classes;
 
 	Client *clients;
 	unsigned n_clients;

@@ -246,10 +246,10 @@ static int mirror_cb(const struct sock_info *s, void *userdata) {
 }
 
 uint32_t rule_flags(const Rule *r) {
-	/* Every rule class has its bulk leaf (a rule class may have children,
-	 * and HTB queues only at leaves). */
-	return (r->cls_up.on ? NB_F_UP : 0) | (r->cls_down.on ? NB_F_DOWN : 0) | NB_F_SPLIT |
-	       (r->small_first && r->small_made ? NB_F_SMALL_FIRST : 0);
+	/* A rule class with leaf classes (tree.c) passes its own traffic to
+	 * them; without, it is the leaf. */
+	return (r->cls_up.on ? NB_F_UP : 0) | (r->cls_down.on ? NB_F_DOWN : 0) | (r->leaves ? NB_F_SPLIT : 0) |
+	       (r->leaves && r->small_first && r->small_made ? NB_F_SMALL_FIRST : 0);
 }
 
 /* Writes the class of the rule for every mirrored socket that no sock rule

@@ -977,12 +977,13 @@ static int class_stats_cb(const struct nl_class_stats *s, void *userdata) {
 	if (r) {
 		RuleStats *st = a->down ? &r->down : &r->up;
 		/* The rule class counts what both its leaves sent; drops and
-		 * queues are the leaves'. */
+		 * queues are the leaves' (its own where it is the leaf). */
 		if (minor == r->minor) {
 			st->bytes += s->bytes;
 			st->packets += s->packets;
 		}
-		if (minor == NB_MINOR_BULK(r->minor) || minor == NB_MINOR_SMALL(r->minor)) {
+		if (minor == NB_MINOR_BULK(r->minor) || minor == NB_MINOR_SMALL(r->minor) ||
+		    (minor == r->minor && !r->leaves)) {
 			st->drops += s->drops;
 			st->backlog += s->backlog;
 		}

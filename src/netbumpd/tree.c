@@ -25,47 +25,121 @@
 #include "state.h"
 #include "tree.h"
 
+/* Both directions of r on every interface, from (ou, od) to (nu, nd), as
+ * made with r's leaves: appended to p. */
+static int plan_both(Manager *m, TcPlan *p, const Rule *r, const ClassSpec *ou, const ClassSpec *od,
+		     const ClassSpec *nu, const ClassSpec *nd) {
+	for (Iface *i = m->ifaces; i; i = i->next)
+		for (int dir = 0; dir < 2; dir++) {
+			bool up = dir == 0;
+			TcClasses old = { .spec = up ? *ou : *od,
+					  .leaves = r->leaves,
+					  .small = r->leaves && r->small_made,
+					  .segment = !up && r->down_segmented };
+			TcClasses new = old;
+			TcDev d;
+			int k;
+
+			new.spec = up ? *nu : *nd;
+			if (!iface_tc_dev(m, i, up, &d))
+				break;
+			k = tc_plan_class(p, &d, r->minor, &old, &new);
+			if (k < 0)
+				return k;
+		}
+	return 0;
+}
+
 /* Applies both directions of r on every interface, from (ou, od) to
- * (nu, nd). On failure puts the interfaces done back, and *ret_why says
- * where, with the kernel's message. */
+ * (nu, nd), in one batch. On failure what was done is undone, and
+ * *ret_why says where, with the kernel's message. */
 static int apply_both(Manager *m, const Rule *r, const ClassSpec *ou, const ClassSpec *od, const ClassSpec *nu,
 		      const ClassSpec *nd, char **ret_why) {
-	Iface *i;
-	int k = 0;
+	_cleanup_tc_plan_ TcPlan p = {};
+	int k = plan_both(m, &p, r, ou, od, nu, nd);
 
-	nl_error_reset(m->nl);
-	for (i = m->ifaces; i; i = i->next) {
-		k = iface_apply_class(m, i, r, true, ou, nu);
-		if (k < 0)
-			break;
-		k = iface_apply_class(m, i, r, false, od, nd);
-		if (k < 0) {
-			(void)iface_apply_class(m, i, r, true, nu, ou);
-			break;
-		}
-	}
-	if (k >= 0)
-		return 0;
-	if (ret_why) {
-		const char *msg = nl_error_extack(m->nl);
-		free(*ret_why);
-		if (asprintf(ret_why, "%s (class %x:%x on %s or its IFB %s)%s%s", strerror(-k), NB_HTB_MAJOR, r->minor,
-			     i->name, i->ifb_name, msg[0] ? ": " : "", msg) < 0)
-			*ret_why = NULL;
-	}
-	for (Iface *j = m->ifaces; j != i; j = j->next) {
-		(void)iface_apply_class(m, j, r, true, nu, ou);
-		(void)iface_apply_class(m, j, r, false, nd, od);
-	}
-	return k;
+	return k < 0 ? k : iface_plan_run(m, &p, ret_why);
 }
 
 static const ClassSpec off;
+
+/* A rule class gets leaf classes when a rule is nested in it (HTB queues
+ * only at leaves: a class with a child passes what is sent to it straight
+ * through, unshaped), or for its small-packet leaf. */
+static bool wants_leaves(const Rule *r) {
+	return r->small_first || r->children;
+}
+
+static bool made(const Rule *r) {
+	return r->cls_up.on || r->cls_down.on;
+}
+
+static int rebuild(Manager *m, Rule *top, const Rule *skip, char **ret_why);
+
+/* A class made without leaves cannot get a child in place: the kernel
+ * would turn it into an inner class with the maps still sending the rule's
+ * own traffic to it. Before r's classes go under its parent's, the parent
+ * is made anew with its leaves (beside the old classes, which go once the
+ * maps point at the new ones). */
+static int parent_ready(Manager *m, const Rule *r, char **ret_why) {
+	Rule *p = r->parent;
+
+	if (!p || p->leaves || !made(p))
+		return 0;
+	return rebuild(m, p, r, ret_why);
+}
+
+/* ---- a killed run's classes: which rule classes have leaves ---- */
+
+enum {
+	ADOPT_CLASS = 1 << 0, /* the rule class is there (on some device) */
+	ADOPT_BULK = 1 << 1,  /* ... and a bulk leaf under it */
+};
+
+static int adopt_collect_cb(const struct nl_class_stats *s, void *userdata) {
+	uint8_t *v = userdata;
+	uint32_t minor = s->classid & 0xffffu;
+
+	if ((s->classid >> 16) != NB_HTB_MAJOR || minor == NB_MINOR_PROBE)
+		return 0;
+	if (minor <= NB_RULE_MINOR_MAX)
+		v[minor] |= ADOPT_CLASS;
+	else if (minor == NB_MINOR_BULK(NB_MINOR_RULE(minor)))
+		v[NB_MINOR_RULE(minor)] |= ADOPT_BULK;
+	return 0;
+}
+
+/* Whether a rule taken over onto a class of the killed run keeps the
+ * leaves it has there: a class is not changed from one kind to the other
+ * in place. A class not there is made as wanted. */
+static bool adopt_leaves(Manager *m, const Rule *r) {
+	if (!m->adopt_classes) {
+		m->adopt_classes = calloc(NB_RULE_MINOR_MAX + 1, 1);
+		if (!m->adopt_classes)
+			return wants_leaves(r);
+		for (Iface *i = m->ifaces; i; i = i->next)
+			if (!i->skipped) {
+				(void)nl_class_dump(m->nl, i->ifindex, adopt_collect_cb, m->adopt_classes);
+				(void)nl_class_dump(m->nl, i->ifb_ifindex, adopt_collect_cb, m->adopt_classes);
+			}
+	}
+	if (m->adopt_classes[r->minor] & ADOPT_BULK)
+		return true;
+	if (m->adopt_classes[r->minor] & ADOPT_CLASS)
+		return false;
+	return wants_leaves(r);
+}
 
 int tree_make(Manager *m, Rule *r, char **ret_why) {
 	ClassSpec nu, nd;
 	int k;
 
+	k = parent_ready(m, r, ret_why);
+	if (k < 0)
+		return k;
+	r->leaves = m->restoring && m->adopted ? adopt_leaves(m, r) : wants_leaves(r);
+	if (!r->leaves)
+		r->small_first = false; /* its small leaf would go under the rule class */
 	nest_class_spec(r, true, &nu);
 	nest_class_spec(r, false, &nd);
 	k = apply_both(m, r, &off, &off, &nu, &nd, ret_why);
@@ -89,9 +163,12 @@ int tree_sync(Manager *m, Rule *r, bool subtree, char **ret_why) {
 	ClassSpec nu, nd, ou = r->cls_up, od = r->cls_down, cu, cd;
 	int k, ret = 0;
 
+	if (!made(r))
+		r->leaves = wants_leaves(r); /* nothing made yet: as wanted */
 	nest_class_spec(r, true, &nu);
 	nest_class_spec(r, false, &nd);
-	if (moves(&ou, &nu) || moves(&od, &nd))
+	/* Another parent, or leaves to gain or lose: made anew. */
+	if (moves(&ou, &nu) || moves(&od, &nd) || (r->leaves != wants_leaves(r) && (nu.on || nd.on)))
 		return tree_rebuild(m, r, ret_why);
 
 	/* Made and changed now, deleted once the maps let go. */
@@ -121,7 +198,7 @@ int tree_sync(Manager *m, Rule *r, bool subtree, char **ret_why) {
 	return ret;
 }
 
-static int subtree_collect(Rule *r, Rule ***v, size_t *n) {
+static int subtree_collect(Rule *r, const Rule *skip, Rule ***v, size_t *n) {
 	Rule **nv = realloc(*v, (*n + 1) * sizeof(**v));
 
 	if (!nv)
@@ -129,7 +206,9 @@ static int subtree_collect(Rule *r, Rule ***v, size_t *n) {
 	*v = nv;
 	(*v)[(*n)++] = r;
 	for (Rule *c = r->children; c; c = c->sibling) {
-		int k = subtree_collect(c, v, n);
+		if (c == skip)
+			continue;
+		int k = subtree_collect(c, skip, v, n);
 		if (k < 0)
 			return k;
 	}
@@ -139,28 +218,45 @@ static int subtree_collect(Rule *r, Rule ***v, size_t *n) {
 typedef struct Old {
 	uint32_t minor;
 	ClassSpec up, down;
-	bool small_made;
+	bool small_made, leaves;
 } Old;
 
-int tree_rebuild(Manager *m, Rule *top, char **ret_why) {
+static void old_restore(Rule *r, const Old *o) {
+	r->minor = o->minor;
+	r->cls_up = o->up;
+	r->cls_down = o->down;
+	r->small_made = o->small_made;
+	r->leaves = o->leaves;
+}
+
+/* New classes for top and its subtree (but skip, whose classes are not
+ * made yet), made in one batch, top down; the maps switched; the old
+ * classes deleted in one more, bottom up. */
+static int rebuild(Manager *m, Rule *top, const Rule *skip, char **ret_why) {
+	_cleanup_tc_plan_ TcPlan make = {}, unmake = {};
 	_cleanup_free_ Rule **v = NULL;
 	_cleanup_free_ Old *old = NULL;
 	size_t n = 0, done = 0;
 	int k;
 
-	k = subtree_collect(top, &v, &n);
+	k = parent_ready(m, top, ret_why);
+	if (k < 0)
+		return k;
+	k = subtree_collect(top, skip, &v, &n);
 	if (k < 0)
 		return k;
 	old = calloc(n, sizeof(*old));
 	if (!old)
 		return -ENOMEM;
 
-	/* New classes, top down: a rule's parent is made before it. */
+	/* New minors and classes, top down: a rule's parent has its new
+	 * minor before the rule's classes are planned under it. */
 	for (; done < n; done++) {
 		Rule *r = v[done];
+		ClassSpec nu, nd;
 		uint32_t minor;
 
-		old[done] = (Old){ r->minor, r->cls_up, r->cls_down, r->small_made };
+		old[done] = (Old){ r->minor, r->cls_up, r->cls_down, r->small_made, r->leaves };
 		k = rules_minor_alloc(m, &minor);
 		if (k < 0)
 			break;
@@ -168,27 +264,25 @@ int tree_rebuild(Manager *m, Rule *top, char **ret_why) {
 		r->minor = minor;
 		r->small_made = false;
 		r->small_failed = false;
-		k = tree_make(m, r, ret_why);
+		r->leaves = wants_leaves(r);
+		nest_class_spec(r, true, &nu);
+		nest_class_spec(r, false, &nd);
+		k = plan_both(m, &make, r, &off, &off, &nu, &nd);
+		r->cls_up = nu;
+		r->cls_down = nd;
 		if (k < 0) {
-			rules_minor_free(m, minor);
+			done++;
 			break;
 		}
 	}
+	if (k >= 0)
+		k = iface_plan_run(m, &make, ret_why);
 	if (k < 0) {
-		/* Back as it was: the new classes bottom up, the old minors. */
-		Rule *failed = v[done];
-		failed->minor = old[done].minor;
-		failed->cls_up = old[done].up;
-		failed->cls_down = old[done].down;
-		failed->small_made = old[done].small_made;
+		/* Back as it was (iface_plan_run() took back what it made). */
 		while (done-- > 0) {
-			Rule *r = v[done];
-			tree_unmake(m, r);
-			rules_minor_free(m, r->minor);
-			r->minor = old[done].minor;
-			r->cls_up = old[done].up;
-			r->cls_down = old[done].down;
-			r->small_made = old[done].small_made;
+			if (v[done]->minor != old[done].minor)
+				rules_minor_free(m, v[done]->minor);
+			old_restore(v[done], &old[done]);
 		}
 		return k;
 	}
@@ -204,11 +298,12 @@ int tree_rebuild(Manager *m, Rule *top, char **ret_why) {
 	/* The old classes, bottom up. */
 	for (size_t j = n; j-- > 0;) {
 		Rule was = *v[j];
-		was.minor = old[j].minor;
-		was.small_made = old[j].small_made;
-		(void)apply_both(m, &was, &old[j].up, &old[j].down, &off, &off, NULL);
-		rules_minor_free(m, old[j].minor);
+		old_restore(&was, &old[j]);
+		(void)plan_both(m, &unmake, &was, &old[j].up, &old[j].down, &off, &off);
 	}
+	(void)iface_plan_run(m, &unmake, NULL);
+	for (size_t j = 0; j < n; j++)
+		rules_minor_free(m, old[j].minor);
 	for (size_t j = 0; j < n; j++)
 		if (v[j]->small_first) {
 			manager_small_schedule(m);
@@ -221,22 +316,41 @@ int tree_rebuild(Manager *m, Rule *top, char **ret_why) {
 	return 0;
 }
 
-static int add_iface_subtree(Manager *m, Iface *i, Rule *r) {
-	int k = iface_apply_class(m, i, r, true, &off, &r->cls_up);
+int tree_rebuild(Manager *m, Rule *top, char **ret_why) {
+	return rebuild(m, top, NULL, ret_why);
+}
 
-	if (k >= 0)
-		k = iface_apply_class(m, i, r, false, &off, &r->cls_down);
-	for (Rule *c = r->children; c && k >= 0; c = c->sibling)
-		k = add_iface_subtree(m, i, c);
-	return k;
+static int add_iface_subtree(Manager *m, TcPlan *p, Iface *i, Rule *r) {
+	for (int dir = 0; dir < 2; dir++) {
+		bool up = dir == 0;
+		TcClasses old = { .spec = off }, new = { .spec = up ? r->cls_up : r->cls_down,
+							  .leaves = r->leaves,
+							  .small = r->leaves && r->small_made,
+							  .segment = !up && r->down_segmented };
+		TcDev d;
+		int k;
+
+		if (!iface_tc_dev(m, i, up, &d))
+			return 0;
+		k = tc_plan_class(p, &d, r->minor, &old, &new);
+		if (k < 0)
+			return k;
+	}
+	for (Rule *c = r->children; c; c = c->sibling) {
+		int k = add_iface_subtree(m, p, i, c);
+		if (k < 0)
+			return k;
+	}
+	return 0;
 }
 
 int tree_add_iface(Manager *m, Iface *i) {
+	_cleanup_tc_plan_ TcPlan p = {};
 	int k = 0;
 
 	for (Rule *r = m->top_rules; r && k >= 0; r = r->sibling)
-		k = add_iface_subtree(m, i, r);
-	return k;
+		k = add_iface_subtree(m, &p, i, r);
+	return k < 0 ? k : iface_plan_run(m, &p, NULL);
 }
 
 /* ---- after taking over a killed run's classes ---- */
@@ -317,8 +431,8 @@ static bool claimed(Manager *m, uint32_t minor, bool up) {
 	s = up ? &r->cls_up : &r->cls_down;
 	if (!s->on)
 		return false;
-	return minor == r->minor || minor == NB_MINOR_BULK(r->minor) ||
-	       (minor == NB_MINOR_SMALL(r->minor) && r->small_made);
+	return minor == r->minor || (minor == NB_MINOR_BULK(r->minor) && r->leaves) ||
+	       (minor == NB_MINOR_SMALL(r->minor) && r->leaves && r->small_made);
 }
 
 static void prune_device(Manager *m, uint32_t ifindex, bool up, ClassSet *set) {
@@ -374,7 +488,7 @@ static void small_count(Manager *m, Iface *i, ClassSet *up, ClassSet *down, void
 	ss->ifaces++;
 	for (Rule *r = m->rules; r; r = r->next) {
 		uint32_t s = NB_MINOR_SMALL(r->minor);
-		if (r->small_first && !r->small_made && (r->cls_up.on || r->cls_down.on) &&
+		if (r->small_first && r->leaves && !r->small_made && (r->cls_up.on || r->cls_down.on) &&
 		    (!r->cls_up.on || set_has(up, s)) && (!r->cls_down.on || set_has(down, s)) && ss->seen[r->minor] < 255)
 			ss->seen[r->minor]++;
 	}
@@ -393,10 +507,7 @@ static void small_keep(Manager *m) {
 		if (ss->ifaces == 0 || ss->seen[r->minor] != ss->ifaces)
 			continue;
 		r->small_made = true;
-		for (Iface *i = m->ifaces; i; i = i->next) {
-			(void)iface_apply_class(m, i, r, true, &r->cls_up, &r->cls_up);
-			(void)iface_apply_class(m, i, r, false, &r->cls_down, &r->cls_down);
-		}
+		(void)apply_both(m, r, &r->cls_up, &r->cls_down, &r->cls_up, &r->cls_down, NULL);
 		(void)rule_bpf_set(m, r);
 	}
 	free(ss);
@@ -423,4 +534,6 @@ void tree_adopt_finish(Manager *m) {
 	each_iface_classes(m, misplaced_iface, NULL);
 	each_iface_classes(m, prune_iface, NULL);
 	manager_bpf_bump_gen(m);
+	free(m->adopt_classes);
+	m->adopt_classes = NULL;
 }

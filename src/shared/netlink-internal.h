@@ -69,3 +69,28 @@ void nl_attr_copy_string(const struct nlattr *attr, char *buf, size_t size);
 /* An RTM_*QDISC/TCLASS/TFILTER message with its struct tcmsg (nl-qdisc.c). */
 struct nlmsghdr *nl_tc_message_new(struct nl *nl, uint16_t type, uint16_t flags, uint32_t ifindex,
 				   uint32_t parent, uint32_t handle, uint32_t info);
+/* The same message at buf (at least NL_SEND_BUFFER_SIZE bytes), which need
+ * not be zeroed: a batch puts one after the other. */
+struct nlmsghdr *nl_tc_message_put(void *buf, uint16_t type, uint16_t flags, uint32_t ifindex, uint32_t parent,
+				   uint32_t handle, uint32_t info);
+
+/* The HTB class message of nl_htb_class_set() at buf, with these flags
+ * (NLM_F_CREATE [| NLM_F_EXCL], or none to change in place) (tc-htb.c). */
+int nl_htb_class_put(void *buf, uint32_t ifindex, uint32_t parent, uint32_t classid, const struct nl_htb_class *c,
+		     uint16_t flags, struct nlmsghdr **ret);
+/* The leaf qdisc message at buf: fq_codel and the fifos (tc-fifo.c), the
+ * segmenting TBF (tc-tbf.c). */
+int nl_leaf_put(void *buf, uint32_t ifindex, uint32_t parent_classid, uint32_t handle, const struct nl_leaf *leaf,
+		struct nlmsghdr **ret);
+int nl_tbf_leaf_put(void *buf, uint32_t ifindex, uint32_t parent_classid, uint32_t handle, uint64_t rate,
+		    uint32_t burst, uint32_t limit, struct nlmsghdr **ret);
+
+/* Sends len bytes of n requests numbered seq, seq + 1, ... (each with
+ * NLM_F_REQUEST | NLM_F_ACK) in one sendmsg and reads their n acks:
+ * errors[k] is the kernel's verdict on request k (0 or -errno). Returns 0
+ * once every ack is read (whatever they say), -errno if the socket failed
+ * (the requests not acked then keep that error). The extack of the first
+ * request that failed goes to nl->extack and nl->error_extack. */
+int nl_send_acked(struct nl *nl, const void *buf, size_t len, uint32_t seq, size_t n, int *errors);
+/* n sequence numbers in a row for a batch, never 0; the first returned. */
+uint32_t nl_seq_take(struct nl *nl, size_t n);

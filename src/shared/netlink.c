@@ -17,6 +17,7 @@
  * and a full resync. The kernel caps SO_RCVBUF at rmem_max, so try the
  * privileged SO_RCVBUFFORCE first. */
 #define NL_MONITOR_RCVBUF (4 * 1024 * 1024)
+#define NL_REQUEST_RCVBUF (1024 * 1024)
 
 static void mnl_socket_closep(struct mnl_socket **s) {
 	if (*s)
@@ -60,7 +61,7 @@ static int nl_new(int sock_flags, unsigned groups, struct nl **ret) {
 
 int nl_open(struct nl **ret) {
 	_cleanup_nl_ struct nl *nl = NULL;
-	int one = 1, r;
+	int one = 1, size = NL_REQUEST_RCVBUF, fd, r;
 
 	if (!ret)
 		return -EINVAL;
@@ -80,6 +81,11 @@ int nl_open(struct nl **ret) {
 	if (mnl_socket_setsockopt(nl->sock, NETLINK_CAP_ACK, &one, sizeof(one)) < 0 &&
 	    errno != ENOPROTOOPT)
 		return negative_errno();
+	/* Room for the acks of a batch (nl_tc_batch()); best effort, the
+	 * batches are cut to fit the default queue too. */
+	fd = mnl_socket_get_fd(nl->sock);
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof(size)) < 0)
+		(void) setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
 
 	*ret = TAKE_PTR(nl);
 	return 0;
@@ -364,6 +370,74 @@ static int request_run(struct nl *nl, struct nlmsghdr *nlh, nl_reply_cb cb, void
 				return ctx.error;
 		}
 	}
+}
+
+uint32_t nl_seq_take(struct nl *nl, size_t n) {
+	/* Sequence 0 would switch off libmnl's sequence check: a run that
+	 * would reach it starts over at 1. */
+	if (n >= UINT32_MAX / 2 || nl->seq > UINT32_MAX - n - 1)
+		nl->seq = 0;
+	nl->seq += (uint32_t) n;
+	return nl->seq - (uint32_t) n + 1;
+}
+
+int nl_send_acked(struct nl *nl, const void *buf, size_t len, uint32_t seq, size_t n, int *errors) {
+	size_t acked = 0;
+	bool failed = false;
+
+	nl->extack[0] = '\0';
+	if (n == 0)
+		return 0;
+	for (size_t k = 0; k < n; k++)
+		errors[k] = -EIO; /* until its ack says otherwise */
+	if (mnl_socket_sendto(nl->sock, buf, len) < 0) {
+		int r = negative_errno();
+		for (size_t k = 0; k < n; k++)
+			errors[k] = r;
+		return r;
+	}
+
+	while (acked < n) {
+		const struct nlmsghdr *m;
+		ssize_t got;
+		int left;
+
+		got = mnl_socket_recvfrom(nl->sock, nl->rx, NL_RECV_BUFFER_SIZE);
+		if (got < 0) {
+			int r;
+			if (errno == EINTR)
+				continue;
+			/* Acks lost (ENOBUFS): whatever was not acked may or
+			 * may not have been done; it counts as failed. */
+			r = negative_errno();
+			for (size_t k = 0; k < n; k++)
+				if (errors[k] == -EIO)
+					errors[k] = r;
+			return r;
+		}
+		left = (int) got;
+		for (m = nl->rx; mnl_nlmsg_ok(m, left); m = mnl_nlmsg_next(m, &left)) {
+			struct reply_ctx ctx = { .nl = nl };
+			uint32_t k = m->nlmsg_seq - seq;
+			char saved[NL_EXTACK_MAX];
+
+			if (!mnl_nlmsg_portid_ok(m, nl->portid) || m->nlmsg_type != NLMSG_ERROR || k >= n ||
+			    errors[k] != -EIO)
+				continue; /* not one of ours, or not an ack */
+			/* reply_error_cb() leaves the kernel's message in
+			 * nl->extack: only the first failure's is kept. */
+			memcpy(saved, nl->extack, sizeof(saved));
+			(void) reply_error_cb(m, &ctx);
+			errors[k] = ctx.error;
+			acked++;
+			if (ctx.error < 0 && !failed) {
+				failed = true;
+				memcpy(nl->error_extack, nl->extack, sizeof(nl->error_extack));
+			} else
+				memcpy(nl->extack, saved, sizeof(saved));
+		}
+	}
+	return 0;
 }
 
 int nl_request(struct nl *nl, struct nlmsghdr *nlh, nl_reply_cb cb, void *userdata) {

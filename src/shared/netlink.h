@@ -118,6 +118,7 @@ enum nl_leaf_kind {
 	NL_LEAF_FQ_CODEL, /* limit: packets; memory limit derived */
 	NL_LEAF_BFIFO,    /* limit: bytes */
 	NL_LEAF_PFIFO,    /* limit: packets */
+	NL_LEAF_TBF,      /* the segmenting TBF below: limit, rate, burst */
 };
 int nl_leaf_qdisc_replace(struct nl *nl, uint32_t ifindex, uint32_t parent_classid, uint32_t handle,
 			  enum nl_leaf_kind kind, uint32_t limit);
@@ -128,6 +129,45 @@ int nl_leaf_qdisc_replace(struct nl *nl, uint32_t ifindex, uint32_t parent_class
  * it is there to split aggregates, HTB does the shaping. */
 int nl_tbf_leaf_replace(struct nl *nl, uint32_t ifindex, uint32_t parent_classid, uint32_t handle, uint64_t rate,
 			uint32_t burst, uint32_t limit);
+
+/* ---- a batch of tc changes (tc-batch.c) ---- */
+
+/* A leaf qdisc as a value. */
+struct nl_leaf {
+	enum nl_leaf_kind kind;
+	uint32_t limit; /* packets (fq_codel, pfifo) or bytes (bfifo, TBF's inner bfifo) */
+	uint64_t rate;  /* TBF: bytes per second */
+	uint32_t burst; /* TBF: bytes */
+};
+
+enum nl_tc_op_kind {
+	NL_TC_CLASS_NEW,    /* HTB class made (NLM_F_CREATE), or changed where it is already
+			     * there (one a killed run or a failed attempt left) */
+	NL_TC_CLASS_CHANGE, /* HTB class changed in place (its queue kept); -ENOENT if missing */
+	NL_TC_CLASS_DEL,
+	NL_TC_LEAF,         /* leaf qdisc grafted under a class (NLM_F_CREATE | NLM_F_REPLACE) */
+};
+
+/* One change of one tc object. */
+struct nl_tc_op {
+	enum nl_tc_op_kind kind;
+	uint32_t ifindex;
+	uint32_t parent; /* a class: its parent (classid, or the qdisc's handle); a leaf: its class */
+	uint32_t handle; /* a class: its classid; a leaf: the qdisc's handle */
+	struct nl_htb_class htb; /* NEW, CHANGE */
+	struct nl_leaf leaf;     /* LEAF */
+};
+
+/* Sends ops in order, all in one buffer, as few sendmsg() as the socket's
+ * buffers take (a chunk's acks must fit in the receive queue), each with
+ * NLM_F_ACK and a sequence number of its own, then reads every ack and
+ * matches it by sequence number. rtnetlink goes on with the requests after
+ * one that failed: ret_errors[k] (may be NULL) is the verdict on ops[k].
+ * Returns 0 when all succeeded, else the first failure's -errno, with its
+ * index in *ret_failed and the kernel's message in nl_extack() and
+ * nl_error_extack(). *ret_round_trips (may be NULL) counts the sendmsg()s. */
+int nl_tc_batch(struct nl *nl, const struct nl_tc_op *ops, size_t n, int *ret_errors, size_t *ret_failed,
+		unsigned *ret_round_trips);
 
 /* ---- tc BPF filters (tc-bpf.c) ---- */
 struct nl_filter {

@@ -21,8 +21,17 @@
 
 struct nlmsghdr *nl_tc_message_new(struct nl *nl, uint16_t type, uint16_t flags, uint32_t ifindex,
 				   uint32_t parent, uint32_t handle, uint32_t info) {
-	struct nlmsghdr *nlh = nl_message_new(nl, type, flags);
+	nl_message_new(nl, type, flags);
+	return nl_tc_message_put(nl->tx, type, flags, ifindex, parent, handle, info);
+}
+
+struct nlmsghdr *nl_tc_message_put(void *buf, uint16_t type, uint16_t flags, uint32_t ifindex, uint32_t parent,
+				   uint32_t handle, uint32_t info) {
+	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
 	struct tcmsg *tcm;
+
+	nlh->nlmsg_type = type;
+	nlh->nlmsg_flags = flags;
 
 	tcm = mnl_nlmsg_put_extra_header(nlh, sizeof(*tcm));
 	tcm->tcm_family = AF_UNSPEC;

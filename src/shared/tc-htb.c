@@ -120,8 +120,8 @@ int nl_htb_qdisc_replace(struct nl *nl, uint32_t ifindex, uint32_t handle, uint3
 	return nl_request(nl, nlh, NULL, NULL);
 }
 
-int nl_htb_class_set(struct nl *nl, uint32_t ifindex, uint32_t parent, uint32_t classid,
-		     const struct nl_htb_class *c, bool create) {
+int nl_htb_class_put(void *buf, uint32_t ifindex, uint32_t parent, uint32_t classid, const struct nl_htb_class *c,
+		     uint16_t flags, struct nlmsghdr **ret) {
 	struct tc_htb_opt opt = {};
 	struct nlmsghdr *nlh;
 	struct nlattr *opts;
@@ -129,7 +129,7 @@ int nl_htb_class_set(struct nl *nl, uint32_t ifindex, uint32_t parent, uint32_t 
 	uint32_t rate32;
 	int r;
 
-	if (!nl || !c || ifindex == 0 || ifindex > INT32_MAX || c->rate == 0 || (c->ceil && c->ceil < c->rate) ||
+	if (!buf || !c || ifindex == 0 || ifindex > INT32_MAX || c->rate == 0 || (c->ceil && c->ceil < c->rate) ||
 	    c->prio > 7)
 		return -EINVAL;
 	if (TC_H_MAJ(classid) == 0 || TC_H_MIN(classid) == 0)
@@ -154,10 +154,7 @@ int nl_htb_class_set(struct nl *nl, uint32_t ifindex, uint32_t parent, uint32_t 
 	opt.quantum = c->quantum;
 	opt.prio = c->prio;
 
-	/* Without NLM_F_CREATE an existing class is changed in place (its
-	 * leaf qdisc and counters kept) and a missing one is -ENOENT. */
-	nlh = nl_tc_message_new(nl, RTM_NEWTCLASS, create ? NLM_F_CREATE | NLM_F_EXCL : 0, ifindex, parent,
-				classid, 0);
+	nlh = nl_tc_message_put(buf, RTM_NEWTCLASS, flags, ifindex, parent, classid, 0);
 	mnl_attr_put_strz(nlh, TCA_KIND, "htb");
 	opts = mnl_attr_nest_start(nlh, TCA_OPTIONS);
 	mnl_attr_put(nlh, TCA_HTB_PARMS, sizeof(opt), &opt);
@@ -166,6 +163,22 @@ int nl_htb_class_set(struct nl *nl, uint32_t ifindex, uint32_t parent, uint32_t 
 	if (ceil > UINT32_MAX)
 		mnl_attr_put_u64(nlh, TCA_HTB_CEIL64, ceil);
 	mnl_attr_nest_end(nlh, opts);
+	*ret = nlh;
+	return 0;
+}
 
+int nl_htb_class_set(struct nl *nl, uint32_t ifindex, uint32_t parent, uint32_t classid,
+		     const struct nl_htb_class *c, bool create) {
+	struct nlmsghdr *nlh;
+	int r;
+
+	if (!nl)
+		return -EINVAL;
+	/* Without NLM_F_CREATE an existing class is changed in place (its
+	 * leaf qdisc and counters kept) and a missing one is -ENOENT. */
+	nl_tc_message_new(nl, RTM_NEWTCLASS, 0, ifindex, parent, classid, 0);
+	r = nl_htb_class_put(nl->tx, ifindex, parent, classid, c, create ? NLM_F_CREATE | NLM_F_EXCL : 0, &nlh);
+	if (r < 0)
+		return r;
 	return nl_request(nl, nlh, NULL, NULL);
 }

@@ -15,8 +15,8 @@
 #include "macro.h"
 #include "netlink-internal.h"
 
-int nl_tbf_leaf_replace(struct nl *nl, uint32_t ifindex, uint32_t parent_classid, uint32_t handle, uint64_t rate,
-			uint32_t burst, uint32_t limit) {
+int nl_tbf_leaf_put(void *buf, uint32_t ifindex, uint32_t parent_classid, uint32_t handle, uint64_t rate,
+		    uint32_t burst, uint32_t limit, struct nlmsghdr **ret) {
 	struct tc_tbf_qopt qopt = {
 		.rate.rate = rate > UINT32_MAX ? UINT32_MAX : (uint32_t)rate,
 		.rate.linklayer = TC_LINKLAYER_ETHERNET,
@@ -25,12 +25,12 @@ int nl_tbf_leaf_replace(struct nl *nl, uint32_t ifindex, uint32_t parent_classid
 	struct nlmsghdr *nlh;
 	struct nlattr *opts;
 
-	if (!nl || ifindex == 0 || ifindex > INT32_MAX || rate == 0 || burst == 0 || limit == 0)
+	if (!buf || ifindex == 0 || ifindex > INT32_MAX || rate == 0 || burst == 0 || limit == 0)
 		return -EINVAL;
 	if (TC_H_MIN(parent_classid) == 0 || TC_H_MAJ(handle) == 0 || TC_H_MIN(handle) != 0)
 		return -EINVAL;
 
-	nlh = nl_tc_message_new(nl, RTM_NEWQDISC, NLM_F_CREATE | NLM_F_REPLACE, ifindex, parent_classid, handle, 0);
+	nlh = nl_tc_message_put(buf, RTM_NEWQDISC, NLM_F_CREATE | NLM_F_REPLACE, ifindex, parent_classid, handle, 0);
 	mnl_attr_put_strz(nlh, TCA_KIND, "tbf");
 	opts = mnl_attr_nest_start(nlh, TCA_OPTIONS);
 	mnl_attr_put(nlh, TCA_TBF_PARMS, sizeof(qopt), &qopt);
@@ -40,6 +40,20 @@ int nl_tbf_leaf_replace(struct nl *nl, uint32_t ifindex, uint32_t parent_classid
 	 * the rate itself: no psched tick arithmetic here. */
 	mnl_attr_put_u32(nlh, TCA_TBF_BURST, burst);
 	mnl_attr_nest_end(nlh, opts);
+	*ret = nlh;
+	return 0;
+}
 
+int nl_tbf_leaf_replace(struct nl *nl, uint32_t ifindex, uint32_t parent_classid, uint32_t handle, uint64_t rate,
+			uint32_t burst, uint32_t limit) {
+	struct nlmsghdr *nlh;
+	int r;
+
+	if (!nl)
+		return -EINVAL;
+	nl_message_new(nl, RTM_NEWQDISC, 0);
+	r = nl_tbf_leaf_put(nl->tx, ifindex, parent_classid, handle, rate, burst, limit, &nlh);
+	if (r < 0)
+		return r;
 	return nl_request(nl, nlh, NULL, NULL);
 }

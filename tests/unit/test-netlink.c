@@ -478,6 +478,78 @@ struct filter_find {
 	unsigned n;
 };
 
+static int class_count_cb(const struct nl_class_stats *s, void *userdata) {
+	unsigned *n = userdata;
+	if (TC_H_MIN(s->classid) >= 0x1000 && TC_H_MIN(s->classid) < 0x2000)
+		(*n)++;
+	return 0;
+}
+
+/* A batch: many requests in few sendmsg()s, every ack matched to its
+ * request; a failure in the middle does not stop the ones after it. */
+static void test_batch(struct nl *nl, uint32_t ifindex) {
+	const uint32_t root = TC_H_MAKE(1u << 16, 0);
+	const unsigned n = 600;
+	struct nl_htb_class c = { .rate = 125000, .burst = 1600, .quantum = 1514 };
+	struct nl_tc_op *ops = calloc(2 * n, sizeof(*ops));
+	int *errors = calloc(2 * n, sizeof(int));
+	unsigned trips = 0, count = 0;
+	size_t failed = 99;
+
+	ASSERT_TRUE(ops && errors);
+	for (unsigned k = 0; k < n; k++) {
+		ops[2 * k] = (struct nl_tc_op){ .kind = NL_TC_CLASS_NEW, .ifindex = ifindex, .parent = root,
+						.handle = TC_H_MAKE(1u << 16, 0x1000 + k), .htb = c };
+		ops[2 * k + 1] = (struct nl_tc_op){ .kind = NL_TC_LEAF, .ifindex = ifindex,
+						    .parent = TC_H_MAKE(1u << 16, 0x1000 + k),
+						    .handle = TC_H_MAKE((0x1000 + k) << 16, 0),
+						    .leaf = { .kind = NL_LEAF_BFIFO, .limit = 30000 } };
+	}
+	ASSERT_EQ(nl_tc_batch(nl, ops, 2 * n, errors, &failed, &trips), 0);
+	fprintf(stderr, "batch of %u requests: %u sendmsg()\n", 2 * n, trips);
+	ASSERT_TRUE(trips > 1 && trips < n / 10);
+	for (unsigned k = 0; k < 2 * n; k++)
+		ASSERT_EQ(errors[k], 0);
+	ASSERT_EQ(nl_class_dump(nl, ifindex, class_count_cb, &count), 0);
+	ASSERT_EQ(count, n);
+	ASSERT_EQ(qdisc_at(nl, ifindex, TC_H_MAKE(1u << 16, 0x1000 + n - 1)).handle, TC_H_MAKE((0x1000 + n - 1) << 16, 0));
+
+	/* A class made again (taken over), a change of a missing one, a new
+	 * one after it: rtnetlink goes on after the failure. */
+	ops[0] = (struct nl_tc_op){ .kind = NL_TC_CLASS_NEW, .ifindex = ifindex, .parent = root,
+				    .handle = TC_H_MAKE(1u << 16, 0x1000), .htb = c };
+	ops[1] = (struct nl_tc_op){ .kind = NL_TC_CLASS_CHANGE, .ifindex = ifindex, .parent = root,
+				    .handle = TC_H_MAKE(1u << 16, 0x1ffe), .htb = c };
+	ops[2] = (struct nl_tc_op){ .kind = NL_TC_CLASS_NEW, .ifindex = ifindex, .parent = root,
+				    .handle = TC_H_MAKE(1u << 16, 0x1fff), .htb = c };
+	ASSERT_EQ(nl_tc_batch(nl, ops, 3, errors, &failed, &trips), -ENOENT);
+	ASSERT_EQ(failed, 1);
+	ASSERT_EQ(trips, 1);
+	ASSERT_EQ(errors[0], 0);
+	ASSERT_EQ(errors[1], -ENOENT);
+	ASSERT_EQ(errors[2], 0);
+	fprintf(stderr, "batch failure: \"%s\"\n", nl_error_extack(nl));
+	ASSERT_TRUE(class_get(nl, ifindex, TC_H_MAKE(1u << 16, 0x1fff), NULL));
+
+	/* A request that cannot be built: nothing sent. */
+	ops[0].htb.rate = 0;
+	ASSERT_EQ(nl_tc_batch(nl, ops, 3, errors, &failed, &trips), -EINVAL);
+	ASSERT_EQ(failed, 0);
+	ASSERT_EQ(trips, 0);
+
+	/* All deleted in one batch. */
+	for (unsigned k = 0; k < n; k++)
+		ops[k] = (struct nl_tc_op){ .kind = NL_TC_CLASS_DEL, .ifindex = ifindex,
+					    .handle = TC_H_MAKE(1u << 16, 0x1000 + k) };
+	ops[n] = (struct nl_tc_op){ .kind = NL_TC_CLASS_DEL, .ifindex = ifindex, .handle = TC_H_MAKE(1u << 16, 0x1fff) };
+	ASSERT_EQ(nl_tc_batch(nl, ops, n + 1, NULL, &failed, &trips), 0);
+	count = 0;
+	ASSERT_EQ(nl_class_dump(nl, ifindex, class_count_cb, &count), 0);
+	ASSERT_EQ(count, 0);
+	free(ops);
+	free(errors);
+}
+
 static int filter_find_cb(const struct nl_filter *f, void *userdata) {
 	struct filter_find *ff = userdata;
 
@@ -571,6 +643,7 @@ int main(void) {
 	test_monitor(nl);
 	test_dump_intr(nl);
 	test_htb(nl, ifindex);
+	test_batch(nl, ifindex);
 	test_clsact_bpf(nl, ifindex);
 
 	/* ifindex 0: every device's qdiscs, ours among them. */
