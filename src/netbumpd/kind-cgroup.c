@@ -74,6 +74,7 @@ static bool cgroup_flows(Manager *m, const Rule *rule, FlowSet *fs) {
 }
 
 const KindOps kind_cgroup = {
+	.one_per_cgroup = true,
 	.resolve = cgroup_resolve,
 	.place = cgroup_place,
 	.owner = cgroup_owner,
@@ -140,6 +141,7 @@ static bool unit_flows(Manager *m, const Rule *rule, FlowSet *fs) {
 }
 
 const KindOps kind_unit = {
+	.one_per_cgroup = true,
 	.resolve = unit_resolve,
 	.place = unit_place,
 	.owner = unit_owner,

@@ -12,6 +12,7 @@
 #include "macro.h"
 #include "proc-util.h"
 #include "process.h"
+#include "state.h"
 
 /* Where the process is and whose it is, read before the rule moves it:
  * the rule nests where its traffic was. */
@@ -101,9 +102,38 @@ static bool pid_flows(Manager *m, const Rule *rule, FlowSet *fs) {
 }
 
 
+/* The processes move only once the rule's classes and maps exist, and
+ * only after where they come from is on disk: a daemon killed halfway
+ * leaves the next start knowing where to put them back. */
+static int pid_attach(Manager *m, Rule *rule, const char **ret_error, char **ret_reason) {
+	const char *why = NULL;
+	int r;
+
+	r = pid_rule_collect(m, rule, &why);
+	if (r >= 0) {
+		r = manager_state_save(m);
+		if (r < 0)
+			return rule_fail(ret_error, ret_reason, E_FAILED, r,
+					 "cannot record the rule in the state directory %s (%s); nothing was changed",
+					 m->state_dir, strerror(-r));
+		r = pid_rule_attach(m, rule, &why);
+	}
+	if (r == -ESRCH)
+		return rule_fail(ret_error, ret_reason, E_NOTFOUND, r, "process %d exited", (int)rule->target.pid);
+	if (r < 0)
+		return rule_fail(ret_error, ret_reason, E_FAILED, r, "%s: %s: %s; nothing was changed", rule->name,
+				 why ?: "cannot move the process", strerror(-r));
+	manager_bpf_bump_gen(m);
+	(void)rule_watch_pid(m, rule);
+	return 0;
+}
+
 const KindOps kind_pid = {
 	.owner_first = true,
+	.transient = true,
+	.lands_itself = true,
 	.resolve = pid_resolve,
+	.attach = pid_attach,
 	.owner = pid_owner,
 	.in_root = pid_in_root,
 	.applies_to = pid_applies_to,

@@ -40,6 +40,13 @@ typedef struct KindOps {
 	/* Whose the target is must be known (and where it is checked) before
 	 * resolve(), which may act on it (a pid: its processes go to a scope). */
 	bool owner_first;
+	/* The rule ends when its target is gone (a pid: its cgroup empties). */
+	bool transient;
+	/* A cgroup's rule: one per cgroup, whatever names it (Rule.key is the
+	 * cgroup's id). */
+	bool one_per_cgroup;
+	/* attach() lands the download of the flows it brings in itself. */
+	bool lands_itself;
 	/* Finds what the BPF programs match on (Rule.key) and what the kind
 	 * keeps of its target; where its traffic comes from (Rule.nest_path,
 	 * nest_uid, nest.h) once that is known. */
@@ -58,6 +65,11 @@ typedef struct KindOps {
 	/* Points the BPF maps at the rule's classes, and lets go of them. */
 	int (*map_set)(Manager *m, Rule *r);
 	void (*map_del)(Manager *m, Rule *r);
+	/* Brings the target's traffic into the rule once its classes and the
+	 * maps are in place (a pid: its processes move, its sockets are
+	 * mirrored). On failure the caller takes the rule out again. NULL:
+	 * the maps alone do it. */
+	int (*attach)(Manager *m, Rule *r, const char **ret_error, char **ret_reason);
 	/* Lets go of what the rule holds of its target, when it ends or is
 	 * not made after all (a pid: its cgroup and watches; its processes go
 	 * back with move_back). NULL: nothing held. */

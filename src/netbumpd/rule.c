@@ -317,7 +317,7 @@ static int rule_install(Manager *m, Rule *rule, const char **ret_error, char **r
 	/* Pid rules reach their running flows only in pid_rule_attach(),
 	 * which prepares the landing itself. A rule taken over from a killed
 	 * run held its flows all along: nothing to land. */
-	if (rule->target.kind != TARGET_PID && !(m->restoring && m->adopted))
+	if (!rule_kind(rule)->lands_itself && !(m->restoring && m->adopted))
 		(void)ramp_prepare(m, rule);
 	r = rule_bpf_set(m, rule);
 	if (r < 0) {
@@ -559,7 +559,7 @@ int manager_set_rule(Manager *m, const RuleRequest *req, Rule **ret, const char 
 	rule->nest_uid = (uid_t)-1;
 	rule->priority = PRIORITY_NORMAL;
 	rule->target = t;
-	rule->transient = req->transient || t.kind == TARGET_PID;
+	rule->transient = req->transient || kind_of(t.kind)->transient;
 	rule->name = target_to_string(&rule->target);
 	if (!rule->name) {
 		rule_free(m, rule);
@@ -662,7 +662,7 @@ int manager_set_rule(Manager *m, const RuleRequest *req, Rule **ret, const char 
 		r = authorize_target(m, rule, req->caller, ret_error, ret_reason);
 	if (r >= 0 && !ops->owner_first && ops->in_root)
 		r = ops->in_root(m, rule, ret_error, ret_reason);
-	if (r >= 0 && (rule->target.kind == TARGET_CGROUP || rule->target.kind == TARGET_UNIT)) {
+	if (r >= 0 && ops->one_per_cgroup) {
 		Rule *twin = rules_find_cgroup(m, rule->key, NULL);
 		if (twin)
 			r = rule_fail(ret_error, ret_reason, E_INVALID, -EEXIST,
@@ -679,30 +679,12 @@ int manager_set_rule(Manager *m, const RuleRequest *req, Rule **ret, const char 
 	if (r < 0)
 		return r;
 
-	if (rule->target.kind == TARGET_PID) {
-		r = pid_rule_collect(m, rule, &why);
-		if (r >= 0) {
-			/* Where the processes come from is on disk before any of
-			 * them moves: a daemon killed halfway leaves the next start
-			 * knowing where to put them back. */
-			r = manager_state_save(m);
-			if (r < 0) {
-				rule_remove(m, rule, true);
-				return rule_fail(ret_error, ret_reason, E_FAILED, r,
-					    "cannot record the rule in the state directory %s (%s); nothing was changed",
-					    m->state_dir, strerror(-r));
-			}
-			r = pid_rule_attach(m, rule, &why);
-		}
+	if (ops->attach) {
+		r = ops->attach(m, rule, ret_error, ret_reason);
 		if (r < 0) {
 			rule_remove(m, rule, true);
-			if (r == -ESRCH)
-				return rule_fail(ret_error, ret_reason, E_NOTFOUND, r, "process %d exited", (int)t.pid);
-			return rule_fail(ret_error, ret_reason, E_FAILED, r, "%s: %s: %s; nothing was changed", req->target,
-				    why ?: "cannot move the process", strerror(-r));
+			return r;
 		}
-		manager_bpf_bump_gen(m);
-		(void)rule_watch_pid(m, rule);
 	}
 	if (rule->cgroup_abs) {
 		r = rule_watch_cgroup(m, rule);
