@@ -19,6 +19,7 @@
 #include "rate.h"
 #include "table.h"
 #include "target.h"
+#include "utf8.h"
 #include "varlink.h"
 #include "wrap.h"
 
@@ -89,7 +90,10 @@ void ctl_error(const char *fmt, ...) {
 	if (vasprintf(&m, fmt, ap) < 0)
 		m = NULL;
 	va_end(ap);
-	fprintf(stderr, "netbumpctl: %s\n", m ?: fmt);
+	/* Reasons carry what the daemon or the user wrote (targets, names):
+	 * nothing a terminal would act on goes out raw. */
+	_cleanup_free_ char *safe = m ? utf8_escape(m, strlen(m)) : NULL;
+	fprintf(stderr, "netbumpctl: %s\n", safe ?: m ?: fmt);
 	if (!first_error)
 		first_error = m;
 	else

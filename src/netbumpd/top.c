@@ -388,8 +388,14 @@ void process_names(pid_t pid, char **ret_comm, char **ret_cmdline) {
 
 	snprintf(fn, sizeof(fn), "/proc/%d/comm", (int)pid);
 	comm = read_small_file(fn, 64, NULL);
-	if (comm)
+	if (comm) {
 		comm[strcspn(comm, "\n")] = '\0';
+		/* a process names itself (PR_SET_NAME): nothing a terminal
+		 * would act on */
+		for (char *c = comm; *c; c++)
+			if ((unsigned char)*c < ' ' || *c == 0x7f)
+				*c = '?';
+	}
 	snprintf(fn, sizeof(fn), "/proc/%d/cmdline", (int)pid);
 	cmd = read_small_file(fn, CMDLINE_MAX, &l);
 	if (cmd) {

@@ -8,6 +8,7 @@
 
 #include "macro.h"
 #include "target.h"
+#include "utf8.h"
 
 static const char *const kind_names[_TARGET_KIND_MAX] = {
 	[TARGET_CGROUP] = "cgroup",
@@ -34,6 +35,8 @@ static int normalize_cgroup_path(const char *in, char **ret, const char **ret_re
 		return *ret_reason = "cgroup path must start with '/'", -EINVAL;
 	if (len >= TARGET_PATH_MAX)
 		return *ret_reason = "cgroup path too long", -EINVAL;
+	if (!utf8_is_valid(in, len))
+		return *ret_reason = "cgroup path is not UTF-8", -EINVAL;
 
 	out = malloc(len + 2);
 	if (!out)
@@ -52,7 +55,9 @@ static int normalize_cgroup_path(const char *in, char **ret, const char **ret_re
 		if ((l == 1 && p[0] == '.') || (l == 2 && p[0] == '.' && p[1] == '.'))
 			return *ret_reason = "cgroup path must not contain '.' or '..'", -EINVAL;
 		for (const char *c = p; c < e; c++)
-			if ((unsigned char)*c < 0x20 || *c == 0x7f)
+			if ((unsigned char)*c < 0x20 || *c == 0x7f ||
+			    /* C1 controls, U+0080..U+009F: a terminal may act on them */
+			    ((unsigned char)c[0] == 0xc2 && (unsigned char)c[1] >= 0x80 && (unsigned char)c[1] <= 0x9f))
 				return *ret_reason = "cgroup path contains a control character", -EINVAL;
 		out[n++] = '/';
 		memcpy(out + n, p, l);

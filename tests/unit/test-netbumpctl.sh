@@ -98,6 +98,13 @@ sends "user@0 unlimited --priority high" 'Set {"down": 0, "priority": "high", "t
         "user@0: up unlimited, down unlimited, priority high, inside all"
 
 # --- set: refused before sending -----------------------------------------------------------------
+# a target with an escape sequence is named escaped: nothing a terminal acts on goes out raw
+err=$("$ctl" --socket "$sock" set $'cgroup:/a\e[31mb' 4mbit 2>&1 >/dev/null)
+if [[ $err == *'\x1b[31m'* && $err != *$'\e'* ]]; then
+        ok "set of a target with ESC: named escaped ($err)"
+else
+        fail "set of a target with ESC: '$err' (expected \\x1b, no raw ESC)"
+fi
 refuses "user@0 4mbit --min 5mbit" "netbumpctl: --min 5mbit is above the limit 4mbit"
 refuses "user@0 --min 5mbit 4mbit" "netbumpctl: --min 5mbit is above the limit 4mbit"
 refuses "user@0 --up 4mbit --min 5mbit" "netbumpctl: --min 5mbit is above the upload limit 4mbit"

@@ -72,6 +72,9 @@ int main(void) {
 	bad("cgroup:/a/../b");
 	bad("cgroup:/a/./b");
 	bad("cgroup:/a\nb");
+	bad("cgroup:/a\x1b[31mb");
+	bad("cgroup:/a\xc2\x9b" "31mb"); /* C1: CSI */
+	bad("cgroup:/a\xff" "b");   /* not UTF-8 */
 	bad("user@");
 	bad("user@-1");
 	bad("user@4294967295");
