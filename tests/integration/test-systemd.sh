@@ -499,7 +499,8 @@ nb_wait_until $((PID_SECS + 10)) eval '[[ $(sd_prop nbtest-pid.service ActiveSta
         nb_record_failure "nbtest-pid.service still running $((PID_SECS + 10)) s after the set"
 if err=$(jq -r '.error // empty' "$SD_OUTDIR/pid.json" 2>&1) && [[ -z $err ]]; then
         bps=$(receiver_intervals "$SD_OUTDIR/pid.json" |
-                awk -v f="$PID_FROM" '$1 >= f - 0.01 { s += $3; n++ } END { if (n) printf "%.0f\n", s / n }')
+                awk -v f="$PID_FROM" '$1 >= f - 0.01 && $2 - $1 >= 0.05 { s += $3 * ($2 - $1); t += $2 - $1 }
+                                      END { if (t) printf "%.0f\n", s / t }')
         assert_within "${bps:-0}" "$expected" "$PID_TOL" "pid: rule on a running transfer of uid $USER_ID, from ${PID_FROM}s on, up v4"
 else
         nb_record_failure "uid $USER_ID iperf3 failed: ${err:-no JSON}"
