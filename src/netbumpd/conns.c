@@ -137,10 +137,6 @@ static char *end_string(uint8_t family, const uint8_t addr[16], uint16_t port) {
 	return s;
 }
 
-static int64_t rate_of(uint64_t now, uint64_t then, uint64_t since) {
-	return since > 0 && now >= then ? (int64_t)((now - then) * 8 * UINT64_C(1000000) / since) : -1;
-}
-
 static int cmp_conn(const void *a, const void *b) {
 	const Conn *x = a, *y = b;
 	int64_t rx = (x->up_bps > 0 ? x->up_bps : 0) + (x->down_bps > 0 ? x->down_bps : 0);
@@ -236,8 +232,10 @@ int method_connections(Client *c, json_object *params) {
 		old = bsearch(&key, m->conns->prev, m->conns->n_prev, sizeof(key), cmp_sample);
 		if (old && now > old->usec) {
 			since = now - old->usec;
-			x->up_bps = rate_of(x->si.bytes_sent, old->sent, since);
-			x->down_bps = rate_of(x->si.bytes_received, old->received, since);
+			if (x->si.bytes_sent >= old->sent)
+				x->up_bps = (int64_t)rate_of(x->si.bytes_sent - old->sent, since);
+			if (x->si.bytes_received >= old->received)
+				x->down_bps = (int64_t)rate_of(x->si.bytes_received - old->received, since);
 		}
 		samples[n_samples++] = (ConnSample){ x->si.cookie, x->si.bytes_sent, x->si.bytes_received, now };
 	}

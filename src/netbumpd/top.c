@@ -473,7 +473,7 @@ static uint64_t counter_delta(uint64_t now, uint64_t before) {
 	return now >= before ? now - before : now;
 }
 
-static uint64_t rate_of(uint64_t bytes, uint64_t usec) {
+uint64_t rate_of(uint64_t bytes, uint64_t usec) {
 	if (usec == 0)
 		return 0;
 	return (uint64_t)((long double)bytes * 8.0L * 1000000.0L / (long double)usec);

@@ -12,3 +12,5 @@ int method_top(Client *c, json_object *params);
 void process_names(pid_t pid, char **ret_comm, char **ret_cmdline);
 /* A uid's user name, NULL if it has none. */
 char *user_name(uid_t uid);
+/* bit/s of bytes over usec (0 when usec is). */
+uint64_t rate_of(uint64_t bytes, uint64_t usec);
