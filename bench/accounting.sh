@@ -65,11 +65,7 @@ if [[ -n ${BENCH_REPORT_ONLY:-} ]]; then
         [[ -s $json_out ]] || nb_fail "no results in $json_out"
 else
         nb_setup
-        # private copies: a rebuild in the tree during the run must not swap the binaries under it
-        cp "$NB_NETBUMPD" "$NB_TMP/netbumpd"
-        cp "$NB_NETBUMPCTL" "$NB_TMP/netbumpctl"
-        NB_NETBUMPD=$NB_TMP/netbumpd
-        NB_NETBUMPCTL=$NB_TMP/netbumpctl
+        bench_private_binaries
         nb_start_iperf_servers "$PORT"
         CG=$(make_cgroup unlimited)
         RAW=$NB_TMP/raw.jsonl

@@ -46,10 +46,7 @@ if [[ -n ${BENCH_REPORT_ONLY:-} ]]; then
         [[ -s $json_out ]] || nb_fail "no results in $json_out"
 else
 nb_setup
-cp "$NB_NETBUMPD" "$NB_TMP/netbumpd"
-cp "$NB_NETBUMPCTL" "$NB_TMP/netbumpctl"
-NB_NETBUMPD=$NB_TMP/netbumpd
-NB_NETBUMPCTL=$NB_TMP/netbumpctl
+bench_private_binaries
 
 cat >"$NB_TMP/vl.py" <<'PY'
 # vl.py SOCKET set PREFIX FIRST COUNT RATE_BASE | list | count: Varlink calls on one connection

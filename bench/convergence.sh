@@ -48,10 +48,7 @@ if [[ -n ${BENCH_REPORT_ONLY:-} ]]; then
         NB_TMP=$(mktemp -d)
 else
 nb_setup
-cp "$NB_NETBUMPD" "$NB_TMP/netbumpd"
-cp "$NB_NETBUMPCTL" "$NB_TMP/netbumpctl"
-NB_NETBUMPD=$NB_TMP/netbumpd
-NB_NETBUMPCTL=$NB_TMP/netbumpctl
+bench_private_binaries
 nb_start_iperf_servers "$PORT"
 CG=$(make_cgroup target)
 TARGET=cgroup:$(cgroup_rel "$CG")

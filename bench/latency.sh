@@ -37,10 +37,7 @@ nb_require_daemon
 command -v python3 >/dev/null || nb_skip "python3 is not installed"
 
 nb_setup
-cp "$NB_NETBUMPD" "$NB_TMP/netbumpd"
-cp "$NB_NETBUMPCTL" "$NB_TMP/netbumpctl"
-NB_NETBUMPD=$NB_TMP/netbumpd
-NB_NETBUMPCTL=$NB_TMP/netbumpctl
+bench_private_binaries
 nb_start_iperf_servers "$PORT"
 CG=$(make_cgroup target)
 RAW=$NB_TMP/raw.jsonl

@@ -52,10 +52,7 @@ if [[ -n ${BENCH_REPORT_ONLY:-} ]]; then
         NB_TMP=$(mktemp -d)
 else
 nb_setup
-cp "$NB_NETBUMPD" "$NB_TMP/netbumpd"
-cp "$NB_NETBUMPCTL" "$NB_TMP/netbumpctl"
-NB_NETBUMPD=$NB_TMP/netbumpd
-NB_NETBUMPCTL=$NB_TMP/netbumpctl
+bench_private_binaries
 PORTS=(5201 5202 5203 5204)
 nb_start_iperf_servers "${PORTS[@]}"
 for cg in a/b/c call backup; do make_cgroup "$cg" >/dev/null; done

@@ -54,10 +54,7 @@ if [[ -n ${BENCH_REPORT_ONLY:-} ]]; then
         jq -r '.wondershaper_log' "$json_out" >"$NB_TMP/ws.log"
 else
 nb_setup
-cp "$NB_NETBUMPD" "$NB_TMP/netbumpd"
-cp "$NB_NETBUMPCTL" "$NB_TMP/netbumpctl"
-NB_NETBUMPD=$NB_TMP/netbumpd
-NB_NETBUMPCTL=$NB_TMP/netbumpctl
+bench_private_binaries
 CG=$(make_cgroup client)
 BPS=$(rate_to_bps "$RATE")
 BYTES_PS=$((BPS / 8))

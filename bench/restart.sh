@@ -51,10 +51,7 @@ if [[ -n ${BENCH_REPORT_ONLY:-} ]]; then
         [[ -s $json_out ]] || nb_fail "no results in $json_out"
 else
 nb_setup
-cp "$NB_NETBUMPD" "$NB_TMP/netbumpd"
-cp "$NB_NETBUMPCTL" "$NB_TMP/netbumpctl"
-NB_NETBUMPD=$NB_TMP/netbumpd
-NB_NETBUMPCTL=$NB_TMP/netbumpctl
+bench_private_binaries
 nb_start_iperf_servers 5201 5202
 make_cgroup down >/dev/null
 make_cgroup up >/dev/null

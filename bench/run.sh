@@ -24,6 +24,8 @@
 # Exit status: 0 when everything was measured (goals met or not: see the summary), 1 otherwise.
 
 BENCH_DIR=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=bench/section.sh
+source "$BENCH_DIR/section.sh"
 TOP=$(cd "$BENCH_DIR/.." && pwd)
 NETBUMP_BUILD_DIR=${NETBUMP_BUILD_DIR:-${1:-$TOP/build}}
 # shellcheck source=tests/integration/lib.sh
@@ -66,11 +68,7 @@ if awk -v l="${LOAD_START%% *}" 'BEGIN { exit !(l > 0.5) }'; then
         nb_say "warning: load average $LOAD_START: the machine is busy, overhead numbers will be noisy"
 fi
 nb_setup
-# private copies: a rebuild in the tree during the run must not swap the binaries under it
-cp "$NB_NETBUMPD" "$NB_TMP/netbumpd"
-cp "$NB_NETBUMPCTL" "$NB_TMP/netbumpctl"
-NB_NETBUMPD=$NB_TMP/netbumpd
-NB_NETBUMPCTL=$NB_TMP/netbumpctl
+bench_private_binaries
 RAW=$NB_TMP/raw.jsonl
 : >"$RAW"
 nb_start_iperf_servers "$PORT"

@@ -70,10 +70,7 @@ ip netns exec "$NS_D" iperf3 -s -p "$PORT" -D >/dev/null 2>&1 || nb_fail "cannot
 _side_up() { _nb_link_up "$NS_C" veth-c && _nb_link_up "$NS_D" veth-d &&
         [[ -n $(ip netns exec "$NS_D" ss -Hltn "sport = :$PORT") ]]; }
 nb_wait_until 10 _side_up || nb_fail "the side-by-side pair does not answer"
-cp "$NB_NETBUMPD" "$NB_TMP/netbumpd"
-cp "$NB_NETBUMPCTL" "$NB_TMP/netbumpctl"
-NB_NETBUMPD=$NB_TMP/netbumpd
-NB_NETBUMPCTL=$NB_TMP/netbumpctl
+bench_private_binaries
 nb_start_iperf_servers "$PORT"
 CG_T=$(make_cgroup target)
 CG_U=$(make_cgroup unlimited)

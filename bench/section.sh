@@ -18,3 +18,12 @@ bench_write_section() {
         fi
         rm -f "$block" "$page"
 }
+
+# bench_private_binaries: netbumpd and netbumpctl run from copies in $NB_TMP (after nb_setup):
+# a rebuild in the tree during the run must not swap the binaries under it.
+bench_private_binaries() {
+        cp "$NB_NETBUMPD" "$NB_TMP/netbumpd"
+        cp "$NB_NETBUMPCTL" "$NB_TMP/netbumpctl"
+        NB_NETBUMPD=$NB_TMP/netbumpd
+        NB_NETBUMPCTL=$NB_TMP/netbumpctl
+}
