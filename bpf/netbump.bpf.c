@@ -188,6 +188,8 @@ static __always_inline const struct nb_class *nb_match_all(void)
 	return bpf_map_lookup_elem(&uid_rules, &key);
 }
 
+#include "scope.bpf.h"
+
 /*
  * The one classifier every program uses. Sources are tried in precedence
  * order, first match wins; a new kind of rule (socket cookie, process) is one
@@ -210,6 +212,7 @@ static __always_inline void nb_tag_classify(struct nb_sk_tag *tag, __u64 gen)
 
 	tag->cls = cls;
 	tag->gen = gen;
+	tag->scoped = nb_scope_tag_has(tag);
 	/* The set of managed interfaces may have changed too. */
 	tag->acct_ifindex = 0;
 }
@@ -588,9 +591,10 @@ static __always_inline bool nb_owner_eq(const struct nb_owner *a, const struct n
  * protocols" in netbump.h). The skb starts at the network header here, and
  * is not fragmented yet (cgroup egress runs before ip_fragment()).
  */
-static __always_inline void nb_flow_learn(struct __sk_buff *skb, const struct nb_sk_tag *tag)
+static __always_inline void nb_flow_learn(struct __sk_buff *skb, const struct nb_sk_tag *tag,
+					  const struct nb_class *cls)
 {
-	struct nb_owner own = { .cls = tag->cls, .acct = nb_acct_key_of(tag) };
+	struct nb_owner own = { .cls = *cls, .acct = nb_acct_key_of(tag) };
 	const struct nb_owner *o;
 	struct nb_pkt p = {};
 	bool v6;
@@ -617,6 +621,7 @@ int nb_egress(struct __sk_buff *skb)
 {
 	struct bpf_sock *sk = skb->sk;
 	struct nb_sk_tag *tag;
+	struct nb_class cls;
 	__u64 gen;
 
 	if (!sk)
@@ -635,14 +640,19 @@ int nb_egress(struct __sk_buff *skb)
 	/* skb->sk is the full socket checked above: its own cookie. */
 	if (nb_tag_set_cookie(tag, bpf_get_socket_cookie(skb)) || tag->gen != gen)
 		nb_tag_classify(tag, gen);
+	/* Scoped rules: the class depends on the destination. A denied
+	 * packet is dropped: the sender gets EPERM (cgroup_skb egress). */
+	cls = tag->scoped ? nb_scope_egress(skb, sk, tag) : tag->cls;
+	if (cls.flags & NB_F_DENY)
+		return 0;
 
 	/* skb->len: the IP packet here, all of it for a GSO packet. */
-	if (nb_class_applies(&tag->cls, NB_F_UP))
-		skb->priority = NB_CLASSID(nb_leaf_minor(&tag->cls, skb->len <= NB_SMALL_LEN));
+	if (nb_class_applies(&cls, NB_F_UP))
+		skb->priority = NB_CLASSID(nb_leaf_minor(&cls, skb->len <= NB_SMALL_LEN));
 
 	/* TCP and UDP sockets, nearly all of them, cost a compare here. */
 	if (sk->type == SOCK_RAW || (sk->protocol != IPPROTO_TCP && sk->protocol != IPPROTO_UDP))
-		nb_flow_learn(skb, tag);
+		nb_flow_learn(skb, tag, &cls);
 
 	/* Only what leaves through a managed interface: what the limits
 	 * shape, and what nb_ingress sees of the other direction. Whether
@@ -738,7 +748,9 @@ static __always_inline bool nb_sock_owner(struct __sk_buff *skb, const struct nb
 
 			if (tag->gen != gen)
 				nb_tag_classify(tag, gen);
-			ret->cls = tag->cls;
+			ret->cls = tag->scoped ? nb_scope_ingress(fsk, tag, p->key.family, p->key.remote, p->key.proto,
+								 bpf_ntohs(ports[0]), skb->len)
+					       : tag->cls;
 			ret->acct = nb_acct_key_of(tag);
 			found = true;
 		}
@@ -801,6 +813,9 @@ int nb_ingress(struct __sk_buff *skb)
 	}
 	if (!found)
 		return TC_ACT_OK;
+	/* A scoped deny (scope.bpf.h): the socket's remote is refused. */
+	if (own.cls.flags & NB_F_DENY)
+		return TC_ACT_SHOT;
 
 	if (p.frag == NB_FRAG_FIRST) {
 		/* For the datagram's later fragments, and for those of the next

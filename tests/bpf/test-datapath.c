@@ -1724,7 +1724,7 @@ static void test_accounting(struct env *e, struct sock *s) {
 	/* Owners: the tag names the creating process, or 0 when the tag was
 	 * made on egress for a socket from before the programs. */
 	r = get_tag(e, s[S_UDP4].fd, &t);
-	check(r == 0 && t.tgid == me && t.pad == 0, "tag of %s: tgid %u, the creating process (err %d, tgid %u)",
+	check(r == 0 && t.tgid == me && t.scoped == 0, "tag of %s: tgid %u, the creating process (err %d, tgid %u)",
 	      sock_name[S_UDP4], me, r, r ? 0 : t.tgid);
 	r = get_tag(e, s[S_UNTAGGED].fd, &t);
 	check(r == 0 && t.tgid == 0, "tag of %s: tgid 0, creator unknown (err %d, tgid %u)", sock_name[S_UNTAGGED],
