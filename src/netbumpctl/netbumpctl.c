@@ -348,6 +348,14 @@ static int add_rule_rows(Table *t, json_object *rule, size_t depth, bool shares)
 	}
 	if (!first && asprintf(&first, "%*s%s", (int)(depth * INDENT), "", target) < 0)
 		return -ENOMEM;
+	if (get_str(rule, "remote")) {
+		char *x = NULL;
+
+		if (asprintf(&x, "%s --remote %s", first, get_str(rule, "remote")) < 0)
+			return -ENOMEM;
+		free(first);
+		first = x;
+	}
 	if (json_object_object_get_ex(rule, "owner", &o) && json_object_is_type(o, json_type_int))
 		user_name((uid_t)json_object_get_int64(o), owner, sizeof(owner));
 
@@ -406,6 +414,7 @@ static Table *rules_table_new(bool shares) {
 typedef struct RuleNode {
 	json_object *rule;
 	const char *target;
+	const char *remote; /* a scoped rule's scope, NULL: unscoped (never a parent) */
 	size_t parent, first_child, next_sibling; /* NONE: there is none */
 	bool selected, printed;
 } RuleNode;
@@ -413,8 +422,16 @@ typedef struct RuleNode {
 #define NONE SIZE_MAX
 
 static int node_compare(const void *a, const void *b) {
+	const RuleNode *x = a, *y = b;
 	/* "pid:9" before "pid:10" */
-	return strverscmp(((const RuleNode *)a)->target, ((const RuleNode *)b)->target);
+	int c = strverscmp(x->target, y->target);
+
+	/* A target's unscoped rule before its scoped ones. */
+	if (c != 0 || x->remote == y->remote)
+		return c;
+	if (!x->remote || !y->remote)
+		return x->remote ? 1 : -1;
+	return strcmp(x->remote, y->remote);
 }
 
 static size_t node_find(const RuleNode *nodes, size_t n, const char *target) {
@@ -456,7 +473,8 @@ static RuleNode *rule_tree_new(json_object *rules, size_t *ret_n) {
 	}
 	for (size_t k = 0; k < n; k++) {
 		json_object *rule = json_object_array_get_idx(rules, k);
-		nodes[k] = (RuleNode){ .rule = rule, .target = get_str(rule, "target") ?: "", .selected = true };
+		nodes[k] = (RuleNode){ .rule = rule, .target = get_str(rule, "target") ?: "", .remote = get_str(rule, "remote"),
+				       .selected = true };
 	}
 	qsort(nodes, n, sizeof(RuleNode), node_compare);
 
@@ -537,6 +555,7 @@ typedef struct SetArgs {
 	const char *min_option[2];   /* "--min", "--min-up" or "--min-down" */
 	bool limit_both;             /* the limit came as the one RATE */
 	const char *priority;
+	const char *remote;          /* --remote SCOPE, checked by the daemon */
 } SetArgs;
 
 /* "--name VALUE" or "--name=VALUE": whether a is that option; its value, or
@@ -554,7 +573,7 @@ static bool option_value(const char *a, const char *name, int argc, char *argv[]
 }
 
 static int parse_set_args(int argc, char *argv[], const char **ret_target, SetArgs *ret) {
-	enum { LIMIT, MIN, PRIORITY };
+	enum { LIMIT, MIN, PRIORITY, REMOTE };
 	static const struct {
 		const char *name;
 		int what;
@@ -566,6 +585,7 @@ static int parse_set_args(int argc, char *argv[], const char **ret_target, SetAr
 		{ "--min-up", MIN, 0 },
 		{ "--min-down", MIN, 1 },
 		{ "--priority", PRIORITY, 2 },
+		{ "--remote", REMOTE, 2 },
 	};
 	static const char *const dir_word[2] = { "upload ", "download " };
 	const char *target = NULL;
@@ -605,7 +625,9 @@ static int parse_set_args(int argc, char *argv[], const char **ret_target, SetAr
 		}
 		if (!v) {
 			ctl_error("%s needs %s", options[o].name,
-				options[o].what == PRIORITY ? "high, normal or low" : "a rate");
+				options[o].what == PRIORITY ? "high, normal or low" :
+				options[o].what == REMOTE   ? "a scope (CIDRs, lan, internet)" :
+							      "a rate");
 			return -EINVAL;
 		}
 
@@ -634,6 +656,9 @@ static int parse_set_args(int argc, char *argv[], const char **ret_target, SetAr
 				}
 			break;
 		}
+		case REMOTE:
+			a.remote = v;
+			break;
 		case PRIORITY:
 			a.priority = NULL;
 			for (size_t i = 0; i < ELEMENTSOF(priorities); i++)
@@ -709,6 +734,8 @@ static int verb_set(int argc, char *argv[]) {
 	}
 	if (a.priority)
 		json_object_object_add(params, "priority", json_object_new_string(a.priority));
+	if (a.remote)
+		json_object_object_add(params, "remote", json_object_new_string(a.remote));
 	r = call("Set", params, &msg, &reply);
 	if (r != 0)
 		return r;
@@ -720,7 +747,10 @@ static int verb_set(int argc, char *argv[]) {
 		json_object_object_get_ex(rule, "target", &t);
 		json_object_object_get_ex(rule, "priority", &prio);
 		json_object_object_get_ex(rule, "parent", &parent);
-		printf("%s: ", json_object_get_string(t));
+		printf("%s", json_object_get_string(t));
+		if (get_str(rule, "remote"))
+			printf(" --remote %s", get_str(rule, "remote"));
+		printf(": ");
 		print_direction("up", get_u64(rule, "up"), get_u64(rule, "min_up"));
 		print_direction(", down", get_u64(rule, "down"), get_u64(rule, "min_down"));
 		if (prio && !streq(json_object_get_string(prio), "normal"))
@@ -738,21 +768,30 @@ static int verb_unset(int argc, char *argv[]) {
 	json_object *params, *reply;
 	int r;
 
-	if (argc != 2) {
-		ctl_error("usage: unset TARGET (netbumpctl unset --help explains)");
+	const char *remote = NULL;
+	int k = 2;
+
+	/* unset TARGET [--remote SCOPE | --remote=SCOPE] */
+	if (argc == 2 ||
+	    (argc > 2 && option_value(argv[2], "--remote", argc, argv, &k, &remote) && remote && k == argc - 1))
+		;
+	else {
+		ctl_error("usage: unset TARGET [--remote SCOPE] (netbumpctl unset --help explains)");
 		return EXIT_USAGE;
 	}
 	if (check_target(argv[1], &target) < 0)
 		return EXIT_USAGE;
 	params = json_object_new_object();
 	json_object_object_add(params, "target", json_object_new_string(target));
+	if (remote)
+		json_object_object_add(params, "remote", json_object_new_string(remote));
 	r = call("Unset", params, &msg, &reply);
 	if (r != 0)
 		return r;
 	if (arg_json)
 		return print_json(reply);
 	/* As set says what the rule is now. */
-	printf("%s: rule removed, no limit of its own.\n", target);
+	printf("%s%s%s: rule removed, no limit of its own.\n", target, remote ? " --remote " : "", remote ?: "");
 	return 0;
 }
 

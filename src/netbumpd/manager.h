@@ -13,6 +13,7 @@
 #include <systemd/sd-event.h>
 
 #include "nest.h"
+#include "scope.h"
 #include "rule-index.h"
 #include "netlink.h"
 #include "target.h"
@@ -23,6 +24,7 @@ struct bpf_link;
 struct ring_buffer;
 struct TopState;
 struct ConnsState;
+struct ScopeState;
 
 /* Name prefix of the IFB netbump makes for each interface: "nbifb<ifindex>".
  * A prefix of our own (never ifb0) so we only ever delete what we made. */
@@ -77,6 +79,7 @@ typedef struct SavedRule {
 	uint32_t minor; /* its class, 0: not known */
 	bool transient;
 	char *target; /* canonical */
+	char *remote; /* canonical scope, NULL: unscoped */
 	Moved *moved;
 	size_t n_moved;
 	uint64_t *cookies;
@@ -131,6 +134,15 @@ typedef struct Rule {
 	size_t n_cookies;
 
 	char *scope; /* pid rules where systemd owns the tree: our transient scope */
+
+	/* Scoped rules (--remote, scope.h, scope-map.c): the canonical scope,
+	 * NULL for an unscoped rule; parsed; its scope id in the BPF maps and
+	 * the key it is written under there (0: not written). */
+	char *remote;
+	Scope remote_scope;
+	uint32_t sid;
+	uint32_t scope_kind;
+	uint64_t scope_key;
 
 	/* Soft landing of a download limit on flows already running (ramp.c):
 	 * the class rate steps down to down_bps instead of dropping there. */
@@ -233,6 +245,7 @@ struct Manager {
 	bool accounting;          /* the programs count traffic per process (acct map) */
 	struct TopState *top;     /* samples of the acct map (top.c) */
 	struct ConnsState *conns; /* the last Connections call's byte counters (conns.c) */
+	struct ScopeState *scopes; /* scope ids and "lan" entries in the BPF maps (scope-map.c) */
 
 	Iface *ifaces;
 	Rule *rules;

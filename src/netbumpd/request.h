@@ -41,6 +41,8 @@ typedef struct Request {
 	json_object *parameters; /* borrowed from the message */
 	const char *target;      /* as given, borrowed; NULL: none */
 	char *canonical;         /* the target resolved: what rules are named by */
+	char *remote;            /* Set, Unset: the scope (--remote) in its canonical
+				  * form (scope.h), NULL: none */
 	RuleRequest rule;        /* Set: what it asks for (rule.target = canonical) */
 } Request;
 

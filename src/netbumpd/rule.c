@@ -28,6 +28,7 @@
 #include "rate.h"
 #include "rule-index.h"
 #include "rule.h"
+#include "scope-map.h"
 #include "sock-diag.h"
 #include "state.h"
 #include "tree.h"
@@ -86,12 +87,32 @@ static void rule_free(Manager *m, Rule *r) {
 		close(r->pidfd);
 	moved_free(r->moved, r->n_moved);
 	free(r->scope);
+	free(r->remote);
+	scope_done(&r->remote_scope);
 	free(r->cookies);
 	free(r->cgroup_abs);
 	free(r->nest_path);
 	target_done(&r->target);
 	free(r->name);
 	free(r);
+}
+
+/* A rule's scope from its canonical text (request.c checked it). */
+static int rule_scope_init(Rule *rule, const char *remote, const char **ret_error, char **ret_reason) {
+	const char *why = NULL, *bad = NULL;
+	uint32_t kind;
+	uint64_t key;
+	int r;
+
+	if (scope_rule_key(rule, &kind, &key) < 0)
+		return rule_fail(ret_error, ret_reason, E_INVALID, -EOPNOTSUPP,
+				 "--remote: %s rules cannot be scoped yet (user@, cgroup:, unit: and all can)",
+				 target_kind_to_string(rule->target.kind));
+	r = scope_parse(remote, &rule->remote_scope, &why, &bad);
+	if (r < 0)
+		return rule_fail(ret_error, ret_reason, E_INVALID, r, "invalid scope '%s': %s", remote, why ?: strerror(-r));
+	rule->remote = scope_to_string(&rule->remote_scope);
+	return rule->remote ? 0 : -ENOMEM;
 }
 
 /* sock:PID:FD names a socket by a process's descriptor: the rule is about
@@ -116,6 +137,8 @@ static int resolve_sock_fd(Target *t, const char **ret_error, char **ret_reason)
 
 /* Points the BPF maps at the rule (or updates its directions). */
 int rule_bpf_set(Manager *m, Rule *rule) {
+	if (rule->remote)
+		return scope_map_set(m, rule);
 	return rule_kind(rule)->map_set(m, rule);
 }
 
@@ -159,7 +182,10 @@ static void rule_remove(Manager *m, Rule *rule, bool move_back) {
 		}
 	children_move_up(m, rule);
 	if (m->skel) {
-		rule_kind(rule)->map_del(m, rule);
+		if (rule->remote)
+			scope_map_del(m, rule);
+		else
+			rule_kind(rule)->map_del(m, rule);
 		if (rule_kind(rule)->release)
 			rule_kind(rule)->release(m, rule, move_back);
 		manager_bpf_bump_gen(m);
@@ -565,9 +591,16 @@ int manager_set_rule(Manager *m, const RuleRequest *req, Rule **ret, const char 
 		rule_free(m, rule);
 		return -ENOMEM;
 	}
+	if (req->remote) {
+		r = rule_scope_init(rule, req->remote, ret_error, ret_reason);
+		if (r < 0) {
+			rule_free(m, rule);
+			return r;
+		}
+	}
 
 	/* An existing rule changes in place: nothing is looked up again. */
-	existing = rules_find_target(m, &rule->target);
+	existing = rules_find_scoped(m, &rule->target, rule->remote);
 	if (existing) {
 		rule_free(m, rule);
 		if (req->caller != 0 && existing->owner != req->caller)
@@ -662,7 +695,10 @@ int manager_set_rule(Manager *m, const RuleRequest *req, Rule **ret, const char 
 		r = authorize_target(m, rule, req->caller, ret_error, ret_reason);
 	if (r >= 0 && !ops->owner_first && ops->in_root)
 		r = ops->in_root(m, rule, ret_error, ret_reason);
-	if (r >= 0 && ops->one_per_cgroup) {
+	if (r >= 0 && rule->remote && scope_rules_on_target(m, rule) >= NB_SCOPES_PER_KEY)
+		r = rule_fail(ret_error, ret_reason, E_FULL, -E2BIG, "%s already has %u scoped rules (the most one target may have)",
+			      rule->name, (unsigned)NB_SCOPES_PER_KEY);
+	if (r >= 0 && ops->one_per_cgroup && !rule->remote) {
 		Rule *twin = rules_find_cgroup(m, rule->key, NULL);
 		if (twin)
 			r = rule_fail(ret_error, ret_reason, E_INVALID, -EEXIST,
@@ -709,6 +745,11 @@ int manager_set_rule(Manager *m, const RuleRequest *req, Rule **ret, const char 
 }
 
 int manager_unset_rule(Manager *m, const char *target, uid_t caller, const char **ret_error, char **ret_reason) {
+	return manager_unset_rule_scoped(m, target, NULL, caller, ret_error, ret_reason);
+}
+
+int manager_unset_rule_scoped(Manager *m, const char *target, const char *remote, uid_t caller,
+			      const char **ret_error, char **ret_reason) {
 	_cleanup_free_ char *name = NULL;
 	const char *why = NULL;
 	Target t;
@@ -731,9 +772,9 @@ int manager_unset_rule(Manager *m, const char *target, uid_t caller, const char 
 		return r;
 	}
 	name = target_to_string(&t);
-	Rule *rule = rules_find_target(m, &t);
+	Rule *rule = rules_find_scoped(m, &t, remote);
 	/* A pid rule outliving its process is named by its cgroup. */
-	if (!rule && t.kind == TARGET_CGROUP)
+	if (!rule && !remote && t.kind == TARGET_CGROUP)
 		for (Rule *r = m->rules; r && !rule; r = r->next)
 			if (r->target.kind == TARGET_PID && r->cgroup_abs &&
 			    streq(r->cgroup_abs + strlen(m->cgroup_mount), t.path))
@@ -742,7 +783,8 @@ int manager_unset_rule(Manager *m, const char *target, uid_t caller, const char 
 	if (!name)
 		return -ENOMEM;
 	if (!rule || !rule_visible_to(m, rule, caller))
-		return rule_fail(ret_error, ret_reason, E_NORULE, -ENOENT, "no rule for %s", name);
+		return rule_fail(ret_error, ret_reason, E_NORULE, -ENOENT, "no rule for %s%s%s", name,
+				 remote ? " --remote " : "", remote ?: "");
 	if (caller != 0 && rule->owner != caller)
 		return rule_fail(ret_error, ret_reason, E_DENIED, -EPERM, "not-owner: the rule on %s was made by uid %u",
 			    name, (unsigned)rule->owner);
@@ -758,9 +800,11 @@ int manager_unset_rule(Manager *m, const char *target, uid_t caller, const char 
 	return 0;
 }
 
-/* Rules of excluded do not count ((uid_t)-1: every rule does). */
+/* Rules of excluded do not count ((uid_t)-1: every rule does). A scoped
+ * rule holds only some of its target's traffic: the rule a target falls
+ * under is an unscoped one. */
 static bool considered(const Rule *r, uid_t excluded) {
-	return excluded == (uid_t)-1 || r->owner != excluded;
+	return !r->remote && (excluded == (uid_t)-1 || r->owner != excluded);
 }
 
 /* The deepest cgroup rule at or above a cgroup (path relative to the
@@ -1150,6 +1194,7 @@ int manager_restore_rules(Manager *m) {
 		else {
 			RuleRequest req = {
 				.target = target,
+				.remote = sr->remote,
 				.has_up = true,
 				.up_bps = sr->up,
 				.has_down = true,

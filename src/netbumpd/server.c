@@ -237,6 +237,8 @@ json_object *rule_json(const Rule *r) {
 	json_object_object_add(o, "id", json_object_new_int64((int64_t)r->id));
 	json_object_object_add(o, "target", json_object_new_string(r->name));
 	json_object_object_add(o, "kind", json_object_new_string(target_kind_to_string(r->target.kind)));
+	/* The scope (--remote) of a scoped rule, null: all its target's traffic. */
+	json_object_object_add(o, "remote", r->remote ? json_object_new_string(r->remote) : NULL);
 	json_object_object_add(o, "class", json_object_new_string(cls));
 	json_object_object_add(o, "up", json_object_new_int64((int64_t)r->up_bps));
 	json_object_object_add(o, "down", json_object_new_int64((int64_t)r->down_bps));
@@ -286,7 +288,8 @@ static int method_set(Client *c, const Request *req) {
 	char up[RATE_STRING_MAX], down[RATE_STRING_MAX];
 	log_struct(LOG_INFO,
 		   LOG_FIELDS({ "RULE", rule->name }, { "TARGET", req->target }, { "UID", LOG_UINT(c->uid) }),
-		   "Rule %s: up %s, down %s (class %x:%x).", rule->name,
+		   "Rule %s%s%s: up %s, down %s (class %x:%x).", rule->name, rule->remote ? " --remote " : "",
+		   rule->remote ?: "",
 		   rule->up_bps ? rate_format(rule->up_bps, up) : "unlimited",
 		   rule->down_bps ? rate_format(rule->down_bps, down) : "unlimited", NB_HTB_MAJOR, rule->minor);
 
@@ -300,7 +303,7 @@ static int method_unset(Client *c, const Request *req) {
 	_cleanup_free_ char *reason = NULL;
 	int r;
 
-	r = manager_unset_rule(c->manager, req->canonical, c->uid, &error, &reason);
+	r = manager_unset_rule_scoped(c->manager, req->canonical, req->remote, c->uid, &error, &reason);
 	if (r == -ENOMEM)
 		return r;
 	if (r < 0) {
@@ -311,7 +314,7 @@ static int method_unset(Client *c, const Request *req) {
 	}
 	log_struct(LOG_INFO,
 		   LOG_FIELDS({ "RULE", req->canonical }, { "TARGET", req->target }, { "UID", LOG_UINT(c->uid) }),
-		   "Rule %s removed.", req->target);
+		   "Rule %s%s%s removed.", req->target, req->remote ? " --remote " : "", req->remote ?: "");
 	return client_queue(c, vl_reply_new(NULL));
 }
 
