@@ -348,10 +348,12 @@ static int add_rule_rows(Table *t, json_object *rule, size_t depth, bool shares)
 	}
 	if (!first && asprintf(&first, "%*s%s", (int)(depth * INDENT), "", target) < 0)
 		return -ENOMEM;
+	/* A scoped rule: its scope right after the target, as set takes it. */
 	if (get_str(rule, "remote")) {
 		char *x = NULL;
+		size_t lead = strlen(first) - strlen(strchr(first + depth * INDENT, ' ') ?: "");
 
-		if (asprintf(&x, "%s --remote %s", first, get_str(rule, "remote")) < 0)
+		if (asprintf(&x, "%.*s --remote %s%s", (int)lead, first, get_str(rule, "remote"), first + lead) < 0)
 			return -ENOMEM;
 		free(first);
 		first = x;
