@@ -99,6 +99,7 @@ __noinline int nb_scope_tag_has(const struct nb_sk_tag *tag)
 struct nb_scope_walk {
 	struct nb_scope_lpm_key lk; /* sid filled per lookup, addr once */
 	int lan_len;                /* the address's "lan" prefix length, -1: not lan */
+	bool loopback;              /* the address is loopback: neither word */
 	struct nb_class cls;
 	__u32 deny_sid;
 	bool shaped;                /* cls decided */
@@ -120,7 +121,7 @@ static __always_inline int nb_scope_ent_len(struct nb_scope_walk *w, const struc
 	}
 	if ((e->words & NB_SCOPE_LAN) && w->lan_len > len)
 		len = w->lan_len;
-	if ((e->words & NB_SCOPE_INTERNET) && w->lan_len < 0 && len < 0)
+	if ((e->words & NB_SCOPE_INTERNET) && w->lan_len < 0 && !w->loopback && len < 0)
 		len = 0;
 	return len;
 }
@@ -196,7 +197,8 @@ static __always_inline void nb_scope_walk(const struct nb_sk_tag *tag, const __u
 	w->lk.sid = bpf_htonl(NB_SCOPE_SID_LAN);
 	__builtin_memcpy(w->lk.addr, addr, 16);
 	lan = bpf_map_lookup_elem(&scope_cidrs, &w->lk);
-	w->lan_len = lan ? (int)(*lan & 0xff) : -1;
+	w->loopback = lan && (*lan & NB_SCOPE_V_LOOPBACK);
+	w->lan_len = lan && !w->loopback ? (int)(*lan & 0xff) : -1;
 
 	if (tag->cookie && nb_scope_level(w, NB_SCOPE_KIND_SOCK, tag->cookie))
 		return;

@@ -395,6 +395,9 @@ struct nb_owner {
  * sk_storage `sk_scopes` for the last remote address and the tag's gen.
  */
 #define NB_SCOPE_SID_LAN 1u
+/* In a scope_cidrs value under NB_SCOPE_SID_LAN: the prefix is loopback,
+ * which neither "lan" nor "internet" covers. */
+#define NB_SCOPE_V_LOOPBACK 0x100u
 #define NB_SCOPES_PER_KEY 8
 #define NB_MAX_SCOPE_CIDRS 65536
 #define NB_MAX_SCOPE_KEYS 4096

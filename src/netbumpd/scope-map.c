@@ -76,14 +76,17 @@ static void lpm_key(struct nb_scope_lpm_key *k, uint32_t sid, const ScopeCidr *c
 	memcpy(k->addr, c->addr, 16);
 }
 
-static int cidr_put(Manager *m, uint32_t sid, const ScopeCidr *c) {
+static int cidr_put_value(Manager *m, uint32_t sid, const ScopeCidr *c, uint32_t v) {
 	struct nb_scope_lpm_key k;
-	uint32_t v = c->len;
 
 	lpm_key(&k, sid, c);
 	if (bpf_map__update_elem(m->skel->maps.scope_cidrs, &k, sizeof(k), &v, sizeof(v), BPF_ANY) < 0)
 		return negative_errno();
 	return 0;
+}
+
+static int cidr_put(Manager *m, uint32_t sid, const ScopeCidr *c) {
+	return cidr_put_value(m, sid, c, c->len);
 }
 
 static void cidr_del(Manager *m, uint32_t sid, const ScopeCidr *c) {
@@ -126,6 +129,20 @@ static int lan_refresh(Manager *m, ScopeState *s) {
 		if (r < 0) {
 			free(all);
 			return r;
+		}
+	}
+	/* Loopback, marked: a host subnet around it (none is) must not make
+	 * it "lan" by the longest match. */
+	if (s->n_lan == 0) {
+		size_t n_lo;
+		const ScopeCidr *lo = scope_loopback_prefixes(&n_lo);
+
+		for (size_t i = 0; i < n_lo; i++) {
+			r = cidr_put_value(m, NB_SCOPE_SID_LAN, &lo[i], lo[i].len | NB_SCOPE_V_LOOPBACK);
+			if (r < 0) {
+				free(all);
+				return r;
+			}
 		}
 	}
 	for (size_t i = 0; i < s->n_lan; i++)

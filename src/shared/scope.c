@@ -43,15 +43,22 @@ static bool host_bits_zero(const uint8_t addr[16], unsigned len) {
 #define V4(a, b, c, d, l) { .addr = { [10] = 0xff, [11] = 0xff, [12] = a, [13] = b, [14] = c, [15] = d }, .len = 96 + (l) }
 static const ScopeCidr lan_fixed[] = {
 	V4(10, 0, 0, 0, 8),
-	V4(127, 0, 0, 0, 8),
 	V4(169, 254, 0, 0, 16),
 	V4(172, 16, 0, 0, 12),
 	V4(192, 168, 0, 0, 16),
-	{ .addr = { [15] = 1 }, .len = 128 },       /* ::1 */
 	{ .addr = { 0xfc }, .len = 7 },             /* ULA */
 	{ .addr = { 0xfe, 0x80 }, .len = 10 },      /* link-local */
 };
+static const ScopeCidr loopback[] = {
+	V4(127, 0, 0, 0, 8),
+	{ .addr = { [15] = 1 }, .len = 128 },       /* ::1 */
+};
 #undef V4
+
+const ScopeCidr *scope_loopback_prefixes(size_t *ret_n) {
+	*ret_n = ELEMENTSOF(loopback);
+	return loopback;
+}
 
 const ScopeCidr *scope_lan_prefixes(size_t *ret_n) {
 	*ret_n = ELEMENTSOF(lan_fixed);
@@ -237,9 +244,15 @@ static bool is_lan(const uint8_t a[16], const ScopeCidr *extra, size_t n_extra) 
 	return in_list(lan_fixed, ELEMENTSOF(lan_fixed), a) || in_list(extra, n_extra, a);
 }
 
+bool scope_addr_is_loopback(const uint8_t a[16]) {
+	return in_list(loopback, ELEMENTSOF(loopback), a);
+}
+
 bool scope_contains(const Scope *s, const uint8_t a[16], const ScopeCidr *lan_extra, size_t n_lan_extra) {
 	if (in_list(s->cidrs, s->n_cidrs, a))
 		return true;
+	if (scope_addr_is_loopback(a))
+		return false;
 	if (s->lan || s->internet) {
 		bool lan = is_lan(a, lan_extra, n_lan_extra);
 		return lan ? s->lan : s->internet;
@@ -248,7 +261,7 @@ bool scope_contains(const Scope *s, const uint8_t a[16], const ScopeCidr *lan_ex
 }
 
 bool scope_covers(const Scope *a, const Scope *b) {
-	if (a->lan && a->internet)
+	if (a->lan && a->internet && !scope_has_loopback(b))
 		return true;
 	if ((b->lan && !a->lan) || (b->internet && !a->internet))
 		return false;
@@ -268,19 +281,14 @@ bool scope_covers(const Scope *a, const Scope *b) {
 }
 
 bool scope_has_loopback(const Scope *s) {
-	static const uint8_t lo4[4] = { 127, 0, 0, 1 };
-	static const uint8_t lo6[16] = { [15] = 1 };
-	uint8_t a[16];
-
-	if (s->lan)
-		return true;
-	scope_addr_from_v4(lo4, a);
 	for (size_t i = 0; i < s->n_cidrs; i++) {
 		const ScopeCidr *c = &s->cidrs[i];
-		/* Any CIDR that reaches into 127.0.0.0/8 or is ::/0-ish. */
-		if (scope_cidr_contains(c, a) || scope_cidr_contains(c, lo6) ||
-		    (c->len >= 96 && c->len <= 104 && scope_addr_is_v4(c->addr) && c->addr[12] == 127))
-			return true;
+
+		/* Either contains the other: they overlap. */
+		for (size_t j = 0; j < ELEMENTSOF(loopback); j++)
+			if (scope_cidr_contains(c, loopback[j].addr) ||
+			    (c->len >= loopback[j].len && scope_cidr_contains(&loopback[j], c->addr)))
+				return true;
 	}
 	return false;
 }
@@ -317,6 +325,8 @@ int scope_lan_host_prefixes(ScopeCidr **ret, size_t *ret_n) {
 			continue;
 		for (unsigned b = c.len; b < 128; b++)
 			c.addr[b / 8] &= (uint8_t)~(0x80 >> (b % 8));
+		if (scope_addr_is_loopback(c.addr))
+			continue;
 		if (n == cap) {
 			size_t ncap = cap ? cap * 2 : 8;
 			ScopeCidr *a = realloc(l, ncap * sizeof(*a));

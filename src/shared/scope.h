@@ -28,8 +28,8 @@ typedef struct ScopeCidr {
 typedef struct Scope {
 	ScopeCidr *cidrs; /* sorted, without duplicates */
 	size_t n_cidrs;
-	bool lan;         /* private, ULA, link-local, loopback and the host's subnets */
-	bool internet;    /* every address that is not "lan" */
+	bool lan;         /* private, ULA, link-local and the host's subnets */
+	bool internet;    /* every address that is neither "lan" nor loopback */
 } Scope;
 
 /* Parses s into *ret (zeroed first). Refuses, with a static reason in
@@ -60,14 +60,17 @@ bool scope_contains(const Scope *s, const uint8_t a[16], const ScopeCidr *lan_ex
  * not sure). */
 bool scope_covers(const Scope *a, const Scope *b);
 
-/* Whether the scope covers a loopback address (127.0.0.0/8, ::1, through
- * a CIDR or "lan"). */
+/* Loopback (127.0.0.0/8, ::1) is the host talking to itself: neither
+ * "lan" nor "internet". Whether a CIDR of the scope reaches into it. */
 bool scope_has_loopback(const Scope *s);
+bool scope_addr_is_loopback(const uint8_t a[16]);
+const ScopeCidr *scope_loopback_prefixes(size_t *ret_n);
 
 /* The fixed prefixes "lan" stands for (RFC 1918 private, RFC 4193 ULA,
- * link-local, loopback), *ret_n of them. */
+ * link-local), *ret_n of them. */
 const ScopeCidr *scope_lan_prefixes(size_t *ret_n);
 
 /* The subnets of the host's interfaces (in the caller's network
- * namespace), also "lan": a new array in *ret, its length in *ret_n. */
+ * namespace) but loopback's, also "lan": a new array in *ret, its length
+ * in *ret_n. */
 int scope_lan_host_prefixes(ScopeCidr **ret, size_t *ret_n);

@@ -864,6 +864,16 @@ static void test_scopes(struct env *e, const struct sock *udp4, const struct soc
 	expect_from(e, udp4, "11.0.0.1", MINOR_INET);
 	expect_from(e, udp6, "fe80::1", MINOR_LAN);
 	expect_from(e, udp6, "2001:db8::1", MINOR_INET);
+	/* Loopback is neither. */
+	{
+		struct nb_scope_lpm_key k = { .prefixlen = 32 + 104, .sid = htonl(NB_SCOPE_SID_LAN),
+					      .addr = { [10] = 0xff, [11] = 0xff, [12] = 127 } };
+		uint32_t v = 104 | NB_SCOPE_V_LOOPBACK;
+
+		bpf_map__update_elem(e->skel->maps.scope_cidrs, &k, sizeof(k), &v, sizeof(v), BPF_ANY);
+		bump_gen(e);
+		expect_from(e, udp4, "127.0.0.1", MINOR_TEST);
+	}
 
 	/* Deny on "all", an allow on the cgroup makes the exception. */
 	{

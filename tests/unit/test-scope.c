@@ -115,7 +115,10 @@ int main(void) {
 	ASSERT_TRUE(has("lan", "192.168.1.1"));
 	ASSERT_TRUE(has("lan", "fe80::1"));
 	ASSERT_TRUE(has("lan", "fd00::1"));
-	ASSERT_TRUE(has("lan", "127.0.0.1"));
+	ASSERT_TRUE(!has("lan", "127.0.0.1"));
+	ASSERT_TRUE(!has("internet", "127.0.0.1"));
+	ASSERT_TRUE(!has("lan,internet", "::1"));
+	ASSERT_TRUE(has("127.0.0.0/8", "127.0.0.1"));
 	ASSERT_TRUE(has("lan", "169.254.169.254"));
 	ASSERT_TRUE(!has("lan", "8.8.8.8"));
 	ASSERT_TRUE(!has("lan", "172.32.0.1"));
@@ -133,10 +136,15 @@ int main(void) {
 	ASSERT_TRUE(!covers("internet", "198.18.0.0/15")); /* not sure: no */
 
 	/* What would cut local tooling off. */
-	ASSERT_TRUE(loopback("lan"));
+	ASSERT_TRUE(!loopback("lan"));
+	ASSERT_TRUE(!loopback("lan,internet"));
 	ASSERT_TRUE(loopback("0.0.0.0/0"));
 	ASSERT_TRUE(loopback("127.0.0.0/8"));
+	ASSERT_TRUE(loopback("127.0.0.1/32"));
+	ASSERT_TRUE(loopback("::1/128"));
 	ASSERT_TRUE(loopback("::/0"));
+	ASSERT_TRUE(!loopback("::2/128"));
+	ASSERT_TRUE(!loopback("128.0.0.0/8"));
 	ASSERT_TRUE(!loopback("198.18.0.0/15,fd18::/64,internet"));
 	return 0;
 }
