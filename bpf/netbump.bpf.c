@@ -880,6 +880,8 @@ int nb_sock_release(struct bpf_sock *ctx)
 	return 1; /* the return value of sock_release is ignored; 1 as elsewhere */
 }
 
+#include "scope-hooks.bpf.h"
+
 /* No GPL-only helper is used; "Dual BSD/GPL" is the GPL-compatible string
  * the kernel knows that is closest to this file's licence. */
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -845,10 +845,65 @@ static int list_for_target(const char *target, json_object *reply) {
 	return rule_tree_print(nodes, n);
 }
 
+/* Deny and allow rules: one line each, with what they dropped. */
+static int print_access(json_object *access) {
+	size_t n = access && json_object_is_type(access, json_type_array) ? json_object_array_length(access) : 0;
+
+	if (n == 0)
+		return 0;
+	printf("\n%-6s %-32s %-40s %10s %12s\n", "ACCESS", "TARGET", "REMOTE", "DENIED", "DENIED-BYTES");
+	for (size_t k = 0; k < n; k++) {
+		json_object *a = json_object_array_get_idx(access, k);
+		char bytes[FORMAT_MAX];
+
+		printf("%-6s %-32s %-40s %10llu %12s\n", get_str(a, "action") ?: "?", get_str(a, "target") ?: "?",
+		       get_str(a, "remote") ?: "?", (unsigned long long)get_u64(a, "denied_packets"),
+		       format_bytes(get_u64(a, "denied_bytes"), bytes));
+	}
+	return 0;
+}
+
+/* deny|allow TARGET --remote SCOPE */
+static int verb_access(int argc, char *argv[], const char *action) {
+	_cleanup_json_ json_object *msg = NULL;
+	_cleanup_free_ char *target = NULL;
+	json_object *params, *reply, *a = NULL;
+	const char *remote = NULL;
+	int k = 2, r;
+
+	if (!(argc > 2 && option_value(argv[2], "--remote", argc, argv, &k, &remote) && remote && k == argc - 1)) {
+		ctl_error("usage: %s TARGET --remote SCOPE (netbumpctl %s --help explains)", action, action);
+		return EXIT_USAGE;
+	}
+	if (check_target(argv[1], &target) < 0)
+		return EXIT_USAGE;
+	params = json_object_new_object();
+	json_object_object_add(params, "target", json_object_new_string(target));
+	json_object_object_add(params, "remote", json_object_new_string(remote));
+	json_object_object_add(params, "access", json_object_new_string(action));
+	r = call("Set", params, &msg, &reply);
+	if (r != 0)
+		return r;
+	if (arg_json)
+		return print_json(reply);
+	json_object_object_get_ex(reply, "access", &a);
+	printf("%s --remote %s: %s\n", get_str(a, "target") ?: target, get_str(a, "remote") ?: remote,
+	       streq(action, "deny") ? "denied" : "allowed");
+	return 0;
+}
+
+static int verb_deny(int argc, char *argv[]) {
+	return verb_access(argc, argv, "deny");
+}
+
+static int verb_allow(int argc, char *argv[]) {
+	return verb_access(argc, argv, "allow");
+}
+
 static int verb_list(int argc, char *argv[]) {
 	_cleanup_json_ json_object *msg = NULL;
 	_cleanup_free_ char *target = NULL;
-	json_object *reply, *rules, *params = NULL;
+	json_object *reply, *rules, *access = NULL, *params = NULL;
 	int r;
 
 	if (argc > 2) {
@@ -869,11 +924,17 @@ static int verb_list(int argc, char *argv[]) {
 	if (arg_json)
 		return print_json(reply);
 	json_object_object_get_ex(reply, "rules", &rules);
-	if (!rules || json_object_array_length(rules) == 0) {
+	json_object_object_get_ex(reply, "access", &access);
+	if ((!rules || json_object_array_length(rules) == 0) && (!access || json_object_array_length(access) == 0)) {
 		printf("No rules.\n");
 		return 0;
 	}
-	return print_rules(rules);
+	if (rules && json_object_array_length(rules) > 0) {
+		r = print_rules(rules);
+		if (r != 0)
+			return r;
+	}
+	return print_access(access);
 }
 
 /* run RATE -- CMD [ARGS...], run [--up R] [--down R] -- CMD [ARGS...]: this
@@ -996,14 +1057,26 @@ static const Verb verbs[] = {
 	  "  --min R         guarantee R up and down inside the enclosing rule ('none': no minimum)\n"
 	  "  --min-up R --min-down R   one direction of it\n"
 	  "  --priority high|normal|low  who gets spare capacity first and waits least\n"
+	  "  --remote SCOPE  only traffic with remote addresses in SCOPE: comma list of CIDRs,\n"
+	  "                  lan, internet; a target may have one rule per scope and one without\n"
 	  "What is not given stays as it is on an existing rule. Prints the rule as it is now:\n"
 	  "  user@1000: up 5mbit, down 5mbit, inside all\n"
 	  "Examples:\n"
 	  "  netbumpctl set user@alice 5mbit\n"
 	  "  netbumpctl set unit:backup --down 20mbit --priority low\n"
 	  "  netbumpctl set cgroup:/system.slice/backup.service --up 2mbit --min 500kbit\n\n" },
-	{ "unset", verb_unset, "TARGET", "Remove TARGET's rule: its traffic falls under the rules around it again.",
+	{ "unset", verb_unset, "TARGET [--remote SCOPE]", "Remove TARGET's rule: its traffic falls under the rules around it again.",
+	  "With --remote: the limit, deny or allow on TARGET for that scope.\n"
 	  "Prints 'TARGET: rule removed, no limit of its own.'\n\n" },
+	{ "deny", verb_deny, "TARGET --remote SCOPE",
+	  "Drop TARGET's traffic to and from SCOPE: new connections fail with EPERM, open ones end.",
+	  "  SCOPE   comma list of IPv4/IPv6 CIDRs and the words lan and internet\n"
+	  "Example: only uid 1000 may reach 198.18.0.1:\n"
+	  "  netbumpctl deny all --remote 198.18.0.1/32\n"
+	  "  netbumpctl allow user@1000 --remote 198.18.0.1/32\n"
+	  "Loopback (127.0.0.0/8, ::1) is never denied. Targets: user@, cgroup:, all.\n\n" },
+	{ "allow", verb_allow, "TARGET --remote SCOPE",
+	  "Exempt TARGET from a deny on an enclosing target (only root allows what another user denied).", NULL },
 	{ "list", verb_list, "[TARGET]",
 	  "Show the rules, nested in the rules around them, with live rates and counters.",
 	  "With TARGET: the rule it falls under and the rules around that (also with --json:\n"

@@ -12,6 +12,7 @@
 #include <sys/vfs.h>
 #include <unistd.h>
 
+#include "access.h"
 #include "bpf.h"
 #include "cgroup-util.h"
 #include "iface.h"
@@ -331,6 +332,9 @@ int manager_bpf_load(Manager *m) {
 		return log_error_errno(r, "Failed to attach cgroup/sock_release to %s: %m", m->cgroup_root_abs);
 	}
 	m->ingress_prog_fd = bpf_program__fd(skel->progs.nb_ingress);
+	/* Deny/allow: connect()/sendmsg() refused at once, their events, their
+	 * rules put back (access.c). */
+	access_start(m, cgfd);
 	log_debug("BPF programs attached at %s.", m->cgroup_root_abs);
 	return 0;
 }

@@ -25,6 +25,8 @@ struct ring_buffer;
 struct TopState;
 struct ConnsState;
 struct ScopeState;
+struct AccessRule;
+struct AccessRuntime;
 
 /* Name prefix of the IFB netbump makes for each interface: "nbifb<ifindex>".
  * A prefix of our own (never ifb0) so we only ever delete what we made. */
@@ -246,6 +248,8 @@ struct Manager {
 	struct TopState *top;     /* samples of the acct map (top.c) */
 	struct ConnsState *conns; /* the last Connections call's byte counters (conns.c) */
 	struct ScopeState *scopes; /* scope ids and "lan" entries in the BPF maps (scope-map.c) */
+	struct AccessRule *access_rules;   /* deny and allow (access.c) */
+	struct AccessRuntime *access_rt;   /* their programs and events */
 
 	Iface *ifaces;
 	Rule *rules;

@@ -30,7 +30,7 @@ static const char *const method_names[_REQUEST_METHOD_MAX] = {
 };
 
 /* The parameters each method takes; NULL: it reads them itself. */
-static const char *const set_params[] = { "target", "up", "down", "min_up", "min_down", "priority", "transient", "remote", NULL };
+static const char *const set_params[] = { "target", "up", "down", "min_up", "min_down", "priority", "transient", "remote", "access", NULL };
 static const char *const target_params[] = { "target", NULL };
 static const char *const unset_params[] = { "target", "remote", NULL };
 static const char *const no_params[] = { NULL };
@@ -203,6 +203,32 @@ static int parse_remote(Request *req, RequestError *e) {
 	return req->remote ? 0 : -ENOMEM;
 }
 
+/* The "access" parameter of Set: "deny" or "allow" a scope instead of
+ * limiting it; it takes no rate. */
+static int parse_access(Request *req, RequestError *e) {
+	static const char *const rate_params[] = { "up", "down", "min_up", "min_down", "priority", "transient" };
+	json_object *v;
+	const char *s;
+
+	if (!json_object_object_get_ex(req->parameters, "access", &v))
+		return 0;
+	if (!json_object_is_type(v, json_type_string))
+		return bad_parameter(e, "access", "not a string");
+	s = json_object_get_string(v);
+	if (streq(s, "deny"))
+		req->access = REQUEST_DENY;
+	else if (streq(s, "allow"))
+		req->access = REQUEST_ALLOW;
+	else
+		return bad_parameter(e, "access", "not one of \"deny\", \"allow\"");
+	if (!req->remote)
+		return bad_parameter(e, "access", "deny and allow need a scope (\"remote\")");
+	for (size_t k = 0; k < ELEMENTSOF(rate_params); k++)
+		if (json_object_object_get_ex(req->parameters, rate_params[k], NULL))
+			return bad_parameter(e, rate_params[k], "deny and allow take no rate, minimum or priority");
+	return 0;
+}
+
 /* Parses, authorises and resolves the target into req->canonical. */
 static int resolve_target(Request *req, uid_t caller, RequestError *e) {
 	_cleanup_(target_done) Target t = {};
@@ -300,6 +326,13 @@ int request_parse(json_object *msg, uid_t caller, Request *ret, RequestError *re
 		r = parse_remote(&req, ret_error);
 		if (r < 0)
 			return r;
+	}
+	if (req.method == REQUEST_SET) {
+		r = parse_access(&req, ret_error);
+		if (r < 0) {
+			request_done(&req);
+			return r;
+		}
 	}
 	if (t) {
 		req.target = json_object_get_string(t);

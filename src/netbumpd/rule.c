@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "access.h"
 #include "bpf.h"
 #include "cgroup-util.h"
 #include "iface.h"
@@ -597,6 +598,14 @@ int manager_set_rule(Manager *m, const RuleRequest *req, Rule **ret, const char 
 			rule_free(m, rule);
 			return r;
 		}
+	}
+
+	if (rule->remote && access_find(m, rule->name, rule->remote)) {
+		r = rule_fail(ret_error, ret_reason, E_INVALID, -EEXIST,
+			      "%s --remote %s has a deny or allow; a rule is one per target and scope: unset it first",
+			      rule->name, rule->remote);
+		rule_free(m, rule);
+		return r;
 	}
 
 	/* An existing rule changes in place: nothing is looked up again. */

@@ -10,6 +10,7 @@
 #include "macro.h"
 #include "netbump.skel.h"
 #include "netbump/netbump.h"
+#include "access.h"
 #include "process.h"
 #include "rule-index.h"
 #include "scope-map.h"
@@ -173,6 +174,18 @@ static int key_sync(Manager *m, uint32_t kind, uint64_t key) {
 		e->action = NB_SCOPE_SHAPE;
 		e->cls = (struct nb_class){ .minor = r->minor, .flags = rule_flags(r) };
 	}
+	for (AccessRule *a = m->access_rules; a; a = a->next) {
+		struct nb_scope_ent *e;
+
+		if (!a->sid || a->scope_kind != kind || a->scope_key != key)
+			continue;
+		if (set.n >= NB_SCOPES_PER_KEY)
+			return -E2BIG;
+		e = &set.e[set.n++];
+		e->sid = a->sid;
+		e->words = (a->scope.lan ? NB_SCOPE_LAN : 0) | (a->scope.internet ? NB_SCOPE_INTERNET : 0);
+		e->action = a->allow ? NB_SCOPE_ALLOW : NB_SCOPE_DENY;
+	}
 	if (set.n == 0) {
 		if (bpf_map__delete_elem(m->skel->maps.scope_keys, &k, sizeof(k), 0) < 0 && errno != ENOENT)
 			return negative_errno();
@@ -190,6 +203,9 @@ static void kinds_sync(Manager *m) {
 	for (Rule *r = m->rules; r; r = r->next)
 		if (r->remote && r->sid && r->scope_key)
 			kinds |= 1u << r->scope_kind;
+	for (AccessRule *a = m->access_rules; a; a = a->next)
+		if (a->sid && a->scope_key)
+			kinds |= 1u << a->scope_kind;
 	m->skel->bss->nb_scope_kinds = kinds;
 }
 
@@ -260,6 +276,52 @@ void scope_map_del(Manager *m, Rule *r) {
 	if (s)
 		sid_free(s, sid);
 	r->scope_key = 0;
+}
+
+unsigned scope_entries_at(Manager *m, uint32_t kind, uint64_t key) {
+	unsigned n = 0;
+
+	for (Rule *r = m->rules; r; r = r->next)
+		n += r->remote && r->sid && r->scope_kind == kind && r->scope_key == key;
+	for (AccessRule *a = m->access_rules; a; a = a->next)
+		n += a->sid && a->scope_kind == kind && a->scope_key == key;
+	return n;
+}
+
+int scope_map_add_scope(Manager *m, const Scope *sc, uint32_t *ret_sid) {
+	ScopeState *s = state_get(m);
+	uint32_t sid;
+	int k;
+
+	if (!s)
+		return -ENOMEM;
+	k = sid_alloc(s, &sid);
+	if (k < 0)
+		return k;
+	for (size_t i = 0; i < sc->n_cidrs && k >= 0; i++)
+		k = cidr_put(m, sid, &sc->cidrs[i]);
+	if (k >= 0 && (sc->lan || sc->internet))
+		k = lan_refresh(m, s);
+	if (k < 0) {
+		scope_map_del_scope(m, sc, sid);
+		return k;
+	}
+	*ret_sid = sid;
+	return 0;
+}
+
+void scope_map_del_scope(Manager *m, const Scope *sc, uint32_t sid) {
+	for (size_t i = 0; i < sc->n_cidrs; i++)
+		cidr_del(m, sid, &sc->cidrs[i]);
+	if (m->scopes)
+		sid_free(m->scopes, sid);
+}
+
+int scope_map_key_sync(Manager *m, uint32_t kind, uint64_t key) {
+	int k = key ? key_sync(m, kind, key) : 0;
+
+	kinds_sync(m);
+	return k;
 }
 
 unsigned scope_rules_on_target(Manager *m, const Rule *r) {

@@ -23,8 +23,18 @@ int scope_map_set(Manager *m, Rule *r);
 /* Takes r out of the maps. */
 void scope_map_del(Manager *m, Rule *r);
 
-/* Scoped rules on the same target as r other than r, to keep each key
- * within NB_SCOPES_PER_KEY. */
+/* Scoped rules and access rules (access.h) under the key (kind, key),
+ * to keep each key within NB_SCOPES_PER_KEY. */
+unsigned scope_entries_at(Manager *m, uint32_t kind, uint64_t key);
+/* Scoped rules on the same target as r other than r. */
 unsigned scope_rules_on_target(Manager *m, const Rule *r);
+
+/* The pieces, for access.c: a scope id with the CIDRs of sc in the trie
+ * (and "lan" brought up to date where sc uses a word), and back. */
+int scope_map_add_scope(Manager *m, const Scope *sc, uint32_t *ret_sid);
+void scope_map_del_scope(Manager *m, const Scope *sc, uint32_t sid);
+/* Rewrites the scope_keys entry of (kind, key) and the kinds the
+ * programs look at. */
+int scope_map_key_sync(Manager *m, uint32_t kind, uint64_t key);
 
 void scope_state_free(Manager *m);

@@ -29,6 +29,7 @@
 
 #include "iface.h"
 #include "log.h"
+#include "access.h"
 #include "manager.h"
 #include "netbump/netbump.h"
 #include "rate.h"
@@ -270,12 +271,37 @@ json_object *rule_json(const Rule *r) {
 	return o;
 }
 
+static int method_access(Client *c, const Request *req) {
+	const char *error = NULL;
+	_cleanup_free_ char *reason = NULL;
+	AccessRule *a;
+	int r;
+
+	r = access_set(c->manager, req->canonical, req->remote, req->access == REQUEST_ALLOW, c->uid, &a, &error, &reason);
+	if (r == -ENOMEM)
+		return r;
+	if (r < 0) {
+		log_struct(LOG_NOTICE, LOG_FIELDS({ "TARGET", req->target }, { "UID", LOG_UINT(c->uid) }),
+			   "Refused %s %s --remote %s from uid %u: %s", req->access == REQUEST_ALLOW ? "allow" : "deny",
+			   req->target, req->remote, (unsigned)c->uid, reason ?: strerror(-r));
+		return reply_error(c, error ?: "io.netbump.Manager.Failed", "target", req->target, reason ?: strerror(-r));
+	}
+	log_struct(LOG_INFO, LOG_FIELDS({ "TARGET", a->name }, { "UID", LOG_UINT(c->uid) }), "%s %s --remote %s.",
+		   a->allow ? "Allow" : "Deny", a->name, a->remote);
+	json_object *p = json_object_new_object();
+	json_object_object_add(p, "access", access_json(c->manager, a));
+	return client_queue(c, vl_reply_new(p));
+}
+
 static int method_set(Client *c, const Request *req) {
 	Manager *m = c->manager;
 	const char *error = NULL;
 	_cleanup_free_ char *reason = NULL;
 	Rule *rule;
 	int r;
+
+	if (req->access)
+		return method_access(c, req);
 
 	r = manager_set_rule(m, &req->rule, &rule, &error, &reason);
 	if (r == -ENOMEM)
@@ -303,7 +329,10 @@ static int method_unset(Client *c, const Request *req) {
 	_cleanup_free_ char *reason = NULL;
 	int r;
 
-	r = manager_unset_rule_scoped(c->manager, req->canonical, req->remote, c->uid, &error, &reason);
+	/* A target + scope is a limit or a deny/allow, never both. */
+	r = req->remote ? access_unset(c->manager, req->canonical, req->remote, c->uid, &error, &reason) : -ENOENT;
+	if (r == -ENOENT)
+		r = manager_unset_rule_scoped(c->manager, req->canonical, req->remote, c->uid, &error, &reason);
 	if (r == -ENOMEM)
 		return r;
 	if (r < 0) {
@@ -342,6 +371,8 @@ static int method_list(Client *c, const Request *req) {
 		return -ENOMEM;
 	if (req->canonical)
 		json_object_object_add(p, "applies", applies ? json_object_new_string(applies->name) : NULL);
+	/* Deny and allow rules, with what they dropped (access.h). */
+	json_object_object_add(p, "access", access_list_json(m, c->uid));
 	return client_queue_with_rules(c, p);
 }
 
