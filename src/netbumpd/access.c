@@ -13,6 +13,7 @@
 
 #include "access.h"
 #include "bpf.h"
+#include "cgroup-util.h"
 #include "kind.h"
 #include "log.h"
 #include "macro.h"
@@ -24,6 +25,14 @@
 /* At most this many denial lines per second in the journal; the rest are
  * counted and summed up in one line. */
 #define DENIALS_PER_SEC 10u
+/* Denials remembered for top: who was refused what, lately. */
+#define RECENT_MAX 64u
+
+typedef struct Recent {
+	struct nb_denial d;
+	uint32_t count;
+	uint64_t last_usec; /* CLOCK_MONOTONIC, 0: empty slot */
+} Recent;
 
 typedef struct AccessRuntime {
 	struct bpf_link *links[4];
@@ -33,7 +42,15 @@ typedef struct AccessRuntime {
 	unsigned logged;      /* lines in it */
 	uint64_t suppressed;  /* denials not logged in it */
 	uint64_t next_id;
+	Recent recent[RECENT_MAX];
 } AccessRuntime;
+
+static uint64_t mono_usec(void) {
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
 
 static AccessRuntime *rt_of(Manager *m) {
 	return m->access_rt;
@@ -416,18 +433,126 @@ json_object *access_list_json(Manager *m, uid_t uid) {
 
 /* ---- denial events ---- */
 
-static uint64_t mono_usec(void) {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
 static const char *const dir_words[] = {
 	[NB_DENIAL_OUT] = "to",
 	[NB_DENIAL_IN] = "from",
 	[NB_DENIAL_CONNECT] = "connect to",
 };
+
+static bool same_flow(const struct nb_denial *a, const struct nb_denial *b) {
+	return a->uid == b->uid && a->tgid == b->tgid && a->port == b->port && a->proto == b->proto &&
+	       a->sid == b->sid && memcmp(a->addr, b->addr, 16) == 0;
+}
+
+/* The same refused flow again, else its slot, else the oldest's. */
+static void recent_add(AccessRuntime *rt, const struct nb_denial *d, uint64_t now) {
+	Recent *slot = &rt->recent[0];
+
+	for (size_t k = 0; k < RECENT_MAX; k++) {
+		Recent *x = &rt->recent[k];
+
+		if (x->last_usec && same_flow(&x->d, d)) {
+			x->count++;
+			x->last_usec = now;
+			return;
+		}
+		if (x->last_usec < slot->last_usec)
+			slot = x;
+	}
+	*slot = (Recent){ .d = *d, .count = 1, .last_usec = now };
+}
+
+static void addr_string(const uint8_t a[16], char *buf, size_t n) {
+	static const uint8_t mapped[12] = { [10] = 0xff, [11] = 0xff };
+
+	if (memcmp(a, mapped, sizeof(mapped)) == 0)
+		inet_ntop(AF_INET, a + 12, buf, (socklen_t)n);
+	else
+		inet_ntop(AF_INET6, a, buf, (socklen_t)n);
+}
+
+void access_recent_add_json(Manager *m, uid_t uid, json_object *connections) {
+	AccessRuntime *rt = rt_of(m);
+	uint64_t now = mono_usec();
+
+	if (!rt)
+		return;
+	for (size_t k = 0; k < RECENT_MAX; k++) {
+		const Recent *x = &rt->recent[k];
+		const AccessRule *a;
+		char addr[INET6_ADDRSTRLEN] = "?", *remote = NULL, *why = NULL;
+		json_object *o;
+
+		if (!x->last_usec || now - x->last_usec > ACCESS_RECENT_USEC || (uid != 0 && x->d.uid != uid))
+			continue;
+		a = access_find_sid(m, x->d.sid);
+		addr_string(x->d.addr, addr, sizeof(addr));
+		if (asprintf(&remote, strchr(addr, ':') ? "[%s]:%u" : "%s:%u", addr, x->d.port) < 0)
+			remote = NULL;
+		if (asprintf(&why, "deny %s --remote %s", a ? a->name : "?", a ? a->remote : "?") < 0)
+			why = NULL;
+		o = json_object_new_object();
+		if (o) {
+			json_object_object_add(o, "cookie", json_object_new_int64((int64_t)(k + 1) << 48));
+			json_object_object_add(o, "target", NULL);
+			json_object_object_add(o, "protocol", json_object_new_string(x->d.proto == 17 ? "udp" : "tcp"));
+			json_object_object_add(o, "local", NULL);
+			json_object_object_add(o, "remote", remote ? json_object_new_string(remote) : NULL);
+			json_object_object_add(o, "uid", json_object_new_int64((int64_t)x->d.uid));
+			json_object_object_add(o, "pid", json_object_new_int64((int64_t)x->d.tgid));
+			json_object_object_add(o, "rule", NULL);
+			json_object_object_add(o, "up", json_object_new_int64(0));
+			json_object_object_add(o, "down", json_object_new_int64(0));
+			json_object_object_add(o, "denied", why ? json_object_new_string(why) : NULL);
+			json_object_object_add(o, "denied_count", json_object_new_int64(x->count));
+			json_object_array_add(connections, o);
+		}
+		free(remote);
+		free(why);
+	}
+}
+
+/* The rule of the most specific key that decides, as scope.bpf.h walks:
+ * cgroups deepest first, then the user, then all; at one key the longest
+ * match. */
+const AccessRule *access_denies(Manager *m, uid_t uid, uint64_t cgroup_id, const uint8_t addr[16]) {
+	_cleanup_free_ char *path = NULL;
+	const AccessRule *best = NULL;
+	int best_len = -1;
+	size_t best_depth = 0;
+	int best_rank = -1; /* 2 cgroup, 1 user, 0 all */
+
+	if (cgroup_id)
+		(void)cg_path_from_id(m->cgroup_mount, cgroup_id, &path);
+	for (const AccessRule *a = m->access_rules; a; a = a->next) {
+		int rank, len;
+		size_t depth = 0;
+
+		if (a->target.kind == TARGET_CGROUP) {
+			if (!path || !cg_path_is_inside(path, a->target.path))
+				continue;
+			rank = 2;
+			depth = strlen(a->target.path);
+		} else if (a->target.kind == TARGET_USER) {
+			if (a->target.uid != uid)
+				continue;
+			rank = 1;
+		} else if (a->target.kind == TARGET_ALL)
+			rank = 0;
+		else
+			continue;
+		len = scope_match_len(&a->scope, addr, NULL, 0);
+		if (len < 0)
+			continue;
+		if (rank > best_rank || (rank == best_rank && (depth > best_depth || (depth == best_depth && len > best_len)))) {
+			best = a;
+			best_rank = rank;
+			best_depth = depth;
+			best_len = len;
+		}
+	}
+	return best && !best->allow ? best : NULL;
+}
 
 static int on_denial(void *ctx, void *data, size_t size) {
 	Manager *m = ctx;
@@ -440,6 +565,7 @@ static int on_denial(void *ctx, void *data, size_t size) {
 	if (size < sizeof(d))
 		return 0;
 	memcpy(&d, data, sizeof(d));
+	recent_add(rt, &d, now);
 	if (now - rt->window_usec >= 1000000u) {
 		if (rt->suppressed)
 			log_notice("%llu more denial(s) in the last second not logged one by one.",

@@ -49,6 +49,16 @@ json_object *access_json(Manager *m, const AccessRule *a);
 /* The rules, as the List reply's "access" array, those uid may see. */
 json_object *access_list_json(Manager *m, uid_t uid);
 
+/* The deny rule that refuses a socket of uid made in the cgroup with that
+ * id (0: not known) its traffic with addr (16 bytes, IPv4 mapped), by the
+ * order of the BPF walk; NULL when none does (or an allow exempts it). */
+const AccessRule *access_denies(Manager *m, uid_t uid, uint64_t cgroup_id, const uint8_t addr[16]);
+
+/* Denials of the last ACCESS_RECENT_USEC seconds that uid may see, as
+ * entries of the Connections reply with "denied" set (top marks them). */
+#define ACCESS_RECENT_USEC (10u * 1000000u)
+void access_recent_add_json(Manager *m, uid_t uid, json_object *connections);
+
 /* At start, once the programs are loaded: the connect/sendmsg programs
  * attached at cgfd (the cgroup root), denial events read, the rules of
  * the state directory put back. Failures degrade (logged). */

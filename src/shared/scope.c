@@ -260,6 +260,30 @@ bool scope_contains(const Scope *s, const uint8_t a[16], const ScopeCidr *lan_ex
 	return false;
 }
 
+static int best_len(const ScopeCidr *l, size_t n, const uint8_t a[16]) {
+	int best = -1;
+
+	for (size_t i = 0; i < n; i++)
+		if ((int)l[i].len > best && scope_cidr_contains(&l[i], a))
+			best = l[i].len;
+	return best;
+}
+
+int scope_match_len(const Scope *s, const uint8_t a[16], const ScopeCidr *lan_extra, size_t n_lan_extra) {
+	int len = best_len(s->cidrs, s->n_cidrs, a), lan;
+
+	if (scope_addr_is_loopback(a) || (!s->lan && !s->internet))
+		return len;
+	lan = best_len(lan_fixed, ELEMENTSOF(lan_fixed), a);
+	if (best_len(lan_extra, n_lan_extra, a) > lan)
+		lan = best_len(lan_extra, n_lan_extra, a);
+	if (s->lan && lan > len)
+		len = lan;
+	if (s->internet && lan < 0 && len < 0)
+		len = 0;
+	return len;
+}
+
 bool scope_covers(const Scope *a, const Scope *b) {
 	if (a->lan && a->internet && !scope_has_loopback(b))
 		return true;

@@ -55,6 +55,11 @@ bool scope_cidr_contains(const ScopeCidr *c, const uint8_t a[16]);
  * scope_lan_host_prefixes), n_lan_extra entries. */
 bool scope_contains(const Scope *s, const uint8_t a[16], const ScopeCidr *lan_extra, size_t n_lan_extra);
 
+/* The prefix length by which the scope holds a, as the BPF walk ranks
+ * scopes (the longest wins): a CIDR's length, "lan" the length of the lan
+ * prefix that holds a, "internet" 0; -1 when it does not hold a. */
+int scope_match_len(const Scope *s, const uint8_t a[16], const ScopeCidr *lan_extra, size_t n_lan_extra);
+
 /* Whether a contains all of b (every CIDR of b inside a CIDR of a, "lan"
  * only in "lan", "internet" only in "internet"; conservative: false when
  * not sure). */

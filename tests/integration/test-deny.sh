@@ -4,7 +4,8 @@
 # deny and allow by remote scope, IPv4 and IPv6, with real connections:
 #   - `deny user@1000 --remote B` refuses uid 1000's TCP connects and UDP sends to B within 1 s
 #     with an error (EPERM), while root reaches B and uid 1000 reaches a second address C on the
-#     same link; each refusal is logged with uid, pid and remote, and counted in list;
+#     same link; each refusal is logged with uid, pid and remote, counted in list, and marked
+#     DENIED in `top --group connection`;
 #   - `unset user@1000 --remote B` lifts it at once;
 #   - the allow-list: `deny all --remote B` + `allow user@1000 --remote B`: uid 1000 connects,
 #     root and uid 1001 are refused; uid 1000 itself may deny its own traffic, but neither deny
@@ -90,6 +91,9 @@ nb_wait_until 3 _logged
 assert_true "the refusal is logged with uid, pid and remote: $(grep -m1 'Denied:' "$NB_TMP/netbumpd.log")" _logged
 got=$(nbctl --json list | jq '[.access[] | select(.target == "user@'"$USER_ID"'") | .denied_packets] | .[0]')
 assert_true "list counts the refusals (denied $got)" test "$got" -ge 4
+top=$(COLUMNS=250 nbctl top --once --group connection 2>&1)
+assert_true "top marks the refused flows: $(grep -m1 DENIED <<<"$top")" \
+        grep -qE "$NB_B4:$PORT.*DENIED \(deny user@$USER_ID --remote " <<<"$top"
 text=$(nbctl list)
 assert_true "list shows the deny" grep -qE "^deny +user@$USER_ID +$NB_B4/32,$NB_B6/128" <<<"$text"
 

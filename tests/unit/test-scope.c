@@ -127,6 +127,26 @@ int main(void) {
 	ASSERT_TRUE(!has("internet", "10.1.2.3"));
 	ASSERT_TRUE(has("internet,10.1.0.0/16", "10.1.2.3"));
 
+	/* Ranking, as the BPF walk does. */
+	{
+		const char *why, *bw;
+		uint8_t x[16];
+		Scope sc;
+
+		ASSERT_EQ(scope_parse("198.18.0.0/15,198.18.0.1/32,lan,internet", &sc, &why, &bw), 0);
+		addr("198.18.0.1", x);
+		ASSERT_EQ(scope_match_len(&sc, x, NULL, 0), 128);
+		addr("198.18.0.2", x);
+		ASSERT_EQ(scope_match_len(&sc, x, NULL, 0), 96 + 15);
+		addr("10.0.0.1", x);
+		ASSERT_EQ(scope_match_len(&sc, x, NULL, 0), 96 + 8);
+		addr("8.8.8.8", x);
+		ASSERT_EQ(scope_match_len(&sc, x, NULL, 0), 0);
+		addr("127.0.0.1", x);
+		ASSERT_EQ(scope_match_len(&sc, x, NULL, 0), -1);
+		scope_done(&sc);
+	}
+
 	/* Containment, for nesting. */
 	ASSERT_TRUE(covers("198.18.0.0/15", "198.18.0.1/32"));
 	ASSERT_TRUE(!covers("198.18.0.1/32", "198.18.0.0/15"));
