@@ -623,20 +623,27 @@ static void access_restore(Manager *m) {
 	if (!f)
 		return;
 	while ((n = getline(&line, &cap, f)) > 0) {
-		char action[8], scope[65536 / 4];
-		unsigned owner;
-		int off = 0;
+		char *action = line, *owner, *scope, *target, *end;
+		unsigned long uid;
 		AccessRule *a = NULL;
 		const char *error = NULL;
 		_cleanup_free_ char *reason = NULL;
 
+		/* "deny|allow OWNER SCOPE TARGET": the target last, it may hold spaces */
 		if (line[n - 1] == '\n')
 			line[n - 1] = '\0';
-		if (strlen(line) >= sizeof(scope) ||
-		    sscanf(line, "%7s %u %16383s %n", action, &owner, scope, &off) != 3 || off == 0 || !line[off])
+		owner = strchr(action, ' ');
+		scope = owner ? strchr(owner + 1, ' ') : NULL;
+		target = scope ? strchr(scope + 1, ' ') : NULL;
+		if (!target || !target[1])
 			continue;
-		if (access_set(m, line + off, scope, streq(action, "allow"), (uid_t)owner, &a, &error, &reason) < 0)
-			log_notice("Not restoring %s %s --remote %s: %s", action, line + off, scope, reason ?: "failed");
+		*owner++ = *scope++ = *target++ = '\0';
+		errno = 0;
+		uid = strtoul(owner, &end, 10);
+		if (errno || *end || uid > UINT32_MAX || (!streq(action, "deny") && !streq(action, "allow")))
+			continue;
+		if (access_set(m, target, scope, streq(action, "allow"), (uid_t)uid, &a, &error, &reason) < 0)
+			log_notice("Not restoring %s %s --remote %s: %s", action, target, scope, reason ?: "failed");
 		else
 			log_info("Restored %s %s --remote %s.", action, a->name, a->remote);
 	}
