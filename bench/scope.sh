@@ -14,12 +14,15 @@
 #    cgroup under its root (client CPU 0, server CPU 1), per workload
 #      tcp-up, tcp-down    bulk TCP, bits/s received
 #      udp-up              64-byte UDP datagrams as fast as iperf3 sends them, datagrams/s
-#    with no rule ("none") and with 8 scoped limits on user@1000 of 1,250 host CIDRs each
-#    ("10k": 10,000 CIDRs, none of them the server's, so the flow stays unlimited but every
-#    packet goes through the scoped path), alternated for BENCH_ROUNDS rounds (default 3), a fresh
-#    netbumpd each.
+#    with no rule ("none"), with 8 scoped limits on user@1000 of one host CIDR each ("8": the
+#    scoped path and HTB classes on the interface, no table to speak of) and with 8 scoped limits
+#    of 1,250 host CIDRs each ("10k": 10,000 CIDRs), none of them the server's, so the flow stays
+#    unlimited but every packet goes through the scoped path; the variants in a rotating order
+#    for BENCH_ROUNDS rounds (default 5), a fresh netbumpd each. The ratio that answers "what do
+#    10,000 CIDRs cost" is 10k / 8, paired within each round; 8 / none is what having scoped
+#    limit rules at all costs.
 # Writes bench/results/scope.json and the "Remote scopes" section of BENCHMARKS.md.
-# Environment: BENCH_ROUNDS=3  BENCH_SECS=3  BENCH_REPEAT=1000000  BENCH_OUT=DIR
+# Environment: BENCH_ROUNDS=5  BENCH_SECS=3  BENCH_REPEAT=1000000  BENCH_OUT=DIR
 
 BENCH_DIR=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=bench/section.sh
@@ -30,7 +33,7 @@ NETBUMP_BUILD_DIR=${NETBUMP_BUILD_DIR:-${1:-$TOP/build}}
 source "$TOP/tests/integration/lib.sh"
 NB_TEST_NAME=bench-scope
 
-ROUNDS=${BENCH_ROUNDS:-3}
+ROUNDS=${BENCH_ROUNDS:-5}
 SECS=${BENCH_SECS:-3}
 PORT=5201
 USER_ID=1000
@@ -70,17 +73,22 @@ _server_idle() {
 }
 
 start_variant() {
+        local k n want
         nb_start_netbumpd >/dev/null
-        if [[ $1 == 10k ]]; then
-                local k
-                for ((k = 0; k < 8; k++)); do
-                        nbctl set "user@$USER_ID" --remote "$(scope_k "$k")" 1gbit >/dev/null ||
-                                nb_fail "cannot load scope $k"
-                done
-                local n
-                n=$(nbctl --json list | jq '[.rules[] | select(.remote != null) | .remote | split(",") | length] | add')
-                [[ $n == 10000 ]] || nb_fail "loaded $n CIDRs, wanted 10000"
-        fi
+        case $1 in
+        none) return 0 ;;
+        8) want=8 ;;
+        10k) want=10000 ;;
+        esac
+        for ((k = 0; k < 8; k++)); do
+                if [[ $1 == 8 ]]; then
+                        nbctl set "user@$USER_ID" --remote "198.19.200.$((k + 1))/32" 1gbit >/dev/null
+                else
+                        nbctl set "user@$USER_ID" --remote "$(scope_k "$k")" 1gbit >/dev/null
+                fi || nb_fail "cannot load scope $k"
+        done
+        n=$(nbctl --json list | jq '[.rules[] | select(.remote != null) | .remote | split(",") | length] | add')
+        [[ $n == "$want" ]] || nb_fail "loaded $n CIDRs, wanted $want"
 }
 
 run_workload() {
@@ -102,7 +110,11 @@ run_workload() {
 }
 
 for ((round = 1; round <= ROUNDS; round++)); do
-        if ((round % 2)); then order=(none 10k); else order=(10k none); fi
+        case $((round % 3)) in
+        1) order=(none 8 10k) ;;
+        2) order=(10k none 8) ;;
+        0) order=(8 10k none) ;;
+        esac
         for v in "${order[@]}"; do
                 start_variant "$v"
                 for w in "${WORKLOADS[@]}"; do
@@ -126,12 +138,18 @@ jq -s --slurpfile cost "$NB_TMP/scope-cost.json" --arg date "$(date -u +%Y-%m-%d
         | {date: $date, kernel: $kernel, cpu: $cpu, nproc: $nproc, commit: $commit, rounds: $rounds, seconds: $secs,
            test_run: $cost[0],
            throughput: ([$all[].workload] | unique | map(. as $w
-                | ([$all[] | select(.workload == $w and .variant == "none") | .value | select(. != null)]) as $a
-                | ([$all[] | select(.workload == $w and .variant == "10k") | .value | select(. != null)]) as $b
-                | {workload: $w, unit: (if ($w | startswith("udp")) then "datagrams/s" else "bit/s" end),
-                   none: $a, k10: $b, none_median: ($a | median), k10_median: ($b | median),
-                   ratio: (if ($a | median) then (($b | median) / ($a | median)) else null end),
-                   spread_none: (if ($a | length) > 0 then ((($a | max) - ($a | min)) / ($a | median)) else null end)}))}' \
+                | def vals($v): [$all[] | select(.workload == $w and .variant == $v) | .value | select(. != null)];
+                  def paired($x; $y): [range(1; $rounds + 1) as $r
+                        | ([$all[] | select(.workload == $w and .round == $r and .variant == $x) | .value][0]) as $a
+                        | ([$all[] | select(.workload == $w and .round == $r and .variant == $y) | .value][0]) as $b
+                        | select($a != null and $b != null and $b > 0) | $a / $b];
+                  def spread: if length > 0 then ((max - min) / median) else null end;
+                {workload: $w, unit: (if ($w | startswith("udp")) then "datagrams/s" else "bit/s" end),
+                   none: vals("none"), s8: vals("8"), k10: vals("10k"),
+                   none_median: (vals("none") | median), s8_median: (vals("8") | median), k10_median: (vals("10k") | median),
+                   k10_vs_8: (paired("10k"; "8") | median), k10_vs_8_all: paired("10k"; "8"),
+                   s8_vs_none: (paired("8"; "none") | median), s8_vs_none_all: paired("8"; "none"),
+                   spread: ([vals("none"), vals("8"), vals("10k")] | map(spread) | map(select(. != null)) | max)}))}' \
         "$RAW" >"$json_out" || nb_fail "cannot summarize the results"
 
 section=$(jq -r '
@@ -153,14 +171,19 @@ section=$(jq -r '
         "| none | \(.test_run.none.cached_ns) ns | - | \(.test_run.none.single_ns) ns | - |",
         (.test_run as $t | $t.scoped[] | "| \(.cidrs) | \(.cached_ns) ns | \(.cached_ns - $t.none.cached_ns | r(1)) ns | \(.walk_ns) ns | \(.walk_ns - $t.none.single_ns | r(1)) ns |"),
         "",
-        "Unlimited throughput, 10,000 CIDRs loaded (8 scoped limits on the flow'"'"'s user, none covering",
-        "the server: every packet takes the scoped path and stays unlimited) against no rule; one iperf3",
-        "flow of uid 1000 over a veth (client CPU 0, server CPU 1), \(.rounds) alternated rounds of",
-        "\(.seconds) s, a fresh netbumpd each. UDP: 64-byte datagrams.",
+        "Unlimited throughput: one iperf3 flow of uid 1000 over a veth (client CPU 0, server CPU 1),",
+        "with no rule, with 8 scoped limits of one CIDR each on the flow'"'"'s user (8) and with 8 of",
+        "1,250 each (10,000 CIDRs); none covers the server, so every packet takes the scoped path and",
+        "stays unlimited. \(.rounds) rounds of \(.seconds) s, the three in a rotating order, a fresh netbumpd",
+        "each; ratios are medians of the ratios within a round. UDP: 64-byte datagrams.",
         "",
-        "| workload | none (median) | 10,000 CIDRs (median) | ratio | spread of none |",
-        "|---|---|---|---|---|",
-        (.throughput[] | "| \(.workload) | \(.none_median | fmt(.unit)) | \(.k10_median | fmt(.unit)) | \(.ratio | if . == null then "-" else r(3) end) | \(.spread_none | if . == null then "-" else "\(. * 100 | r(1))%" end) |"),
+        "| workload | none | 8 CIDRs | 10,000 CIDRs | 10,000 / 8 | 8 / none | spread |",
+        "|---|---|---|---|---|---|---|",
+        (.throughput[] | .unit as $u
+         | "| \(.workload) | \(.none_median | fmt($u)) | \(.s8_median | fmt($u)) | \(.k10_median | fmt($u)) | \(.k10_vs_8 | if . == null then "-" else r(3) end) | \(.s8_vs_none | if . == null then "-" else r(3) end) | \(.spread | if . == null then "-" else "\(. * 100 | r(1))%" end) |"),
+        "",
+        "Spread: the largest (max - min) / median of one variant'"'"'s runs, the noise the ratios are to be",
+        "read against.",
         ""' "$json_out")
 bench_write_section scope "$section" "$md_out"
 printf '%s\n' "$section" >&3
