@@ -401,7 +401,9 @@ struct nb_owner {
 /* In a scope_cidrs value under NB_SCOPE_SID_LAN: the prefix is loopback,
  * which neither "lan" nor "internet" covers. */
 #define NB_SCOPE_V_LOOPBACK 0x100u
+#ifndef NB_SCOPES_PER_KEY
 #define NB_SCOPES_PER_KEY 8
+#endif
 #define NB_MAX_SCOPE_CIDRS 65536
 #define NB_MAX_SCOPE_KEYS 4096
 #define NB_MAX_SCOPE_SIDS 4096 /* sids 1..NB_MAX_SCOPE_SIDS - 1 */
