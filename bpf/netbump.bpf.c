@@ -831,7 +831,7 @@ int nb_ingress_acct(struct __sk_buff *skb)
 	struct bpf_sock *sk = skb->sk;
 	struct nb_sk_tag *tag;
 	__u32 ifindex = skb->ifindex, segs;
-	__u64 bytes;
+	__u64 bytes, gen;
 
 	if (!nb_account || !sk)
 		return 1;
@@ -841,6 +841,11 @@ int nb_ingress_acct(struct __sk_buff *skb)
 	tag = bpf_sk_storage_get(&sk_tags, sk, 0, 0);
 	if (!tag || !nb_tag_filled(tag))
 		return 1;
+	/* A socket that only receives has its cache reset here when ifaces
+	 * changed (the generation). */
+	gen = nb_current_gen();
+	if (tag->gen != gen)
+		nb_tag_classify(tag, gen);
 	if (tag->acct_ifindex != ifindex) {
 		tag->acct_managed = bpf_map_lookup_elem(&ifaces, &ifindex) != NULL;
 		tag->acct_ifindex = ifindex;
