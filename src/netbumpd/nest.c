@@ -49,6 +49,7 @@ static int rank(const Rule *r) {
 	case TARGET_UNIT:
 		return RANK_CGROUP;
 	case TARGET_PID:
+	case TARGET_EXE: /* its processes, wherever they run */
 		return RANK_PID;
 	default:
 		return RANK_SOCK;
