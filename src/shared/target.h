@@ -25,8 +25,8 @@ typedef enum TargetKind {
 	TARGET_PID,
 	TARGET_SOCK,
 	TARGET_UNIT,
-	TARGET_ALL,
-	TARGET_EXE, /* new kinds go last, so that the kinds above keep their values */
+	TARGET_EXE,
+	TARGET_ALL, /* last, so that the kinds above keep their values */
 	_TARGET_KIND_MAX,
 } TargetKind;
 
