@@ -71,6 +71,10 @@ typedef struct ExeRule {
 	sd_event_source *dir_watch;
 	uint64_t taken;   /* processes it moved */
 	uint64_t outside; /* processes it found outside the cgroup root, left alone */
+	/* sockets that processes reported at exec had made by the time they
+	 * were moved (mirrored by cookie): how often the race between exec
+	 * and move mattered */
+	uint64_t early_sockets;
 } ExeRule;
 
 static ExeRule *exe_of(const Rule *r) {
@@ -467,6 +471,7 @@ void exe_rules_on_exec(Manager *m, const struct nb_exe_event *ev) {
 			return;
 		if (take(m, rule, (pid_t)ev->pid, &set) > 0) {
 			mirror(m, rule, &set, false);
+			x->early_sockets += set.added;
 			if (set.added > 0)
 				manager_bpf_bump_gen(m);
 			log_struct(LOG_DEBUG, RULE_FIELDS(rule), "%s: process %u taken in.", rule->name, ev->pid);
@@ -706,6 +711,7 @@ void exe_rule_json(const Rule *rule, struct json_object *o) {
 	json_object_object_add(o, "cgroups", json_object_new_int64((int64_t)x->n_places));
 	json_object_object_add(o, "processes_taken", json_object_new_int64((int64_t)x->taken));
 	json_object_object_add(o, "sockets_mirrored", json_object_new_int64((int64_t)rule->n_cookies));
+	json_object_object_add(o, "sockets_before_move", json_object_new_int64((int64_t)x->early_sockets));
 }
 
 const KindOps kind_exe = {
