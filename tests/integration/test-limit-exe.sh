@@ -144,7 +144,8 @@ for dir in up down; do
                 "after-$dir: ipa started after the rule"
 done
 # how often a new process had made a socket before the daemon moved it (mirrored by cookie then)
-nb_say "after: sockets made between exec and move so far: $(nbctl --json list "exe:$BIN/ipa" | jq '.rule.sockets_before_move // .sockets_before_move // "?"')"
+nb_say "after: sockets made between exec and move so far: $(nbctl --json list |
+        jq --arg t "exe:$BIN/ipa" '.rules[] | select(.target == $t) | .sockets_before_move')"
 
 # --- a copy at another path -------------------------------------------------------------------
 start_client pb copy "$BIN/ipb" -g c1 -- $(iperf_args 5202) -t 3 -O 1
