@@ -7,10 +7,11 @@
 # interpreter):
 #   - bad input: a relative path, a missing file, a directory, a file without an execute bit, a
 #     script (the error names its interpreter) are refused; the rules in force stay as they were;
-#   - running: ipa uploads unlimited (faster than 100 Mbit/s); ~2 s in, `set exe:ipa 8mbit`: the
+#   - running: ipa uploads unlimited (faster than 100 Mbit/s); 2 s in, `set exe:ipa 8mbit`: the
 #     process moves into the rule's cgroup inside its own (c1/netbump-exe-DEV-INO), `list
 #     pid:PID` names the rule, and its open connection is limited: the receiver's goodput from
-#     1.5 s after the set to the end within 10% of the rate;
+#     1.5 s after the set until the change within 10% of the rate; 7 s in, changed live to
+#     16mbit: from 1.5 s after the change to the end within 10% of that;
 #   - after: with the rule in force, a new ipa uploads and downloads limited within 10%;
 #   - a copy: ipb at its own path stays unlimited and in c1;
 #   - a child: `set exe:wsh 8mbit`; wsh starts ipb as a child (not exec'd: "; exit $?"), which is
@@ -25,6 +26,7 @@
 source "$(dirname "$0")/lib.sh"
 
 RATE=8mbit
+RATE2=16mbit            # changed live
 TOL=10                  # percent, goodput
 FREE_MIN=100000000      # bits/s an unlimited transfer must exceed
 USER_ID=1000
@@ -114,10 +116,10 @@ bad "interpreter /bin/sh" "exe:$BIN/script.sh" 8mbit
 nbctl_ok unset cgroup:"$CU"
 
 # --- a running process and its open connection -----------------------------------------------
-start_client pa run-a "$BIN/ipa" -g c1 -- $(iperf_args 5201) -t 9 -O 0 -i 0.5
+start_client pa run-a "$BIN/ipa" -g c1 -- $(iperf_args 5201) -t 13 -O 0 -i 0.5
 nb_wait_until 5 _in_cgroup "$PROC" "$C1" || nb_fail "ipa $PROC never reached $C1"
 t0=$(nb_now)
-sleep 2
+nb_sleep_until "$t0" 2
 ts=$(nb_now)
 nbctl_ok set "exe:$BIN/ipa" "$RATE"
 PA=$(place "$BIN/ipa")
@@ -125,13 +127,20 @@ cg=$(nb_proc_cgroup "$PROC")
 assert_true "running: ipa ($PROC) is in $C1/$PA (is in $cg)" test "$cg" = "$C1/$PA"
 a=$(applies "$PROC")
 assert_true "running: list pid:$PROC names exe:$BIN/ipa (says '$a')" test "$a" = "exe:$BIN/ipa"
+nb_sleep_until "$t0" 7
+tc=$(nb_now)
+nbctl_ok set "exe:$BIN/ipa" "$RATE2"
 iperf_client_wait "$pa" || nb_fail "running: ipa failed"
-s=$(nb_rel "$t0" "$ts")
+s=$(nb_rel "$t0" "$ts") c=$(nb_rel "$t0" "$tc")
+nb_say "running: set at $s s, changed at $c s"
 receiver_intervals "$NB_TMP/run-a.json" >"$NB_TMP/run-a.int"
 free=$(awk -v s="$s" '$2 <= s - 0.3 { print $3, $2 - $1 }' "$NB_TMP/run-a.int" | mean)
-lim=$(awk -v s="$s" '$1 >= s + 1.5 { print $3, $2 - $1 }' "$NB_TMP/run-a.int" | mean)
+lim=$(awk -v s="$s" -v c="$c" '$1 >= s + 1.5 && $2 <= c - 0.3 { print $3, $2 - $1 }' "$NB_TMP/run-a.int" | mean)
+lim2=$(awk -v c="$c" '$1 >= c + 1.5 { print $3, $2 - $1 }' "$NB_TMP/run-a.int" | mean)
 assert_above "$free" "$FREE_MIN" "running: ipa before the rule"
 assert_within "$lim" "$expected" "$TOL" "running: ipa's open connection from 1.5 s after the set"
+assert_within "$lim2" "$(expected_goodput "$RATE2" 4)" "$TOL" "running: the same connection from 1.5 s after the change to $RATE2"
+nbctl_ok set "exe:$BIN/ipa" "$RATE"
 
 # --- started after the rule, both ways --------------------------------------------------------
 for dir in up down; do
