@@ -71,12 +71,12 @@ else
                 for ((i = 0; i < NRULES; i++)); do nbctl unset "exe:$NB_TMP/exes/t$i" >/dev/null || nb_fail "unset exe: $i"; done
         }
         n_exe_rules() { nbctl --json list | jq '[.rules[] | select(.kind == "exe" or (.target | startswith("exe:")))] | length'; }
-        # run_loop: execs/s of one run, on CPU 0, in the loop cgroup
+        # run_loop: "execs/s execs/CPU-s" of one run, on CPU 0, in the loop cgroup
         run_loop() {
                 local out
                 _nb_argv -g "$CG"
                 out=$("${_NB_ARGV[@]}" taskset -c 0 "$LOOP" "$SECS") || nb_fail "exec-loop failed"
-                awk '{ printf "%.1f\n", $1 / $2 }' <<<"$out"
+                awk '{ printf "%.1f %.1f\n", $1 / $2, $1 / $3 }' <<<"$out"
         }
 
         run_loop >/dev/null # warm-up: page cache, the loop's first forks
@@ -92,9 +92,10 @@ else
                         n=$(n_exe_rules)
                         [[ $n == "$v" ]] || nb_fail "round $round: $n exe: rules in force, wanted $v"
                         sleep 0.5
-                        val=$(run_loop)
-                        nb_say "round $round, $v exe: rules: $val execs/s"
-                        printf '{"kind":"loop","round":%d,"rules":%d,"execs_per_s":%s}\n' "$round" "$v" "$val" >>"$RAW"
+                        read -r val cpu < <(run_loop)
+                        nb_say "round $round, $v exe: rules: $val execs/s, $cpu execs per CPU-second"
+                        printf '{"kind":"loop","round":%d,"rules":%d,"execs_per_s":%s,"execs_per_cpu_s":%s}\n' \
+                                "$round" "$v" "$val" "$cpu" >>"$RAW"
                 done
         done
 
@@ -104,7 +105,7 @@ else
         hook_id=$(bpftool -j prog show 2>/dev/null | jq -r '[.[] | select(.name == "nb_exec") | .id] | max // empty')
         if [[ -n $hook_id ]] && echo 1 >/proc/sys/kernel/bpf_stats_enabled 2>/dev/null; then
                 read -r t0 c0 < <(bpftool -j prog show id "$hook_id" | jq -r '"\(.run_time_ns // 0) \(.run_cnt // 0)"')
-                val=$(run_loop)
+                read -r val _ < <(run_loop)
                 read -r t1 c1 < <(bpftool -j prog show id "$hook_id" | jq -r '"\(.run_time_ns // 0) \(.run_cnt // 0)"')
                 restore_stats
                 printf '{"kind":"hook","execs_per_s":%s,"run_time_ns":%d,"run_cnt":%d}\n' "$val" "$((t1 - t0))" "$((c1 - c0))" >>"$RAW"
@@ -125,16 +126,24 @@ else
                 . as $all
                 | ([$all[] | select(.kind == "loop" and .rules == 0) | .execs_per_s]) as $off
                 | ([$all[] | select(.kind == "loop" and .rules > 0) | .execs_per_s]) as $on
-                | ([range(1; $rounds + 1) as $r
-                    | ([$all[] | select(.kind == "loop" and .round == $r and .rules > 0) | .execs_per_s][0]) as $a
-                    | ([$all[] | select(.kind == "loop" and .round == $r and .rules == 0) | .execs_per_s][0]) as $b
-                    | select($a != null and $b != null and $b > 0) | $a / $b]) as $pairs
+                | def pairs(f): [range(1; $rounds + 1) as $r
+                    | ([$all[] | select(.kind == "loop" and .round == $r and .rules > 0) | f][0]) as $a
+                    | ([$all[] | select(.kind == "loop" and .round == $r and .rules == 0) | f][0]) as $b
+                    | select($a != null and $b != null and $b > 0) | $a / $b];
+                  (pairs(.execs_per_s)) as $pairs
+                | (pairs(.execs_per_cpu_s)) as $cpairs
+                | ([$all[] | select(.kind == "loop" and .rules == 0) | .execs_per_cpu_s]) as $coff
+                | ([$all[] | select(.kind == "loop" and .rules > 0) | .execs_per_cpu_s]) as $con
                 | {date: $date, kernel: $kernel, cpu: $cpu, nproc: $nproc, commit: $commit, rounds: $rounds,
                    seconds: $secs, rules: $nrules, linkage: $linkage,
                    off: $off, on: $on, off_median: ($off | median), on_median: ($on | median),
                    off_spread: ($off | spread), on_spread: ($on | spread),
                    ratio: (if ($off | median) then (($on | median) / ($off | median)) else null end),
                    paired: $pairs, paired_median: ($pairs | median), paired_min: ($pairs | min), paired_max: ($pairs | max),
+                   cpu: {off: $coff, on: $con, off_median: ($coff | median), on_median: ($con | median),
+                         off_spread: ($coff | spread), on_spread: ($con | spread),
+                         ratio: (if ($coff | median) then (($con | median) / ($coff | median)) else null end),
+                         paired_median: ($cpairs | median), paired_min: ($cpairs | min), paired_max: ($cpairs | max)},
                    hook: ([$all[] | select(.kind == "hook")
                            | . + {ns_per_exec: (if .run_cnt > 0 then .run_time_ns / .run_cnt else null end)}][0])}' \
                 "$RAW" >"$json_out" || nb_fail "cannot summarize the results"
@@ -156,7 +165,12 @@ section=$(jq -r '
         "| 0 | \(.off_median | r(1)) | \(.off_spread | pct) | \(.off | map(r(0)) | join(", ")) |",
         "| \(.rules) | \(.on_median | r(1)) | \(.on_spread | pct) | \(.on | map(r(0)) | join(", ")) |",
         "",
-        "Ratio \(.rules) / 0: \(.ratio | r(3)) of the medians; \(.paired_median | r(3)) (\(.paired_min | r(3))-\(.paired_max | r(3))) of the same round'"'"'s pair. Goal: at least 0.95 — " +
+        "Per CPU-second of the loop and its children (user and system time, less disturbed by other",
+        "load than the wall clock): \(.cpu.off_median | r(1)) execs with no rule (spread \(.cpu.off_spread | pct)),",
+        "\(.cpu.on_median | r(1)) with \(.rules) (spread \(.cpu.on_spread | pct)); ratio \(.cpu.ratio | r(3)) of the medians,",
+        "\(.cpu.paired_median | r(3)) (\(.cpu.paired_min | r(3))-\(.cpu.paired_max | r(3))) of the same round'"'"'s pair.",
+        "",
+        "Ratio \(.rules) / 0, execs/s: \(.ratio | r(3)) of the medians; \(.paired_median | r(3)) (\(.paired_min | r(3))-\(.paired_max | r(3))) of the same round'"'"'s pair. Goal: at least 0.95 — " +
           (if (.paired_median // .ratio) >= 0.95 then "met." else "missed." end),
         "",
         (if .hook and .hook.ns_per_exec then
