@@ -180,7 +180,7 @@ section=$(jq -r '
           (if (.paired_median // .ratio) >= 0.95 then "met." else "missed." end),
         "",
         (if .hook and .hook.ns_per_exec then
-           "The hook itself (`kernel.bpf_stats_enabled=1`, one more run with the rules): \(.hook.ns_per_exec | r(0)) ns per exec over \(.hook.run_cnt) execs, against \(1e9 / .off_median | r(0)) ns for a whole fork+exec+wait here."
+           "The hook itself (`kernel.bpf_stats_enabled=1`, one more run with the rules): \(.hook.ns_per_exec | r(0)) ns per exec over \(.hook.run_cnt) execs, against \(1e9 / .off_median | r(0)) ns for a whole fork+exec+wait here: by its own time the ratio would be \(1 - .hook.ns_per_exec * .off_median / 1e9 | r(4)); the ratios measured differ from 1 by the noise of the machine (the spreads above), not by the hook."
          else "The hook'"'"'s own time was not measured." end),
         ""' "$json_out")
 

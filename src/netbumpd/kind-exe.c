@@ -52,6 +52,7 @@
 #include "process.h"
 #include "ramp.h"
 #include "sock-diag.h"
+#include "unit.h"
 
 /* A cgroup of the rule's inside the cgroup its processes came from. */
 typedef struct ExePlace {
@@ -328,6 +329,11 @@ static int move_one(Manager *m, Rule *rule, pid_t pid, Inodes *set) {
 		x->outside++;
 		return 0;
 	}
+	/* As for a user's pid: rule: where systemd manages the cgroup for
+	 * someone else (a system service running as the user), only root's
+	 * rule may make a cgroup in it. */
+	if (rule->owner != 0 && manager_use_scopes(m) && cgroup_delegate(m, from) != rule->owner)
+		return 0;
 	if (is_place_of(x, from)) {
 		/* Already in (a child born there), or in a place a killed run
 		 * made: taken over. */

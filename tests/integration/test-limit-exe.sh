@@ -146,7 +146,7 @@ nbctl_ok set "exe:$BIN/ipa" "$RATE"
 for dir in up down; do
         extra=()
         [[ $dir == down ]] && extra=(-R)
-        start_client pa after-$dir "$BIN/ipa" -g c1 -- $(iperf_args 5201) -t 4 -O 1 "${extra[@]}"
+        start_client pa after-$dir "$BIN/ipa" -g c1 -- $(iperf_args 5201) -t 6 -O 1 "${extra[@]}"
         nb_wait_until 5 _in_cgroup "$PROC" "$C1/$PA" || nb_record_failure "after-$dir: ipa $PROC not in $C1/$PA (in $(nb_proc_cgroup "$PROC"))"
         iperf_client_wait "$pa" || nb_fail "after-$dir: ipa failed"
         assert_within "$(goodput_from_json "$NB_TMP/after-$dir.json")" "$expected" "$TOL" \
