@@ -63,7 +63,8 @@ typedef struct ExePlace {
 } ExePlace;
 
 typedef struct ExeRule {
-	struct nb_exe_key key;
+	struct nb_exe_key key; /* as the exec hook sees the file */
+	uint64_t st_dev;       /* as stat(2) does (ExeFile.dev) */
 	bool keyed;  /* key is in exe_rules */
 	bool hooked; /* counted in Manager.exe_hooked */
 	char *place_name; /* "netbump-exe-DEV-INO" of the file when the rule was made */
@@ -376,7 +377,7 @@ static bool runs_file(pid_t pid, const ExeRule *x) {
 	struct stat st;
 
 	snprintf(fn, sizeof(fn), "/proc/%d/exe", (int)pid);
-	return stat(fn, &st) >= 0 && (uint64_t)st.st_ino == x->key.ino && exe_kernel_dev(st.st_dev) == x->key.dev;
+	return stat(fn, &st) >= 0 && (uint64_t)st.st_ino == x->key.ino && (uint64_t)st.st_dev == x->st_dev;
 }
 
 /* Takes a process running the rule's program, and its children, into the
@@ -534,6 +535,7 @@ static int dir_cb(sd_event_source *s, const struct inotify_event *ev, void *user
 		(void)key_set(m, rule);
 		return 0;
 	}
+	x->st_dev = f.dev;
 	log_struct(LOG_INFO, RULE_FIELDS(rule), "%s: the file was replaced (inode %llu, was %llu); the rule follows it.",
 		   rule->name, (unsigned long long)f.ino, (unsigned long long)old.ino);
 	(void)scan(m, rule, true);
@@ -565,6 +567,7 @@ static int exe_resolve(Manager *m, Rule *rule, const char **ret_error, char **re
 	if (!rule->exe)
 		return -ENOMEM;
 	rule->exe->key = (struct nb_exe_key){ .ino = f.ino, .dev = f.kdev };
+	rule->exe->st_dev = f.dev;
 	twin = rule_of_key(m, &rule->exe->key, rule);
 	if (twin)
 		return rule_fail(ret_error, ret_reason, E_INVALID, -EEXIST,

@@ -15,6 +15,39 @@ uint32_t exe_kernel_dev(dev_t dev) {
 	return (uint32_t)(major(dev) << 20 | (minor(dev) & 0xfffff));
 }
 
+int exe_mountinfo_dev(const char *mountinfo, uint64_t mnt_id, uint32_t *ret) {
+	for (const char *line = mountinfo; line && *line;) {
+		unsigned long long id, parent;
+		unsigned maj, min;
+
+		if (sscanf(line, "%llu %llu %u:%u ", &id, &parent, &maj, &min) == 4 && id == mnt_id) {
+			*ret = (uint32_t)(maj << 20 | (min & 0xfffff));
+			return 0;
+		}
+		line = strchr(line, '\n');
+		if (line)
+			line++;
+	}
+	return -ENOENT;
+}
+
+/* The kernel's device of the file system fd is on: that of its mount
+ * (statx(2) STATX_MNT_ID, Linux 5.8), else st_dev. */
+static uint32_t fs_kernel_dev(int fd, dev_t st_dev) {
+	_cleanup_fclose_ FILE *f = NULL;
+	_cleanup_free_ char *text = NULL;
+	struct statx stx;
+	size_t n = 0;
+	uint32_t kdev;
+
+	if (statx(fd, "", AT_EMPTY_PATH, STATX_MNT_ID, &stx) < 0 || !(stx.stx_mask & STATX_MNT_ID))
+		return exe_kernel_dev(st_dev);
+	f = fopen("/proc/self/mountinfo", "re");
+	if (!f || getdelim(&text, &n, '\0', f) < 0 || exe_mountinfo_dev(text, stx.stx_mnt_id, &kdev) < 0)
+		return exe_kernel_dev(st_dev);
+	return kdev;
+}
+
 int exe_shebang_interpreter(const char *head, size_t n, char **ret) {
 	size_t a = 2, b;
 
@@ -80,6 +113,6 @@ int exe_file_check(const char *path, ExeFile *ret, char **ret_reason) {
 			    "%s is not an ELF program: the kernel would run it through an interpreter (binfmt_misc), "
 			    "which /proc/PID/exe would name, or not at all",
 			    path, NULL);
-	*ret = (ExeFile){ .ino = (uint64_t)st.st_ino, .kdev = exe_kernel_dev(st.st_dev) };
+	*ret = (ExeFile){ .ino = (uint64_t)st.st_ino, .kdev = fs_kernel_dev(fd, st.st_dev), .dev = (uint64_t)st.st_dev };
 	return 0;
 }

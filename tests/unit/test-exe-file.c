@@ -67,6 +67,22 @@ int main(void) {
 	ASSERT_EQ(exe_kernel_dev(makedev(0, 300)), 300u); /* anonymous devices (tmpfs, overlayfs) */
 	ASSERT_EQ(exe_kernel_dev(makedev(259, 0x12345)), (259u << 20) | 0x12345u);
 
+	/* mountinfo: the mount's MAJOR:MINOR, the superblock's device */
+	{
+		static const char mi[] = "22 27 0:21 / /proc rw,relatime - proc proc rw\n"
+					 "27 1 254:0 / / rw,relatime - ext4 /dev/vda rw\n"
+					 "140 27 0:47 /@home /home rw - btrfs /dev/vdb rw,subvol=/@home\n";
+		uint32_t d = 0;
+		ASSERT_OK(exe_mountinfo_dev(mi, 27, &d));
+		ASSERT_EQ(d, 254u << 20);
+		ASSERT_OK(exe_mountinfo_dev(mi, 140, &d));
+		ASSERT_EQ(d, 47u);
+		ASSERT_OK(exe_mountinfo_dev(mi, 22, &d));
+		ASSERT_EQ(d, 21u);
+		ASSERT_EQ(exe_mountinfo_dev(mi, 2, &d), -ENOENT);
+		ASSERT_EQ(exe_mountinfo_dev("", 27, &d), -ENOENT);
+	}
+
 	shebang("#!/bin/sh\n", "/bin/sh");
 	shebang("#! /usr/bin/env python3\n", "/usr/bin/env");
 	shebang("#!\t/usr/bin/perl -w\n", "/usr/bin/perl");
@@ -91,6 +107,9 @@ int main(void) {
 	ASSERT_TRUE(why == NULL);
 	ASSERT_OK(stat(prog, &st));
 	ASSERT_EQ(a.ino, st.st_ino);
+	ASSERT_EQ(a.dev, st.st_dev);
+	/* the device of its mount: st_dev's on file systems without
+	 * subvolumes (tmpfs, ext4: what /tmp is here) */
 	ASSERT_EQ(a.kdev, exe_kernel_dev(st.st_dev));
 	/* the same bytes at another path: another file */
 	ASSERT_OK(exe_file_check(copy, &b, &why));
