@@ -46,7 +46,6 @@ make_cgroup c1 >/dev/null
 make_cgroup cu >/dev/null
 C1=$(cgroup_rel c1)
 CU=$(cgroup_rel cu)
-rate_bps=$(rate_to_bps "$RATE")
 expected=$(expected_goodput "$RATE" 4)
 
 nb_start_netbumpd
@@ -86,12 +85,15 @@ start_client() {
         _nb_argv "${pre[@]}"
         (exec timeout -k 5 40 "${_NB_ARGV[@]}" "$prog" "$@" >"$json" 2>"$json.err") &
         nb_track_pid $!
+        # shellcheck disable=SC2034 # read by iperf_client_wait (lib.sh)
         NB_BG_JSON[$!]=$json
         printf -v "$__v" '%s' "$!"
         PROC=$(nb_child_pid "$!" "$(basename "$prog")") || nb_fail "$name: no $(basename "$prog") below timeout $!"
 }
 
-iperf_args() { echo -c "$NB_B4" -p "$1" -J --get-server-output --connect-timeout 3000; }
+# the client's arguments but the port
+IPERF=(-c "$NB_B4" -J --get-server-output --connect-timeout 3000)
+pa='' pb='' pw=
 
 # --- bad input ------------------------------------------------------------------------------
 printf '#!/bin/sh\nexec true\n' >"$BIN/script.sh"
@@ -116,7 +118,7 @@ bad "interpreter /bin/sh" "exe:$BIN/script.sh" 8mbit
 nbctl_ok unset cgroup:"$CU"
 
 # --- a running process and its open connection -----------------------------------------------
-start_client pa run-a "$BIN/ipa" -g c1 -- $(iperf_args 5201) -t 13 -O 0 -i 0.5
+start_client pa run-a "$BIN/ipa" -g c1 -- -p 5201 "${IPERF[@]}" -t 13 -O 0 -i 0.5
 nb_wait_until 5 _in_cgroup "$PROC" "$C1" || nb_fail "ipa $PROC never reached $C1"
 t0=$(nb_now)
 nb_sleep_until "$t0" 2
@@ -146,7 +148,7 @@ nbctl_ok set "exe:$BIN/ipa" "$RATE"
 for dir in up down; do
         extra=()
         [[ $dir == down ]] && extra=(-R)
-        start_client pa after-$dir "$BIN/ipa" -g c1 -- $(iperf_args 5201) -t 6 -O 1 "${extra[@]}"
+        start_client pa after-$dir "$BIN/ipa" -g c1 -- -p 5201 "${IPERF[@]}" -t 6 -O 1 "${extra[@]}"
         nb_wait_until 5 _in_cgroup "$PROC" "$C1/$PA" || nb_record_failure "after-$dir: ipa $PROC not in $C1/$PA (in $(nb_proc_cgroup "$PROC"))"
         iperf_client_wait "$pa" || nb_fail "after-$dir: ipa failed"
         assert_within "$(goodput_from_json "$NB_TMP/after-$dir.json")" "$expected" "$TOL" \
@@ -157,7 +159,7 @@ nb_say "after: sockets made between exec and move so far: $(nbctl --json list |
         jq --arg t "exe:$BIN/ipa" '.rules[] | select(.target == $t) | .sockets_before_move')"
 
 # --- a copy at another path -------------------------------------------------------------------
-start_client pb copy "$BIN/ipb" -g c1 -- $(iperf_args 5202) -t 3 -O 1
+start_client pb copy "$BIN/ipb" -g c1 -- -p 5202 "${IPERF[@]}" -t 3 -O 1
 sleep 1
 cg=$(nb_proc_cgroup "$PROC")
 assert_true "copy: ipb ($PROC) stays in $C1 (is in $cg)" test "$cg" = "$C1"
@@ -168,7 +170,7 @@ assert_above "$(goodput_from_json "$NB_TMP/copy.json")" "$FREE_MIN" "copy: ipb, 
 nbctl_ok set "exe:$BIN/wsh" "$RATE"
 PW=$(place "$BIN/wsh")
 # shellcheck disable=SC2016
-start_client pw child "$BIN/wsh" -g c1 -- -c '"$0" "$@"; exit $?' "$BIN/ipb" $(iperf_args 5202) -t 4 -O 1
+start_client pw child "$BIN/wsh" -g c1 -- -c '"$0" "$@"; exit $?' "$BIN/ipb" -p 5202 "${IPERF[@]}" -t 4 -O 1
 wsh=$PROC
 nb_wait_until 5 _in_cgroup "$wsh" "$C1/$PW" || nb_record_failure "child: wsh $wsh not in $C1/$PW (in $(nb_proc_cgroup "$wsh"))"
 pb=$(nb_child_pid "$wsh" ipb) || nb_fail "child: wsh $wsh did not start ipb"
@@ -184,7 +186,7 @@ chmod 0755 "$BIN/ipa.new"
 mv "$BIN/ipa.new" "$BIN/ipa"
 assert_true "replaced: the new file has another inode ($(place "$BIN/ipa"))" test "$(place "$BIN/ipa")" != "$PA"
 sleep 0.3
-start_client pa replaced "$BIN/ipa" -g c1 -- $(iperf_args 5201) -t 4 -O 1
+start_client pa replaced "$BIN/ipa" -g c1 -- -p 5201 "${IPERF[@]}" -t 4 -O 1
 # its cgroups keep the name the rule's first file gave them
 nb_wait_until 5 _in_cgroup "$PROC" "$C1/$PA" || nb_record_failure "replaced: ipa $PROC not in $C1/$PA (in $(nb_proc_cgroup "$PROC"))"
 iperf_client_wait "$pa" || nb_fail "replaced: ipa failed"
@@ -194,19 +196,19 @@ assert_within "$(goodput_from_json "$NB_TMP/replaced.json")" "$expected" "$TOL" 
 out=$(ucli set "exe:$BIN/ipb" "$RATE" 2>&1) || nb_fail "uid $USER_ID: set exe:$BIN/ipb failed: $out"
 nb_say "uid $USER_ID: netbumpctl set exe:$BIN/ipb $RATE: ok"
 PB=$(place "$BIN/ipb")
-start_client pb root-ipb "$BIN/ipb" -g c1 -- $(iperf_args 5202) -t 3 -O 1
+start_client pb root-ipb "$BIN/ipb" -g c1 -- -p 5202 "${IPERF[@]}" -t 3 -O 1
 sleep 1
 cg=$(nb_proc_cgroup "$PROC")
 assert_true "user rule: root's ipb ($PROC) stays in $C1 (is in $cg)" test "$cg" = "$C1"
 iperf_client_wait "$pb" || nb_fail "user rule: root's ipb failed"
 assert_above "$(goodput_from_json "$NB_TMP/root-ipb.json")" "$FREE_MIN" "user rule: root's ipb is not limited"
-start_client pb user-ipb "$BIN/ipb" -g cu -u "$USER_ID" -- $(iperf_args 5202) -t 4 -O 1
+start_client pb user-ipb "$BIN/ipb" -g cu -u "$USER_ID" -- -p 5202 "${IPERF[@]}" -t 4 -O 1
 nb_wait_until 5 _in_cgroup "$PROC" "$CU/$PB" || nb_record_failure "user rule: uid $USER_ID's ipb $PROC not in $CU/$PB (in $(nb_proc_cgroup "$PROC"))"
 iperf_client_wait "$pb" || nb_fail "user rule: uid $USER_ID's ipb failed"
 assert_within "$(goodput_from_json "$NB_TMP/user-ipb.json")" "$expected" "$TOL" "user rule: uid $USER_ID's ipb"
 
 # --- unset: back where they were, nothing left ------------------------------------------------
-start_client pa last "$BIN/ipa" -g c1 -- $(iperf_args 5201) -t 3 -O 0
+start_client pa last "$BIN/ipa" -g c1 -- -p 5201 "${IPERF[@]}" -t 3 -O 0
 nb_wait_until 5 _in_cgroup "$PROC" "$C1/$PA" || nb_record_failure "unset: ipa $PROC not in $C1/$PA"
 nbctl_ok unset "exe:$BIN/ipa"
 cg=$(nb_proc_cgroup "$PROC")
