@@ -19,6 +19,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 #include <bpf/bpf_core_read.h>
+#include <bpf/bpf_tracing.h>
 #include <netbump/netbump.h>
 
 /* uapi #defines, which BTF (and so vmlinux.h) does not carry. */
@@ -896,6 +897,8 @@ int nb_sock_release(struct bpf_sock *ctx)
 	bpf_ringbuf_submit(ev, 0);
 	return 1; /* the return value of sock_release is ignored; 1 as elsewhere */
 }
+
+#include "exe.bpf.h"
 
 /* No GPL-only helper is used; "Dual BSD/GPL" is the GPL-compatible string
  * the kernel knows that is closest to this file's licence. */
