@@ -17,6 +17,8 @@
  */
 #pragma once
 
+/* A kfunc: the kernel offers kfuncs to GPL-compatible programs only, which
+ * this object's "Dual BSD/GPL" is (license_is_gpl_compatible()). */
 extern int bpf_sock_destroy(struct sock_common *sk) __ksym __weak;
 
 /* A socket of a target with scoped rules is about to talk to addr:
