@@ -54,17 +54,17 @@ got=$(nbctl --json list | jq -c --arg s "$SCOPE" '[.rules[] | select(.remote == 
 assert_true "list: the scoped rule's classes counted the shaped bytes ($got)" test "$got" = "[true]"
 
 # --- an unscoped rule on the same target beside it; list names both ----------------------------
-nbctl_ok set "user@$USER_ID" 200mbit
+nbctl_ok set "user@$USER_ID" 40mbit
 got=$(nbctl --json list | jq -c '[.rules[] | [.target, .remote, .parent]] | sort')
 want="[[\"user@$USER_ID\",null,null],[\"user@$USER_ID\",\"$SCOPE\",\"user@$USER_ID\"]]"
 assert_true "scoped rule nests under the unscoped rule of its target (list: $got)" test "$got" = "$want"
 text=$(nbctl list)
 assert_true "list shows the scope: $(grep -F -- --remote <<<"$text" | head -1)" grep -qF -- "user@$USER_ID --remote $SCOPE" <<<"$text"
-# Still 8mbit to B, 200mbit to C, v4 upload.
+# Still 8mbit to B, 40mbit to C, v4 upload.
 bps=$(measure_goodput -g users -u "$USER_ID" -t "$SECS" "$NB_B4" 5201) || nb_fail "iperf3 to $NB_B4 failed"
-assert_within "$bps" "$(expected_goodput "$RATE" 4)" "$TOL" "scoped 8mbit under an unscoped 200mbit, up v4 to $NB_B4"
+assert_within "$bps" "$(expected_goodput "$RATE" 4)" "$TOL" "scoped 8mbit under an unscoped 40mbit, up v4 to $NB_B4"
 bps=$(measure_goodput -g users -u "$USER_ID" -t "$SECS" "$NB_C4" 5201) || nb_fail "iperf3 to $NB_C4 failed"
-assert_within "$bps" "$(expected_goodput 200mbit 4)" "$TOL" "the unscoped 200mbit, up v4 to $NB_C4"
+assert_within "$bps" "$(expected_goodput 40mbit 4)" "$TOL" "the unscoped 40mbit, up v4 to $NB_C4"
 
 # --- bad scopes: refused, naming the word; the rules stay as they are --------------------------
 before=$(nbctl --json list | jq -c '[.rules[] | [.target, .remote, .up, .down]] | sort')
@@ -95,7 +95,7 @@ got=$(nbctl --json list | jq -c '[.rules[] | [.target, .remote]]')
 assert_true "unset --remote (scope in another order) removed the scoped rule only ($got)" \
         test "$got" = "[[\"user@$USER_ID\",null]]"
 bps=$(measure_goodput -g users -u "$USER_ID" -t "$SECS" "$NB_B4" 5201) || nb_fail "iperf3 to $NB_B4 failed"
-assert_within "$bps" "$(expected_goodput 200mbit 4)" "$TOL" "after unset --remote: the unscoped 200mbit, up v4 to $NB_B4"
+assert_within "$bps" "$(expected_goodput 40mbit 4)" "$TOL" "after unset --remote: the unscoped 40mbit, up v4 to $NB_B4"
 out=$(nbctl unset "user@$USER_ID" --remote "$NB_B4/32" 2>&1) && nb_record_failure "unset of a scope with no rule succeeded: $out" ||
         nb_say "unset of a scope without a rule refused: ok ($out)"
 
