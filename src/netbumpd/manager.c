@@ -14,6 +14,7 @@
 #include "iface.h"
 #include "log.h"
 #include "manager.h"
+#include "netns.h"
 #include "mountns.h"
 #include "netbump.skel.h"
 #include "netbump/netbump.h"
@@ -322,6 +323,7 @@ void manager_stop(Manager *m) {
 	m->bus = sd_bus_flush_close_unref(m->bus);
 	manager_own_cgroup_remove(m);
 	m->diag = sock_diag_free(m->diag);
+	netns_stop(m);
 	manager_ifaces_free(m);
 	manager_kept_clsact_free(m);
 	manager_top_free(m);

@@ -23,6 +23,7 @@ struct bpf_link;
 struct ring_buffer;
 struct TopState;
 struct ConnsState;
+struct NetnsState;
 
 /* Name prefix of the IFB netbump makes for each interface: "nbifb<ifindex>".
  * A prefix of our own (never ifb0) so we only ever delete what we made. */
@@ -233,6 +234,7 @@ struct Manager {
 	bool accounting;          /* the programs count traffic per process (acct map) */
 	struct TopState *top;     /* samples of the acct map (top.c) */
 	struct ConnsState *conns; /* the last Connections call's byte counters (conns.c) */
+	struct NetnsState *netns; /* other network namespaces' links (netns.c) */
 
 	Iface *ifaces;
 	Rule *rules;
