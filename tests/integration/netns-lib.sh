@@ -60,17 +60,18 @@ nsl_in() {
         nsenter --net="$netns" sh -c 'echo $$ > "$0/cgroup.procs" && exec "$@"' "$cg" "$@"
 }
 
-# nsl_goodput NETNS CG SECS [-R] ADDR PORT: an iperf3 client in NETNS and CG; prints the receiver's
-# bits/s (-O 1: the first second, slow start and the queue filling, not counted)
+# nsl_goodput NETNS CG SECS [-O OMIT] [-R] ADDR PORT: an iperf3 client in NETNS and CG; prints the
+# receiver's bits/s (-O: seconds not counted at the start, slow start and the queue filling; 1)
 nsl_goodput() {
         local netns=$1 cg=$2 secs=$3 json
         shift 3
         NB_CLIENT_SEQ=$((NB_CLIENT_SEQ + 1))
         json=$NB_TMP/nsl-client-$NB_CLIENT_SEQ-$BASHPID.json  # $BASHPID: apart in background calls
-        local args=() addr port
+        local args=() addr port omit=1
+        if [[ $1 == -O ]]; then omit=$2; shift 2; fi
         if [[ $1 == -R ]]; then args+=(-R); shift; fi
         addr=$1 port=$2
-        if ! nsl_in "$netns" "$cg" timeout -k 5 $((secs + 20)) iperf3 -c "$addr" -p "$port" -t "$secs" -O 1 -J \
+        if ! nsl_in "$netns" "$cg" timeout -k 5 $((secs + 20)) iperf3 -c "$addr" -p "$port" -t "$secs" -O "$omit" -J \
                 --connect-timeout 3000 "${args[@]}" >"$json" 2>"$json.err"; then
                 nb_say "iperf3 client in $netns failed: $(jq -r '.error // empty' "$json" 2>/dev/null) $(cat "$json.err")"
                 return 1

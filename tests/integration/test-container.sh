@@ -38,18 +38,21 @@ spid=
 # measure K DIR ADDR [CLS-RULE-TARGET]: goodput and the rule's class rate (link layer) of one
 # transfer from container K; prints "goodput linkrate"
 measure() {
-        local k=$1 dir=$2 addr=$3 dev=$NB_IF_A opts=(-O 1) json t0 cls bps rate
+        local k=$1 dir=$2 addr=$3 dev=$NB_IF_A omit=1 json t0 cls bps rate opts
         cls=$(nbctl --json list | jq -r '.rules[0].class')
-        [[ $dir == down ]] && { dev=$IFB; opts+=(-R); }
+        # downloads: 2 s omitted, as test-limit-cgroup does (the receive window opening)
+        [[ $dir == down ]] && { dev=$IFB; omit=2; }
+        opts=(-O "$omit")
+        [[ $dir == down ]] && opts+=(-R)
         NB_CLIENT_SEQ=$((NB_CLIENT_SEQ + 1))
         json=$NB_TMP/ctr-$NB_CLIENT_SEQ.json
-        tc_sampler_start spid "$NB_TMP/samples" "$((SECS + 4))" "$dev"
+        tc_sampler_start spid "$NB_TMP/samples" "$((SECS + 6))" "$dev"
         t0=$(nb_now)
         ctr_iperf "$k" "$json" "$SECS" "${opts[@]}" "$addr" || nb_say "iperf3 in container $k failed: $(cat "$json.err")"
         tc_sampler_stop "$spid"
         bps=$(goodput_from_json "$json") || bps=0
         tc_class_series "$NB_TMP/samples" "$dev" "$cls" >"$NB_TMP/series"
-        rate=$(series_rate "$NB_TMP/series" "$(nb_at "$t0" 1.5)" "$(nb_at "$t0" "$SECS")") || rate=0
+        rate=$(series_rate "$NB_TMP/series" "$(nb_at "$t0" "$omit.5")" "$(nb_at "$t0" "$((omit + SECS))")") || rate=0
         echo "$bps $rate"
 }
 
@@ -81,7 +84,9 @@ for fam in 4 6; do
         done
 done
 
-# 3. live change during an upload from container 1
+# 3. live change during an upload from container 1: down from 24mbit to 8mbit (the shaper, not
+# TCP's recovery from the drops a raise brings, sets the pace after it)
+nbctl_ok set "$target" "$RATE2"
 cls=$(nbctl --json list | jq -r '.rules[0].class')
 tc_sampler_start spid "$NB_TMP/samples-live" 12 "$NB_IF_A"
 t0=$(nb_now)
@@ -89,13 +94,13 @@ ctr_iperf 1 "$NB_TMP/live.json" 8 -O 0 "$NB_B4" &
 pc=$!
 nb_sleep_until "$t0" 3
 t_before=$(nb_now)
-nbctl_ok set "$target" "$RATE2"
+nbctl_ok set "$target" "$RATE"
 wait "$pc" || nb_say "iperf3 (live change) failed: $(cat "$NB_TMP/live.json.err")"
 tc_sampler_stop "$spid"
 tc_class_series "$NB_TMP/samples-live" "$NB_IF_A" "$cls" >"$NB_TMP/series-live"
 series_table "$NB_TMP/series-live" "$t_before" 1 5 -2 >&3
 rate=$(series_rate "$NB_TMP/series-live" "$(nb_at "$t_before" 1)" "$(nb_at "$t_before" 2)") || rate=0
-assert_within "$rate" "$(rate_to_bps "$RATE2")" "$TOL" "live change: link layer in [change + 1 s, change + 2 s] ($RATE2)"
+assert_within "$rate" "$LIMIT" "$TOL" "live change $RATE2 -> $RATE: link layer in [change + 1 s, change + 2 s]"
 nbctl_ok unset "$target"
 
 # 2. pid: a process in container 1, released once its rule is there
@@ -106,7 +111,9 @@ for fam in 4 6; do
         for dir in up down; do
                 fifo=$NB_TMP/go-$fam-$dir
                 mkfifo "$fifo"
-                opts=(-O 1)
+                omit=1
+                [[ $dir == down ]] && omit=2
+                opts=(-O "$omit")
                 [[ $dir == down ]] && opts+=(-R)
                 json=$NB_TMP/pid-$fam-$dir.json
                 # the FIFO opened out here (read-write: no wait for a writer), as the container's
@@ -125,14 +132,14 @@ for fam in 4 6; do
                 cls=$(nbctl --json list | jq -r '.rules[0].class')
                 dev=$NB_IF_A
                 [[ $dir == down ]] && dev=$IFB
-                tc_sampler_start spid "$NB_TMP/samples-pid" "$((SECS + 4))" "$dev"
+                tc_sampler_start spid "$NB_TMP/samples-pid" "$((SECS + 6))" "$dev"
                 t0=$(nb_now)
                 echo go >"$fifo"
                 wait "$P" || nb_say "pid: iperf3 failed: $(cat "$json.err")"
                 tc_sampler_stop "$spid"
                 bps=$(goodput_from_json "$json") || bps=0
                 tc_class_series "$NB_TMP/samples-pid" "$dev" "$cls" >"$NB_TMP/series-pid"
-                rate=$(series_rate "$NB_TMP/series-pid" "$(nb_at "$t0" 1.5)" "$(nb_at "$t0" "$SECS")") || rate=0
+                rate=$(series_rate "$NB_TMP/series-pid" "$(nb_at "$t0" "$omit.5")" "$(nb_at "$t0" "$((omit + SECS))")") || rate=0
                 check "pid: container 1 $dir IPv$fam" "$fam" "$bps $rate"
                 nb_wait_until 5 test -z "$(nbctl --json list | jq -r '.rules[]?.target')" ||
                         nbctl unset "pid:$P" >/dev/null 2>&1 || :
@@ -144,16 +151,26 @@ target2="cgroup:$(cgroup_rel ctr2)"
 nbctl_ok set "$target2" "$RATE"
 nb_wait_complete "$target2"
 ctr_start 2 ctr2
+# From its first packets: the goodput of the whole transfer (nothing omitted) is that of the limit,
+# and the rule's class passed at least the frames of every byte received.
+cls=$(nbctl --json list | jq -r '.rules[0].class')
+class_bytes() {
+        tc -n "$NB_NS_A" -s -j class show dev "$1" | jq -r --arg c "$cls" '[.[] | select(.handle == $c) | .stats.bytes] | add // 0'
+}
 for dir in up down; do
-        opts=(-O 0 -i 1)
-        [[ $dir == down ]] && opts+=(-R)
+        opts=(-O 0)
+        dev=$NB_IF_A
+        [[ $dir == down ]] && { opts+=(-R); dev=$IFB; }
         json=$NB_TMP/ctr2-$dir.json
-        ctr_iperf 2 "$json" "$SECS" "${opts[@]}" "$NB_B4" || nb_say "iperf3 in container 2 failed: $(cat "$json.err")"
-        worst=$(receiver_intervals "$json" | awk '$2 - $1 >= 0.5 { if ($3 > m) m = $3 } END { printf "%.0f", m }')
-        assert_below "$worst" "$(awk -v l="$LIMIT" 'BEGIN { printf "%.0f", l * 1.10 }')" \
-                "container 2 (started after its rule) $dir IPv4: highest receiver interval from the first on"
-        bps=$(receiver_intervals "$json" | awk '$1 >= 1 && $2 - $1 >= 0.5 { s += $3; n++ } END { printf "%.0f", s / n }')
-        assert_within "$bps" "$(expected_goodput "$RATE" 4)" "$TOL" "container 2 $dir IPv4: goodput from 1 s on"
+        b0=$(class_bytes "$dev")
+        ctr_iperf 2 "$json" $((SECS + 2)) "${opts[@]}" "$NB_B4" || nb_say "iperf3 in container 2 failed: $(cat "$json.err")"
+        b1=$(class_bytes "$dev")
+        bps=$(goodput_from_json "$json") || bps=0
+        assert_within "$bps" "$(expected_goodput "$RATE" 4)" "$TOL" \
+                "container 2 (started after its rule) $dir IPv4: goodput of the whole transfer, from its first byte"
+        got=$(jq -r '.end.sum_received.bytes' "$json")
+        assert_true "container 2 $dir: the class passed $((b1 - b0)) bytes, >= the frames of the $got received" \
+                test "$((b1 - b0))" -ge "$((got / 1448 * 1514 * 95 / 100))"
 done
 kill -TERM "${CTR_NSPAWN[2]}"
 nb_wait_pid "${CTR_NSPAWN[2]}" 10 || nb_record_failure "container 2 did not stop"

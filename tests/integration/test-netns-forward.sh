@@ -49,15 +49,16 @@ nbctl status | grep -iE 'netns|namespace' >&3 || :
 # class_rate DEV CLS SECS ADDR DIR [-R]: measure with a tc sampler: prints "goodput linkrate"
 spid=
 measure() {
-        local cg=$1 dir=$2 addr=$3 port=$4 netns=${5:-$NSL_NETNS_C} dev=$NB_IF_A opts=() bps t0 cls series rate
+        local cg=$1 dir=$2 addr=$3 port=$4 netns=${5:-$NSL_NETNS_C} dev=$NB_IF_A opts=(-O 1) omit=1 bps t0 cls rate
         cls=$(nbctl --json list | jq -r '.rules[0].class')
-        [[ $dir == down ]] && { dev=$IFB; opts=(-R); }
-        tc_sampler_start spid "$NB_TMP/samples" "$((SECS + 4))" "$dev"
+        # downloads: 2 s omitted, as test-limit-cgroup does (the receive window opening)
+        [[ $dir == down ]] && { dev=$IFB; omit=2; opts=(-O 2 -R); }
+        tc_sampler_start spid "$NB_TMP/samples" "$((SECS + 6))" "$dev"
         t0=$(nb_now)
         bps=$(nsl_goodput "$netns" "$cg" "$SECS" "${opts[@]}" "$addr" "$port") || bps=0
         tc_sampler_stop "$spid"
         tc_class_series "$NB_TMP/samples" "$dev" "$cls" >"$NB_TMP/series"
-        rate=$(series_rate "$NB_TMP/series" "$(nb_at "$t0" 1.5)" "$(nb_at "$t0" "$SECS")") || rate=0
+        rate=$(series_rate "$NB_TMP/series" "$(nb_at "$t0" "$omit.5")" "$(nb_at "$t0" "$((omit + SECS))")") || rate=0
         echo "$bps $rate"
 }
 
@@ -97,23 +98,25 @@ sum=$(awk '{ s += $1 } END { printf "%.0f", s }' "$NB_TMP/sum-c" "$NB_TMP/sum-a"
 nb_say "sum: ns c $(nb_mbit "$(cat "$NB_TMP/sum-c")") + ns a $(nb_mbit "$(cat "$NB_TMP/sum-a")") Mbit/s"
 assert_within "$sum" "$(expected_goodput "$RATE" 4)" "$TOL" "sum over ns a and ns c (one rule, upload IPv4)"
 tc_class_series "$NB_TMP/samples-sum" "$NB_IF_A" "$cls" >"$NB_TMP/series-sum"
-rate=$(series_rate "$NB_TMP/series-sum" "$(nb_at "$t0" 1.5)" "$(nb_at "$t0" "$SECS")") || rate=0
+rate=$(series_rate "$NB_TMP/series-sum" "$(nb_at "$t0" 1.5)" "$(nb_at "$t0" $((SECS + 1)))") || rate=0
 assert_within "$rate" "$LIMIT" "$TOL" "sum over ns a and ns c: the rule's class (link layer)"
 
-# 3. live change during an upload from ns c
+# 3. live change during an upload from ns c: down from 24mbit to 8mbit (the shaper, not TCP's
+# recovery from the drops a raise brings, sets the pace after it)
+nbctl_ok set "$target" "$RATE2"
 tc_sampler_start spid "$NB_TMP/samples-live" 12 "$NB_IF_A"
 t0=$(nb_now)
 nsl_goodput "$NSL_NETNS_C" limited 8 "$NB_B4" 5201 >/dev/null &
 pc=$!
 nb_sleep_until "$t0" 3
 t_before=$(nb_now)
-nbctl_ok set "$target" "$RATE2"
+nbctl_ok set "$target" "$RATE"
 wait "$pc" || :
 tc_sampler_stop "$spid"
 tc_class_series "$NB_TMP/samples-live" "$NB_IF_A" "$cls" >"$NB_TMP/series-live"
 series_table "$NB_TMP/series-live" "$t_before" 1 5 -2 >&3
 rate=$(series_rate "$NB_TMP/series-live" "$(nb_at "$t_before" 1)" "$(nb_at "$t_before" 2)") || rate=0
-assert_within "$rate" "$(rate_to_bps "$RATE2")" "$TOL" "live change: link layer in [change + 1 s, change + 2 s] ($RATE2)"
+assert_within "$rate" "$LIMIT" "$TOL" "live change $RATE2 -> $RATE: link layer in [change + 1 s, change + 2 s]"
 nbctl_ok unset "$target"
 
 # 4. pid: a process in ns c, released once its rule is there
@@ -124,14 +127,14 @@ for fam in 4 6; do
         for dir in up down; do
                 fifo=$NB_TMP/go-$fam-$dir
                 mkfifo "$fifo"
-                opts=()
-                [[ $dir == down ]] && opts=(-R)
+                omit=1 opts=(-O 1)
+                [[ $dir == down ]] && { omit=2; opts=(-O 2 -R); }
                 json=$NB_TMP/pid-$fam-$dir.json
                 # nsenter and sh exec: $! is the process the rule is for (timeout, iperf3 its child)
                 # shellcheck disable=SC2016
                 nsenter --net="$NSL_NETNS_C" sh -c 'echo $$ > "$0/cgroup.procs" && read -r x < "$1" && shift &&
                         exec "$@"' "$(cgroup_dir pidhome)" "$fifo" \
-                        timeout -k 5 $((SECS + 20)) iperf3 -c "$addr" -p 5201 -t "$SECS" -O 1 -J "${opts[@]}" \
+                        timeout -k 5 $((SECS + 20)) iperf3 -c "$addr" -p 5201 -t "$SECS" -J "${opts[@]}" \
                         >"$json" 2>"$json.err" &
                 P=$!
                 nb_track_pid "$P"
@@ -142,14 +145,14 @@ for fam in 4 6; do
                 cls=$(nbctl --json list | jq -r '.rules[0].class')
                 dev=$NB_IF_A
                 [[ $dir == down ]] && dev=$IFB
-                tc_sampler_start spid "$NB_TMP/samples-pid" "$((SECS + 4))" "$dev"
+                tc_sampler_start spid "$NB_TMP/samples-pid" "$((SECS + 6))" "$dev"
                 t0=$(nb_now)
                 echo go >"$fifo"
                 wait "$P" || nb_say "pid: iperf3 failed: $(cat "$json.err")"
                 tc_sampler_stop "$spid"
                 bps=$(goodput_from_json "$json") || bps=0
                 tc_class_series "$NB_TMP/samples-pid" "$dev" "$cls" >"$NB_TMP/series-pid"
-                rate=$(series_rate "$NB_TMP/series-pid" "$(nb_at "$t0" 1.5)" "$(nb_at "$t0" "$SECS")") || rate=0
+                rate=$(series_rate "$NB_TMP/series-pid" "$(nb_at "$t0" "$omit.5")" "$(nb_at "$t0" "$((omit + SECS))")") || rate=0
                 check "pid: ns c $dir IPv$fam" "$fam" "$bps $rate"
                 # the rule ends with its process
                 nb_wait_until 5 test -z "$(nbctl --json list | jq -r '.rules[]?.target')" ||
