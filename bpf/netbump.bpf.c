@@ -19,6 +19,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 #include <bpf/bpf_core_read.h>
+#include <bpf/bpf_tracing.h>
 #include <netbump/netbump.h>
 
 /* uapi #defines, which BTF (and so vmlinux.h) does not carry. */
@@ -676,12 +677,10 @@ int nb_egress(struct __sk_buff *skb)
  * local; p parsed with in = false), in the network namespace `netns`
  * (BPF_F_CURRENT_NETNS, or an id of another one as the skb's namespace
  * knows it: netns.bpf.h). false when there is none, or it has no filled
- * tag (a socket outside our cgroup root). *ret_hdr_len: Ethernet, IP (with
- * IPv6 extension headers) and TCP/UDP headers with their options, which
- * each segment of a GRO packet had (accounting).
+ * tag (a socket outside our cgroup root).
  */
 static __always_inline bool nb_sock_owner(struct __sk_buff *skb, const struct nb_pkt *p, struct nb_owner *ret,
-					  __u32 *ret_hdr_len, __u64 netns, bool out)
+					  __u64 netns, bool out)
 {
 	struct bpf_sock_tuple tuple = {};
 	struct bpf_sock *sk, *fsk;
@@ -698,7 +697,6 @@ static __always_inline bool nb_sock_owner(struct __sk_buff *skb, const struct nb
 			return false;
 		ports[out] = th.source;
 		ports[!out] = th.dest;
-		*ret_hdr_len = p->l4 + th.doff * 4;
 	} else {
 		struct udphdr uh;
 
@@ -706,7 +704,6 @@ static __always_inline bool nb_sock_owner(struct __sk_buff *skb, const struct nb
 			return false;
 		ports[out] = uh.source;
 		ports[!out] = uh.dest;
-		*ret_hdr_len = p->l4 + sizeof(uh);
 	}
 
 	if (p->key.family == 4) {
@@ -759,7 +756,7 @@ int nb_ingress(struct __sk_buff *skb)
 	const struct nb_owner *o = NULL;
 	struct nb_owner own = {};
 	struct nb_pkt p = {};
-	__u32 ifindex = skb->ifindex, hdr_len = 0;
+	__u32 ifindex = skb->ifindex;
 	__be16 h_proto = skb->protocol;
 	bool found = false;
 	int r;
@@ -789,10 +786,10 @@ int nb_ingress(struct __sk_buff *skb)
 			o = bpf_map_lookup_elem(&flows, &p.key);
 		}
 	} else if (p.key.proto == IPPROTO_TCP || p.key.proto == IPPROTO_UDP) {
-		found = nb_sock_owner(skb, &p, &own, &hdr_len, BPF_F_CURRENT_NETNS, false);
+		found = nb_sock_owner(skb, &p, &own, BPF_F_CURRENT_NETNS, false);
 		/* Forwarded to a socket of another network namespace. */
 		if (!found)
-			found = nb_netns_down_owner(skb, &p, &own, &hdr_len);
+			found = nb_netns_down_owner(skb, &p, &own);
 	} else {
 		/* An echo reply to the socket that sent the request, else the
 		 * last socket that sent this protocol to this peer. */
@@ -820,13 +817,6 @@ int nb_ingress(struct __sk_buff *skb)
 		bpf_map_update_elem(&flows, &p.key, &own, BPF_ANY);
 	}
 
-	/* tc ingress sees the frame with its Ethernet header. */
-	if (nb_account) {
-		__u32 segs = nb_segs(skb);
-
-		nb_acct_add_key(&own.acct, skb->len + (__u64)(segs - 1) * hdr_len, segs, true);
-	}
-
 	if (!nb_class_applies(&own.cls, NB_F_DOWN))
 		return TC_ACT_OK;
 
@@ -835,6 +825,50 @@ int nb_ingress(struct __sk_buff *skb)
 	skb->priority = NB_CLASSID(
 		nb_leaf_minor(&own.cls, p.frag == NB_FRAG_NONE && skb->len <= ETH_HLEN + NB_SMALL_LEN));
 	return bpf_redirect(iface->ifb_ifindex, 0);
+}
+
+/*
+ * Downloads are counted where the socket receives them (see "Accounting"
+ * in netbump.h): after the IFB's classes shaped them, so that what top
+ * shows of a download never exceeds what its limit let through, and
+ * without what the shaper dropped. Only packets that came in through a
+ * managed interface, as nb_egress counts only those that leave through one
+ * (the IFB hands a packet back with its interface restored).
+ */
+SEC("cgroup_skb/ingress")
+int nb_ingress_acct(struct __sk_buff *skb)
+{
+	struct bpf_sock *sk = skb->sk;
+	struct nb_sk_tag *tag;
+	__u32 ifindex = skb->ifindex, segs;
+	__u64 bytes, gen;
+
+	if (!nb_account || !sk)
+		return 1;
+	sk = bpf_sk_fullsock(sk);
+	if (!sk)
+		return 1;
+	tag = bpf_sk_storage_get(&sk_tags, sk, 0, 0);
+	if (!tag || !nb_tag_filled(tag))
+		return 1;
+	/* A socket that only receives has its cache reset here when ifaces
+	 * changed (the generation). */
+	gen = nb_current_gen();
+	if (tag->gen != gen)
+		nb_tag_classify(tag, gen);
+	if (tag->acct_ifindex != ifindex) {
+		tag->acct_managed = bpf_map_lookup_elem(&ifaces, &ifindex) != NULL;
+		tag->acct_ifindex = ifindex;
+	}
+	if (!tag->acct_managed)
+		return 1;
+	/* From the network header, as on egress. */
+	segs = nb_segs(skb);
+	bytes = skb->len + ETH_HLEN;
+	if (segs > 1)
+		bytes += (__u64)(segs - 1) * (ETH_HLEN + nb_l3l4_len(skb, 0));
+	nb_acct_add(tag, bytes, segs, true);
+	return 1;
 }
 
 /* ---- socket release ------------------------------------------------------ */
@@ -872,6 +906,8 @@ int nb_sock_release(struct bpf_sock *ctx)
 	bpf_ringbuf_submit(ev, 0);
 	return 1; /* the return value of sock_release is ignored; 1 as elsewhere */
 }
+
+#include "exe.bpf.h"
 
 /* No GPL-only helper is used; "Dual BSD/GPL" is the GPL-compatible string
  * the kernel knows that is closest to this file's licence. */

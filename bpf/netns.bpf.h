@@ -48,8 +48,7 @@ struct {
  * there. The FIB lookup is the one the forward path will make (policy
  * rules included); it fails (not forwarded) for local destinations.
  */
-static __always_inline bool nb_netns_down_owner(struct __sk_buff *skb, const struct nb_pkt *p, struct nb_owner *ret,
-						__u32 *ret_hdr_len)
+static __always_inline bool nb_netns_down_owner(struct __sk_buff *skb, const struct nb_pkt *p, struct nb_owner *ret)
 {
 	struct bpf_fib_lookup fib = {};
 	const __u32 *nsid;
@@ -75,7 +74,7 @@ static __always_inline bool nb_netns_down_owner(struct __sk_buff *skb, const str
 	nsid = bpf_map_lookup_elem(&netns_links, &oif);
 	if (!nsid)
 		return false;
-	return nb_sock_owner(skb, p, ret, ret_hdr_len, *nsid, false);
+	return nb_sock_owner(skb, p, ret, *nsid, false);
 }
 
 /*
@@ -95,7 +94,7 @@ int nb_fwd_egress(struct __sk_buff *skb)
 	const struct nb_owner *o = NULL;
 	struct nb_owner own = {};
 	struct nb_pkt p = {};
-	__u32 in = skb->ingress_ifindex, hdr_len = 0;
+	__u32 in = skb->ingress_ifindex;
 	__be16 h_proto = skb->protocol;
 	const __u32 *nsid;
 	bool found = false;
@@ -120,7 +119,7 @@ int nb_fwd_egress(struct __sk_buff *skb)
 			o = bpf_map_lookup_elem(&flows, &p.key);
 		}
 	} else if (p.key.proto == IPPROTO_TCP || p.key.proto == IPPROTO_UDP) {
-		found = nb_sock_owner(skb, &p, &own, &hdr_len, *nsid, true);
+		found = nb_sock_owner(skb, &p, &own, *nsid, true);
 	} else {
 		/* nb_egress learned the sender in its own namespace. */
 		p.key.id = nb_echo_id(skb, &p, false);

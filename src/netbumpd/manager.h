@@ -146,6 +146,10 @@ typedef struct Rule {
 	uid_t sock_uid;
 	uint64_t sock_cgroup_id; /* ... and the cgroup it was made in, 0 = unknown */
 
+	/* exe rules (kind-exe.c): the file's identity and the cgroups made for
+	 * its processes */
+	struct ExeRule *exe;
+
 	/* unit rules: key is the unit's current cgroup id, 0 when it has none */
 	char *unit_path; /* D-Bus object path */
 	struct sd_bus_slot *unit_watch;
@@ -224,7 +228,7 @@ struct Manager {
 	struct nl *monitor;
 
 	struct netbump_bpf *skel;
-	struct bpf_link *egress_link, *sock_link, *release_link;
+	struct bpf_link *egress_link, *sock_link, *release_link, *ingress_acct_link;
 	int ingress_prog_fd;
 	char *pin_dir;            /* where maps and links are pinned (bpf.c), NULL: nowhere */
 	bool pin_mounted;         /* pin_dir is a bpffs of ours (unmounted on stop) */
@@ -282,6 +286,10 @@ struct Manager {
 	uint32_t *kept_clsact;
 	size_t n_kept_clsact;
 	sd_event_source *events_io;
+	/* The exec hook of exe: rules (kind-exe.c), attached while one exists. */
+	struct bpf_link *exec_link;
+	unsigned exe_hooked; /* exe: rules that hold it */
+	bool exe_ring;       /* exe_events is read with events */
 
 	/* The state file as written so far (state.c): appended to while only
 	 * rules change, rewritten whole when it has grown to twice its last
