@@ -105,6 +105,8 @@ nbctl_ok unset "$target"
 
 # 2. pid: a process in container 1, released once its rule is there
 in_payload() { [[ $(nb_proc_cgroup "$1") == "${CTR_CG[1]}" ]]; }
+# the rule of a process ends with it (a moment later)
+no_rules() { [[ -z $(nbctl --json list | jq -r '.rules[]?.target') ]]; }
 for fam in 4 6; do
         addr=$NB_B4
         [[ $fam == 6 ]] && addr=$NB_B6
@@ -129,7 +131,7 @@ for fam in 4 6; do
                 nb_wait_until 5 in_payload "$P" || nb_record_failure "pid: $P is not in the container's cgroup"
                 nbctl_ok set "pid:$P" "$RATE"
                 nb_wait_complete "pid:$P"
-                cls=$(nbctl --json list | jq -r '.rules[0].class')
+                cls=$(nbctl --json list | jq -r --arg t "pid:$P" '.rules[] | select(.target == $t) | .class')
                 dev=$NB_IF_A
                 [[ $dir == down ]] && dev=$IFB
                 tc_sampler_start spid "$NB_TMP/samples-pid" "$((SECS + 6))" "$dev"
@@ -141,7 +143,7 @@ for fam in 4 6; do
                 tc_class_series "$NB_TMP/samples-pid" "$dev" "$cls" >"$NB_TMP/series-pid"
                 rate=$(series_rate "$NB_TMP/series-pid" "$(nb_at "$t0" "$omit.5")" "$(nb_at "$t0" "$((omit + SECS))")") || rate=0
                 check "pid: container 1 $dir IPv$fam" "$fam" "$bps $rate"
-                nb_wait_until 5 test -z "$(nbctl --json list | jq -r '.rules[]?.target')" ||
+                nb_wait_until 5 no_rules ||
                         nbctl unset "pid:$P" >/dev/null 2>&1 || :
         done
 done

@@ -39,10 +39,13 @@ LIMIT=$(rate_to_bps "$RATE")
 snap=$NB_TMP/snapshot
 nsl_snapshot "$snap.before" "$NB_NETNS_B" "$NSL_NETNS_C"
 
+# egress_count N: nb_fwd_egress runs on N interfaces
+egress_count() { [[ $(nsl_tcx_count nb_fwd_egress) -eq $1 ]]; }
+
 nb_start_netbumpd
 IFB=$(nb_ifb_of "$NB_IF_A")
 assert_true "nb_fwd_egress attached to the shaped interfaces (veth-a, veth-ac)" \
-        nb_wait_until 5 test "$(nsl_tcx_count nb_fwd_egress)" -eq 2
+        nb_wait_until 5 egress_count 2
 assert_true "ns c followed (via $NSL_IF_AC)" grep -q "Following network namespace [0-9]* via $NSL_IF_AC:" "$NB_TMP/netbumpd.log"
 nbctl status | grep -iE 'netns|namespace' >&3 || :
 
@@ -121,6 +124,8 @@ nbctl_ok unset "$target"
 
 # 4. pid: a process in ns c, released once its rule is there
 in_pidhome() { [[ $(nb_proc_cgroup "$1") == "$NB_CGROOT_REL/pidhome" ]]; }
+# the rule of a process ends with it (a moment later)
+no_rules() { [[ -z $(nbctl --json list | jq -r '.rules[]?.target') ]]; }
 for fam in 4 6; do
         addr=$NB_B4
         [[ $fam == 6 ]] && addr=$NB_B6
@@ -142,7 +147,7 @@ for fam in 4 6; do
                         nb_record_failure "pid: $P is not in pidhome"
                 nbctl_ok set "pid:$P" "$RATE"
                 nb_wait_complete "pid:$P"
-                cls=$(nbctl --json list | jq -r '.rules[0].class')
+                cls=$(nbctl --json list | jq -r --arg t "pid:$P" '.rules[] | select(.target == $t) | .class')
                 dev=$NB_IF_A
                 [[ $dir == down ]] && dev=$IFB
                 tc_sampler_start spid "$NB_TMP/samples-pid" "$((SECS + 6))" "$dev"
@@ -155,7 +160,7 @@ for fam in 4 6; do
                 rate=$(series_rate "$NB_TMP/series-pid" "$(nb_at "$t0" "$omit.5")" "$(nb_at "$t0" "$((omit + SECS))")") || rate=0
                 check "pid: ns c $dir IPv$fam" "$fam" "$bps $rate"
                 # the rule ends with its process
-                nb_wait_until 5 test -z "$(nbctl --json list | jq -r '.rules[]?.target')" ||
+                nb_wait_until 5 no_rules ||
                         nbctl unset "pid:$P" >/dev/null 2>&1 || :
         done
 done
@@ -168,11 +173,11 @@ NB_EXTRA_NETNS+=("$NS_D")
 ip -n "$NB_NS_A" link add veth-ad type veth peer name veth-d netns "$NS_D"
 assert_true "a namespace made later is followed (via veth-ad)" \
         nb_wait_until 5 grep -q "Following network namespace [0-9]* via veth-ad:" "$NB_TMP/netbumpd.log"
-assert_true "its link, shaped too, gets nb_fwd_egress" nb_wait_until 5 test "$(nsl_tcx_count nb_fwd_egress)" -eq $((n0 + 1))
+assert_true "its link, shaped too, gets nb_fwd_egress" nb_wait_until 5 egress_count $((n0 + 1))
 ip netns del "$NS_D"
 assert_true "a namespace gone takes netbump's setup for it along" \
         nb_wait_until 5 grep -q "Network namespace [0-9]* via veth-ad is gone" "$NB_TMP/netbumpd.log"
-assert_true "... and its link's nb_fwd_egress" nb_wait_until 5 test "$(nsl_tcx_count nb_fwd_egress)" -eq "$n0"
+assert_true "... and its link's nb_fwd_egress" nb_wait_until 5 egress_count "$n0"
 
 # 6. stop, kill + restart + stop: nothing left in any namespace
 nbctl_ok set "$target" "$RATE"
