@@ -109,6 +109,8 @@ egress program) and its HTB unlimited.
 | container limited to $RATE | $(nb_mbit "$(m limited_up)") Mbit/s ($(err "$(m limited_up)") of $(nb_mbit "$expected")) | $(nb_mbit "$(m limited_down)") Mbit/s ($(err "$(m limited_down)") of $(nb_mbit "$expected")) |
 
 Expected goodput at $RATE: $(nb_mbit "$expected") Mbit/s (1448 payload bytes per 1514-byte frame).
+Unlimited rounds ranged $(jq -r '[.raw[] | select(.mode != "limited") | .bps] | "\(min / 1e9 * 100 | floor / 100)-\(max / 1e9 * 100 | floor / 100)"' "$json_out") Gbit/s
+across modes and rounds: on a shared machine the ratio is within that noise.
 Raw numbers: \`bench/results/container.json\`."
 bench_write_section container "$section" "$md_out"
 nb_say "$section"
