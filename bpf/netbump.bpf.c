@@ -683,10 +683,14 @@ int nb_egress(struct __sk_buff *skb)
 
 /*
  * The owner of a TCP or UDP packet: the tag of the local socket it is for
- * (daddr/dport local). false when there is none, or it has no filled tag
- * (a socket outside our cgroup root).
+ * (daddr/dport local), or with `out` the one that sent it (saddr/sport
+ * local; p parsed with in = false), in the network namespace `netns`
+ * (BPF_F_CURRENT_NETNS, or an id of another one as the skb's namespace
+ * knows it: netns.bpf.h). false when there is none, or it has no filled
+ * tag (a socket outside our cgroup root).
  */
-static __always_inline bool nb_sock_owner(struct __sk_buff *skb, const struct nb_pkt *p, struct nb_owner *ret)
+static __always_inline bool nb_sock_owner(struct __sk_buff *skb, const struct nb_pkt *p, struct nb_owner *ret,
+					  __u64 netns, bool out)
 {
 	struct bpf_sock_tuple tuple = {};
 	struct bpf_sock *sk, *fsk;
@@ -701,15 +705,15 @@ static __always_inline bool nb_sock_owner(struct __sk_buff *skb, const struct nb
 
 		if (nb_load(skb, p->l4, &th, sizeof(th)) < 0)
 			return false;
-		ports[0] = th.source;
-		ports[1] = th.dest;
+		ports[out] = th.source;
+		ports[!out] = th.dest;
 	} else {
 		struct udphdr uh;
 
 		if (nb_load(skb, p->l4, &uh, sizeof(uh)) < 0)
 			return false;
-		ports[0] = uh.source;
-		ports[1] = uh.dest;
+		ports[out] = uh.source;
+		ports[!out] = uh.dest;
 	}
 
 	if (p->key.family == 4) {
@@ -729,9 +733,9 @@ static __always_inline bool nb_sock_owner(struct __sk_buff *skb, const struct nb
 	/* bpf_sk_cgroup_id() is not available to tc programs, so the cgroup
 	 * comes from the tag the socket got when created or first sending. */
 	if (p->key.proto == IPPROTO_TCP)
-		sk = bpf_skc_lookup_tcp(skb, &tuple, tuple_len, BPF_F_CURRENT_NETNS, 0);
+		sk = bpf_skc_lookup_tcp(skb, &tuple, tuple_len, netns, 0);
 	else
-		sk = bpf_sk_lookup_udp(skb, &tuple, tuple_len, BPF_F_CURRENT_NETNS, 0);
+		sk = bpf_sk_lookup_udp(skb, &tuple, tuple_len, netns, 0);
 	if (!sk)
 		return false;
 
@@ -754,6 +758,8 @@ static __always_inline bool nb_sock_owner(struct __sk_buff *skb, const struct nb
 	bpf_sk_release(sk);
 	return found;
 }
+
+#include "netns.bpf.h"
 
 SEC("tc")
 int nb_ingress(struct __sk_buff *skb)
@@ -792,7 +798,10 @@ int nb_ingress(struct __sk_buff *skb)
 			o = bpf_map_lookup_elem(&flows, &p.key);
 		}
 	} else if (p.key.proto == IPPROTO_TCP || p.key.proto == IPPROTO_UDP) {
-		found = nb_sock_owner(skb, &p, &own);
+		found = nb_sock_owner(skb, &p, &own, BPF_F_CURRENT_NETNS, false);
+		/* Forwarded to a socket of another network namespace. */
+		if (!found)
+			found = nb_netns_down_owner(skb, &p, &own);
 	} else {
 		/* An echo reply to the socket that sent the request, else the
 		 * last socket that sent this protocol to this peer. */

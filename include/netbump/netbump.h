@@ -55,6 +55,9 @@
 #define NB_MAX_UID_RULES 65536
 #define NB_MAX_IFACES 1024
 #define NB_MAX_SOCK_RULES 65536
+/* Links into other network namespaces netbumpd follows (netns_links in
+ * bpf/netns.bpf.h): one per container or namespace routed through it. */
+#define NB_MAX_NETNS_LINKS 4096
 /* Bytes in the events ring buffer: a power of 2 and a multiple of the page
  * size (BPF_MAP_TYPE_RINGBUF). One event takes 24 bytes (8 of ring header),
  * so this holds some 2700 unread events. */

@@ -21,6 +21,7 @@
 #include "iface.h"
 #include "log.h"
 #include "manager.h"
+#include "netns.h"
 #include "netbump/netbump.h"
 #include "state.h"
 #include "tc-plan.h"
@@ -746,6 +747,7 @@ int manager_ifaces_enumerate(Manager *m) {
 			(void)kept_clsact_take(m, m->kept_clsact[k]);
 	free(present.v);
 	free(ll.v);
+	netns_sync(m);
 	return 0;
 }
 
@@ -780,9 +782,19 @@ static int link_event_cb(uint16_t type, const struct nl_link *l, void *userdata)
 	return 0;
 }
 
+/* A link coming, going or changing may be a path into another network
+ * namespace (a peer moved there sends no notice of its own here). */
+static int link_event_netns_cb(uint16_t type, const struct nl_link *l, void *userdata) {
+	Manager *m = userdata;
+
+	(void)link_event_cb(type, l, m);
+	netns_sync(m);
+	return 0;
+}
+
 static int monitor_io_cb(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
 	Manager *m = userdata;
-	int r = nl_link_monitor_receive(m->monitor, link_event_cb, m);
+	int r = nl_link_monitor_receive(m->monitor, link_event_netns_cb, m);
 
 	if (r == -ENOBUFS) {
 		log_notice("Missed link notifications; resynchronizing interfaces.");

@@ -16,6 +16,7 @@
 #include "manager.h"
 #include "access.h"
 #include "scope-map.h"
+#include "netns.h"
 #include "mountns.h"
 #include "netbump.skel.h"
 #include "netbump/netbump.h"
@@ -324,6 +325,7 @@ void manager_stop(Manager *m) {
 	m->bus = sd_bus_flush_close_unref(m->bus);
 	manager_own_cgroup_remove(m);
 	m->diag = sock_diag_free(m->diag);
+	netns_stop(m);
 	manager_ifaces_free(m);
 	manager_kept_clsact_free(m);
 	manager_top_free(m);

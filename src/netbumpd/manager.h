@@ -27,6 +27,7 @@ struct ConnsState;
 struct ScopeState;
 struct AccessRule;
 struct AccessRuntime;
+struct NetnsState;
 
 /* Name prefix of the IFB netbump makes for each interface: "nbifb<ifindex>".
  * A prefix of our own (never ifb0) so we only ever delete what we made. */
@@ -254,6 +255,7 @@ struct Manager {
 	struct ScopeState *scopes; /* scope ids and "lan" entries in the BPF maps (scope-map.c) */
 	struct AccessRule *access_rules;   /* deny and allow (access.c) */
 	struct AccessRuntime *access_rt;   /* their programs and events */
+	struct NetnsState *netns; /* other network namespaces' links (netns.c) */
 
 	Iface *ifaces;
 	Rule *rules;

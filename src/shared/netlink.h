@@ -45,6 +45,9 @@ struct nl_link {
 	uint32_t flags; /* IFF_* */
 	uint32_t mtu;
 	bool loopback;  /* IFF_LOOPBACK */
+	int32_t link_netnsid; /* IFLA_LINK_NETNSID: the id (in the dumping
+	                       * namespace) of the one the link's peer is in,
+	                       * -1 when none (same namespace, or no peer) */
 };
 
 typedef int (*nl_link_cb)(const struct nl_link *link, void *userdata);

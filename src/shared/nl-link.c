@@ -21,6 +21,7 @@ static const struct nl_attr_policy link_policy[IFLA_MAX + 1] = {
 	/* Binary: an empty alias must not make the whole link unreadable. */
 	[IFLA_IFALIAS] = { MNL_TYPE_BINARY },
 	[IFLA_LINKINFO] = { MNL_TYPE_NESTED },
+	[IFLA_LINK_NETNSID] = { MNL_TYPE_U32 },
 };
 
 static const struct nl_attr_policy linkinfo_policy[IFLA_INFO_MAX + 1] = {
@@ -46,6 +47,10 @@ int nl_link_parse(const struct nlmsghdr *nlh, struct nl_link *ret) {
 		return -EBADMSG;
 
 	link.ifindex = (uint32_t) ifi->ifi_index;
+	/* Signed: the kernel puts -1 (NETNSA_NSID_NOT_ASSIGNED) where it has
+	 * no id; a peer in another namespace always gets one in a dump
+	 * (rtnl_fill_link_netnsid() allocates it). */
+	link.link_netnsid = tb[IFLA_LINK_NETNSID] ? (int32_t)mnl_attr_get_u32(tb[IFLA_LINK_NETNSID]) : -1;
 	link.flags = ifi->ifi_flags;
 	link.loopback = ifi->ifi_flags & IFF_LOOPBACK;
 	nl_attr_copy_string(tb[IFLA_IFNAME], link.name, sizeof(link.name));

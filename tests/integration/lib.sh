@@ -37,6 +37,7 @@ NB_DAEMON_PID=
 NB_DAEMON_STATUS=
 NB_CLIENT_SEQ=0
 declare -A NB_BG_JSON=()        # background iperf3 client pid -> its JSON file
+NB_EXTRA_NETNS=()               # more namespaces (names) a test made: removed in teardown
 
 # ---------------------------------------------------------------------------------------------
 # output, failure, skipping
@@ -883,7 +884,7 @@ _nb_teardown() {
                 [[ -d $NB_CGROOT ]] && left+=("cgroup $NB_CGROOT")
         fi
 
-        for ns in "$NB_NS_A" "$NB_NS_B"; do
+        for ns in "$NB_NS_A" "$NB_NS_B" "${NB_EXTRA_NETNS[@]}"; do
                 if [[ -e /run/netns/$ns ]]; then
                         ip netns del "$ns" 2>/dev/null
                         [[ -e /run/netns/$ns ]] && left+=("netns $ns")

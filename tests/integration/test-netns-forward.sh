@@ -1,0 +1,198 @@
+#!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+#
+# A plain `ip netns` workload routed through the namespace netbumpd runs in is limited where its
+# traffic really goes (netns-lib.sh has the topology: client ns c -> ns a, netbumpd,
+# forwarding -> server ns b):
+#   1. cgroup: the client's cgroup at 8mbit: upload and download, IPv4 and IPv6, goodput within
+#      5% of the expected 8mbit goodput; the rule's class on veth-a (uploads) and on its IFB
+#      (downloads) carries it, so the traffic went through the rule, not around it;
+#   2. the sum over namespaces: a client in ns a and one in ns c, both in the rule's cgroup,
+#      upload at once: together within 5% of the 8mbit goodput;
+#   3. live change: during an upload from ns c the rule goes to 24mbit; the class carries 24 Mbit/s
+#      within 5% in the second [change + 1 s, change + 2 s];
+#   4. pid: a process of ns c under `pid:PID 8mbit`, upload and download (IPv4, IPv6), within 5%;
+#   5. a namespace made while netbumpd runs is followed (its link appears, its traffic is limited),
+#      and one that goes away takes its attachment along;
+#   6. SIGTERM, and SIGKILL + restart + SIGTERM: ns a, ns b, ns c, the cgroups and the host as
+#      before netbumpd started (links, qdiscs, filters, tcx programs, pins).
+
+source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/netns-lib.sh"
+
+RATE=8mbit
+RATE2=24mbit
+SECS=8           # each measured transfer: a TCP recovery dip under load weighs less
+TOL=5
+
+nb_require_daemon
+nb_setup
+nsl_setup_client_ns
+nsl_forwarding
+nb_start_iperf_servers 5201 5202
+make_cgroup limited >/dev/null
+make_cgroup free >/dev/null
+make_cgroup pidhome >/dev/null
+target="cgroup:$(cgroup_rel limited)"
+LIMIT=$(rate_to_bps "$RATE")
+
+snap=$NB_TMP/snapshot
+nsl_snapshot "$snap.before" "$NB_NETNS_B" "$NSL_NETNS_C"
+
+# egress_count N: nb_fwd_egress runs on N interfaces
+egress_count() { [[ $(nsl_tcx_count nb_fwd_egress) -eq $1 ]]; }
+
+nb_start_netbumpd
+IFB=$(nb_ifb_of "$NB_IF_A")
+assert_true "nb_fwd_egress attached to the shaped interfaces (veth-a, veth-ac)" \
+        nb_wait_until 5 egress_count 2
+assert_true "ns c followed (via $NSL_IF_AC)" grep -q "Following network namespace [0-9]* via $NSL_IF_AC:" "$NB_TMP/netbumpd.log"
+nbctl status | grep -iE 'netns|namespace' >&3 || :
+
+# class_rate DEV CLS SECS ADDR DIR [-R]: measure with a tc sampler: prints "goodput linkrate"
+spid=
+measure() {
+        local cg=$1 dir=$2 addr=$3 port=$4 netns=${5:-$NSL_NETNS_C} dev=$NB_IF_A opts=(-O 1) omit=1 bps t0 cls rate
+        cls=$(nbctl --json list | jq -r '.rules[0].class')
+        # downloads: 2 s omitted, as test-limit-cgroup does (the receive window opening)
+        [[ $dir == down ]] && { dev=$IFB; omit=2; opts=(-O 2 -R); }
+        tc_sampler_start spid "$NB_TMP/samples" "$((SECS + 6))" "$dev"
+        t0=$(nb_now)
+        bps=$(nsl_goodput "$netns" "$cg" "$SECS" "${opts[@]}" "$addr" "$port") || bps=0
+        tc_sampler_stop "$spid"
+        tc_class_series "$NB_TMP/samples" "$dev" "$cls" >"$NB_TMP/series"
+        rate=$(series_rate "$NB_TMP/series" "$(nb_at "$t0" "$omit.5")" "$(nb_at "$t0" "$((omit + SECS))")") || rate=0
+        echo "$bps $rate"
+}
+
+check() {
+        local what=$1 fam=$2 out=$3 bps rate
+        read -r bps rate <<<"$out"
+        assert_within "$bps" "$(expected_goodput "$RATE" "$fam")" "$TOL" "$what: goodput"
+        assert_within "$rate" "$LIMIT" "$TOL" "$what: the rule's class (link layer)"
+}
+
+# 1. cgroup:
+nbctl_ok set "$target" "$RATE"
+nb_wait_complete "$target"
+for fam in 4 6; do
+        addr=$NB_B4
+        [[ $fam == 6 ]] && addr=$NB_B6
+        for dir in up down; do
+                check "cgroup: ns c $dir IPv$fam" "$fam" "$(measure limited "$dir" "$addr" 5201)"
+        done
+done
+# unlimited neighbour in ns c: far above the limit (nothing shapes what no rule has)
+free_bps=$(nsl_goodput "$NSL_NETNS_C" free 3 "$NB_B4" 5201) || free_bps=0
+assert_above "$free_bps" "$((LIMIT * 10))" "cgroup: ns c, a process outside the rule's cgroup (upload IPv4)"
+
+# 2. the sum over namespaces: ns a and ns c in the same rule at once
+cls=$(nbctl --json list | jq -r '.rules[0].class')
+tc_sampler_start spid "$NB_TMP/samples-sum" "$((SECS + 4))" "$NB_IF_A"
+t0=$(nb_now)
+nsl_goodput "$NSL_NETNS_C" limited "$SECS" "$NB_B4" 5201 >"$NB_TMP/sum-c" &
+pc=$!
+nsl_goodput "$NB_NETNS_A" limited "$SECS" "$NB_B4" 5202 >"$NB_TMP/sum-a" &
+pa=$!
+wait "$pc" || :
+wait "$pa" || :
+tc_sampler_stop "$spid"
+sum=$(awk '{ s += $1 } END { printf "%.0f", s }' "$NB_TMP/sum-c" "$NB_TMP/sum-a")
+nb_say "sum: ns c $(nb_mbit "$(cat "$NB_TMP/sum-c")") + ns a $(nb_mbit "$(cat "$NB_TMP/sum-a")") Mbit/s"
+assert_within "$sum" "$(expected_goodput "$RATE" 4)" "$TOL" "sum over ns a and ns c (one rule, upload IPv4)"
+tc_class_series "$NB_TMP/samples-sum" "$NB_IF_A" "$cls" >"$NB_TMP/series-sum"
+rate=$(series_rate "$NB_TMP/series-sum" "$(nb_at "$t0" 1.5)" "$(nb_at "$t0" $((SECS + 1)))") || rate=0
+assert_within "$rate" "$LIMIT" "$TOL" "sum over ns a and ns c: the rule's class (link layer)"
+
+# 3. live change during an upload from ns c: down from 24mbit to 8mbit (the shaper, not TCP's
+# recovery from the drops a raise brings, sets the pace after it)
+nbctl_ok set "$target" "$RATE2"
+tc_sampler_start spid "$NB_TMP/samples-live" 12 "$NB_IF_A"
+t0=$(nb_now)
+nsl_goodput "$NSL_NETNS_C" limited 8 "$NB_B4" 5201 >/dev/null &
+pc=$!
+nb_sleep_until "$t0" 3
+t_before=$(nb_now)
+nbctl_ok set "$target" "$RATE"
+wait "$pc" || :
+tc_sampler_stop "$spid"
+tc_class_series "$NB_TMP/samples-live" "$NB_IF_A" "$cls" >"$NB_TMP/series-live"
+series_table "$NB_TMP/series-live" "$t_before" 1 5 -2 >&3
+rate=$(series_rate "$NB_TMP/series-live" "$(nb_at "$t_before" 1)" "$(nb_at "$t_before" 2)") || rate=0
+assert_within "$rate" "$LIMIT" "$TOL" "live change $RATE2 -> $RATE: link layer in [change + 1 s, change + 2 s]"
+nbctl_ok unset "$target"
+
+# 4. pid: a process in ns c, released once its rule is there
+in_pidhome() { [[ $(nb_proc_cgroup "$1") == "$NB_CGROOT_REL/pidhome" ]]; }
+# the rule of a process ends with it (a moment later)
+no_rules() { [[ -z $(nbctl --json list | jq -r '.rules[]?.target') ]]; }
+for fam in 4 6; do
+        addr=$NB_B4
+        [[ $fam == 6 ]] && addr=$NB_B6
+        for dir in up down; do
+                fifo=$NB_TMP/go-$fam-$dir
+                mkfifo "$fifo"
+                omit=1 opts=(-O 1)
+                [[ $dir == down ]] && { omit=2; opts=(-O 2 -R); }
+                json=$NB_TMP/pid-$fam-$dir.json
+                # nsenter and sh exec: $! is the process the rule is for (timeout, iperf3 its child)
+                # shellcheck disable=SC2016
+                nsenter --net="$NSL_NETNS_C" sh -c 'echo $$ > "$0/cgroup.procs" && read -r x < "$1" && shift &&
+                        exec "$@"' "$(cgroup_dir pidhome)" "$fifo" \
+                        timeout -k 5 $((SECS + 20)) iperf3 -c "$addr" -p 5201 -t "$SECS" -J "${opts[@]}" \
+                        >"$json" 2>"$json.err" &
+                P=$!
+                nb_track_pid "$P"
+                nb_wait_until 5 in_pidhome "$P" ||
+                        nb_record_failure "pid: $P is not in pidhome"
+                nbctl_ok set "pid:$P" "$RATE"
+                nb_wait_complete "pid:$P"
+                cls=$(nbctl --json list | jq -r --arg t "pid:$P" '.rules[] | select(.target == $t) | .class')
+                dev=$NB_IF_A
+                [[ $dir == down ]] && dev=$IFB
+                tc_sampler_start spid "$NB_TMP/samples-pid" "$((SECS + 6))" "$dev"
+                t0=$(nb_now)
+                echo go >"$fifo"
+                wait "$P" || nb_say "pid: iperf3 failed: $(cat "$json.err")"
+                tc_sampler_stop "$spid"
+                bps=$(goodput_from_json "$json") || bps=0
+                tc_class_series "$NB_TMP/samples-pid" "$dev" "$cls" >"$NB_TMP/series-pid"
+                rate=$(series_rate "$NB_TMP/series-pid" "$(nb_at "$t0" "$omit.5")" "$(nb_at "$t0" "$((omit + SECS))")") || rate=0
+                check "pid: ns c $dir IPv$fam" "$fam" "$bps $rate"
+                # the rule ends with its process
+                nb_wait_until 5 no_rules ||
+                        nbctl unset "pid:$P" >/dev/null 2>&1 || :
+        done
+done
+
+# 5. a namespace made while netbumpd runs, and one that goes away
+n0=$(nsl_tcx_count nb_fwd_egress)
+NS_D=nbt-$NB_ID-d
+ip netns add "$NS_D"
+NB_EXTRA_NETNS+=("$NS_D")
+ip -n "$NB_NS_A" link add veth-ad type veth peer name veth-d netns "$NS_D"
+assert_true "a namespace made later is followed (via veth-ad)" \
+        nb_wait_until 5 grep -q "Following network namespace [0-9]* via veth-ad:" "$NB_TMP/netbumpd.log"
+assert_true "its link, shaped too, gets nb_fwd_egress" nb_wait_until 5 egress_count $((n0 + 1))
+ip netns del "$NS_D"
+assert_true "a namespace gone takes netbump's setup for it along" \
+        nb_wait_until 5 grep -q "Network namespace [0-9]* via veth-ad is gone" "$NB_TMP/netbumpd.log"
+assert_true "... and its link's nb_fwd_egress" nb_wait_until 5 egress_count "$n0"
+
+# 6. stop, kill + restart + stop: nothing left in any namespace
+nbctl_ok set "$target" "$RATE"
+nb_stop_netbumpd TERM
+nsl_snapshot "$snap.after-term" "$NB_NETNS_B" "$NSL_NETNS_C"
+assert_same_snapshot "$snap.before" "$snap.after-term" "SIGTERM: ns a, b, c and the host as before"
+nb_start_netbumpd
+nbctl_ok set "$target" "$RATE"
+nb_wait_complete "$target"
+nb_stop_netbumpd KILL
+nb_start_netbumpd
+nb_wait_complete "$target"
+check "after SIGKILL + restart: ns c up IPv4" 4 "$(measure limited up "$NB_B4" 5201)"
+nb_stop_netbumpd TERM
+nsl_snapshot "$snap.after-restart" "$NB_NETNS_B" "$NSL_NETNS_C"
+assert_same_snapshot "$snap.before" "$snap.after-restart" "SIGKILL + restart + SIGTERM: ns a, b, c and the host as before"
+
+nb_finish
