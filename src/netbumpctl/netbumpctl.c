@@ -17,6 +17,7 @@
 #include "macro.h"
 #include "netbumpctl.h"
 #include "rate.h"
+#include "set-args.h"
 #include "table.h"
 #include "target.h"
 #include "utf8.h"
@@ -199,59 +200,20 @@ static int call(const char *method, json_object *params, json_object **ret_msg, 
 	return 0;
 }
 
-/* A word that is only a unit of tc(8) ("mbit", "kbps"): "5 mbit" was meant
- * as one rate. */
-static bool is_rate_unit(const char *s) {
-	uint64_t v;
-	char buf[64];
-
-	if (!s || !*s || (s[0] >= '0' && s[0] <= '9') || strlen(s) > 8)
-		return false;
-	snprintf(buf, sizeof(buf), "1%s", s);
-	return rate_parse(buf, &v, NULL) >= 0 || (rate_parse(buf, &v, NULL) == -ERANGE);
-}
-
-static bool is_bare_number(const char *s) {
-	size_t n = strspn(s, "0123456789.");
-	return n > 0 && s[n] == '\0';
+static void warn_stderr(void *userdata, const char *message) {
+	_cleanup_free_ char *safe = utf8_escape(message, strlen(message));
+	fprintf(stderr, "netbumpctl: warning: %s\n", safe ?: message);
 }
 
 /* what: "upload ", "download " or ""; next: the word after it on the
  * command line (NULL if none), to catch "5 mbit". */
 static int parse_rate_arg(const char *what, const char *s, const char *next, uint64_t *ret) {
-	bool bytes = false;
-	char buf[RATE_STRING_MAX];
-	int r;
+	_cleanup_free_ char *error = NULL;
+	int r = set_args_rate(what, s, next, ret, &error, warn_stderr, NULL);
 
-	if (streq(s, "unlimited") || streq(s, "none")) {
-		*ret = 0;
-		return 0;
-	}
-	if (is_bare_number(s) && is_rate_unit(next)) {
-		ctl_error("%srate '%s' has its unit '%s' apart: write them as one word, '%s%s'", what, s, next, s, next);
-		return -EINVAL;
-	}
-	r = rate_parse(s, ret, &bytes);
-	if (r == -ERANGE && is_bare_number(s)) {
-		ctl_error("%srate '%s' has no unit, so it counts bit/s, out of range (8bit to 10tbit): "
-			  "give a unit, e.g. '%skbit' or '%smbit'", what, s, s, s);
-		return r;
-	}
-	if (r == -ERANGE) {
-		ctl_error("%srate '%s' out of range (8bit to 10tbit)", what, s);
-		return r;
-	}
-	if (r < 0) {
-		ctl_error("invalid %srate '%s' (expected e.g. 500kbit, 5mbit, 1gbit)", what, s);
-		return r;
-	}
-	if (bytes)
-		fprintf(stderr, "netbumpctl: warning: '%s' counts BYTES per second, i.e. %s; use 'bit' units for bits\n",
-			s, rate_format(*ret, buf));
-	else if (is_bare_number(s))
-		fprintf(stderr, "netbumpctl: warning: '%s' has no unit: %s bit/s (did you mean %skbit or %smbit?)\n", s,
-			s, s, s);
-	return 0;
+	if (r < 0)
+		ctl_error("%s", error ?: strerror(-r));
+	return r;
 }
 
 /* Checks a target before anything is sent, and returns the form to send,
@@ -259,37 +221,14 @@ static int parse_rate_arg(const char *what, const char *s, const char *next, uin
  * ("cgroup:/sys/fs/cgroup/a") becomes the path relative to it
  * ("cgroup:/a"), as /proc/PID/cgroup and the rules name it. */
 static int check_target(const char *s, char **ret) {
-	_cleanup_free_ char *mount = NULL, *fixed = NULL;
-	const char *reason = NULL;
-	Target t;
+	_cleanup_free_ char *mount = NULL, *error = NULL;
 	int r;
 
-	if (strncmp(s, "cgroup:", 7) == 0 && cg_find_mount(&mount) >= 0 && !streq(mount, "/")) {
-		size_t ml = strlen(mount);
-		const char *p = s + 7;
-
-		while (p[0] == '/' && p[1] == '/')
-			p++;
-		if (strncmp(p, mount, ml) == 0 && (p[ml] == '/' || p[ml] == '\0')) {
-			if (asprintf(&fixed, "cgroup:%s", p[ml] ? p + ml : "/") < 0)
-				return -ENOMEM;
-			s = fixed;
-		}
-	}
-	r = target_parse(s, &t, &reason);
-	if (r == -EOPNOTSUPP) {
-		ctl_error("cannot limit '%s': %s", s, reason);
-		return r;
-	}
-	if (r < 0) {
-		ctl_error("invalid target '%s': %s", s, reason ?: "out of memory");
-		return -EINVAL;
-	}
-	/* The canonical form ("unit:backup.service" for "unit:backup"), as
-	 * the daemon names the rule. */
-	*ret = target_to_string(&t);
-	target_done(&t);
-	return *ret ? 0 : -ENOMEM;
+	(void)cg_find_mount(&mount);
+	r = set_args_target(s, mount, ret, &error);
+	if (r < 0)
+		ctl_error("%s", error ?: strerror(-r));
+	return r;
 }
 
 static uint64_t get_u64(json_object *o, const char *key) {
@@ -512,165 +451,15 @@ static int print_rules(json_object *rules) {
 	return rule_tree_print(nodes, n);
 }
 
-/* A minimum in bit/s: a rate, or "none" / "0" for no guaranteed minimum.
- * "unlimited" would read as "guarantee everything": refused. */
-static int parse_min_arg(const char *option, const char *s, const char *next, uint64_t *ret) {
-	if (streq(s, "none") || streq(s, "0")) {
-		*ret = 0;
-		return 0;
-	}
-	if (streq(s, "unlimited")) {
-		ctl_error("%s takes a rate or 'none' (no guaranteed minimum), not '%s'", option, s);
-		return -EINVAL;
-	}
-	return parse_rate_arg("minimum ", s, next, ret);
-}
-
-static const char *const priorities[] = { "high", "normal", "low" };
-
-/* What set was asked for, one direction at a time: 0 up, 1 down. The words
- * are the user's own, for messages that name them. */
-typedef struct SetArgs {
-	bool has_limit[2], has_min[2];
-	uint64_t limit[2], min[2];
-	const char *limit_word[2], *min_word[2];
-	const char *min_option[2];   /* "--min", "--min-up" or "--min-down" */
-	bool limit_both;             /* the limit came as the one RATE */
-	const char *priority;
-} SetArgs;
-
-/* "--name VALUE" or "--name=VALUE": whether a is that option; its value, or
- * NULL when none follows. */
-static bool option_value(const char *a, const char *name, int argc, char *argv[], int *k, const char **ret_value) {
-	size_t l = strlen(name);
-
-	if (strncmp(a, name, l) != 0 || (a[l] != '\0' && a[l] != '='))
-		return false;
-	if (a[l] == '=')
-		*ret_value = a + l + 1;
-	else
-		*ret_value = *k + 1 < argc ? argv[++*k] : NULL;
-	return true;
-}
-
 static int parse_set_args(int argc, char *argv[], const char **ret_target, SetArgs *ret) {
-	enum { LIMIT, MIN, PRIORITY };
-	static const struct {
-		const char *name;
-		int what;
-		int dir; /* 0 up, 1 down, 2 both */
-	} options[] = {
-		{ "--up", LIMIT, 0 },
-		{ "--down", LIMIT, 1 },
-		{ "--min", MIN, 2 },
-		{ "--min-up", MIN, 0 },
-		{ "--min-down", MIN, 1 },
-		{ "--priority", PRIORITY, 2 },
-	};
-	static const char *const dir_word[2] = { "upload ", "download " };
-	const char *target = NULL;
-	bool options_done = false;
-	SetArgs a = {};
+	_cleanup_free_ char *error = NULL;
+	int r = set_args_parse(argc, argv, ret, &error, warn_stderr, NULL);
 
-	for (int k = 1; k < argc; k++) {
-		const char *w = argv[k], *v = NULL;
-		size_t o;
-
-		if (!options_done && streq(w, "--")) {
-			options_done = true;
-			continue;
-		}
-		if (options_done || w[0] != '-' || w[1] != '-' || !w[2]) {
-			if (!target)
-				target = w;
-			else if (!a.has_limit[0] && !a.has_limit[1]) {
-				if (parse_rate_arg("", w, k + 1 < argc ? argv[k + 1] : NULL, &a.limit[0]) < 0)
-					return -EINVAL;
-				a.limit[1] = a.limit[0];
-				a.has_limit[0] = a.has_limit[1] = a.limit_both = true;
-				a.limit_word[0] = a.limit_word[1] = w;
-			} else {
-				ctl_error("unexpected argument '%s'", w);
-				return -EINVAL;
-			}
-			continue;
-		}
-
-		for (o = 0; o < ELEMENTSOF(options); o++)
-			if (option_value(w, options[o].name, argc, argv, &k, &v))
-				break;
-		if (o == ELEMENTSOF(options)) {
-			ctl_error("unknown option '%s' for set", w);
-			return -EINVAL;
-		}
-		if (!v) {
-			ctl_error("%s needs %s", options[o].name,
-				options[o].what == PRIORITY ? "high, normal or low" : "a rate");
-			return -EINVAL;
-		}
-
-		switch (options[o].what) {
-		case LIMIT: {
-			int d = options[o].dir;
-
-			if (parse_rate_arg(dir_word[d], v, k + 1 < argc ? argv[k + 1] : NULL, &a.limit[d]) < 0)
-				return -EINVAL;
-			a.has_limit[d] = true;
-			a.limit_word[d] = v;
-			a.limit_both = false;
-			break;
-		}
-		case MIN: {
-			uint64_t m;
-
-			if (parse_min_arg(options[o].name, v, k + 1 < argc ? argv[k + 1] : NULL, &m) < 0)
-				return -EINVAL;
-			for (int d = 0; d < 2; d++)
-				if (options[o].dir == d || options[o].dir == 2) {
-					a.has_min[d] = true;
-					a.min[d] = m;
-					a.min_word[d] = v;
-					a.min_option[d] = options[o].name;
-				}
-			break;
-		}
-		case PRIORITY:
-			a.priority = NULL;
-			for (size_t i = 0; i < ELEMENTSOF(priorities); i++)
-				if (streq(v, priorities[i]))
-					a.priority = priorities[i];
-			if (!a.priority) {
-				ctl_error("invalid priority '%s' (expected high, normal or low)", v);
-				return -EINVAL;
-			}
-			break;
-		}
+	if (r < 0) {
+		ctl_error("%s", error ?: strerror(-r));
+		return r;
 	}
-
-	if (!target || (!a.has_limit[0] && !a.has_limit[1] && !a.has_min[0] && !a.has_min[1] && !a.priority)) {
-		ctl_error("usage: set TARGET RATE | set TARGET [--up RATE] [--down RATE] [--min RATE]\n"
-			  "                  [--min-up RATE] [--min-down RATE] [--priority high|normal|low]\n"
-			  "                  (netbumpctl set --help explains)");
-		return -EINVAL;
-	}
-	if (a.limit_both && a.limit[0] == 0 && !a.has_min[0] && !a.has_min[1] && !a.priority) {
-		ctl_error("'%s' as the only rate would limit nothing: use unset", a.limit_word[0]);
-		return -EINVAL;
-	}
-
-	/* A minimum above the rule's own limit could never be given. Only what
-	 * this command line says is known here; the daemon checks a minimum
-	 * against a limit the rule already has. */
-	for (int d = 0; d < 2; d++)
-		if (a.has_min[d] && a.has_limit[d] && a.limit[d] > 0 && a.min[d] > a.limit[d]) {
-			bool both = streq(a.min_option[d], "--min") && a.limit_both;
-			ctl_error("%s %s is above the %slimit %s", a.min_option[d], a.min_word[d],
-				both ? "" : dir_word[d], a.limit_word[d]);
-			return -EINVAL;
-		}
-
-	*ret_target = target;
-	*ret = a;
+	*ret_target = ret->target;
 	return 0;
 }
 
