@@ -2,6 +2,7 @@
 /* netbumpctl: add, change, remove and list netbump's limits. */
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <locale.h>
 #include <pwd.h>
 #include <stdarg.h>
@@ -271,7 +272,23 @@ static void user_name(uid_t uid, char *buf, size_t n) {
  * the target, indented by its depth in the tree, its priority, its HTB
  * class (as `tc -s class show` names it: on the interface for uploads, on
  * its IFB for downloads) and who made it. */
-static int add_rule_rows(Table *t, json_object *rule, size_t depth, bool shares) {
+/* Where a persistent rule comes from: "50-netbumpctl.rules:3" (the files
+ * are all in one directory; --json has the path), "(changed)" when a set
+ * changed it since. */
+static void source_word(json_object *rule, char *buf, size_t n) {
+	const char *src = get_str(rule, "source"), *base;
+	json_object *o;
+	bool changed = json_object_object_get_ex(rule, "overridden", &o) && json_object_get_boolean(o);
+
+	if (!src) {
+		snprintf(buf, n, "%s", "");
+		return;
+	}
+	base = strrchr(src, '/') ? strrchr(src, '/') + 1 : src;
+	snprintf(buf, n, "%s%s", base, changed ? " (changed)" : "");
+}
+
+static int add_rule_rows(Table *t, json_object *rule, size_t depth, bool shares, bool sources) {
 	static const char *const dirs[2] = { "up", "down" };
 	const char *target = get_str(rule, "target") ?: "?", *prio = get_str(rule, "priority") ?: "normal";
 	_cleanup_free_ char *first = NULL;
@@ -328,17 +345,25 @@ static int add_rule_rows(Table *t, json_object *rule, size_t depth, bool shares)
 			r = table_add(t, k == 0 ? get_str(rule, "class") : NULL);
 		if (r >= 0)
 			r = table_add(t, k == 0 ? owner : NULL);
+		if (r >= 0 && sources) {
+			char src[PATH_MAX + 32];
+			source_word(rule, src, sizeof(src));
+			r = table_add(t, k == 0 ? src : NULL);
+		}
 	}
 	return r;
 }
 
-static Table *rules_table_new(bool shares) {
-	static const char *const with[] = { "TARGET", "DIR", ">LIMIT", ">MIN", "PRIO", ">RATE", ">BYTES", ">PACKETS",
-					    ">DROPS", ">BACKLOG", "CLASS", "OWNER" };
-	static const char *const without[] = { "TARGET", "DIR", ">LIMIT", ">RATE", ">BYTES", ">PACKETS",
-					       ">DROPS", ">BACKLOG", "CLASS", "OWNER" };
+static Table *rules_table_new(bool shares, bool sources) {
+	static const char *const cols[] = { "TARGET", "DIR",	 ">LIMIT", ">MIN", "PRIO",  ">RATE", ">BYTES",
+					    ">PACKETS", ">DROPS", ">BACKLOG", "CLASS", "OWNER", "SOURCE" };
+	const char *pick[ELEMENTSOF(cols)];
+	size_t n = 0;
 
-	return shares ? table_new(with, ELEMENTSOF(with)) : table_new(without, ELEMENTSOF(without));
+	for (size_t k = 0; k < ELEMENTSOF(cols); k++)
+		if ((shares || (k != 3 && k != 4)) && (sources || k != 12))
+			pick[n++] = cols[k];
+	return table_new(pick, n);
 }
 
 /* A rule in the tree of rules: under the rule its "parent" names. */
@@ -366,7 +391,7 @@ static size_t node_find(const RuleNode *nodes, size_t n, const char *target) {
 	return f ? (size_t)(f - nodes) : NONE;
 }
 
-static int add_subtree(Table *t, RuleNode *nodes, size_t i, size_t depth, bool shares) {
+static int add_subtree(Table *t, RuleNode *nodes, size_t i, size_t depth, bool shares, bool sources) {
 	int r;
 
 	if (nodes[i].printed)
@@ -374,9 +399,9 @@ static int add_subtree(Table *t, RuleNode *nodes, size_t i, size_t depth, bool s
 	nodes[i].printed = true;
 	if (!nodes[i].selected)
 		return 0;
-	r = add_rule_rows(t, nodes[i].rule, depth, shares);
+	r = add_rule_rows(t, nodes[i].rule, depth, shares, sources);
 	for (size_t c = nodes[i].first_child; r >= 0 && c != NONE; c = nodes[c].next_sibling)
-		r = add_subtree(t, nodes, c, depth + 1, shares);
+		r = add_subtree(t, nodes, c, depth + 1, shares, sources);
 	return r;
 }
 
@@ -419,20 +444,22 @@ static RuleNode *rule_tree_new(json_object *rules, size_t *ret_n) {
  * minimum or a priority. */
 static int rule_tree_print(RuleNode *nodes, size_t n) {
 	_cleanup_table_ Table *t = NULL;
-	bool shares = false;
+	bool shares = false, sources = false;
 	int r = 0;
 
 	for (size_t k = 0; k < n; k++)
 		shares = shares || (nodes[k].selected && rule_has_shares(nodes[k].rule));
-	t = rules_table_new(shares);
+	for (size_t k = 0; k < n; k++)
+		sources = sources || (nodes[k].selected && get_str(nodes[k].rule, "source"));
+	t = rules_table_new(shares, sources);
 	if (!t)
 		r = -ENOMEM;
 	for (size_t k = 0; r >= 0 && k < n; k++)
 		if (nodes[k].parent == NONE)
-			r = add_subtree(t, nodes, k, 0, shares);
+			r = add_subtree(t, nodes, k, 0, shares, sources);
 	/* Rules whose parents go round in a circle: no top to hang them from. */
 	for (size_t k = 0; r >= 0 && k < n; k++)
-		r = add_subtree(t, nodes, k, 0, shares);
+		r = add_subtree(t, nodes, k, 0, shares, sources);
 	if (r < 0) {
 		ctl_error("out of memory");
 		return EXIT_REFUSED;
@@ -498,6 +525,8 @@ static int verb_set(int argc, char *argv[]) {
 	}
 	if (a.priority)
 		json_object_object_add(params, "priority", json_object_new_string(a.priority));
+	if (a.persistent)
+		json_object_object_add(params, "persistent", json_object_new_boolean(true));
 	r = call("Set", params, &msg, &reply);
 	if (r != 0)
 		return r;
@@ -516,6 +545,8 @@ static int verb_set(int argc, char *argv[]) {
 			printf(", priority %s", json_object_get_string(prio));
 		if (parent && json_object_is_type(parent, json_type_string))
 			printf(", inside %s", json_object_get_string(parent));
+		if (get_str(rule, "source"))
+			printf(", persistent (%s)", get_str(rule, "source"));
 		printf("\n");
 	}
 	return 0;
@@ -525,23 +556,78 @@ static int verb_unset(int argc, char *argv[]) {
 	_cleanup_json_ json_object *msg = NULL;
 	_cleanup_free_ char *target = NULL;
 	json_object *params, *reply;
+	const char *given = NULL;
+	bool persistent = false;
 	int r;
 
-	if (argc != 2) {
-		ctl_error("usage: unset TARGET (netbumpctl unset --help explains)");
+	for (int k = 1; k < argc; k++) {
+		if (streq(argv[k], "--persistent"))
+			persistent = true;
+		else if (!given && (argv[k][0] != '-' || argv[k][1] != '-'))
+			given = argv[k];
+		else {
+			given = NULL;
+			break;
+		}
+	}
+	if (!given || argc > 2 + persistent) {
+		ctl_error("usage: unset [--persistent] TARGET (netbumpctl unset --help explains)");
 		return EXIT_USAGE;
 	}
-	if (check_target(argv[1], &target) < 0)
+	if (check_target(given, &target) < 0)
 		return EXIT_USAGE;
 	params = json_object_new_object();
 	json_object_object_add(params, "target", json_object_new_string(target));
+	if (persistent)
+		json_object_object_add(params, "persistent", json_object_new_boolean(true));
 	r = call("Unset", params, &msg, &reply);
 	if (r != 0)
 		return r;
 	if (arg_json)
 		return print_json(reply);
 	/* As set says what the rule is now. */
-	printf("%s: rule removed, no limit of its own.\n", target);
+	printf("%s: rule removed%s, no limit of its own.\n", target, persistent ? " for good" : "");
+	return 0;
+}
+
+/* The lines of the rules files that are not in force, after what the
+ * daemon said: on stderr, each with where and why. */
+static void print_not_in_force(json_object *reply, const char *key) {
+	json_object *a = NULL;
+
+	if (!json_object_object_get_ex(reply, key, &a) || !json_object_is_type(a, json_type_array))
+		return;
+	for (size_t k = 0; k < json_object_array_length(a); k++) {
+		json_object *o = json_object_array_get_idx(a, k);
+		_cleanup_free_ char *m = NULL;
+
+		if (asprintf(&m, "%s: the persistent rule on %s is not in force: %s", get_str(o, "source") ?: "?",
+			     get_str(o, "target") ?: "?", get_str(o, "reason") ?: "?") >= 0) {
+			_cleanup_free_ char *safe = utf8_escape(m, strlen(m));
+			fprintf(stderr, "netbumpctl: warning: %s\n", safe ?: m);
+		}
+	}
+}
+
+static int verb_reload(int argc, char *argv[]) {
+	_cleanup_json_ json_object *msg = NULL;
+	json_object *reply;
+	int r;
+
+	if (argc != 1) {
+		ctl_error("reload takes no arguments");
+		return EXIT_USAGE;
+	}
+	r = call("Reload", NULL, &msg, &reply);
+	if (r != 0)
+		return r;
+	if (arg_json)
+		return print_json(reply);
+	printf("Reloaded %s/rules.d: %llu added, %llu changed, %llu removed, %llu unchanged.\n",
+	       get_str(reply, "config_dir") ?: "?", (unsigned long long)get_u64(reply, "added"),
+	       (unsigned long long)get_u64(reply, "changed"), (unsigned long long)get_u64(reply, "removed"),
+	       (unsigned long long)get_u64(reply, "unchanged"));
+	print_not_in_force(reply, "not_in_force");
 	return 0;
 }
 
@@ -617,6 +703,7 @@ static int verb_list(int argc, char *argv[]) {
 	if (arg_json)
 		return print_json(reply);
 	json_object_object_get_ex(reply, "rules", &rules);
+	print_not_in_force(reply, "persistent_not_in_force");
 	if (!rules || json_object_array_length(rules) == 0) {
 		printf("No rules.\n");
 		return 0;
@@ -721,6 +808,7 @@ static int verb_status(int argc, char *argv[]) {
 				printf("interface %s: not shaped (%s)\n", json_object_get_string(n),
 				       json_object_get_string(x));
 		}
+	print_not_in_force(reply, "persistent_not_in_force");
 	json_object_object_get_ex(reply, "rules", &rules);
 	if (!rules || !json_object_is_type(rules, json_type_array)) {
 		printf("rules: %llu\n", (unsigned long long)get_u64(reply, "rule_count"));
@@ -737,21 +825,32 @@ static int verb_status(int argc, char *argv[]) {
 }
 
 static const Verb verbs[] = {
-	{ "set", verb_set, "TARGET RATE | TARGET [--up R] [--down R] [--min R] [--min-up R] [--min-down R] [--priority P]",
+	{ "set", verb_set, "TARGET RATE | TARGET [--up R] [--down R] [--min R] [--min-up R] [--min-down R] [--priority P] [--persistent]",
 	  "Add a limit, or change what is given of an existing one, while traffic flows.",
 	  "  RATE            upload and download limit\n"
 	  "  --up R --down R one direction ('unlimited' lifts that side)\n"
 	  "  --min R         guarantee R up and down inside the enclosing rule ('none': no minimum)\n"
 	  "  --min-up R --min-down R   one direction of it\n"
 	  "  --priority high|normal|low  who gets spare capacity first and waits least\n"
+	  "  --persistent    also from boot on: written to /etc/netbump/rules.d/50-netbumpctl.rules\n"
+	  "                  (root only; netbump.rules(5))\n"
 	  "What is not given stays as it is on an existing rule. Prints the rule as it is now:\n"
 	  "  user@1000: up 5mbit, down 5mbit, inside all\n"
 	  "Examples:\n"
 	  "  netbumpctl set user@alice 5mbit\n"
 	  "  netbumpctl set unit:backup --down 20mbit --priority low\n"
 	  "  netbumpctl set cgroup:/system.slice/backup.service --up 2mbit --min 500kbit\n\n" },
-	{ "unset", verb_unset, "TARGET", "Remove TARGET's rule: its traffic falls under the rules around it again.",
+	{ "unset", verb_unset, "[--persistent] TARGET", "Remove TARGET's rule: its traffic falls under the rules around it again.",
+	  "  --persistent    also its line in /etc/netbump/rules.d/50-netbumpctl.rules (root only);\n"
+	  "                  a persistent rule goes only so\n"
 	  "Prints 'TARGET: rule removed, no limit of its own.'\n\n" },
+	{ "reload", verb_reload, "", "Read the rules files again and apply what changed (root only).",
+	  "Reads every /etc/netbump/rules.d/*.rules (netbump.rules(5)) first: a line that does\n"
+	  "not read refuses the whole reload, naming FILE:LINE and why, and nothing changes.\n"
+	  "Then adds the new lines' rules, changes the changed ones live, removes those whose\n"
+	  "line is gone; a rule whose line did not change is not touched, and rules made\n"
+	  "without --persistent are left alone. Lines whose rule cannot be in force now (no\n"
+	  "such cgroup, unknown user) are named on stderr; the rest is applied.\n\n" },
 	{ "list", verb_list, "[TARGET]",
 	  "Show the rules, nested in the rules around them, with live rates and counters.",
 	  "With TARGET: the rule it falls under and the rules around that (also with --json:\n"
@@ -759,7 +858,8 @@ static const Verb verbs[] = {
 	  "Columns: LIMIT as set takes it ('unlimited' for none), MIN ('none'), PRIO, RATE over\n"
 	  "the last second, BYTES PACKETS DROPS BACKLOG of the rule's HTB class, CLASS its id\n"
 	  "(tc -s class show dev IFACE for uploads, dev nbifbN for downloads:\n"
-	  "netbumpctl status names it), OWNER who made it.\n\n" },
+	  "netbumpctl status names it), OWNER who made it, SOURCE the rules file and line of a\n"
+	  "persistent rule ('(changed)': by a set since; --json: \"source\", \"overridden\").\n\n" },
 	{ "status", verb_status, "", "Show the daemon's interfaces, cgroup root and rules.", NULL },
 	{ "top", verb_top, "[--once] [--group process|user|unit|rule|connection] [--sort rate|total|name] [--bytes] [--filter TEXT]",
 	  "Live view: processes by rate; limit them with keys.",
@@ -846,7 +946,7 @@ static int run_main(int argc, char *argv[]) {
 		}
 	}
 	if (optind >= argc) {
-		ctl_error("missing verb (set, unset, list, status, top, run, help); see netbumpctl --help");
+		ctl_error("missing verb (set, unset, list, status, top, run, reload, help); see netbumpctl --help");
 		return EXIT_USAGE;
 	}
 	/* Global options may also follow the verb's arguments. */
@@ -874,7 +974,7 @@ static int run_main(int argc, char *argv[]) {
 	}
 	v = verb_find(args[0]);
 	if (!v) {
-		ctl_error("unknown verb '%s' (expected set, unset, list, status, top, run or help)", args[0]);
+		ctl_error("unknown verb '%s' (expected set, unset, list, status, top, run, reload or help)", args[0]);
 		return EXIT_USAGE;
 	}
 	if (verb_help_asked)

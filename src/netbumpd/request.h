@@ -32,6 +32,7 @@ typedef enum RequestMethod {
 	REQUEST_TOP,
 	REQUEST_GET_INFO,
 	REQUEST_CONNECTIONS,
+	REQUEST_RELOAD,
 	_REQUEST_METHOD_MAX,
 } RequestMethod;
 
@@ -42,6 +43,7 @@ typedef struct Request {
 	const char *target;      /* as given, borrowed; NULL: none */
 	char *canonical;         /* the target resolved: what rules are named by */
 	RuleRequest rule;        /* Set: what it asks for (rule.target = canonical) */
+	bool persistent;         /* Set, Unset: in the rules files too */
 } Request;
 
 /* Why a request is refused: a Varlink error name, what it is about
