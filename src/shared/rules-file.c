@@ -56,11 +56,11 @@ int rules_split_words(const char *line, int *ret_argc, char ***ret_argv, char **
 	while (r >= 0) {
 		size_t l = 0;
 
-		while (*p == ' ' || *p == '\t')
+		while (*p == ' ' || *p == '\t' || *p == '\r')
 			p++;
 		if (!*p || *p == '#')
 			break;
-		while (*p && *p != ' ' && *p != '\t') {
+		while (*p && *p != ' ' && *p != '\t' && *p != '\r') {
 			char q = *p;
 
 			if (q == '\'' || q == '"') {
@@ -382,7 +382,7 @@ int rules_load_dir(const char *config_dir, const char *cgroup_mount, RuleSet *re
 
 /* A word as the splitter reads it back: quoted when it has to be. */
 static int append_word(char **buf, size_t *len, size_t *cap, const char *w) {
-	bool quote = !*w || w[0] == '#' || strpbrk(w, " \t'\"\\");
+	bool quote = !*w || w[0] == '#' || strpbrk(w, " \t\r'\"\\");
 	size_t need = *len + 2 * strlen(w) + 4;
 
 	if (need > *cap) {
