@@ -247,6 +247,10 @@ int rules_parse_text(const char *file, const char *text, size_t len, const char 
 			free(set->v[k].target);
 		}
 		set->n = n0;
+		if (n0 == 0) {
+			free(set->v);
+			set->v = NULL;
+		}
 		return r;
 	}
 	return 0;

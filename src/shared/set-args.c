@@ -257,19 +257,22 @@ int set_args_target(const char *s, const char *cgroup_mount, char **ret, char **
 	int r;
 
 	*ret_error = NULL;
-	if (strncmp(s, "cgroup:", 7) == 0 && cgroup_mount && !streq(cgroup_mount, "/")) {
+	r = target_parse(s, &t, &reason);
+	/* A path under the cgroup2 mount, compared once normalized
+	 * ("cgroup:/sys//fs/cgroup/a/"), is the path relative to it. */
+	if (r >= 0 && t.kind == TARGET_CGROUP && cgroup_mount && !streq(cgroup_mount, "/")) {
 		size_t ml = strlen(cgroup_mount);
-		const char *p = s + 7;
 
-		while (p[0] == '/' && p[1] == '/')
-			p++;
-		if (strncmp(p, cgroup_mount, ml) == 0 && (p[ml] == '/' || p[ml] == '\0')) {
-			if (asprintf(&fixed, "cgroup:%s", p[ml] ? p + ml : "/") < 0)
+		if (strncmp(t.path, cgroup_mount, ml) == 0 && (t.path[ml] == '/' || t.path[ml] == '\0')) {
+			if (asprintf(&fixed, "cgroup:%s", t.path[ml] ? t.path + ml : "/") < 0) {
+				target_done(&t);
 				return -ENOMEM;
+			}
+			target_done(&t);
 			s = fixed;
+			r = target_parse(s, &t, &reason);
 		}
 	}
-	r = target_parse(s, &t, &reason);
 	if (r == -ENOMEM)
 		return r;
 	if (r == -EOPNOTSUPP) {

@@ -64,6 +64,7 @@ static void test_lines(void) {
 	ok("all 100mbit --min 1mbit", "all", 100000000, 100000000, 1000000, 1000000, 1);
 	ok("cgroup:/a --min-up 1mbit --priority high", "cgroup:/a", 0, 0, 1000000, 0, 0);
 	ok("cgroup:/sys/fs/cgroup/a/b 1mbit", "cgroup:/a/b", 1000000, 1000000, 0, 0, 1);
+	ok("cgroup:\"/sys//fs/cgroup/. a/\" 1mbit", "cgroup:/. a", 1000000, 1000000, 0, 0, 1);
 	ok("cgroup:\"/a b/c\\\"d\" 1mbit", "cgroup:/a b/c\"d", 1000000, 1000000, 0, 0, 1);
 	ok("cgroup:'/x y' 1mbit", "cgroup:/x y", 1000000, 1000000, 0, 0, 1);
 	ok("user@backup 5mbit --persistent", "user@backup", 5000000, 5000000, 0, 0, 1);
