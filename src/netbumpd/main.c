@@ -8,6 +8,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <systemd/sd-daemon.h>
 
 #include "log.h"
@@ -134,12 +135,21 @@ static int parse_argv(Manager *m, int argc, char *argv[]) {
 			free(m->state_dir);
 			m->state_dir = strdup(optarg);
 			break;
-		case ARG_CONFIG_DIR:
+		case ARG_CONFIG_DIR: {
+			struct stat st;
+
 			if (optarg[0] != '/')
 				return log_error_errno(-EINVAL, "--config-dir needs an absolute path: %s", optarg);
+			/* Given, it is meant: a typo must not start netbumpd without
+			 * its rules. (The default may be missing: no rules then.) */
+			if (stat(optarg, &st) < 0)
+				return log_error_errno(errno, "--config-dir %s: %m", optarg);
+			if (!S_ISDIR(st.st_mode))
+				return log_error_errno(-ENOTDIR, "--config-dir %s: not a directory", optarg);
 			free(m->config_dir);
 			m->config_dir = strdup(optarg);
 			break;
+		}
 		case ARG_CGROUP_ROOT: {
 			/* Accept both forms: relative to the mount ("/a") or an
 			 * absolute path under the mount (resolved at start). */
