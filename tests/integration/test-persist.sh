@@ -17,8 +17,8 @@
 #      the added one then limit their downloads to their new rates;
 #   5. SIGKILL and a start: each persistent rule once, with the class it had (taken over, not made
 #      twice); SIGHUP reads the files again;
-#   6. a start with a bad line (and with a relative --config-dir) exits 1 naming FILE:LINE, with no
-#      IFB made.
+#   6. a start with a bad line exits 1 naming FILE:LINE, with no IFB made; a relative --config-dir
+#      and one that does not exist are refused.
 
 source "$(dirname "$0")/lib.sh"
 
@@ -198,4 +198,9 @@ rc=0
 out=$(nsenter --net="$NB_NETNS_A" timeout 20 "$NB_NETBUMPD" --socket "$NB_SOCK" --state-dir "$NB_STATE" \
         --cgroup-root "$NB_CGROOT" --config-dir etc 2>&1) || rc=$?
 assert_true "a relative --config-dir refused ($out)" eval '((rc == 1)) && [[ $out == *"absolute path"* ]]'
+rc=0
+out=$(nsenter --net="$NB_NETNS_A" timeout 20 "$NB_NETBUMPD" --socket "$NB_SOCK" --state-dir "$NB_STATE" \
+        --cgroup-root "$NB_CGROOT" --config-dir "$CONF/nonexistent" 2>&1) || rc=$?
+assert_true "a --config-dir that does not exist refused ($out)" \
+        eval '((rc == 1)) && [[ $out == *"No such file or directory"* ]]'
 nb_finish
