@@ -19,6 +19,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 #include <bpf/bpf_core_read.h>
+#include <bpf/bpf_tracing.h>
 #include <netbump/netbump.h>
 
 /* uapi #defines, which BTF (and so vmlinux.h) does not carry. */
@@ -831,7 +832,7 @@ int nb_ingress_acct(struct __sk_buff *skb)
 	struct bpf_sock *sk = skb->sk;
 	struct nb_sk_tag *tag;
 	__u32 ifindex = skb->ifindex, segs;
-	__u64 bytes;
+	__u64 bytes, gen;
 
 	if (!nb_account || !sk)
 		return 1;
@@ -841,6 +842,11 @@ int nb_ingress_acct(struct __sk_buff *skb)
 	tag = bpf_sk_storage_get(&sk_tags, sk, 0, 0);
 	if (!tag || !nb_tag_filled(tag))
 		return 1;
+	/* A socket that only receives has its cache reset here when ifaces
+	 * changed (the generation). */
+	gen = nb_current_gen();
+	if (tag->gen != gen)
+		nb_tag_classify(tag, gen);
 	if (tag->acct_ifindex != ifindex) {
 		tag->acct_managed = bpf_map_lookup_elem(&ifaces, &ifindex) != NULL;
 		tag->acct_ifindex = ifindex;
@@ -891,6 +897,8 @@ int nb_sock_release(struct bpf_sock *ctx)
 	bpf_ringbuf_submit(ev, 0);
 	return 1; /* the return value of sock_release is ignored; 1 as elsewhere */
 }
+
+#include "exe.bpf.h"
 
 /* No GPL-only helper is used; "Dual BSD/GPL" is the GPL-compatible string
  * the kernel knows that is closest to this file's licence. */

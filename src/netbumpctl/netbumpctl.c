@@ -49,6 +49,8 @@ static const char targets_help[] =
 	"          sock:INODE  sock:PID:FD   one socket\n"
 	"          unit:NAME       a systemd unit, across restarts (NAME without a\n"
 	"                          suffix is NAME.service, as for systemctl)\n"
+	"          exe:/PATH       every process running that program, now or later, and\n"
+	"                          the children they start (a user's rule: the user's own)\n"
 	"          all             everything netbumpd shapes, around every other rule\n";
 
 static const char rates_help[] =

@@ -364,6 +364,11 @@ void manager_bpf_unload(Manager *m) {
 		free(m->pin_dir);
 		m->pin_dir = NULL;
 	}
+	if (m->exec_link) { /* exe: rules let go of it when they end */
+		bpf_link__destroy(m->exec_link);
+		m->exec_link = NULL;
+		m->exe_hooked = 0;
+	}
 	if (m->ingress_acct_link) {
 		bpf_link__destroy(m->ingress_acct_link);
 		m->ingress_acct_link = NULL;

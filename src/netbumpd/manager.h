@@ -162,6 +162,10 @@ typedef struct Rule {
 	uid_t sock_uid;
 	uint64_t sock_cgroup_id; /* ... and the cgroup it was made in, 0 = unknown */
 
+	/* exe rules (kind-exe.c): the file's identity and the cgroups made for
+	 * its processes */
+	struct ExeRule *exe;
+
 	/* unit rules: key is the unit's current cgroup id, 0 when it has none */
 	char *unit_path; /* D-Bus object path */
 	struct sd_bus_slot *unit_watch;
@@ -300,6 +304,10 @@ struct Manager {
 	uint32_t *kept_clsact;
 	size_t n_kept_clsact;
 	sd_event_source *events_io;
+	/* The exec hook of exe: rules (kind-exe.c), attached while one exists. */
+	struct bpf_link *exec_link;
+	unsigned exe_hooked; /* exe: rules that hold it */
+	bool exe_ring;       /* exe_events is read with events */
 
 	/* The rules files (persist.c): read before anything is touched at
 	 * start, applied once the killed run's rules are back */

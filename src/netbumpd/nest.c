@@ -49,6 +49,7 @@ static int rank(const Rule *r) {
 	case TARGET_UNIT:
 		return RANK_CGROUP;
 	case TARGET_PID:
+	case TARGET_EXE: /* its processes, wherever they run */
 		return RANK_PID;
 	default:
 		return RANK_SOCK;
@@ -121,7 +122,8 @@ Rule *nest_find_parent(Manager *m, const Rule *r) {
 		return NULL;
 	if (rr == RANK_SOCK)
 		for (q = m->rules; q; q = q->next)
-			if (q->target.kind == TARGET_PID && !q->exited && nest_contains(q, r))
+			if ((q->target.kind == TARGET_PID || q->target.kind == TARGET_EXE) && !q->exited &&
+			    nest_contains(q, r))
 				return q;
 	if (rr >= RANK_CGROUP && r->nest_path && strlen(r->nest_path) < sizeof(path)) {
 		/* The cgroup itself for what lives in it (a pid rule's origin,

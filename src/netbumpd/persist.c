@@ -102,14 +102,17 @@ static int line_resolve(const RuleLine *l, Target *ret, char **ret_canonical, ch
 		return r;
 	if (r < 0)
 		return asprintf(ret_reason, "invalid target: %s", why) < 0 ? -ENOMEM : r;
-	if (t.kind == TARGET_USER) {
-		r = target_resolve(&t);
-		if (r < 0) {
-			int k = r == -ENOENT ? asprintf(ret_reason, "unknown user: %s", t.user_name)
-					     : asprintf(ret_reason, "cannot look up user %s: %s", t.user_name, strerror(-r));
-			target_done(&t);
-			return k < 0 ? -ENOMEM : r;
-		}
+	/* A user by uid, a program by its real path: as rules are keyed. */
+	r = target_resolve(&t);
+	if (r < 0 && t.kind == TARGET_USER && r != -ENOMEM) {
+		int k = r == -ENOENT ? asprintf(ret_reason, "unknown user: %s", t.user_name)
+				     : asprintf(ret_reason, "cannot look up user %s: %s", t.user_name, strerror(-r));
+		target_done(&t);
+		return k < 0 ? -ENOMEM : r;
+	}
+	if (r == -ENOMEM) {
+		target_done(&t);
+		return r;
 	}
 	*ret_canonical = target_to_string(&t);
 	if (!*ret_canonical) {
@@ -118,6 +121,20 @@ static int line_resolve(const RuleLine *l, Target *ret, char **ret_canonical, ch
 	}
 	*ret = t;
 	return 0;
+}
+
+/* The rule in force on a request's canonical target (NULL: none). */
+static Rule *rule_of(Manager *m, const char *canonical) {
+	const char *why = NULL;
+	Rule *rule = NULL;
+	Target t;
+
+	if (target_parse(canonical, &t, &why) < 0)
+		return NULL;
+	if (target_resolve(&t) >= 0)
+		rule = rules_find_target(m, &t);
+	target_done(&t);
+	return rule;
 }
 
 static bool rule_matches(const Rule *r, uint64_t up, uint64_t down, uint64_t min_up, uint64_t min_down, int prio) {
@@ -494,8 +511,6 @@ int persist_set(Manager *m, const Request *req, Rule **ret, const char **ret_err
 	uid_t old_owner = 0;
 	size_t len = 0;
 	unsigned at = 0;
-	Target t;
-	const char *why = NULL;
 	int r;
 
 	*ret_reason = NULL;
@@ -516,11 +531,7 @@ int persist_set(Manager *m, const Request *req, Rule **ret, const char **ret_err
 	if (r == -ENOENT)
 		text = NULL;
 
-	existing = NULL;
-	if (target_parse(req->canonical, &t, &why) >= 0) {
-		existing = rules_find_target(m, &t);
-		target_done(&t);
-	}
+	existing = rule_of(m, req->canonical);
 	if (existing) {
 		back.up_bps = existing->up_bps;
 		back.down_bps = existing->down_bps;
@@ -579,8 +590,6 @@ int persist_unset(Manager *m, const Request *req, const char **ret_error, char *
 	const RuleLine *found;
 	unsigned removed, at = 0;
 	size_t len = 0;
-	Target t;
-	const char *why = NULL;
 	Rule *rule = NULL;
 	int r;
 
@@ -625,10 +634,7 @@ int persist_unset(Manager *m, const Request *req, const char **ret_error, char *
 		if (streq(m->persist_missed[k].file, path) && m->persist_missed[k].line > removed)
 			m->persist_missed[k].line--;
 
-	if (target_parse(req->canonical, &t, &why) >= 0) {
-		rule = rules_find_target(m, &t);
-		target_done(&t);
-	}
+	rule = rule_of(m, req->canonical);
 	if (!rule)
 		return 0; /* the line was not in force */
 	persist_spec_free(rule->persist);
@@ -642,16 +648,10 @@ int persist_unset(Manager *m, const Request *req, const char **ret_error, char *
 }
 
 int persist_check_unset(Manager *m, const char *canonical, const char **ret_error, char **ret_reason) {
-	const char *why = NULL;
-	Rule *rule = NULL;
 	_cleanup_free_ char *path = own_path(m);
-	Target t;
+	Rule *rule = rule_of(m, canonical);
 
 	*ret_reason = NULL;
-	if (target_parse(canonical, &t, &why) >= 0) {
-		rule = rules_find_target(m, &t);
-		target_done(&t);
-	}
 	if (!rule || !rule->persist || !rule->persist->file)
 		return 0;
 	if (path && streq(rule->persist->file, path))

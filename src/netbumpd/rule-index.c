@@ -31,10 +31,13 @@ int rule_id_of(const Target *t, RuleId *ret) {
 		break;
 	case TARGET_ALL:
 		break;
+	case TARGET_EXE:
+		id.str = t->exe;
+		break;
 	default:
 		return -EINVAL;
 	}
-	if ((t->kind == TARGET_CGROUP || t->kind == TARGET_UNIT) && !id.str)
+	if ((t->kind == TARGET_CGROUP || t->kind == TARGET_UNIT || t->kind == TARGET_EXE) && !id.str)
 		return -EINVAL;
 	*ret = id;
 	return 0;

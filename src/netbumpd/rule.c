@@ -18,6 +18,7 @@
 #include "bpf.h"
 #include "cgroup-util.h"
 #include "iface.h"
+#include "kind-exe.h"
 #include "kind.h"
 #include "log.h"
 #include "manager.h"
@@ -538,6 +539,8 @@ int manager_set_rule(Manager *m, const RuleRequest *req, Rule **ret, const char 
 				 r == -EOPNOTSUPP ? "cannot limit '%s': %s" : "invalid target '%s': %s", req->target,
 				 why);
 	r = resolve_sock_fd(&t, ret_error, ret_reason);
+	if (r >= 0 && t.kind == TARGET_EXE)
+		r = target_resolve(&t); /* its real path: one rule whatever link names it */
 	if (r >= 0 && t.kind == TARGET_USER) {
 		r = target_resolve(&t);
 		if (r == -ENOENT)
@@ -780,6 +783,8 @@ static Rule *cgroup_rule_for(Manager *m, const char *path, uid_t excluded) {
 			rp = r->target.path;
 		else if (r->target.kind == TARGET_PID && r->cgroup_abs)
 			rp = r->cgroup_abs + strlen(m->cgroup_mount);
+		else if (r->target.kind == TARGET_EXE)
+			rp = exe_rule_place_for(m, r, path);
 		if (!rp || !cg_path_is_inside(path, rp))
 			continue;
 		if (!best || strlen(rp) > best_len) {
@@ -804,7 +809,7 @@ static Rule *socket_rule_for(Manager *m, const struct sock_info *si, uid_t exclu
 	Rule *r = NULL;
 
 	for (Rule *p = m->rules; p && !r; p = p->next)
-		if (p->target.kind == TARGET_PID && considered(p, excluded))
+		if ((p->target.kind == TARGET_PID || p->target.kind == TARGET_EXE) && considered(p, excluded))
 			for (size_t c = 0; c < p->n_cookies && !r; c++)
 				if (si->cookie == p->cookies[c])
 					r = p;
@@ -897,7 +902,7 @@ void manager_socket_released(Manager *m, uint64_t cookie) {
 	 * sock rule below does not hand it back to one of them. */
 	bool forgot = false;
 	for (Rule *r = m->rules; r; r = r->next)
-		if (r->target.kind == TARGET_PID)
+		if (r->target.kind == TARGET_PID || r->target.kind == TARGET_EXE)
 			for (size_t k = 0; k < r->n_cookies; k++)
 				if (r->cookies[k] == cookie) {
 					r->cookies[k] = r->cookies[--r->n_cookies];

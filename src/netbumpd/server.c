@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "iface.h"
+#include "kind-exe.h"
 #include "log.h"
 #include "manager.h"
 #include "netbump/netbump.h"
@@ -266,6 +267,8 @@ json_object *rule_json(const Rule *r) {
 	}
 	if (r->target.kind == TARGET_SOCK)
 		json_object_object_add(o, "cookie", json_object_new_int64((int64_t)r->key));
+	if (r->target.kind == TARGET_EXE)
+		exe_rule_json(r, o);
 	persist_rule_json(r, o);
 	return o;
 }

@@ -11,6 +11,8 @@
  *   unit:NAME      a systemd unit's cgroup, followed across restarts ("NAME"
  *                  alone is NAME.service)
  *   all            everything netbumpd shapes: the rule around every other
+ *   exe:PATH       every process whose executable (/proc/PID/exe) is the file
+ *                  at PATH, absolute, and the children they start
  */
 #pragma once
 
@@ -23,6 +25,7 @@ typedef enum TargetKind {
 	TARGET_PID,
 	TARGET_SOCK,
 	TARGET_UNIT,
+	TARGET_EXE,
 	TARGET_ALL, /* last, so that the kinds above keep their values */
 	_TARGET_KIND_MAX,
 } TargetKind;
@@ -37,6 +40,8 @@ typedef struct Target {
 	int fd;          /* TARGET_SOCK given as PID:FD */
 	uint64_t inode;  /* TARGET_SOCK */
 	char *unit;      /* TARGET_UNIT: "backup.service" */
+	char *exe;       /* TARGET_EXE: absolute, without "//" or a trailing '/';
+			  * target_resolve() makes it the file's real path */
 } Target;
 
 #define TARGET_PATH_MAX 4096
@@ -48,7 +53,10 @@ typedef struct Target {
  * systemctl(1) reads it. Does not look anything up. */
 int target_parse(const char *s, Target *ret, const char **ret_reason);
 
-/* Resolves a user name to its uid. -ENOENT (unknown user) or -errno. */
+/* Resolves a user name to its uid. -ENOENT (unknown user) or -errno. An
+ * exe: path becomes the real path of the file (symbolic links, "." and
+ * ".." resolved, as /proc/PID/exe shows it); one that cannot be resolved
+ * (gone) is kept as it is and is no error: the caller looks at the file. */
 int target_resolve(Target *t);
 
 /* The canonical form: "cgroup:/a/b", "user@1000", "pid:42", "sock:12345",

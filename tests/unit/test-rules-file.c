@@ -70,6 +70,8 @@ static void test_lines(void) {
 	ok("user@backup 5mbit --persistent", "user@backup", 5000000, 5000000, 0, 0, 1);
 	ok("user@backup 5mbit\r", "user@backup", 5000000, 5000000, 0, 0, 1);
 	ok("user@backup --priority normal", "user@backup", 0, 0, 0, 0, 1);
+	/* exe: lines, as set takes them */
+	ok("exe:/usr/bin//rsync 5mbit", "exe:/usr/bin/rsync", 5000000, 5000000, 0, 0, 1);
 
 	/* no rule */
 	ASSERT_EQ(parse("", &l, &err), 0);
@@ -93,6 +95,7 @@ static void test_lines(void) {
 	/* what does not outlive a restart */
 	bad("pid:1 1mbit", "names a process, which does not outlive a restart");
 	bad("sock:1234 1mbit", "names a socket");
+	bad("exe:rsync 1mbit", "exe: needs an absolute path");
 }
 
 static void test_text(void) {
