@@ -2,6 +2,7 @@
 /* netbumpctl: add, change, remove and list netbump's limits. */
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <locale.h>
 #include <pwd.h>
 #include <stdarg.h>
@@ -17,6 +18,7 @@
 #include "macro.h"
 #include "netbumpctl.h"
 #include "rate.h"
+#include "set-args.h"
 #include "table.h"
 #include "target.h"
 #include "utf8.h"
@@ -201,59 +203,20 @@ static int call(const char *method, json_object *params, json_object **ret_msg, 
 	return 0;
 }
 
-/* A word that is only a unit of tc(8) ("mbit", "kbps"): "5 mbit" was meant
- * as one rate. */
-static bool is_rate_unit(const char *s) {
-	uint64_t v;
-	char buf[64];
-
-	if (!s || !*s || (s[0] >= '0' && s[0] <= '9') || strlen(s) > 8)
-		return false;
-	snprintf(buf, sizeof(buf), "1%s", s);
-	return rate_parse(buf, &v, NULL) >= 0 || (rate_parse(buf, &v, NULL) == -ERANGE);
-}
-
-static bool is_bare_number(const char *s) {
-	size_t n = strspn(s, "0123456789.");
-	return n > 0 && s[n] == '\0';
+static void warn_stderr(void *userdata, const char *message) {
+	_cleanup_free_ char *safe = utf8_escape(message, strlen(message));
+	fprintf(stderr, "netbumpctl: warning: %s\n", safe ?: message);
 }
 
 /* what: "upload ", "download " or ""; next: the word after it on the
  * command line (NULL if none), to catch "5 mbit". */
 static int parse_rate_arg(const char *what, const char *s, const char *next, uint64_t *ret) {
-	bool bytes = false;
-	char buf[RATE_STRING_MAX];
-	int r;
+	_cleanup_free_ char *error = NULL;
+	int r = set_args_rate(what, s, next, ret, &error, warn_stderr, NULL);
 
-	if (streq(s, "unlimited") || streq(s, "none")) {
-		*ret = 0;
-		return 0;
-	}
-	if (is_bare_number(s) && is_rate_unit(next)) {
-		ctl_error("%srate '%s' has its unit '%s' apart: write them as one word, '%s%s'", what, s, next, s, next);
-		return -EINVAL;
-	}
-	r = rate_parse(s, ret, &bytes);
-	if (r == -ERANGE && is_bare_number(s)) {
-		ctl_error("%srate '%s' has no unit, so it counts bit/s, out of range (8bit to 10tbit): "
-			  "give a unit, e.g. '%skbit' or '%smbit'", what, s, s, s);
-		return r;
-	}
-	if (r == -ERANGE) {
-		ctl_error("%srate '%s' out of range (8bit to 10tbit)", what, s);
-		return r;
-	}
-	if (r < 0) {
-		ctl_error("invalid %srate '%s' (expected e.g. 500kbit, 5mbit, 1gbit)", what, s);
-		return r;
-	}
-	if (bytes)
-		fprintf(stderr, "netbumpctl: warning: '%s' counts BYTES per second, i.e. %s; use 'bit' units for bits\n",
-			s, rate_format(*ret, buf));
-	else if (is_bare_number(s))
-		fprintf(stderr, "netbumpctl: warning: '%s' has no unit: %s bit/s (did you mean %skbit or %smbit?)\n", s,
-			s, s, s);
-	return 0;
+	if (r < 0)
+		ctl_error("%s", error ?: strerror(-r));
+	return r;
 }
 
 /* Checks a target before anything is sent, and returns the form to send,
@@ -261,37 +224,14 @@ static int parse_rate_arg(const char *what, const char *s, const char *next, uin
  * ("cgroup:/sys/fs/cgroup/a") becomes the path relative to it
  * ("cgroup:/a"), as /proc/PID/cgroup and the rules name it. */
 static int check_target(const char *s, char **ret) {
-	_cleanup_free_ char *mount = NULL, *fixed = NULL;
-	const char *reason = NULL;
-	Target t;
+	_cleanup_free_ char *mount = NULL, *error = NULL;
 	int r;
 
-	if (strncmp(s, "cgroup:", 7) == 0 && cg_find_mount(&mount) >= 0 && !streq(mount, "/")) {
-		size_t ml = strlen(mount);
-		const char *p = s + 7;
-
-		while (p[0] == '/' && p[1] == '/')
-			p++;
-		if (strncmp(p, mount, ml) == 0 && (p[ml] == '/' || p[ml] == '\0')) {
-			if (asprintf(&fixed, "cgroup:%s", p[ml] ? p + ml : "/") < 0)
-				return -ENOMEM;
-			s = fixed;
-		}
-	}
-	r = target_parse(s, &t, &reason);
-	if (r == -EOPNOTSUPP) {
-		ctl_error("cannot limit '%s': %s", s, reason);
-		return r;
-	}
-	if (r < 0) {
-		ctl_error("invalid target '%s': %s", s, reason ?: "out of memory");
-		return -EINVAL;
-	}
-	/* The canonical form ("unit:backup.service" for "unit:backup"), as
-	 * the daemon names the rule. */
-	*ret = target_to_string(&t);
-	target_done(&t);
-	return *ret ? 0 : -ENOMEM;
+	(void)cg_find_mount(&mount);
+	r = set_args_target(s, mount, ret, &error);
+	if (r < 0)
+		ctl_error("%s", error ?: strerror(-r));
+	return r;
 }
 
 static uint64_t get_u64(json_object *o, const char *key) {
@@ -334,7 +274,23 @@ static void user_name(uid_t uid, char *buf, size_t n) {
  * the target, indented by its depth in the tree, its priority, its HTB
  * class (as `tc -s class show` names it: on the interface for uploads, on
  * its IFB for downloads) and who made it. */
-static int add_rule_rows(Table *t, json_object *rule, size_t depth, bool shares) {
+/* Where a persistent rule comes from: "50-netbumpctl.rules:3" (the files
+ * are all in one directory; --json has the path), "(changed)" when a set
+ * changed it since. */
+static void source_word(json_object *rule, char *buf, size_t n) {
+	const char *src = get_str(rule, "source"), *base;
+	json_object *o;
+	bool changed = json_object_object_get_ex(rule, "overridden", &o) && json_object_get_boolean(o);
+
+	if (!src) {
+		snprintf(buf, n, "%s", "");
+		return;
+	}
+	base = strrchr(src, '/') ? strrchr(src, '/') + 1 : src;
+	snprintf(buf, n, "%s%s", base, changed ? " (changed)" : "");
+}
+
+static int add_rule_rows(Table *t, json_object *rule, size_t depth, bool shares, bool sources) {
 	static const char *const dirs[2] = { "up", "down" };
 	const char *target = get_str(rule, "target") ?: "?", *prio = get_str(rule, "priority") ?: "normal";
 	_cleanup_free_ char *first = NULL;
@@ -401,17 +357,25 @@ static int add_rule_rows(Table *t, json_object *rule, size_t depth, bool shares)
 			r = table_add(t, k == 0 ? get_str(rule, "class") : NULL);
 		if (r >= 0)
 			r = table_add(t, k == 0 ? owner : NULL);
+		if (r >= 0 && sources) {
+			char src[PATH_MAX + 32];
+			source_word(rule, src, sizeof(src));
+			r = table_add(t, k == 0 ? src : NULL);
+		}
 	}
 	return r;
 }
 
-static Table *rules_table_new(bool shares) {
-	static const char *const with[] = { "TARGET", "DIR", ">LIMIT", ">MIN", "PRIO", ">RATE", ">BYTES", ">PACKETS",
-					    ">DROPS", ">BACKLOG", "CLASS", "OWNER" };
-	static const char *const without[] = { "TARGET", "DIR", ">LIMIT", ">RATE", ">BYTES", ">PACKETS",
-					       ">DROPS", ">BACKLOG", "CLASS", "OWNER" };
+static Table *rules_table_new(bool shares, bool sources) {
+	static const char *const cols[] = { "TARGET", "DIR",	 ">LIMIT", ">MIN", "PRIO",  ">RATE", ">BYTES",
+					    ">PACKETS", ">DROPS", ">BACKLOG", "CLASS", "OWNER", "SOURCE" };
+	const char *pick[ELEMENTSOF(cols)];
+	size_t n = 0;
 
-	return shares ? table_new(with, ELEMENTSOF(with)) : table_new(without, ELEMENTSOF(without));
+	for (size_t k = 0; k < ELEMENTSOF(cols); k++)
+		if ((shares || (k != 3 && k != 4)) && (sources || k != 12))
+			pick[n++] = cols[k];
+	return table_new(pick, n);
 }
 
 /* A rule in the tree of rules: under the rule its "parent" names. */
@@ -448,7 +412,7 @@ static size_t node_find(const RuleNode *nodes, size_t n, const char *target) {
 	return f ? (size_t)(f - nodes) : NONE;
 }
 
-static int add_subtree(Table *t, RuleNode *nodes, size_t i, size_t depth, bool shares) {
+static int add_subtree(Table *t, RuleNode *nodes, size_t i, size_t depth, bool shares, bool sources) {
 	int r;
 
 	if (nodes[i].printed)
@@ -456,9 +420,9 @@ static int add_subtree(Table *t, RuleNode *nodes, size_t i, size_t depth, bool s
 	nodes[i].printed = true;
 	if (!nodes[i].selected)
 		return 0;
-	r = add_rule_rows(t, nodes[i].rule, depth, shares);
+	r = add_rule_rows(t, nodes[i].rule, depth, shares, sources);
 	for (size_t c = nodes[i].first_child; r >= 0 && c != NONE; c = nodes[c].next_sibling)
-		r = add_subtree(t, nodes, c, depth + 1, shares);
+		r = add_subtree(t, nodes, c, depth + 1, shares, sources);
 	return r;
 }
 
@@ -502,20 +466,22 @@ static RuleNode *rule_tree_new(json_object *rules, size_t *ret_n) {
  * minimum or a priority. */
 static int rule_tree_print(RuleNode *nodes, size_t n) {
 	_cleanup_table_ Table *t = NULL;
-	bool shares = false;
+	bool shares = false, sources = false;
 	int r = 0;
 
 	for (size_t k = 0; k < n; k++)
 		shares = shares || (nodes[k].selected && rule_has_shares(nodes[k].rule));
-	t = rules_table_new(shares);
+	for (size_t k = 0; k < n; k++)
+		sources = sources || (nodes[k].selected && get_str(nodes[k].rule, "source"));
+	t = rules_table_new(shares, sources);
 	if (!t)
 		r = -ENOMEM;
 	for (size_t k = 0; r >= 0 && k < n; k++)
 		if (nodes[k].parent == NONE)
-			r = add_subtree(t, nodes, k, 0, shares);
+			r = add_subtree(t, nodes, k, 0, shares, sources);
 	/* Rules whose parents go round in a circle: no top to hang them from. */
 	for (size_t k = 0; r >= 0 && k < n; k++)
-		r = add_subtree(t, nodes, k, 0, shares);
+		r = add_subtree(t, nodes, k, 0, shares, sources);
 	if (r < 0) {
 		ctl_error("out of memory");
 		return EXIT_REFUSED;
@@ -534,172 +500,15 @@ static int print_rules(json_object *rules) {
 	return rule_tree_print(nodes, n);
 }
 
-/* A minimum in bit/s: a rate, or "none" / "0" for no guaranteed minimum.
- * "unlimited" would read as "guarantee everything": refused. */
-static int parse_min_arg(const char *option, const char *s, const char *next, uint64_t *ret) {
-	if (streq(s, "none") || streq(s, "0")) {
-		*ret = 0;
-		return 0;
-	}
-	if (streq(s, "unlimited")) {
-		ctl_error("%s takes a rate or 'none' (no guaranteed minimum), not '%s'", option, s);
-		return -EINVAL;
-	}
-	return parse_rate_arg("minimum ", s, next, ret);
-}
-
-static const char *const priorities[] = { "high", "normal", "low" };
-
-/* What set was asked for, one direction at a time: 0 up, 1 down. The words
- * are the user's own, for messages that name them. */
-typedef struct SetArgs {
-	bool has_limit[2], has_min[2];
-	uint64_t limit[2], min[2];
-	const char *limit_word[2], *min_word[2];
-	const char *min_option[2];   /* "--min", "--min-up" or "--min-down" */
-	bool limit_both;             /* the limit came as the one RATE */
-	const char *priority;
-	const char *remote;          /* --remote SCOPE, checked by the daemon */
-} SetArgs;
-
-/* "--name VALUE" or "--name=VALUE": whether a is that option; its value, or
- * NULL when none follows. */
-static bool option_value(const char *a, const char *name, int argc, char *argv[], int *k, const char **ret_value) {
-	size_t l = strlen(name);
-
-	if (strncmp(a, name, l) != 0 || (a[l] != '\0' && a[l] != '='))
-		return false;
-	if (a[l] == '=')
-		*ret_value = a + l + 1;
-	else
-		*ret_value = *k + 1 < argc ? argv[++*k] : NULL;
-	return true;
-}
-
 static int parse_set_args(int argc, char *argv[], const char **ret_target, SetArgs *ret) {
-	enum { LIMIT, MIN, PRIORITY, REMOTE };
-	static const struct {
-		const char *name;
-		int what;
-		int dir; /* 0 up, 1 down, 2 both */
-	} options[] = {
-		{ "--up", LIMIT, 0 },
-		{ "--down", LIMIT, 1 },
-		{ "--min", MIN, 2 },
-		{ "--min-up", MIN, 0 },
-		{ "--min-down", MIN, 1 },
-		{ "--priority", PRIORITY, 2 },
-		{ "--remote", REMOTE, 2 },
-	};
-	static const char *const dir_word[2] = { "upload ", "download " };
-	const char *target = NULL;
-	bool options_done = false;
-	SetArgs a = {};
+	_cleanup_free_ char *error = NULL;
+	int r = set_args_parse(argc, argv, ret, &error, warn_stderr, NULL);
 
-	for (int k = 1; k < argc; k++) {
-		const char *w = argv[k], *v = NULL;
-		size_t o;
-
-		if (!options_done && streq(w, "--")) {
-			options_done = true;
-			continue;
-		}
-		if (options_done || w[0] != '-' || w[1] != '-' || !w[2]) {
-			if (!target)
-				target = w;
-			else if (!a.has_limit[0] && !a.has_limit[1]) {
-				if (parse_rate_arg("", w, k + 1 < argc ? argv[k + 1] : NULL, &a.limit[0]) < 0)
-					return -EINVAL;
-				a.limit[1] = a.limit[0];
-				a.has_limit[0] = a.has_limit[1] = a.limit_both = true;
-				a.limit_word[0] = a.limit_word[1] = w;
-			} else {
-				ctl_error("unexpected argument '%s'", w);
-				return -EINVAL;
-			}
-			continue;
-		}
-
-		for (o = 0; o < ELEMENTSOF(options); o++)
-			if (option_value(w, options[o].name, argc, argv, &k, &v))
-				break;
-		if (o == ELEMENTSOF(options)) {
-			ctl_error("unknown option '%s' for set", w);
-			return -EINVAL;
-		}
-		if (!v) {
-			ctl_error("%s needs %s", options[o].name,
-				options[o].what == PRIORITY ? "high, normal or low" :
-				options[o].what == REMOTE   ? "a scope (CIDRs, lan, internet)" :
-							      "a rate");
-			return -EINVAL;
-		}
-
-		switch (options[o].what) {
-		case LIMIT: {
-			int d = options[o].dir;
-
-			if (parse_rate_arg(dir_word[d], v, k + 1 < argc ? argv[k + 1] : NULL, &a.limit[d]) < 0)
-				return -EINVAL;
-			a.has_limit[d] = true;
-			a.limit_word[d] = v;
-			a.limit_both = false;
-			break;
-		}
-		case MIN: {
-			uint64_t m;
-
-			if (parse_min_arg(options[o].name, v, k + 1 < argc ? argv[k + 1] : NULL, &m) < 0)
-				return -EINVAL;
-			for (int d = 0; d < 2; d++)
-				if (options[o].dir == d || options[o].dir == 2) {
-					a.has_min[d] = true;
-					a.min[d] = m;
-					a.min_word[d] = v;
-					a.min_option[d] = options[o].name;
-				}
-			break;
-		}
-		case REMOTE:
-			a.remote = v;
-			break;
-		case PRIORITY:
-			a.priority = NULL;
-			for (size_t i = 0; i < ELEMENTSOF(priorities); i++)
-				if (streq(v, priorities[i]))
-					a.priority = priorities[i];
-			if (!a.priority) {
-				ctl_error("invalid priority '%s' (expected high, normal or low)", v);
-				return -EINVAL;
-			}
-			break;
-		}
+	if (r < 0) {
+		ctl_error("%s", error ?: strerror(-r));
+		return r;
 	}
-
-	if (!target || (!a.has_limit[0] && !a.has_limit[1] && !a.has_min[0] && !a.has_min[1] && !a.priority)) {
-		ctl_error("usage: set TARGET RATE | set TARGET [--up RATE] [--down RATE] [--min RATE]\n"
-			  "                  [--min-up RATE] [--min-down RATE] [--priority high|normal|low]\n"
-			  "                  (netbumpctl set --help explains)");
-		return -EINVAL;
-	}
-	if (a.limit_both && a.limit[0] == 0 && !a.has_min[0] && !a.has_min[1] && !a.priority) {
-		ctl_error("'%s' as the only rate would limit nothing: use unset", a.limit_word[0]);
-		return -EINVAL;
-	}
-
-	/* A minimum above the rule's own limit could never be given. Only what
-	 * this command line says is known here; the daemon checks a minimum
-	 * against a limit the rule already has. */
-	for (int d = 0; d < 2; d++)
-		if (a.has_min[d] && a.has_limit[d] && a.limit[d] > 0 && a.min[d] > a.limit[d]) {
-			bool both = streq(a.min_option[d], "--min") && a.limit_both;
-			ctl_error("%s %s is above the %slimit %s", a.min_option[d], a.min_word[d],
-				both ? "" : dir_word[d], a.limit_word[d]);
-			return -EINVAL;
-		}
-
-	*ret_target = target;
-	*ret = a;
+	*ret_target = ret->target;
 	return 0;
 }
 
@@ -740,6 +549,8 @@ static int verb_set(int argc, char *argv[]) {
 		json_object_object_add(params, "priority", json_object_new_string(a.priority));
 	if (a.remote)
 		json_object_object_add(params, "remote", json_object_new_string(a.remote));
+	if (a.persistent)
+		json_object_object_add(params, "persistent", json_object_new_boolean(true));
 	r = call("Set", params, &msg, &reply);
 	if (r != 0)
 		return r;
@@ -761,6 +572,8 @@ static int verb_set(int argc, char *argv[]) {
 			printf(", priority %s", json_object_get_string(prio));
 		if (parent && json_object_is_type(parent, json_type_string))
 			printf(", inside %s", json_object_get_string(parent));
+		if (get_str(rule, "source"))
+			printf(", persistent (%s)", get_str(rule, "source"));
 		printf("\n");
 	}
 	return 0;
@@ -770,32 +583,86 @@ static int verb_unset(int argc, char *argv[]) {
 	_cleanup_json_ json_object *msg = NULL;
 	_cleanup_free_ char *target = NULL;
 	json_object *params, *reply;
+	const char *given = NULL, *remote = NULL;
+	bool persistent = false;
 	int r;
 
-	const char *remote = NULL;
-	int k = 2;
+	/* unset [--persistent] TARGET [--remote SCOPE | --remote=SCOPE] */
+	for (int k = 1; k < argc; k++) {
+		const char *v = NULL;
 
-	/* unset TARGET [--remote SCOPE | --remote=SCOPE] */
-	if (argc == 2 ||
-	    (argc > 2 && option_value(argv[2], "--remote", argc, argv, &k, &remote) && remote && k == argc - 1))
-		;
-	else {
-		ctl_error("usage: unset TARGET [--remote SCOPE] (netbumpctl unset --help explains)");
+		if (streq(argv[k], "--persistent") && !persistent)
+			persistent = true;
+		else if (!remote && set_args_option(argv[k], "--remote", argc, argv, &k, &v) && v)
+			remote = v;
+		else if (!given && (argv[k][0] != '-' || argv[k][1] != '-'))
+			given = argv[k];
+		else {
+			given = NULL;
+			break;
+		}
+	}
+	if (!given) {
+		ctl_error("usage: unset [--persistent] TARGET [--remote SCOPE] (netbumpctl unset --help explains)");
 		return EXIT_USAGE;
 	}
-	if (check_target(argv[1], &target) < 0)
+	if (check_target(given, &target) < 0)
 		return EXIT_USAGE;
 	params = json_object_new_object();
 	json_object_object_add(params, "target", json_object_new_string(target));
 	if (remote)
 		json_object_object_add(params, "remote", json_object_new_string(remote));
+	if (persistent)
+		json_object_object_add(params, "persistent", json_object_new_boolean(true));
 	r = call("Unset", params, &msg, &reply);
 	if (r != 0)
 		return r;
 	if (arg_json)
 		return print_json(reply);
 	/* As set says what the rule is now. */
-	printf("%s%s%s: rule removed, no limit of its own.\n", target, remote ? " --remote " : "", remote ?: "");
+	printf("%s%s%s: rule removed%s, no limit of its own.\n", target, remote ? " --remote " : "", remote ?: "",
+	       persistent ? " for good" : "");
+	return 0;
+}
+
+/* The lines of the rules files that are not in force, after what the
+ * daemon said: on stderr, each with where and why. */
+static void print_not_in_force(json_object *reply, const char *key) {
+	json_object *a = NULL;
+
+	if (!json_object_object_get_ex(reply, key, &a) || !json_object_is_type(a, json_type_array))
+		return;
+	for (size_t k = 0; k < json_object_array_length(a); k++) {
+		json_object *o = json_object_array_get_idx(a, k);
+		_cleanup_free_ char *m = NULL;
+
+		if (asprintf(&m, "%s: the persistent rule on %s is not in force: %s", get_str(o, "source") ?: "?",
+			     get_str(o, "target") ?: "?", get_str(o, "reason") ?: "?") >= 0) {
+			_cleanup_free_ char *safe = utf8_escape(m, strlen(m));
+			fprintf(stderr, "netbumpctl: warning: %s\n", safe ?: m);
+		}
+	}
+}
+
+static int verb_reload(int argc, char *argv[]) {
+	_cleanup_json_ json_object *msg = NULL;
+	json_object *reply;
+	int r;
+
+	if (argc != 1) {
+		ctl_error("reload takes no arguments");
+		return EXIT_USAGE;
+	}
+	r = call("Reload", NULL, &msg, &reply);
+	if (r != 0)
+		return r;
+	if (arg_json)
+		return print_json(reply);
+	printf("Reloaded %s/rules.d: %llu added, %llu changed, %llu removed, %llu unchanged.\n",
+	       get_str(reply, "config_dir") ?: "?", (unsigned long long)get_u64(reply, "added"),
+	       (unsigned long long)get_u64(reply, "changed"), (unsigned long long)get_u64(reply, "removed"),
+	       (unsigned long long)get_u64(reply, "unchanged"));
+	print_not_in_force(reply, "not_in_force");
 	return 0;
 }
 
@@ -873,7 +740,7 @@ static int verb_access(int argc, char *argv[], const char *action) {
 	const char *remote = NULL;
 	int k = 2, r;
 
-	if (!(argc > 2 && option_value(argv[2], "--remote", argc, argv, &k, &remote) && remote && k == argc - 1)) {
+	if (!(argc > 2 && set_args_option(argv[2], "--remote", argc, argv, &k, &remote) && remote && k == argc - 1)) {
 		ctl_error("usage: %s TARGET --remote SCOPE (netbumpctl %s --help explains)", action, action);
 		return EXIT_USAGE;
 	}
@@ -927,6 +794,7 @@ static int verb_list(int argc, char *argv[]) {
 		return print_json(reply);
 	json_object_object_get_ex(reply, "rules", &rules);
 	json_object_object_get_ex(reply, "access", &access);
+	print_not_in_force(reply, "persistent_not_in_force");
 	if ((!rules || json_object_array_length(rules) == 0) && (!access || json_object_array_length(access) == 0)) {
 		printf("No rules.\n");
 		return 0;
@@ -1036,6 +904,7 @@ static int verb_status(int argc, char *argv[]) {
 				printf("interface %s: not shaped (%s)\n", json_object_get_string(n),
 				       json_object_get_string(x));
 		}
+	print_not_in_force(reply, "persistent_not_in_force");
 	json_object_object_get_ex(reply, "rules", &rules);
 	if (!rules || !json_object_is_type(rules, json_type_array)) {
 		printf("rules: %llu\n", (unsigned long long)get_u64(reply, "rule_count"));
@@ -1052,7 +921,7 @@ static int verb_status(int argc, char *argv[]) {
 }
 
 static const Verb verbs[] = {
-	{ "set", verb_set, "TARGET RATE | TARGET [--up R] [--down R] [--min R] [--min-up R] [--min-down R] [--priority P]",
+	{ "set", verb_set, "TARGET RATE | TARGET [--up R] [--down R] [--min R] [--min-up R] [--min-down R] [--priority P] [--remote SCOPE] [--persistent]",
 	  "Add a limit, or change what is given of an existing one, while traffic flows.",
 	  "  RATE            upload and download limit\n"
 	  "  --up R --down R one direction ('unlimited' lifts that side)\n"
@@ -1061,14 +930,18 @@ static const Verb verbs[] = {
 	  "  --priority high|normal|low  who gets spare capacity first and waits least\n"
 	  "  --remote SCOPE  only traffic with remote addresses in SCOPE: comma list of CIDRs,\n"
 	  "                  lan, internet; a target may have one rule per scope and one without\n"
+	  "  --persistent    also from boot on: written to /etc/netbump/rules.d/50-netbumpctl.rules\n"
+	  "                  (root only; netbump.rules(5))\n"
 	  "What is not given stays as it is on an existing rule. Prints the rule as it is now:\n"
 	  "  user@1000: up 5mbit, down 5mbit, inside all\n"
 	  "Examples:\n"
 	  "  netbumpctl set user@alice 5mbit\n"
 	  "  netbumpctl set unit:backup --down 20mbit --priority low\n"
 	  "  netbumpctl set cgroup:/system.slice/backup.service --up 2mbit --min 500kbit\n\n" },
-	{ "unset", verb_unset, "TARGET [--remote SCOPE]", "Remove TARGET's rule: its traffic falls under the rules around it again.",
+	{ "unset", verb_unset, "[--persistent] TARGET [--remote SCOPE]", "Remove TARGET's rule: its traffic falls under the rules around it again.",
 	  "With --remote: the limit, deny or allow on TARGET for that scope.\n"
+	  "  --persistent    also its line in /etc/netbump/rules.d/50-netbumpctl.rules (root only);\n"
+	  "                  a persistent rule goes only so\n"
 	  "Prints 'TARGET: rule removed, no limit of its own.'\n\n" },
 	{ "deny", verb_deny, "TARGET --remote SCOPE",
 	  "Drop TARGET's traffic to and from SCOPE: new connections fail with EPERM, open ones end.",
@@ -1079,6 +952,13 @@ static const Verb verbs[] = {
 	  "Loopback (127.0.0.0/8, ::1) is never denied. Targets: user@, cgroup:, all.\n\n" },
 	{ "allow", verb_allow, "TARGET --remote SCOPE",
 	  "Exempt TARGET from a deny on an enclosing target (only root allows what another user denied).", NULL },
+	{ "reload", verb_reload, "", "Read the rules files again and apply what changed (root only).",
+	  "Reads every /etc/netbump/rules.d/*.rules (netbump.rules(5)) first: a line that does\n"
+	  "not read refuses the whole reload, naming FILE:LINE and why, and nothing changes.\n"
+	  "Then adds the new lines' rules, changes the changed ones live, removes those whose\n"
+	  "line is gone; a rule whose line did not change is not touched, and rules made\n"
+	  "without --persistent are left alone. Lines whose rule cannot be in force now (no\n"
+	  "such cgroup, unknown user) are named on stderr; the rest is applied.\n\n" },
 	{ "list", verb_list, "[TARGET]",
 	  "Show the rules, nested in the rules around them, with live rates and counters.",
 	  "With TARGET: the rule it falls under and the rules around that (also with --json:\n"
@@ -1086,7 +966,8 @@ static const Verb verbs[] = {
 	  "Columns: LIMIT as set takes it ('unlimited' for none), MIN ('none'), PRIO, RATE over\n"
 	  "the last second, BYTES PACKETS DROPS BACKLOG of the rule's HTB class, CLASS its id\n"
 	  "(tc -s class show dev IFACE for uploads, dev nbifbN for downloads:\n"
-	  "netbumpctl status names it), OWNER who made it.\n\n" },
+	  "netbumpctl status names it), OWNER who made it, SOURCE the rules file and line of a\n"
+	  "persistent rule ('(changed)': by a set since; --json: \"source\", \"overridden\").\n\n" },
 	{ "status", verb_status, "", "Show the daemon's interfaces, cgroup root and rules.", NULL },
 	{ "top", verb_top, "[--once] [--group process|user|unit|rule|connection] [--sort rate|total|name] [--bytes] [--filter TEXT]",
 	  "Live view: processes by rate; limit them with keys.",
@@ -1173,7 +1054,7 @@ static int run_main(int argc, char *argv[]) {
 		}
 	}
 	if (optind >= argc) {
-		ctl_error("missing verb (set, unset, list, status, top, run, help); see netbumpctl --help");
+		ctl_error("missing verb (set, unset, list, status, top, run, reload, help); see netbumpctl --help");
 		return EXIT_USAGE;
 	}
 	/* Global options may also follow the verb's arguments. */
@@ -1201,7 +1082,7 @@ static int run_main(int argc, char *argv[]) {
 	}
 	v = verb_find(args[0]);
 	if (!v) {
-		ctl_error("unknown verb '%s' (expected set, unset, list, status, top, run or help)", args[0]);
+		ctl_error("unknown verb '%s' (expected set, unset, list, status, top, run, reload or help)", args[0]);
 		return EXIT_USAGE;
 	}
 	if (verb_help_asked)

@@ -8,6 +8,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <systemd/sd-daemon.h>
 
 #include "log.h"
@@ -22,6 +23,8 @@ static void help(void) {
 	       "     --foreground        Stay in the foreground (the default; kept for scripts)\n"
 	       "     --socket PATH       Varlink socket (default /run/netbump/netbumpd.sock)\n"
 	       "     --state-dir DIR     State directory (default /run/netbump)\n"
+	       "     --config-dir DIR    Persistent rules in DIR/rules.d/*.rules (default\n"
+	       "                         /etc/netbump); SIGHUP reads them again\n"
 	       "     --cgroup-root PATH  cgroup v2 subtree to classify, relative to the cgroup2\n"
 	       "                         mount (default /, the whole tree)\n"
 	       "     --interface IF      Shape only this interface (repeatable; default: all\n"
@@ -90,7 +93,7 @@ static int strv_push(char ***v, const char *s) {
 }
 
 static int parse_argv(Manager *m, int argc, char *argv[]) {
-	enum { ARG_VERSION = 0x100, ARG_FOREGROUND, ARG_SOCKET, ARG_STATE_DIR, ARG_CGROUP_ROOT, ARG_INTERFACE,
+	enum { ARG_VERSION = 0x100, ARG_FOREGROUND, ARG_SOCKET, ARG_STATE_DIR, ARG_CONFIG_DIR, ARG_CGROUP_ROOT, ARG_INTERFACE,
 	       ARG_LOG_LEVEL, ARG_MAX_RULES, ARG_NO_ACCOUNTING, ARG_NO_SMALL_FIRST };
 	static const struct option options[] = {
 		{ "help", no_argument, NULL, 'h' },
@@ -98,6 +101,7 @@ static int parse_argv(Manager *m, int argc, char *argv[]) {
 		{ "foreground", no_argument, NULL, ARG_FOREGROUND },
 		{ "socket", required_argument, NULL, ARG_SOCKET },
 		{ "state-dir", required_argument, NULL, ARG_STATE_DIR },
+		{ "config-dir", required_argument, NULL, ARG_CONFIG_DIR },
 		{ "cgroup-root", required_argument, NULL, ARG_CGROUP_ROOT },
 		{ "interface", required_argument, NULL, ARG_INTERFACE },
 		{ "log-level", required_argument, NULL, ARG_LOG_LEVEL },
@@ -131,6 +135,21 @@ static int parse_argv(Manager *m, int argc, char *argv[]) {
 			free(m->state_dir);
 			m->state_dir = strdup(optarg);
 			break;
+		case ARG_CONFIG_DIR: {
+			struct stat st;
+
+			if (optarg[0] != '/')
+				return log_error_errno(-EINVAL, "--config-dir needs an absolute path: %s", optarg);
+			/* Given, it is meant: a typo must not start netbumpd without
+			 * its rules. (The default may be missing: no rules then.) */
+			if (stat(optarg, &st) < 0)
+				return log_error_errno(errno, "--config-dir %s: %m", optarg);
+			if (!S_ISDIR(st.st_mode))
+				return log_error_errno(-ENOTDIR, "--config-dir %s: not a directory", optarg);
+			free(m->config_dir);
+			m->config_dir = strdup(optarg);
+			break;
+		}
 		case ARG_CGROUP_ROOT: {
 			/* Accept both forms: relative to the mount ("/a") or an
 			 * absolute path under the mount (resolved at start). */
@@ -174,7 +193,7 @@ static int parse_argv(Manager *m, int argc, char *argv[]) {
 	}
 	if (optind < argc)
 		return log_error_errno(-EINVAL, "Unexpected argument: %s", argv[optind]);
-	if (!m->socket_path || !m->state_dir)
+	if (!m->socket_path || !m->state_dir || !m->config_dir)
 		return log_oom();
 	return 1;
 }

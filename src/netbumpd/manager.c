@@ -20,6 +20,7 @@
 #include "mountns.h"
 #include "netbump.skel.h"
 #include "netbump/netbump.h"
+#include "persist.h"
 #include "process.h"
 #include "rule.h"
 #include "server.h"
@@ -47,9 +48,10 @@ int manager_new(Manager **ret) {
 	m->max_rules_per_user = 64;
 	m->socket_path = strdup("/run/netbump/netbumpd.sock");
 	m->state_dir = strdup("/run/netbump");
+	m->config_dir = strdup("/etc/netbump");
 	m->minor_used = calloc((NB_MINOR_MAX + 8) / 8, 1);
 	m->by_minor = calloc(NB_MINOR_MAX + 1, sizeof(Rule *));
-	if (!m->socket_path || !m->state_dir || !m->minor_used || !m->by_minor) {
+	if (!m->socket_path || !m->state_dir || !m->config_dir || !m->minor_used || !m->by_minor) {
 		manager_free(m);
 		return -ENOMEM;
 	}
@@ -64,6 +66,8 @@ Manager *manager_free(Manager *m) {
 	manager_state_close(m);
 	free(m->socket_path);
 	free(m->state_dir);
+	free(m->config_dir);
+	manager_persist_free(m);
 	free(m->cgroup_root);
 	free(m->cgroup_root_abs);
 	free(m->cgroup_mount);
@@ -203,6 +207,16 @@ static int stats_timer_cb(sd_event_source *s, uint64_t usec, void *userdata) {
 	return 0;
 }
 
+/* SIGHUP: the rules files again, as netbumpctl reload does. */
+static int sighup_cb(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+	_cleanup_free_ char *reason = NULL;
+	PersistReport rep;
+
+	if (manager_persist_reload(userdata, &rep, &reason) == -ENOMEM)
+		log_oom();
+	return 0;
+}
+
 int manager_start(Manager *m) {
 	sigset_t ss;
 	uint64_t now;
@@ -213,6 +227,7 @@ int manager_start(Manager *m) {
 	sigemptyset(&ss);
 	sigaddset(&ss, SIGTERM);
 	sigaddset(&ss, SIGINT);
+	sigaddset(&ss, SIGHUP);
 	sigprocmask(SIG_BLOCK, &ss, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
@@ -222,10 +237,17 @@ int manager_start(Manager *m) {
 	r = sd_event_add_signal(m->event, &m->sigterm, SIGTERM, NULL, NULL);
 	if (r >= 0)
 		r = sd_event_add_signal(m->event, &m->sigint, SIGINT, NULL, NULL);
+	if (r >= 0)
+		r = sd_event_add_signal(m->event, &m->sighup, SIGHUP, sighup_cb, m);
 	if (r < 0)
 		return log_error_errno(r, "Failed to watch signals: %m");
 
 	r = resolve_cgroup_root(m);
+	if (r < 0)
+		return r;
+	/* The rules files, before anything is touched: one that does not
+	 * read stops the start with nothing changed. */
+	r = manager_persist_read(m);
 	if (r < 0)
 		return r;
 	/* Before touching anything: a running netbumpd's qdiscs and state
@@ -275,6 +297,9 @@ int manager_start(Manager *m) {
 	if (r < 0)
 		return r;
 	(void)manager_restore_rules(m);
+	/* After the killed run's rules: a persistent one among them stays as
+	 * it is when its line says the same, and is not made twice. */
+	manager_persist_apply_boot(m);
 	if (m->adopted) {
 		/* The maps first: no entry left pointing at a class about to go. */
 		manager_bpf_prune(m);
@@ -346,5 +371,6 @@ void manager_stop(Manager *m) {
 
 	m->sigterm = sd_event_source_disable_unref(m->sigterm);
 	m->sigint = sd_event_source_disable_unref(m->sigint);
+	m->sighup = sd_event_source_disable_unref(m->sighup);
 	m->event = sd_event_unref(m->event);
 }

@@ -81,6 +81,7 @@ typedef struct SavedRule {
 	Priority priority;
 	uint32_t minor; /* its class, 0: not known */
 	bool transient;
+	bool persistent; /* from the rules files (persist.h) */
 	char *target; /* canonical */
 	char *remote; /* canonical scope, NULL: unscoped */
 	Moved *moved;
@@ -88,6 +89,22 @@ typedef struct SavedRule {
 	uint64_t *cookies;
 	size_t n_cookies;
 } SavedRule;
+
+/* Where a persistent rule comes from and what its line says (persist.h). */
+typedef struct PersistSpec {
+	char *file;    /* NULL: restored after a crash, its line not read yet */
+	unsigned line;
+	uint64_t up, down, min_up, min_down;
+	Priority priority;
+} PersistSpec;
+
+/* A line of the rules files that is not in force, and why. */
+typedef struct PersistMiss {
+	char *file;
+	unsigned line;
+	char *target;
+	char *reason;
+} PersistMiss;
 
 /* log_struct() fields of an event the daemon makes itself on a rule (ends,
  * restored): RULE= and TARGET= its canonical target, UID= its owner. */
@@ -183,6 +200,8 @@ typedef struct Rule {
 	Priority priority;
 	ClassSpec cls_up, cls_down; /* its classes as they are on the interfaces */
 
+	PersistSpec *persist; /* from a rules file; NULL: made at run time */
+
 	struct Rule *next;
 } Rule;
 
@@ -214,6 +233,7 @@ struct Manager {
 	/* options */
 	char *socket_path;
 	char *state_dir;
+	char *config_dir;     /* --config-dir: its rules.d holds the persistent rules */
 	char *cgroup_root;    /* relative to the mount ("/" or "/a/b") */
 	char **only_ifaces;   /* --interface, NULL-terminated, NULL = all */
 	bool foreground;
@@ -229,7 +249,7 @@ struct Manager {
 	uint64_t start_usec;
 
 	sd_event *event;
-	sd_event_source *sigterm, *sigint, *listen_io, *monitor_io, *stats_timer;
+	sd_event_source *sigterm, *sigint, *sighup, *listen_io, *monitor_io, *stats_timer;
 	uint64_t stats_next_usec; /* CLOCK_MONOTONIC: next periodic statistics refresh */
 	uint64_t stats_read_usec; /* CLOCK_MONOTONIC: the class statistics were last read, 0 = never */
 	uint64_t stats_fresh_usec; /* ... and are as good as new that long after (rule.c) */
@@ -307,6 +327,12 @@ struct Manager {
 	struct bpf_link *exec_link;
 	unsigned exe_hooked; /* exe: rules that hold it */
 	bool exe_ring;       /* exe_events is read with events */
+
+	/* The rules files (persist.c): read before anything is touched at
+	 * start, applied once the killed run's rules are back */
+	struct RuleSet *persist_boot;
+	PersistMiss *persist_missed; /* lines not in force */
+	size_t n_persist_missed;
 
 	/* The state file as written so far (state.c): appended to while only
 	 * rules change, rewritten whole when it has grown to twice its last

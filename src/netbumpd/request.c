@@ -27,12 +27,13 @@ static const char *const method_names[_REQUEST_METHOD_MAX] = {
 	[REQUEST_TOP] = VARLINK_INTERFACE ".Top",
 	[REQUEST_GET_INFO] = "org.varlink.service.GetInfo",
 	[REQUEST_CONNECTIONS] = VARLINK_INTERFACE ".Connections",
+	[REQUEST_RELOAD] = VARLINK_INTERFACE ".Reload",
 };
 
 /* The parameters each method takes; NULL: it reads them itself. */
-static const char *const set_params[] = { "target", "up", "down", "min_up", "min_down", "priority", "transient", "remote", "access", NULL };
+static const char *const set_params[] = { "target", "up", "down", "min_up", "min_down", "priority", "transient", "remote", "access", "persistent", NULL };
 static const char *const target_params[] = { "target", NULL };
-static const char *const unset_params[] = { "target", "remote", NULL };
+static const char *const unset_params[] = { "target", "remote", "persistent", NULL };
 static const char *const no_params[] = { NULL };
 static const char *const *const method_params[_REQUEST_METHOD_MAX] = {
 	[REQUEST_SET] = set_params,
@@ -42,6 +43,7 @@ static const char *const *const method_params[_REQUEST_METHOD_MAX] = {
 	[REQUEST_TOP] = no_params,
 	[REQUEST_GET_INFO] = NULL,
 	[REQUEST_CONNECTIONS] = no_params,
+	[REQUEST_RELOAD] = no_params,
 };
 
 const char *request_method_name(RequestMethod m) {
@@ -268,7 +270,7 @@ int request_parse(json_object *msg, uid_t caller, Request *ret, RequestError *re
 	Request req = { .method = _REQUEST_METHOD_MAX };
 	const char *reason = NULL;
 	VarlinkCall call;
-	json_object *t;
+	json_object *t, *v;
 	int r;
 
 	*ret_error = (RequestError){ .method = _REQUEST_METHOD_MAX };
@@ -316,6 +318,13 @@ int request_parse(json_object *msg, uid_t caller, Request *ret, RequestError *re
 	default:
 		t = NULL;
 		break;
+	}
+	/* Set and Unset: also in (or out of) the rules files (persist.h). */
+	if ((req.method == REQUEST_SET || req.method == REQUEST_UNSET) &&
+	    json_object_object_get_ex(call.parameters, "persistent", &v)) {
+		if (!json_object_is_type(v, json_type_boolean))
+			return bad_parameter(ret_error, "persistent", "not a boolean");
+		req.persistent = json_object_get_boolean(v);
 	}
 	if (req.method == REQUEST_SET) {
 		r = parse_set(&req, ret_error);

@@ -32,6 +32,7 @@ typedef enum RequestMethod {
 	REQUEST_TOP,
 	REQUEST_GET_INFO,
 	REQUEST_CONNECTIONS,
+	REQUEST_RELOAD,
 	_REQUEST_METHOD_MAX,
 } RequestMethod;
 
@@ -47,6 +48,7 @@ typedef struct Request {
 				  * form (scope.h), NULL: none */
 	int access;              /* Set: 0 a limit, REQUEST_DENY or REQUEST_ALLOW (access.h) */
 	RuleRequest rule;        /* Set: what it asks for (rule.target = canonical) */
+	bool persistent;         /* Set, Unset: in the rules files too */
 } Request;
 
 /* Why a request is refused: a Varlink error name, what it is about

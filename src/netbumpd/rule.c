@@ -25,6 +25,7 @@
 #include "manager.h"
 #include "netbump/netbump.h"
 #include "proc-util.h"
+#include "persist.h"
 #include "process.h"
 #include "ramp.h"
 #include "rate.h"
@@ -94,6 +95,7 @@ static void rule_free(Manager *m, Rule *r) {
 	free(r->cookies);
 	free(r->cgroup_abs);
 	free(r->nest_path);
+	persist_spec_free(r->persist);
 	target_done(&r->target);
 	free(r->name);
 	free(r);
@@ -1227,6 +1229,9 @@ int manager_restore_rules(Manager *m) {
 			r = manager_set_rule(m, &req, &rule, &error, &reason);
 			if (r >= 0) {
 				rule->id = sr->id;
+				/* Its line is found again once the files are read. */
+				if (sr->persistent && !rule->persist)
+					rule->persist = calloc(1, sizeof(PersistSpec));
 				if (sr->id >= m->next_rule_id)
 					m->next_rule_id = sr->id + 1;
 			}

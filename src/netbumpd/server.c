@@ -33,6 +33,7 @@
 #include "access.h"
 #include "manager.h"
 #include "netbump/netbump.h"
+#include "persist.h"
 #include "rate.h"
 #include "request.h"
 #include "rule.h"
@@ -271,6 +272,7 @@ json_object *rule_json(const Rule *r) {
 		json_object_object_add(o, "cookie", json_object_new_int64((int64_t)r->key));
 	if (r->target.kind == TARGET_EXE)
 		exe_rule_json(r, o);
+	persist_rule_json(r, o);
 	return o;
 }
 
@@ -306,7 +308,11 @@ static int method_set(Client *c, const Request *req) {
 	if (req->access)
 		return method_access(c, req);
 
-	r = manager_set_rule(m, &req->rule, &rule, &error, &reason);
+	if (req->persistent && req->remote)
+		r = persist_refuse_scoped(&error, &reason);
+	else
+		r = req->persistent ? persist_set(m, req, &rule, &error, &reason)
+				    : manager_set_rule(m, &req->rule, &rule, &error, &reason);
 	if (r == -ENOMEM)
 		return r;
 	if (r < 0) {
@@ -332,10 +338,19 @@ static int method_unset(Client *c, const Request *req) {
 	_cleanup_free_ char *reason = NULL;
 	int r;
 
-	/* A target + scope is a limit or a deny/allow, never both. */
-	r = req->remote ? access_unset(c->manager, req->canonical, req->remote, c->uid, &error, &reason) : -ENOENT;
-	if (r == -ENOENT)
-		r = manager_unset_rule_scoped(c->manager, req->canonical, req->remote, c->uid, &error, &reason);
+	if (req->persistent)
+		r = req->remote ? persist_refuse_scoped(&error, &reason) : persist_unset(c->manager, req, &error, &reason);
+	else if (req->remote) {
+		/* A target + scope is a limit or a deny/allow, never both. */
+		r = access_unset(c->manager, req->canonical, req->remote, c->uid, &error, &reason);
+		if (r == -ENOENT)
+			r = manager_unset_rule_scoped(c->manager, req->canonical, req->remote, c->uid, &error, &reason);
+	} else {
+		/* A rule of a hand-written file goes only with its line. */
+		r = c->uid == 0 ? persist_check_unset(c->manager, req->canonical, &error, &reason) : 0;
+		if (r >= 0)
+			r = manager_unset_rule_scoped(c->manager, req->canonical, NULL, c->uid, &error, &reason);
+	}
 	if (r == -ENOMEM)
 		return r;
 	if (r < 0) {
@@ -376,6 +391,9 @@ static int method_list(Client *c, const Request *req) {
 		json_object_object_add(p, "applies", applies ? json_object_new_string(applies->name) : NULL);
 	/* Deny and allow rules, with what they dropped (access.h). */
 	json_object_object_add(p, "access", access_list_json(m, c->uid));
+	/* Root's lines that are not in force, and why. */
+	if (c->uid == 0 && m->n_persist_missed > 0)
+		json_object_object_add(p, "persistent_not_in_force", persist_missed_json(m));
 	return client_queue_with_rules(c, p);
 }
 
@@ -421,6 +439,9 @@ static int method_status(Client *c, const Request *req) {
 	/* All the daemon's rules are counted; those the caller may see (as
 	 * List shows them) are listed. */
 	json_object_object_add(p, "rule_count", json_object_new_int((int)m->n_rules));
+	json_object_object_add(p, "config_dir", json_object_new_string(m->config_dir));
+	if (c->uid == 0 && m->n_persist_missed > 0)
+		json_object_object_add(p, "persistent_not_in_force", persist_missed_json(m));
 	return client_queue_with_rules(c, p);
 }
 
@@ -434,6 +455,34 @@ static int method_get_info(Client *c, const Request *req) {
 	json_object_array_add(a, json_object_new_string(VARLINK_INTERFACE));
 	json_object_array_add(a, json_object_new_string("org.varlink.service"));
 	json_object_object_add(p, "interfaces", a);
+	return client_queue(c, vl_reply_new(p));
+}
+
+/* The rules files read again; root's alone. */
+static int method_reload(Client *c, const Request *req) {
+	Manager *m = c->manager;
+	_cleanup_free_ char *reason = NULL;
+	PersistReport rep;
+	json_object *p;
+	int r;
+
+	if (c->uid != 0)
+		return reply_error(c, "io.netbump.Manager.PermissionDenied", NULL, NULL,
+				   "only root can reload the persistent rules");
+	r = manager_persist_reload(m, &rep, &reason);
+	if (r == -ENOMEM)
+		return r;
+	if (r < 0)
+		return reply_error(c, "io.netbump.Manager.InvalidParameter", NULL, NULL, reason ?: strerror(-r));
+	p = json_object_new_object();
+	if (!p)
+		return -ENOMEM;
+	json_object_object_add(p, "config_dir", json_object_new_string(m->config_dir));
+	json_object_object_add(p, "added", json_object_new_int((int)rep.added));
+	json_object_object_add(p, "changed", json_object_new_int((int)rep.changed));
+	json_object_object_add(p, "removed", json_object_new_int((int)rep.removed));
+	json_object_object_add(p, "unchanged", json_object_new_int((int)rep.unchanged));
+	json_object_object_add(p, "not_in_force", persist_missed_json(m));
 	return client_queue(c, vl_reply_new(p));
 }
 
@@ -454,6 +503,7 @@ static int client_dispatch(Client *c, json_object *msg) {
 		[REQUEST_TOP] = method_top_request,
 		[REQUEST_GET_INFO] = method_get_info,
 		[REQUEST_CONNECTIONS] = method_connections_request,
+		[REQUEST_RELOAD] = method_reload,
 	};
 	_cleanup_(request_done) Request req = {};
 	_cleanup_(request_error_done) RequestError e = {};

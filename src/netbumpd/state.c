@@ -13,6 +13,7 @@
  *   share ID MIN_UP MIN_DOWN PRIORITY        (likewise; only where not 0 0 normal)
  *   moved ID PID FROM_UNIT|- FROM_PATH       (likewise)
  *   cookie ID COOKIE                         (likewise)
+ *   persist ID                               (likewise: it comes from a rules file)
  *   unset ID
  *   origin PID FROM_UNIT|- FROM_PATH
  *   commit
@@ -69,6 +70,7 @@ static uint64_t rule_sig(const Rule *r) {
 
 	h = mix(mix(mix(h, r->transient), r->n_moved), r->n_cookies);
 	h = mix(mix(mix(mix(h, r->min_up), r->min_down), (uint64_t)r->priority), r->minor);
+	h = mix(h, r->persist != NULL);
 	for (size_t k = 0; k < r->n_moved; k++)
 		h = mix(h, (uint64_t)r->moved[k].pid);
 	for (size_t k = 0; k < r->n_cookies; k++)
@@ -104,7 +106,7 @@ static void write_moved(FILE *f, const char *prefix, const Moved *v, size_t n) {
 }
 
 static void write_rule(FILE *f, uint64_t id, uid_t owner, uint64_t up, uint64_t down, bool transient,
-		       const char *target, const char *remote, uint32_t minor, uint64_t min_up, uint64_t min_down, Priority priority,
+		       bool persistent, const char *target, const char *remote, uint32_t minor, uint64_t min_up, uint64_t min_down, Priority priority,
 		       const Moved *moved, size_t n_moved, const uint64_t *cookies, size_t n_cookies) {
 	char prefix[32];
 
@@ -120,6 +122,8 @@ static void write_rule(FILE *f, uint64_t id, uid_t owner, uint64_t up, uint64_t 
 	if (min_up || min_down || priority != PRIORITY_NORMAL)
 		fprintf(f, "share %llu %llu %llu %d\n", (unsigned long long)id, (unsigned long long)min_up,
 			(unsigned long long)min_down, (int)priority);
+	if (persistent)
+		fprintf(f, "persist %llu\n", (unsigned long long)id);
 	snprintf(prefix, sizeof(prefix), "moved %llu", (unsigned long long)id);
 	write_moved(f, prefix, moved, n_moved);
 	for (size_t k = 0; k < n_cookies; k++)
@@ -127,7 +131,7 @@ static void write_rule(FILE *f, uint64_t id, uid_t owner, uint64_t up, uint64_t 
 }
 
 static void write_live_rule(FILE *f, const Rule *x) {
-	write_rule(f, x->id, x->owner, x->up_bps, x->down_bps, x->transient, x->name, x->remote, x->minor, x->min_up, x->min_down,
+	write_rule(f, x->id, x->owner, x->up_bps, x->down_bps, x->transient, x->persist != NULL, x->name, x->remote, x->minor, x->min_up, x->min_down,
 		   x->priority, x->moved, x->n_moved, x->cookies, x->n_cookies);
 }
 
@@ -196,7 +200,7 @@ static int state_rewrite(Manager *m, const Rule *without) {
 		const SavedRule *sr = &m->saved[k];
 
 		if (sr->target)
-			write_rule(f, sr->id, sr->owner, sr->up, sr->down, sr->transient, sr->target, sr->remote, sr->minor, sr->min_up,
+			write_rule(f, sr->id, sr->owner, sr->up, sr->down, sr->transient, sr->persistent, sr->target, sr->remote, sr->minor, sr->min_up,
 				   sr->min_down, sr->priority, sr->moved, sr->n_moved, sr->cookies, sr->n_cookies);
 	}
 	fprintf(f, "commit\n");
@@ -500,6 +504,8 @@ int manager_state_load_rules(Manager *m, SavedRule **ret, size_t *ret_n) {
 			sr->remote = strdup(line + off);
 			if (!sr->remote)
 				break;
+		} else if (sscanf(line, "persist %llu", &id) == 1 && sr && sr->target && sr->id == id) {
+			sr->persistent = true;
 		} else if (sscanf(line, "class %llu %u", &id, &owner) == 2 && sr && sr->target && sr->id == id) {
 			sr->minor = owner;
 		} else if (sscanf(line, "unset %llu", &id) == 1) {

@@ -26,9 +26,10 @@ jobs=${FUZZ_JOBS:-2}
 # header byte picks (8 KiB); the longest rate that is not "too long" (64 bytes
 # of number and a unit); a cgroup path just over TARGET_PATH_MAX; a unit file
 # with a few sections and continuation lines.
-# a request: one message of a few targets and rates (fuzz-request takes 4096 bytes at most).
-declare -A max_len=([varlink]=8192 [rate]=128 [target]=4608 [unit-file]=4096 [request]=1024)
-all=(varlink rate target unit-file request)
+# a request: one message of a few targets and rates (fuzz-request takes 4096 bytes at most);
+# a rules file of a few lines.
+declare -A max_len=([varlink]=8192 [rate]=128 [target]=4608 [unit-file]=4096 [request]=1024 [rules]=4096)
+all=(varlink rate target unit-file request rules)
 
 skip() {
         echo "SKIP: $*"

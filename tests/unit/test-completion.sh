@@ -43,7 +43,9 @@ expect() {
         shift
         complete_line "$line"
         for w in "$@"; do
-                printf '%s\n' "${COMPREPLY[@]}" | grep -qxF -- "$w" || miss+=("$w")
+                # not grep -q: exiting at the first match, it would leave printf a closed pipe
+                # (SIGPIPE), which pipefail counts as a miss when there are many words
+                printf '%s\n' "${COMPREPLY[@]}" | grep -xF -- "$w" >/dev/null || miss+=("$w")
         done
         if ((${#miss[@]} == 0)); then
                 echo "ok   '$line' offers $*"
@@ -80,7 +82,11 @@ expect_none() {
         fi
 }
 
-expect "netbumpctl " set unset list status top run
+expect "netbumpctl " set unset list status top run reload
+expect_only "netbumpctl rel" reload
+expect_only "netbumpctl reload --" --json --help
+expect_only "netbumpctl unset --" --persistent --json --help
+expect "netbumpctl set --persistent " cgroup:/ user@ unit: all
 expect "netbumpctl st" status
 expect "netbumpctl --" --help --socket --json
 expect "netbumpctl set " cgroup:/ user@ pid: unit: sock: exe:/ all
@@ -116,7 +122,7 @@ else
 fi
 expect "netbumpctl set user@0 " 5mbit unlimited --up --down --min --min-up --min-down --priority
 expect "netbumpctl set all " 100mbit --min --priority
-expect_only "netbumpctl set user@0 --" --up --down --min --min-up --min-down --priority --json --help
+expect_only "netbumpctl set user@0 --" --up --down --min --min-up --min-down --priority --persistent --json --help
 expect_only "netbumpctl set user@0 --min" --min --min-up --min-down
 # priorities, also as --priority=WORD (readline replaces what follows the '=')
 expect_only "netbumpctl set user@0 --priority " high normal low
@@ -159,7 +165,7 @@ expect "netbumpctl top " --once --group --json --sort --bytes --filter
 expect "netbumpctl top --group " process user unit rule
 expect "netbumpctl top --group r" rule
 expect_only "netbumpctl top --sort " rate total name
-expect_only "netbumpctl help " set unset list status top run help
+expect_only "netbumpctl help " set unset list status top run reload help
 expect_only "netbumpctl help u" unset
 expect "netbumpctl run " 5mbit
 expect "netbumpctl run 5mbit -- bas" bash

@@ -70,6 +70,9 @@ refuses() {
 sends "user@0 5mbit" 'Set {"down": 5000000, "target": "user@0", "up": 5000000}' \
         "user@0: up 5mbit, down 5mbit, inside all"
 sends "all 100mbit" 'Set {"down": 100000000, "target": "all", "up": 100000000}' "all: up 100mbit, down 100mbit"
+sends "unit:backup 5mbit --persistent" \
+        'Set {"down": 5000000, "persistent": true, "target": "unit:backup.service", "up": 5000000}' \
+        "unit:backup.service: up 5mbit, down 5mbit, inside all"
 sends "user@0 --down 8mbit --min 1mbit --priority high" \
         'Set {"down": 8000000, "min_down": 1000000, "min_up": 1000000, "priority": "high", "target": "user@0"}' \
         "user@0: up unlimited (min 1mbit), down 8mbit (min 1mbit), priority high, inside all"
@@ -173,10 +176,10 @@ helps() {
 }
 helps "help" "Usage: netbumpctl [OPTIONS] VERB [ARGS]"
 helps "--help" "Usage: netbumpctl [OPTIONS] VERB [ARGS]"
-helps "help set" "Usage: netbumpctl set TARGET RATE | TARGET [--up R] [--down R] [--min R] [--min-up R] [--min-down R] [--priority P]"
-helps "set --help" "Usage: netbumpctl set TARGET RATE | TARGET [--up R] [--down R] [--min R] [--min-up R] [--min-down R] [--priority P]"
-helps "set user@0 -h" "Usage: netbumpctl set TARGET RATE | TARGET [--up R] [--down R] [--min R] [--min-up R] [--min-down R] [--priority P]"
-helps "unset --help" "Usage: netbumpctl unset TARGET [--remote SCOPE]"
+helps "help set" "Usage: netbumpctl set TARGET RATE | TARGET [--up R] [--down R] [--min R] [--min-up R] [--min-down R] [--priority P] [--remote SCOPE] [--persistent]"
+helps "set --help" "Usage: netbumpctl set TARGET RATE | TARGET [--up R] [--down R] [--min R] [--min-up R] [--min-down R] [--priority P] [--remote SCOPE] [--persistent]"
+helps "set user@0 -h" "Usage: netbumpctl set TARGET RATE | TARGET [--up R] [--down R] [--min R] [--min-up R] [--min-down R] [--priority P] [--remote SCOPE] [--persistent]"
+helps "unset --help" "Usage: netbumpctl unset [--persistent] TARGET [--remote SCOPE]"
 helps "list --help" "Usage: netbumpctl list [TARGET]"
 helps "top --help" "Usage: netbumpctl top [--once] [--group process|user|unit|rule|connection] [--sort rate|total|name] [--bytes] [--filter TEXT]"
 helps "help run" "Usage: netbumpctl run RATE -- CMD [ARGS...] | [--up R] [--down R] -- CMD [ARGS...]"
@@ -470,6 +473,32 @@ sys.exit(0 if got == {"rules": want} else 1)' "$rules"; then
 else
         fail "list --json changed the rules"
 fi
+
+# Persistent rules: a SOURCE column (the file's name and line), "(changed)" when a set changed the
+# rule since its line was read; none on a rule made at run time.
+nth_rule=0
+{
+        echo '{"rules": ['
+        rule user@4000000 - 2000000 0
+        echo ,
+        rule cgroup:/b - 5000000 5000000
+        echo ,
+        rule cgroup:/c - 1000000 1000000
+        echo "]}"
+} >"$rules.full"
+sed -i -e 's|{"target": "user@4000000",|&"persistent": true, "source": "/etc/netbump/rules.d/10-local.rules:3", "overridden": true,|' \
+        -e 's|{"target": "cgroup:/b",|&"persistent": true, "source": "/etc/netbump/rules.d/50-netbumpctl.rules:4",|' "$rules.full"
+python3 -c 'import json, sys; json.dump(json.load(open(sys.argv[1]))["rules"], open(sys.argv[2], "w"))' "$rules.full" "$rules"
+lists "a SOURCE column for persistent rules" "" "$(cat <<'EOF'
+TARGET        DIR       LIMIT      RATE    BYTES  PACKETS  DROPS  BACKLOG  CLASS   OWNER  SOURCE
+cgroup:/b     up        5mbit  1.00kbit  2.00KiB        3      0       0B  6e62:2  root   50-netbumpctl.rules:4
+              down      5mbit      0bit       0B        0      0       0B
+cgroup:/c     up        1mbit  1.00kbit  2.00KiB        3      0       0B  6e62:3  root
+              down      1mbit      0bit       0B        0      0       0B
+user@4000000  up        2mbit  1.00kbit  2.00KiB        3      0       0B  6e62:1  root   10-local.rules:3 (changed)
+              down  unlimited      0bit       0B        0      0       0B
+EOF
+)"
 
 echo "$passed passed, $failed failed"
 ((failed == 0))
