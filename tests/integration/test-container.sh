@@ -52,7 +52,7 @@ measure() {
         tc_sampler_stop "$spid"
         bps=$(goodput_from_json "$json") || bps=0
         tc_class_series "$NB_TMP/samples" "$dev" "$cls" >"$NB_TMP/series"
-        rate=$(series_rate "$NB_TMP/series" "$(nb_at "$t0" "$omit.5")" "$(nb_at "$t0" "$((omit + SECS))")") || rate=0
+        rate=$(series_rate "$NB_TMP/series" "$(nb_at "$t0" "$omit.5")" "$(nb_at "$t0" "$((omit + SECS - 1))")") || rate=0
         echo "$bps $rate"
 }
 
@@ -141,7 +141,7 @@ for fam in 4 6; do
                 tc_sampler_stop "$spid"
                 bps=$(goodput_from_json "$json") || bps=0
                 tc_class_series "$NB_TMP/samples-pid" "$dev" "$cls" >"$NB_TMP/series-pid"
-                rate=$(series_rate "$NB_TMP/series-pid" "$(nb_at "$t0" "$omit.5")" "$(nb_at "$t0" "$((omit + SECS))")") || rate=0
+                rate=$(series_rate "$NB_TMP/series-pid" "$(nb_at "$t0" "$omit.5")" "$(nb_at "$t0" "$((omit + SECS - 1))")") || rate=0
                 check "pid: container 1 $dir IPv$fam" "$fam" "$bps $rate"
                 nb_wait_until 5 no_rules ||
                         nbctl unset "pid:$P" >/dev/null 2>&1 || :

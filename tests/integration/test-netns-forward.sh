@@ -61,7 +61,7 @@ measure() {
         bps=$(nsl_goodput "$netns" "$cg" "$SECS" "${opts[@]}" "$addr" "$port") || bps=0
         tc_sampler_stop "$spid"
         tc_class_series "$NB_TMP/samples" "$dev" "$cls" >"$NB_TMP/series"
-        rate=$(series_rate "$NB_TMP/series" "$(nb_at "$t0" "$omit.5")" "$(nb_at "$t0" "$((omit + SECS))")") || rate=0
+        rate=$(series_rate "$NB_TMP/series" "$(nb_at "$t0" "$omit.5")" "$(nb_at "$t0" "$((omit + SECS - 1))")") || rate=0
         echo "$bps $rate"
 }
 
@@ -157,7 +157,7 @@ for fam in 4 6; do
                 tc_sampler_stop "$spid"
                 bps=$(goodput_from_json "$json") || bps=0
                 tc_class_series "$NB_TMP/samples-pid" "$dev" "$cls" >"$NB_TMP/series-pid"
-                rate=$(series_rate "$NB_TMP/series-pid" "$(nb_at "$t0" "$omit.5")" "$(nb_at "$t0" "$((omit + SECS))")") || rate=0
+                rate=$(series_rate "$NB_TMP/series-pid" "$(nb_at "$t0" "$omit.5")" "$(nb_at "$t0" "$((omit + SECS - 1))")") || rate=0
                 check "pid: ns c $dir IPv$fam" "$fam" "$bps $rate"
                 # the rule ends with its process
                 nb_wait_until 5 no_rules ||
