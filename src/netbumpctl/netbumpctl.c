@@ -18,6 +18,7 @@
 #include "netbumpctl.h"
 #include "rate.h"
 #include "table.h"
+#include "unshaped.h"
 #include "target.h"
 #include "utf8.h"
 #include "varlink.h"
@@ -728,6 +729,7 @@ static int verb_set(int argc, char *argv[]) {
 		if (parent && json_object_is_type(parent, json_type_string))
 			printf(", inside %s", json_object_get_string(parent));
 		printf("\n");
+		(void)print_rule_unshaped(stderr, "warning: ", rule);
 	}
 	return 0;
 }
@@ -832,7 +834,9 @@ static int verb_list(int argc, char *argv[]) {
 		printf("No rules.\n");
 		return 0;
 	}
-	return print_rules(rules);
+	r = print_rules(rules);
+	(void)print_rules_unshaped(stdout, "! ", rules);
+	return r;
 }
 
 /* run RATE -- CMD [ARGS...], run [--up R] [--down R] -- CMD [ARGS...]: this
@@ -942,8 +946,11 @@ static int verb_status(int argc, char *argv[]) {
 	else
 		printf("rules: %llu (%zu of them yours or applying to you)\n",
 		       (unsigned long long)get_u64(reply, "rule_count"), json_object_array_length(rules));
-	if (json_object_array_length(rules) > 0)
-		return print_rules(rules);
+	if (json_object_array_length(rules) > 0) {
+		r = print_rules(rules);
+		(void)print_rules_unshaped(stdout, "! ", rules);
+		return r;
+	}
 	return 0;
 }
 

@@ -15,6 +15,9 @@
 #include "log.h"
 #include "manager.h"
 #include "mountns.h"
+#include "named.h"
+#include "paths.h"
+#include "netns-lock.h"
 #include "netbump.skel.h"
 #include "netbump/netbump.h"
 #include "process.h"
@@ -38,6 +41,7 @@ int manager_new(Manager **ret) {
 	if (!m)
 		return -ENOMEM;
 	m->listen_fd = -1;
+	m->netns_lock_fd = -1;
 	m->ingress_prog_fd = -1;
 	m->state.fd = -1;
 	m->next_rule_id = 1;
@@ -62,6 +66,7 @@ Manager *manager_free(Manager *m) {
 	free(m->socket_path);
 	free(m->state_dir);
 	free(m->cgroup_root);
+	free(m->container_root);
 	free(m->cgroup_root_abs);
 	free(m->cgroup_mount);
 	free(m->minor_used);
@@ -184,6 +189,7 @@ static int stats_timer_cb(sd_event_source *s, uint64_t usec, void *userdata) {
 	Manager *m = userdata;
 
 	manager_ifaces_check(m);
+	manager_containers_tick(m);
 	/* The class statistics cost a dump of every class: 80 ms with 10,000
 	 * rules. Taken at most every 100 times what the last one took, so the
 	 * daemon stays near 1% of a CPU; List, Status and Top read them anew
@@ -222,6 +228,28 @@ int manager_start(Manager *m) {
 	if (r < 0)
 		return log_error_errno(r, "Failed to watch signals: %m");
 
+	/* First of all: the interfaces of this namespace may be another
+	 * netbumpd's, whose HTB and IFBs would look like leftovers below. */
+	{
+		_cleanup_free_ char *holder = NULL;
+
+		r = netns_lock_take(m, &holder);
+		if (r == -EADDRINUSE)
+			return log_error_errno(r, "Another netbumpd runs in this network namespace: %s. One netbumpd "
+						  "shapes a namespace's interfaces; this one changed nothing and exits.",
+					       holder ?: "its process could not be asked");
+		if (r < 0)
+			return log_error_errno(r, "Failed to bind the abstract socket @%s that keeps one netbumpd per "
+						  "network namespace: %m",
+					       NETNS_LOCK_NAME);
+		r = netns_lock_serve(m);
+		if (r < 0)
+			return log_error_errno(r, "Failed to watch the abstract socket @%s: %m", NETNS_LOCK_NAME);
+	}
+
+	r = manager_check_interfaces(m);
+	if (r < 0)
+		return r;
 	r = resolve_cgroup_root(m);
 	if (r < 0)
 		return r;
@@ -338,6 +366,8 @@ void manager_stop(Manager *m) {
 		m->created_state_dir = false;
 	}
 
+	/* Last: a next netbumpd may start once everything is undone. */
+	netns_lock_release(m);
 	m->sigterm = sd_event_source_disable_unref(m->sigterm);
 	m->sigint = sd_event_source_disable_unref(m->sigint);
 	m->event = sd_event_unref(m->event);

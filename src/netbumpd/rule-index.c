@@ -16,6 +16,10 @@ int rule_id_of(const Target *t, RuleId *ret) {
 	case TARGET_UNIT:
 		id.str = t->unit;
 		break;
+	case TARGET_MACHINE:
+	case TARGET_CONTAINER:
+		id.str = t->name;
+		break;
 	case TARGET_USER:
 		if (!t->resolved)
 			return -EINVAL;
@@ -34,7 +38,7 @@ int rule_id_of(const Target *t, RuleId *ret) {
 	default:
 		return -EINVAL;
 	}
-	if ((t->kind == TARGET_CGROUP || t->kind == TARGET_UNIT) && !id.str)
+	if ((t->kind == TARGET_CGROUP || target_kind_follows_cgroup(t->kind)) && !id.str)
 		return -EINVAL;
 	*ret = id;
 	return 0;
@@ -67,7 +71,7 @@ static unsigned key_bucket(uint64_t key) {
 }
 
 static bool keyed(const Rule *r) {
-	return r->target.kind == TARGET_CGROUP || r->target.kind == TARGET_UNIT;
+	return r->target.kind == TARGET_CGROUP || target_kind_follows_cgroup(r->target.kind);
 }
 
 Rule *rules_find(Manager *m, const RuleId *id) {
@@ -131,7 +135,7 @@ void rules_index_add(Manager *m, Rule *r) {
 	m->by_id[b] = r;
 	if (keyed(r))
 		key_add(m, r);
-	if (r->target.kind == TARGET_UNIT)
+	if (target_kind_follows_cgroup(r->target.kind))
 		m->n_units++;
 	r->indexed = true;
 }
@@ -148,7 +152,7 @@ void rules_index_del(Manager *m, Rule *r) {
 		}
 	if (keyed(r))
 		key_del(m, r);
-	if (r->target.kind == TARGET_UNIT)
+	if (target_kind_follows_cgroup(r->target.kind))
 		m->n_units--;
 	r->indexed = false;
 }

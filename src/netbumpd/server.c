@@ -33,6 +33,7 @@
 #include "netbump/netbump.h"
 #include "rate.h"
 #include "request.h"
+#include "paths.h"
 #include "rule.h"
 #include "server.h"
 #include "conns.h"
@@ -265,6 +266,7 @@ json_object *rule_json(const Rule *r) {
 	}
 	if (r->target.kind == TARGET_SOCK)
 		json_object_object_add(o, "cookie", json_object_new_int64((int64_t)r->key));
+	rule_paths_json(r->manager, r, o);
 	return o;
 }
 
