@@ -28,10 +28,9 @@ typedef enum TargetKind {
 	TARGET_PID,
 	TARGET_SOCK,
 	TARGET_UNIT,
-	TARGET_ALL, /* last, so that the kinds above keep their values */
-	/* added later, after all for the same reason */
 	TARGET_MACHINE,
 	TARGET_CONTAINER,
+	TARGET_ALL, /* last, so that the kinds above keep their values */
 	_TARGET_KIND_MAX,
 } TargetKind;
 
