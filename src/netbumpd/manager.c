@@ -228,7 +228,11 @@ int manager_start(Manager *m) {
 	if (r < 0)
 		return log_error_errno(r, "Failed to watch signals: %m");
 
-	/* First of all: the interfaces of this namespace may be another
+	/* Nothing is touched before these two. */
+	r = manager_check_interfaces(m);
+	if (r < 0)
+		return r;
+	/* The interfaces of this namespace may be another
 	 * netbumpd's, whose HTB and IFBs would look like leftovers below. */
 	{
 		_cleanup_free_ char *holder = NULL;
@@ -247,9 +251,6 @@ int manager_start(Manager *m) {
 			return log_error_errno(r, "Failed to watch the abstract socket @%s: %m", NETNS_LOCK_NAME);
 	}
 
-	r = manager_check_interfaces(m);
-	if (r < 0)
-		return r;
 	r = resolve_cgroup_root(m);
 	if (r < 0)
 		return r;
