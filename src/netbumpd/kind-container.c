@@ -104,8 +104,15 @@ void manager_containers_tick(Manager *m) {
 	}
 }
 
+/* rule_follow_cgroup() keeps nest_path as the path it followed: looking
+ * it up again by id (unit:'s way) needs CAP_DAC_READ_SEARCH, which a
+ * netbumpd in a container may not have. */
 static void container_place(Manager *m, Rule *r) {
-	kind_unit.place(m, r);
+	if (!r->nest_path) {
+		kind_unit.place(m, r);
+		return;
+	}
+	r->nest_uid = cgroup_delegate(m, r->nest_path);
 }
 static int container_owner(Manager *m, Rule *r, uid_t *ret, const char **ret_error, char **ret_reason) {
 	*ret = (uid_t)-1; /* a runtime's, not one user's: root's to limit */

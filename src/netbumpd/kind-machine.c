@@ -156,8 +156,15 @@ static int machine_refresh(Manager *m, Rule *rule) {
 }
 
 /* The rest is a unit rule's. */
+/* rule_follow_cgroup() keeps nest_path as the path it followed: looking
+ * it up again by id (unit:'s way) needs CAP_DAC_READ_SEARCH, which a
+ * netbumpd in a container may not have. */
 static void machine_place(Manager *m, Rule *r) {
-	kind_unit.place(m, r);
+	if (!r->nest_path) {
+		kind_unit.place(m, r);
+		return;
+	}
+	r->nest_uid = cgroup_delegate(m, r->nest_path);
 }
 static int machine_owner(Manager *m, Rule *r, uid_t *ret, const char **ret_error, char **ret_reason) {
 	return kind_unit.owner(m, r, ret, ret_error, ret_reason);
