@@ -188,11 +188,21 @@ int container_lookup(const char *root, const char *spec, Container *ret, char **
 		goto done;
 
 	if (!f.any_state) {
+		const char *r0 = streq(root, "/") ? "" : root;
+
 		r = -ENOMEDIUM;
-		(void)asprintf(ret_reason,
-			       "no container runtime's state here: neither %s%s (Docker) nor %s%s (Podman as root) "
-			       "exists; rootless Podman containers are named by their ID",
-			       streq(root, "/") ? "/" : root, DOCKER_DIR, streq(root, "/") ? "/" : root, PODMAN_LIST);
+		if (want_rt == RUNTIME_DOCKER)
+			(void)asprintf(ret_reason, "Docker's state is not here (no %s/%s)", r0, DOCKER_DIR);
+		else if (want_rt == RUNTIME_PODMAN)
+			(void)asprintf(ret_reason,
+				       "Podman's state is not here (no %s/%s; rootless Podman containers are named by "
+				       "their ID)",
+				       r0, PODMAN_LIST);
+		else
+			(void)asprintf(ret_reason,
+				       "no container runtime's state here: neither %s/%s (Docker) nor %s/%s (Podman as "
+				       "root) exists; rootless Podman containers are named by their ID",
+				       r0, DOCKER_DIR, r0, PODMAN_LIST);
 	} else if (f.n_name > 1) {
 		r = -ENOTUNIQ;
 		(void)asprintf(ret_reason, "%s names a Docker and a Podman container: say container:docker:%s or "

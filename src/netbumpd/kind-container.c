@@ -35,16 +35,23 @@ static void set_why(NamedTarget *n, char *why) {
 }
 
 /* Finds the container and its cgroup now, and points the rule there:
- * < 0 when the name is not known (*ret_reason why). */
-static int container_sync(Manager *m, Rule *rule, char **ret_reason) {
+ * < 0 when the name is not known (*ret_reason why). With force false,
+ * a rule whose container and cgroup are what they were is left alone. */
+static int container_sync(Manager *m, Rule *rule, bool force, char **ret_reason) {
 	NamedTarget *n = rule->named;
 	_cleanup_free_ char *reason = NULL, *abs = NULL, *why = NULL;
 	Container c = {};
+	bool same;
 	int r;
 
 	r = container_lookup(state_root(m), rule->target.name, &c, &reason);
 	if (r < 0) {
-		(void)rule_follow_cgroup(m, rule, NULL);
+		if (force || n->c.id[0] || rule->key) {
+			container_done(&n->c);
+			free(n->cgroup);
+			n->cgroup = NULL;
+			(void)rule_follow_cgroup(m, rule, NULL);
+		}
 		set_why(n, strdup(reason ?: strerror(-r)));
 		if (ret_reason)
 			*ret_reason = TAKE_PTR(reason);
@@ -56,18 +63,23 @@ static int container_sync(Manager *m, Rule *rule, char **ret_reason) {
 			       container_runtime_to_string(c.runtime), c.id,
 			       c.runtime == RUNTIME_DOCKER ? "docker-ID.scope or docker/ID" : "libpod-ID.scope",
 			       m->cgroup_root);
+	same = streq(n->c.id, c.id) && ((!abs && !n->cgroup) || (abs && n->cgroup && streq(abs, n->cgroup)));
 	if (n->c.id[0] && !streq(n->c.id, c.id))
 		log_struct(LOG_INFO, RULE_FIELDS(rule), "%s is now %s container %.12s.", rule->name,
 			   container_runtime_to_string(c.runtime), c.id);
 	container_done(&n->c);
 	n->c = c;
+	free(n->cgroup);
+	n->cgroup = abs ? strdup(abs) : NULL;
 	set_why(n, TAKE_PTR(why));
-	(void)rule_follow_cgroup(m, rule, abs ? abs + strlen(m->cgroup_mount) : NULL);
+	if (force || !same)
+		(void)rule_follow_cgroup(m, rule, abs ? abs + strlen(m->cgroup_mount) : NULL);
 	return 0;
 }
 
 static int container_resolve(Manager *m, Rule *rule, const char **ret_error, char **ret_reason) {
 	_cleanup_free_ char *reason = NULL;
+	uint64_t id;
 	int r;
 
 	if (!rule->named) {
@@ -76,16 +88,29 @@ static int container_resolve(Manager *m, Rule *rule, const char **ret_error, cha
 			return -ENOMEM;
 	}
 	rule->key = 0;
-	r = container_sync(m, rule, &reason);
+	r = container_sync(m, rule, true, &reason);
 	/* A rule granted before a crash waits for its container. */
 	if (r < 0 && r != -ENOMEM && !m->restoring)
 		return rule_fail(ret_error, ret_reason, r == -ENOTUNIQ ? E_INVALID : E_NOTFOUND, r, "%s: %s", rule->name,
 				 reason ?: strerror(-r));
-	return r == -ENOMEM ? r : 0;
+	if (r == -ENOMEM)
+		return r;
+	/* Its cgroup has a rule already (the same container by another of
+	 * its names, or a cgroup: rule): that one applies, as for any cgroup. */
+	if (!rule->key && rule->named->cgroup && cg_get_id(rule->named->cgroup, &id) >= 0) {
+		Rule *twin = rules_find_cgroup(m, id, rule);
+		if (twin)
+			return rule_fail(ret_error, ret_reason, E_INVALID, -EEXIST,
+					 "%s is %s container %.12s, whose cgroup has the rule %s already: change or unset "
+					 "%s",
+					 rule->name, container_runtime_to_string(rule->named->c.runtime),
+					 rule->named->c.id, twin->name, twin->name);
+	}
+	return 0;
 }
 
 static int container_refresh(Manager *m, Rule *rule) {
-	return rule->named ? container_sync(m, rule, NULL) : 0;
+	return rule->named ? container_sync(m, rule, true, NULL) : 0;
 }
 
 void manager_containers_tick(Manager *m) {
@@ -100,7 +125,7 @@ void manager_containers_tick(Manager *m) {
 		if (r->key && r->nest_path && asprintf(&path, "%s%s", m->cgroup_mount, r->nest_path) >= 0 &&
 		    access(path, F_OK) >= 0)
 			continue;
-		(void)container_sync(m, r, NULL);
+		(void)container_sync(m, r, false, NULL);
 	}
 }
 

@@ -36,6 +36,7 @@ void named_done(Rule *r) {
 		return;
 	r->named->watch = sd_bus_slot_unref(r->named->watch);
 	container_done(&r->named->c);
+	free(r->named->cgroup);
 	free(r->named->why);
 	free(r->named);
 	r->named = NULL;

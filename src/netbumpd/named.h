@@ -18,6 +18,8 @@ typedef struct NamedTarget {
 	struct sd_bus_slot *watch;
 	/* container: what the name resolved to last (id "" : nothing yet) */
 	Container c;
+	/* container: its cgroup when last looked (absolute), NULL: none */
+	char *cgroup;
 	/* why it is not limited now, NULL while it is */
 	char *why;
 } NamedTarget;

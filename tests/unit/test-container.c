@@ -113,6 +113,8 @@ int main(void) {
 	ASSERT_STREQ(c.id, TWIN_P);
 	ASSERT_EQ(lookup("podman:web", &c, &why), -ENOENT);
 	ASSERT_TRUE(why && strstr(why, "Podman"));
+	/* the runtime named has no state at all: said so */
+	ASSERT_EQ(lookup("docker:web", &c, &why), 0);
 
 	/* Unknown, and what no runtime writes. */
 	ASSERT_EQ(lookup("nosuch", &c, &why), -ENOENT);
