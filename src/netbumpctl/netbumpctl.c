@@ -47,7 +47,10 @@ static const char targets_help[] =
 	"          pid:PID         a process and the children it starts\n"
 	"          sock:INODE  sock:PID:FD   one socket\n"
 	"          unit:NAME       a systemd unit, across restarts (NAME without a\n"
-	"                          suffix is NAME.service, as for systemctl)\n"
+"                          suffix is NAME.service, as for systemctl)\n"
+	"          machine:NAME    a machine systemd-machined knows (machinectl list)\n"
+	"          container:NAME  a Docker or Podman container by name, ID or ID prefix\n"
+	"                          (container:docker:NAME, container:podman:NAME)\n"
 	"          all             everything netbumpd shapes, around every other rule\n";
 
 static const char rates_help[] =

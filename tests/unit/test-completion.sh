@@ -83,7 +83,7 @@ expect_none() {
 expect "netbumpctl " set unset list status top run
 expect "netbumpctl st" status
 expect "netbumpctl --" --help --socket --json
-expect "netbumpctl set " cgroup:/ user@ pid: unit: sock: all
+expect "netbumpctl set " cgroup:/ user@ pid: unit: machine: container: sock: all
 expect_only "netbumpctl set a" all
 expect "netbumpctl list al" all
 expect "netbumpctl set --priority high " cgroup:/ all
