@@ -7,6 +7,14 @@
  * does not see them: shaping them is the job of the module that handles
  * other namespaces' forwarded traffic, which defines netns_state_of() (the
  * one here is weak and says "not shaped").
+ *
+ * For a module that knows namespaces by the links into them (a veth whose
+ * peer is there, IFLA_LINK_NETNSID): open /proc/PID/ns/net, ask the kernel
+ * for that namespace's id here (RTM_GETNSID with NETNSA_FD,
+ * rtnetlink(7)), and answer for the links with that id: shaped when their
+ * traffic is, "via" the link's name; a namespace with no link into this one
+ * (its own uplink, a macvlan on another interface) is not shaped, and the
+ * reason says where its traffic leaves instead, if known.
  */
 #pragma once
 
