@@ -113,13 +113,16 @@ static int machine_resolve(Manager *m, Rule *rule, const char **ret_error, char 
 				 "%s: cannot reach systemd over D-Bus (%s): machine: targets need systemd-machined",
 				 rule->name, strerror(-r));
 	r = machine_unit(m, rule->target.name, &unit);
+	/* A rule granted before a crash waits for its machine, and for
+	 * machined (started later in a boot). */
+	if (r == -EHOSTDOWN && m->restoring)
+		r = -ENXIO;
 	if (r == -EHOSTDOWN)
 		return rule_fail(ret_error, ret_reason, E_FAILED, r,
 				 "%s: systemd-machined is not running here: machine: names what it knows (systemd-nspawn "
 				 "containers, registered machines); name a container with container:NAME, a cgroup "
 				 "with cgroup:/PATH",
 				 rule->name);
-	/* A rule granted before a crash waits for its machine to come back. */
 	if (r == -ENXIO && !m->restoring)
 		return rule_fail(ret_error, ret_reason, E_NOTFOUND, r,
 				 "%s: no machine of that name is registered with systemd-machined (machinectl list "

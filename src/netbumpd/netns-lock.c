@@ -56,7 +56,9 @@ static char *describe_holder(void) {
 	struct pollfd p;
 	size_t got = 0;
 
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	/* Non-blocking: a holder that never accepts (not a netbumpd) has a
+	 * full backlog, and a blocking connect would wait for ever. */
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, len) < 0 ||
 	    getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) < 0)
 		return NULL;
