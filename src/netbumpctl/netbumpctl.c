@@ -838,6 +838,7 @@ static int verb_list(int argc, char *argv[]) {
 		return 0;
 	}
 	r = print_rules(rules);
+	(void)print_rules_named(stdout, rules);
 	(void)print_rules_unshaped(stdout, "! ", rules);
 	return r;
 }

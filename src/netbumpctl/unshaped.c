@@ -44,3 +44,26 @@ unsigned print_rules_unshaped(FILE *f, const char *prefix, json_object *rules) {
 		n += print_rule_unshaped(f, prefix, json_object_array_get_idx(rules, k));
 	return n;
 }
+
+unsigned print_rules_named(FILE *f, json_object *rules) {
+	unsigned n = 0;
+
+	if (!rules || !json_object_is_type(rules, json_type_array))
+		return 0;
+	for (size_t k = 0; k < json_object_array_length(rules); k++) {
+		json_object *r = json_object_array_get_idx(rules, k), *c = NULL;
+		const char *target = str(r, "target"), *name, *id, *rt;
+
+		if (!target || strncmp(target, "container:", 10) != 0 || !json_object_object_get_ex(r, "container", &c))
+			continue;
+		name = str(c, "name");
+		id = str(c, "id");
+		rt = str(c, "runtime");
+		/* Named by its name already: nothing to add. */
+		if (!id || (name && strcmp(strchr(target, ':') + 1, name) == 0))
+			continue;
+		fprintf(f, "%s is %s container %s (%.12s)\n", target, rt ?: "?", name ?: "without a name", id);
+		n++;
+	}
+	return n;
+}

@@ -11,3 +11,6 @@
 unsigned print_rule_unshaped(FILE *f, const char *prefix, json_object *rule);
 /* The same for every rule of an array. */
 unsigned print_rules_unshaped(FILE *f, const char *prefix, json_object *rules);
+/* For container: rules named by an ID (or by runtime:NAME), a line with
+ * the container's name and ID. */
+unsigned print_rules_named(FILE *f, json_object *rules);

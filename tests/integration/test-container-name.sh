@@ -14,6 +14,7 @@
 #      namespace's traffic is not shaped (list --json paths, set warns).
 #   4. the container is recreated under a new ID with the same name: the rule follows the name
 #      within a few seconds, without a new set (upload within 5%); while it is gone it says so.
+#      Named by a short ID instead, list says which container that is.
 
 source "$(dirname "$0")/lib.sh"
 
@@ -95,5 +96,12 @@ _followed() {
 assert_true "within 5 s the rule follows the name to the new container $ID2" nb_wait_until 5 _followed
 bps=$(measure_goodput -g "system.slice/docker-$ID2.scope" -t "$SECS" "$NB_B4" 5201) || nb_fail "iperf3 failed"
 assert_within "$bps" "$expected" "$TOL" "container:web upload, recreated under a new ID"
+
+# named by a short ID instead: list says which container that is
+nbctl unset container:web >/dev/null 2>&1 || nb_record_failure "unset container:web failed"
+out=$(nbctl set container:77aa9c "$RATE" 2>&1) || nb_record_failure "set container:77aa9c: $out"
+list=$(nbctl list)
+assert_true "list names the container a short ID stands for" \
+        eval '[[ $list == *"container:77aa9c is docker container web (77aa9c0d5e6f)"* ]]'
 
 nb_finish
