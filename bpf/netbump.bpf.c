@@ -673,12 +673,9 @@ int nb_egress(struct __sk_buff *skb)
 /*
  * The owner of a TCP or UDP packet: the tag of the local socket it is for
  * (daddr/dport local). false when there is none, or it has no filled tag
- * (a socket outside our cgroup root). *ret_hdr_len: Ethernet, IP (with
- * IPv6 extension headers) and TCP/UDP headers with their options, which
- * each segment of a GRO packet had (accounting).
+ * (a socket outside our cgroup root).
  */
-static __always_inline bool nb_sock_owner(struct __sk_buff *skb, const struct nb_pkt *p, struct nb_owner *ret,
-					  __u32 *ret_hdr_len)
+static __always_inline bool nb_sock_owner(struct __sk_buff *skb, const struct nb_pkt *p, struct nb_owner *ret)
 {
 	struct bpf_sock_tuple tuple = {};
 	struct bpf_sock *sk, *fsk;
@@ -695,7 +692,6 @@ static __always_inline bool nb_sock_owner(struct __sk_buff *skb, const struct nb
 			return false;
 		ports[0] = th.source;
 		ports[1] = th.dest;
-		*ret_hdr_len = p->l4 + th.doff * 4;
 	} else {
 		struct udphdr uh;
 
@@ -703,7 +699,6 @@ static __always_inline bool nb_sock_owner(struct __sk_buff *skb, const struct nb
 			return false;
 		ports[0] = uh.source;
 		ports[1] = uh.dest;
-		*ret_hdr_len = p->l4 + sizeof(uh);
 	}
 
 	if (p->key.family == 4) {
@@ -754,7 +749,7 @@ int nb_ingress(struct __sk_buff *skb)
 	const struct nb_owner *o = NULL;
 	struct nb_owner own = {};
 	struct nb_pkt p = {};
-	__u32 ifindex = skb->ifindex, hdr_len = 0;
+	__u32 ifindex = skb->ifindex;
 	__be16 h_proto = skb->protocol;
 	bool found = false;
 	int r;
@@ -784,7 +779,7 @@ int nb_ingress(struct __sk_buff *skb)
 			o = bpf_map_lookup_elem(&flows, &p.key);
 		}
 	} else if (p.key.proto == IPPROTO_TCP || p.key.proto == IPPROTO_UDP) {
-		found = nb_sock_owner(skb, &p, &own, &hdr_len);
+		found = nb_sock_owner(skb, &p, &own);
 	} else {
 		/* An echo reply to the socket that sent the request, else the
 		 * last socket that sent this protocol to this peer. */
@@ -812,13 +807,6 @@ int nb_ingress(struct __sk_buff *skb)
 		bpf_map_update_elem(&flows, &p.key, &own, BPF_ANY);
 	}
 
-	/* tc ingress sees the frame with its Ethernet header. */
-	if (nb_account) {
-		__u32 segs = nb_segs(skb);
-
-		nb_acct_add_key(&own.acct, skb->len + (__u64)(segs - 1) * hdr_len, segs, true);
-	}
-
 	if (!nb_class_applies(&own.cls, NB_F_DOWN))
 		return TC_ACT_OK;
 
@@ -827,6 +815,45 @@ int nb_ingress(struct __sk_buff *skb)
 	skb->priority = NB_CLASSID(
 		nb_leaf_minor(&own.cls, p.frag == NB_FRAG_NONE && skb->len <= ETH_HLEN + NB_SMALL_LEN));
 	return bpf_redirect(iface->ifb_ifindex, 0);
+}
+
+/*
+ * Downloads are counted where the socket receives them (see "Accounting"
+ * in netbump.h): after the IFB's classes shaped them, so that what top
+ * shows of a download never exceeds what its limit let through, and
+ * without what the shaper dropped. Only packets that came in through a
+ * managed interface, as nb_egress counts only those that leave through one
+ * (the IFB hands a packet back with its interface restored).
+ */
+SEC("cgroup_skb/ingress")
+int nb_ingress_acct(struct __sk_buff *skb)
+{
+	struct bpf_sock *sk = skb->sk;
+	struct nb_sk_tag *tag;
+	__u32 ifindex = skb->ifindex, segs;
+	__u64 bytes;
+
+	if (!nb_account || !sk)
+		return 1;
+	sk = bpf_sk_fullsock(sk);
+	if (!sk)
+		return 1;
+	tag = bpf_sk_storage_get(&sk_tags, sk, 0, 0);
+	if (!tag || !nb_tag_filled(tag))
+		return 1;
+	if (tag->acct_ifindex != ifindex) {
+		tag->acct_managed = bpf_map_lookup_elem(&ifaces, &ifindex) != NULL;
+		tag->acct_ifindex = ifindex;
+	}
+	if (!tag->acct_managed)
+		return 1;
+	/* From the network header, as on egress. */
+	segs = nb_segs(skb);
+	bytes = skb->len + ETH_HLEN;
+	if (segs > 1)
+		bytes += (__u64)(segs - 1) * (ETH_HLEN + nb_l3l4_len(skb, 0));
+	nb_acct_add(tag, bytes, segs, true);
+	return 1;
 }
 
 /* ---- socket release ------------------------------------------------------ */

@@ -254,8 +254,10 @@ struct nb_event {
  * The BPF map `acct` (BPF_MAP_TYPE_LRU_PERCPU_HASH, NB_MAX_ACCT entries) is
  * keyed by the owner of a socket as its tag records it: struct
  * nb_acct_key. nb_egress adds each packet a tagged socket sends through a
- * managed interface (one in the ifaces map) to key.up_*; nb_ingress adds each
- * packet it finds a tagged socket for to key.down_*. That is one lookup in
+ * managed interface (one in the ifaces map) to key.up_*; nb_ingress_acct
+ * (cgroup_skb/ingress) adds each packet a tagged socket receives from one to
+ * key.down_*, after the IFB shaped it: a download is counted as its limit
+ * let it through, without what the shaper dropped. That is one lookup in
  * acct per packet, on the current CPU's copy of the value, without atomics
  * (nb_egress asks ifaces only when a socket's interface changes: the tag
  * caches the answer); traffic of sockets without a tag (outside the daemon's
@@ -264,7 +266,8 @@ struct nb_event {
  *
  * Bytes are counted as tc counts them at the link layer, so that they
  * compare with the rule's HTB class counters: the packet with a 14-byte
- * Ethernet header (nb_egress sees it from the network header on), and for a
+ * Ethernet header (both programs see it from the network header on; a
+ * fragmented datagram counts once, reassembled), and for a
  * GSO/GRO packet of N segments, N - 1 more copies of its headers.
  *
  * tgid is the creating process, taken in cgroup/sock_create; a socket made
@@ -294,7 +297,7 @@ struct nb_acct {
 	__u64 up_bytes;     /* link-layer bytes sent (nb_egress) */
 	__u64 up_packets;   /* packets on the wire (a GSO packet counts its
 	                     * segments, as tc does) */
-	__u64 down_bytes;   /* link-layer bytes received (nb_ingress) */
+	__u64 down_bytes;   /* link-layer bytes received (nb_ingress_acct) */
 	__u64 down_packets;
 };                          /* sizeof == 32, per CPU */
 

@@ -72,7 +72,11 @@ static size_t pinned_maps(struct netbump_bpf *s, Pin v[static 8]) {
 	return 8;
 }
 
-static const char *const link_names[3] = { "link_sock_create", "link_egress", "link_sock_release" };
+/* The first three are in every run; the last only in one with accounting
+ * (a killed run without it is taken over all the same). */
+static const char *const link_names[4] = { "link_sock_create", "link_egress", "link_sock_release",
+					    "link_ingress_acct" };
+#define LINKS_ALWAYS 3
 
 static bool is_bpffs(const char *path) {
 	struct statfs sf;
@@ -138,7 +142,7 @@ static void pins_remove(Manager *m) {
 		if (p)
 			(void)unlink(p);
 	}
-	for (size_t k = 0; k < 3; k++) {
+	for (size_t k = 0; k < ELEMENTSOF(link_names); k++) {
 		_cleanup_free_ char *p = pin_path(m, link_names[k]);
 		if (p)
 			(void)unlink(p);
@@ -163,7 +167,7 @@ static bool pins_adoptable(Manager *m) {
 		ok = ok && there;
 		any = any || there;
 	}
-	for (size_t k = 0; k < 3; k++) {
+	for (size_t k = 0; k < LINKS_ALWAYS; k++) {
 		_cleanup_free_ char *p = pin_path(m, link_names[k]);
 		_cleanup_close_ int fd = p ? bpf_obj_get(p) : -1;
 		any = any || fd >= 0;
@@ -330,6 +334,20 @@ int manager_bpf_load(Manager *m) {
 		r = negative_errno();
 		return log_error_errno(r, "Failed to attach cgroup/sock_release to %s: %m", m->cgroup_root_abs);
 	}
+	/* Counts downloads as their sockets receive them (netbump.h,
+	 * "Accounting"). */
+	if (m->accounting) {
+		m->ingress_acct_link = link_attach(m, skel->progs.nb_ingress_acct, cgfd, 3);
+		if (!m->ingress_acct_link) {
+			r = negative_errno();
+			return log_error_errno(r, "Failed to attach cgroup_skb/ingress to %s: %m", m->cgroup_root_abs);
+		}
+	} else if (m->pin_dir) {
+		/* a killed run's, which counted: it goes with its pin */
+		_cleanup_free_ char *p = pin_path(m, link_names[3]);
+		if (p)
+			(void)unlink(p);
+	}
 	m->ingress_prog_fd = bpf_program__fd(skel->progs.nb_ingress);
 	log_debug("BPF programs attached at %s.", m->cgroup_root_abs);
 	return 0;
@@ -345,6 +363,10 @@ void manager_bpf_unload(Manager *m) {
 		m->pin_mounted = false;
 		free(m->pin_dir);
 		m->pin_dir = NULL;
+	}
+	if (m->ingress_acct_link) {
+		bpf_link__destroy(m->ingress_acct_link);
+		m->ingress_acct_link = NULL;
 	}
 	if (m->release_link) {
 		bpf_link__destroy(m->release_link);

@@ -231,7 +231,7 @@ struct Manager {
 	struct nl *monitor;
 
 	struct netbump_bpf *skel;
-	struct bpf_link *egress_link, *sock_link, *release_link;
+	struct bpf_link *egress_link, *sock_link, *release_link, *ingress_acct_link;
 	int ingress_prog_fd;
 	char *pin_dir;            /* where maps and links are pinned (bpf.c), NULL: nowhere */
 	bool pin_mounted;         /* pin_dir is a bpffs of ours (unmounted on stop) */

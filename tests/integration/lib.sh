@@ -556,6 +556,12 @@ tc_class_series() {
                 END { for (x in t) printf "%s %s %d %s\n", x, b[x], d[x], p[x] }' "$1" | sort -n
 }
 
+# tc_qdisc_series FILE DEV HANDLE: "TIME BYTES DROPS PACKETS" per sample of qdisc HANDLE (e.g.
+#   6e62:, the root HTB: everything that left through DEV) on DEV, as tc_class_series
+tc_qdisc_series() {
+        awk -v dev="$2" -v h="$3" '$2 == dev && $3 == "qdisc" && $4 == h { print $1, $6, $8, $7 }' "$1" | sort -n
+}
+
 # series_rate SERIES T0 T1: the link-layer bits/s between times T0 and T1 (seconds since the
 #   epoch) from a tc_class_series, the byte counts interpolated linearly between the samples
 #   around each time; fails if the samples do not cover [T0, T1]
@@ -597,13 +603,14 @@ series_monotonic() {
              END { exit bad }' "$1"
 }
 
-# series_worst SERIES T0 T_END: the highest link-layer rate (bits/s) over the half seconds of a
-#   tc_class_series from T0 + 1 s until half a second before T_END (0 if none had samples)
+# series_worst SERIES T0 T_END [SPAN]: the highest link-layer rate (bits/s) over the windows of
+#   SPAN seconds (0.5 unless given) of a tc_class_series, one every half second from T0 + 1 s,
+#   ending at most half a second before T_END (0 if none had samples)
 series_worst() {
-        local worst=0 a b r k
+        local worst=0 a b r k span=${4:-0.5}
         for ((k = 2; ; k++)); do
                 a=$(nb_at "$2" "$(awk -v k="$k" 'BEGIN { print k / 2 }')")
-                b=$(nb_at "$a" 0.5)
+                b=$(nb_at "$a" "$span")
                 awk -v b="$b" -v e="$3" 'BEGIN { exit !(b < e - 0.5) }' || break
                 r=$(series_rate "$1" "$a" "$b") || continue
                 worst=$(awk -v w="$worst" -v r="$r" 'BEGIN { print (r > w ? r : w) }')

@@ -168,7 +168,12 @@ r=$(class_rate "$bcls" "$(nb_at "$t0" 2.5)" "$(nb_at "$t_call_end" -0.5)") || nb
 assert_within "$r" "$(awk -v t="$total" -v c="$call_ll" 'BEGIN { print t - c }')" "$TOL" \
         "case 4a: the backup at low priority takes the rest"
 r=$(class_rate "$bcls" "$(nb_at "$t_call_end" 1)" "$(nb_at "$t0" 9.5)") || nb_fail "case 4a: no samples after the call"
-assert_within "$r" "$total" "$TOL" "case 4a: from a second after the call ended, the backup has all of it again"
+# (never above all's limit; below it by what a TCP flow that lost a whole 64 KiB aggregate in the
+# FIFO misses while it recovers, which over these two seconds was 6% once on a loaded machine)
+assert_below "$r" "$(awk -v t="$total" -v p="$TOL" 'BEGIN { print t * (1 + p / 100) }')" \
+        "case 4a: from a second after the call ended, the backup within all's limit"
+assert_above "$r" "$(awk -v t="$total" 'BEGIN { print t * 0.9 }')" \
+        "case 4a: from a second after the call ended, the backup has all of it again"
 
 hi="cgroup:$(cgroup_rel hi)"
 lo="cgroup:$(cgroup_rel lo)"
