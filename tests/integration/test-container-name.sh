@@ -60,7 +60,8 @@ c=$(nbctl --json list | jq -c '.rules[] | select(.target == "container:web") | .
 assert_true "--json: docker, $ID1, web, its cgroup ($c)" \
         test "$(jq -r '"\(.runtime) \(.id) \(.name) \(.cgroup)"' <<<"$c")" = \
         "docker $ID1 web $NB_CGROOT_REL/system.slice/docker-$ID1.scope"
-assert_true "list shows the name" eval 'nbctl list | grep -qE "^container:web +up +$RATE"'
+list=$(nbctl list)
+assert_true "list shows the name" eval 'grep -qE "^container:web +up +$RATE" <<<"$list"'
 refused container:3f2a9c "container:web" "container:<short ID> names the same cgroup: refused, naming container:web"
 bps=$(measure_goodput -g "system.slice/docker-$ID1.scope" -t "$SECS" "$NB_B4" 5201) || nb_fail "iperf3 failed"
 assert_within "$bps" "$expected" "$TOL" "container:web upload"

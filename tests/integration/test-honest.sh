@@ -94,7 +94,9 @@ for ns in "$NB_NETNS_A" "$NB_NETNS_B"; do
                 eval '[[ $out == *"--interface nosuch0: no such interface"*"there are: "* ]]'
         assert_true "... made no state directory" test ! -e "$NB_TMP/third-state"
 done
-assert_true "ns b has no qdisc of netbumpd's" eval '! tc -n "$NB_NS_B" qdisc show | grep -q "6e62:"'
+# whole outputs, then matched: `tc | grep -q` fails under pipefail when grep quits first (SIGPIPE)
+qb=$(tc -n "$NB_NS_B" qdisc show)
+assert_true "ns b has no qdisc of netbumpd's" eval '[[ $qb != *"6e62:"* ]]'
 host_snapshot "$snap_after"
 assert_same_snapshot "$snap_before" "$snap_after" "after netbumpd --interface nosuch0"
 
@@ -109,7 +111,8 @@ _a2_shaped() {
 }
 assert_true "within 5 s of the removal the rule's path through $IF_A2 is shaped" nb_wait_until 5 _a2_shaped
 nb_wait_complete "after $IF_A2 was taken"
-assert_true "$IF_A2 has netbumpd's HTB now" eval 'tc -n "$NB_NS_A" qdisc show dev "$IF_A2" | grep -q "^qdisc htb 6e62: root"'
+qa2=$(tc -n "$NB_NS_A" qdisc show dev "$IF_A2")
+assert_true "$IF_A2 has netbumpd's HTB now ($qa2)" eval '[[ $qa2 == "qdisc htb 6e62: root"* ]]'
 bps2=$(measure_goodput -g limited -t "$SECS" "$B2" 5201) || nb_fail "iperf3 over $IF_A2 failed"
 assert_within "$bps2" "$expected" "$TOL" "limited upload over $IF_A2 once the foreign qdisc is gone"
 
