@@ -76,7 +76,8 @@ m=$(sd_nbctl --json list | jq -c --arg t "machine:$MACHINE" '.rules[] | select(.
 where=$(jq -r '"\(.unit) \(.cgroup)"' <<<"$m")
 assert_true "--json list: the rule is on the machine's unit nbm-one.service and its cgroup ($m)" \
         test "$where" = "nbm-one.service /system.slice/nbm-one.service"
-assert_true "list shows the machine by name" eval 'sd_nbctl list | grep -qE "^machine:$MACHINE +up +$RATE"'
+list=$(sd_nbctl list)
+assert_true "list shows the machine by name" eval 'grep -qE "^machine:$MACHINE +up +$RATE" <<<"$list"'
 bps=$(upload_in nbm-one.service) || nb_fail "iperf3 in nbm-one.service failed"
 assert_within "$bps" "$expected" "$TOL" "machine:$MACHINE (nbm-one.service) upload"
 
