@@ -66,7 +66,13 @@ assert_above "$bps2" "$FREE_MIN" "the rule's upload over $IF_A2 under someone el
 # --- 2. a second netbumpd in the same namespace ---------------------------------------------
 snap_before=$NB_TMP/snap-before
 snap_after=$NB_TMP/snap-after
-host_snapshot "$snap_before"
+# snapshot FILE: host_snapshot without HTB's count of packets sent unclassified (an ARP or a
+# neighbour solicitation of the veth's own may pass meanwhile; no daemon of this test makes one)
+snapshot() {
+        host_snapshot "$1"
+        sed -i -E 's/direct_packets_stat [0-9]+/direct_packets_stat N/' "$1"
+}
+snapshot "$snap_before"
 classes_before=$(tc -n "$NB_NS_A" class show dev "$NB_IF_A" | sort)
 rc=0
 out=$(timeout 20 nsenter --net="$NB_NETNS_A" "$NB_NETBUMPD" --socket "$NB_TMP/second.sock" \
@@ -78,7 +84,7 @@ assert_true "... naming the pid of the one running ($NB_DAEMON_PID)" \
 assert_true "... and its socket" eval '[[ $out == *"socket $NB_SOCK"* ]]'
 assert_true "... made no state directory" test ! -e "$NB_TMP/second-state"
 assert_true "... nor socket" test ! -e "$NB_TMP/second.sock"
-host_snapshot "$snap_after"
+snapshot "$snap_after"
 assert_same_snapshot "$snap_before" "$snap_after" "after a second netbumpd in ns a"
 assert_true "the first netbumpd's classes on $NB_IF_A are as they were" \
         eval '[[ $(tc -n "$NB_NS_A" class show dev "$NB_IF_A" | sort) == "$classes_before" ]]'
@@ -97,7 +103,7 @@ done
 # whole outputs, then matched: `tc | grep -q` fails under pipefail when grep quits first (SIGPIPE)
 qb=$(tc -n "$NB_NS_B" qdisc show)
 assert_true "ns b has no qdisc of netbumpd's" eval '[[ $qb != *"6e62:"* ]]'
-host_snapshot "$snap_after"
+snapshot "$snap_after"
 assert_same_snapshot "$snap_before" "$snap_after" "after netbumpd --interface nosuch0"
 
 bps=$(measure_goodput -g limited -t "$SECS" "$NB_B4" 5201) || nb_fail "iperf3 over $NB_IF_A failed"
