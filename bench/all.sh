@@ -13,7 +13,7 @@
 
 BENCH_DIR=$(cd "$(dirname "$0")" && pwd)
 BUILD=${1:-$BENCH_DIR/../build}
-SCRIPTS=(run accounting generator latency convergence nest control restart scale peers)
+SCRIPTS=(run accounting generator latency convergence nest control restart scale peers exec scope)
 [[ -n ${BENCH_ONLY:-} ]] && read -r -a SCRIPTS <<<"$BENCH_ONLY"
 
 failed=()

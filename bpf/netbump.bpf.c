@@ -19,6 +19,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 #include <bpf/bpf_core_read.h>
+#include <bpf/bpf_tracing.h>
 #include <netbump/netbump.h>
 
 /* uapi #defines, which BTF (and so vmlinux.h) does not carry. */
@@ -188,6 +189,8 @@ static __always_inline const struct nb_class *nb_match_all(void)
 	return bpf_map_lookup_elem(&uid_rules, &key);
 }
 
+#include "scope.bpf.h"
+
 /*
  * The one classifier every program uses. Sources are tried in precedence
  * order, first match wins; a new kind of rule (socket cookie, process) is one
@@ -210,6 +213,7 @@ static __always_inline void nb_tag_classify(struct nb_sk_tag *tag, __u64 gen)
 
 	tag->cls = cls;
 	tag->gen = gen;
+	tag->scoped = nb_scope_tag_has(tag);
 	/* The set of managed interfaces may have changed too. */
 	tag->acct_ifindex = 0;
 }
@@ -588,9 +592,10 @@ static __always_inline bool nb_owner_eq(const struct nb_owner *a, const struct n
  * protocols" in netbump.h). The skb starts at the network header here, and
  * is not fragmented yet (cgroup egress runs before ip_fragment()).
  */
-static __always_inline void nb_flow_learn(struct __sk_buff *skb, const struct nb_sk_tag *tag)
+static __always_inline void nb_flow_learn(struct __sk_buff *skb, const struct nb_sk_tag *tag,
+					  const struct nb_class *cls)
 {
-	struct nb_owner own = { .cls = tag->cls, .acct = nb_acct_key_of(tag) };
+	struct nb_owner own = { .cls = *cls, .acct = nb_acct_key_of(tag) };
 	const struct nb_owner *o;
 	struct nb_pkt p = {};
 	bool v6;
@@ -617,6 +622,7 @@ int nb_egress(struct __sk_buff *skb)
 {
 	struct bpf_sock *sk = skb->sk;
 	struct nb_sk_tag *tag;
+	struct nb_class cls;
 	__u64 gen;
 
 	if (!sk)
@@ -635,14 +641,19 @@ int nb_egress(struct __sk_buff *skb)
 	/* skb->sk is the full socket checked above: its own cookie. */
 	if (nb_tag_set_cookie(tag, bpf_get_socket_cookie(skb)) || tag->gen != gen)
 		nb_tag_classify(tag, gen);
+	/* Scoped rules: the class depends on the destination. A denied
+	 * packet is dropped: the sender gets EPERM (cgroup_skb egress). */
+	cls = tag->scoped ? nb_scope_egress(skb, sk, tag) : tag->cls;
+	if (cls.flags & NB_F_DENY)
+		return 0;
 
 	/* skb->len: the IP packet here, all of it for a GSO packet. */
-	if (nb_class_applies(&tag->cls, NB_F_UP))
-		skb->priority = NB_CLASSID(nb_leaf_minor(&tag->cls, skb->len <= NB_SMALL_LEN));
+	if (nb_class_applies(&cls, NB_F_UP))
+		skb->priority = NB_CLASSID(nb_leaf_minor(&cls, skb->len <= NB_SMALL_LEN));
 
 	/* TCP and UDP sockets, nearly all of them, cost a compare here. */
 	if (sk->type == SOCK_RAW || (sk->protocol != IPPROTO_TCP && sk->protocol != IPPROTO_UDP))
-		nb_flow_learn(skb, tag);
+		nb_flow_learn(skb, tag, &cls);
 
 	/* Only what leaves through a managed interface: what the limits
 	 * shape, and what nb_ingress sees of the other direction. Whether
@@ -733,7 +744,9 @@ static __always_inline bool nb_sock_owner(struct __sk_buff *skb, const struct nb
 
 			if (tag->gen != gen)
 				nb_tag_classify(tag, gen);
-			ret->cls = tag->cls;
+			ret->cls = tag->scoped ? nb_scope_ingress(fsk, tag, p->key.family, p->key.remote, p->key.proto,
+								 bpf_ntohs(ports[0]), skb->len)
+					       : tag->cls;
 			ret->acct = nb_acct_key_of(tag);
 			found = true;
 		}
@@ -796,6 +809,9 @@ int nb_ingress(struct __sk_buff *skb)
 	}
 	if (!found)
 		return TC_ACT_OK;
+	/* A scoped deny (scope.bpf.h): the socket's remote is refused. */
+	if (own.cls.flags & NB_F_DENY)
+		return TC_ACT_SHOT;
 
 	if (p.frag == NB_FRAG_FIRST) {
 		/* For the datagram's later fragments, and for those of the next
@@ -831,7 +847,7 @@ int nb_ingress_acct(struct __sk_buff *skb)
 	struct bpf_sock *sk = skb->sk;
 	struct nb_sk_tag *tag;
 	__u32 ifindex = skb->ifindex, segs;
-	__u64 bytes;
+	__u64 bytes, gen;
 
 	if (!nb_account || !sk)
 		return 1;
@@ -841,6 +857,11 @@ int nb_ingress_acct(struct __sk_buff *skb)
 	tag = bpf_sk_storage_get(&sk_tags, sk, 0, 0);
 	if (!tag || !nb_tag_filled(tag))
 		return 1;
+	/* A socket that only receives has its cache reset here when ifaces
+	 * changed (the generation). */
+	gen = nb_current_gen();
+	if (tag->gen != gen)
+		nb_tag_classify(tag, gen);
 	if (tag->acct_ifindex != ifindex) {
 		tag->acct_managed = bpf_map_lookup_elem(&ifaces, &ifindex) != NULL;
 		tag->acct_ifindex = ifindex;
@@ -891,6 +912,9 @@ int nb_sock_release(struct bpf_sock *ctx)
 	bpf_ringbuf_submit(ev, 0);
 	return 1; /* the return value of sock_release is ignored; 1 as elsewhere */
 }
+
+#include "exe.bpf.h"
+#include "scope-hooks.bpf.h"
 
 /* No GPL-only helper is used; "Dual BSD/GPL" is the GPL-compatible string
  * the kernel knows that is closest to this file's licence. */

@@ -142,7 +142,9 @@ struct nb_sk_tag {
 	                               * looks that up only when the route changes;
 	                               * the daemon bumps nb_rules_gen when ifaces
 	                               * changes, which resets the cache) */
-	__u32 pad;                    /* 0 */
+	__u32 scoped;                 /* some key of the tag has scoped rules
+	                               * (scope.bpf.h): the class depends on the
+	                               * remote address */
 };
 
 /* Value of the ifb map: key is the ifindex (__u32) of a managed interface. */
@@ -369,3 +371,124 @@ struct nb_owner {
 #define NB_PROG_SOCK_CREATE "nb_sock_create"
 #define NB_PROG_INGRESS "nb_ingress"
 #define NB_PROG_SOCK_RELEASE "nb_sock_release"
+
+/*
+ * Remote scopes (bpf/scope.bpf.h). A scoped rule covers only the traffic
+ * of its target whose remote address (destination of what is sent, source
+ * of what arrives) is in its scope; deny and allow rules are scoped rules
+ * that drop (or exempt from a drop) instead of shaping.
+ *
+ * Addresses are 16 bytes, IPv4 as IPv4-mapped IPv6 (::ffff:a.b.c.d).
+ *
+ *   scope_cidrs (LPM trie, key struct nb_scope_lpm_key, value __u32: the
+ *     prefix length of the matching entry over the 128 address bits): the
+ *     CIDRs of each scope id (sid). sid NB_SCOPE_SID_LAN holds what "lan"
+ *     stands for on this host.
+ *   scope_keys (hash, key struct nb_scope_key, value struct nb_scope_set):
+ *     the scoped rules of one target key as the rule maps know it (a
+ *     socket cookie, a cgroup id, a uid or NB_UID_ALL).
+ *
+ * Classification of a tag with scoped rules at one of its keys, walking
+ * the keys in the order of nb_tag_classify (socket, listener, cgroups
+ * deepest first, uid, all): at each key, the scoped entries whose scope
+ * holds the remote address, the longest matching prefix first ("lan" counts
+ * as the prefix of the lan entry it hit, "internet" as 0), then the key's
+ * unscoped rule. The first shaping match gives the class; the first deny
+ * or allow match decides access (allow: not denied). Cached per socket in
+ * sk_storage `sk_scopes` for the last remote address and the tag's gen.
+ */
+#define NB_SCOPE_SID_LAN 1u
+/* In a scope_cidrs value under NB_SCOPE_SID_LAN: the prefix is loopback,
+ * which neither "lan" nor "internet" covers. */
+#define NB_SCOPE_V_LOOPBACK 0x100u
+#ifndef NB_SCOPES_PER_KEY
+#define NB_SCOPES_PER_KEY 8
+#endif
+#define NB_MAX_SCOPE_CIDRS 65536
+#define NB_MAX_SCOPE_KEYS 4096
+#define NB_MAX_SCOPE_SIDS 4096 /* sids 1..NB_MAX_SCOPE_SIDS - 1 */
+
+/* Transient flag of a class a scoped lookup returns: the packet is denied
+ * (never stored in a rule map). */
+#define NB_F_DENY (1u << 4)
+
+enum {
+	NB_SCOPE_KIND_SOCK = 1,   /* key: socket cookie */
+	NB_SCOPE_KIND_CGROUP = 2, /* key: cgroup id */
+	NB_SCOPE_KIND_UID = 3,    /* key: uid, NB_UID_ALL for "all" */
+};
+
+/* nb_scope_ent.words */
+enum {
+	NB_SCOPE_LAN = 1u << 0,
+	NB_SCOPE_INTERNET = 1u << 1,
+};
+
+/* nb_scope_ent.action */
+enum {
+	NB_SCOPE_SHAPE = 0,
+	NB_SCOPE_DENY = 1,
+	NB_SCOPE_ALLOW = 2,
+};
+
+struct nb_scope_lpm_key {
+	__u32 prefixlen; /* 32 (the sid) + prefix length over the address */
+	__u32 sid;       /* big-endian, so the trie compares it first */
+	__u8 addr[16];
+};                       /* sizeof == 24 */
+
+struct nb_scope_key {
+	__u64 key;
+	__u32 kind; /* NB_SCOPE_KIND_* */
+	__u32 pad;  /* 0 */
+};                  /* sizeof == 16 */
+
+struct nb_scope_ent {
+	__u32 sid;    /* its CIDRs in scope_cidrs; one per rule, also its id
+	               * in scope_stats and in denial events */
+	__u16 words;  /* NB_SCOPE_LAN | NB_SCOPE_INTERNET */
+	__u16 action; /* NB_SCOPE_* */
+	struct nb_class cls; /* NB_SCOPE_SHAPE: the rule's class */
+};                    /* sizeof == 16 */
+
+struct nb_scope_set {
+	__u32 n;   /* entries used */
+	__u32 pad; /* 0 */
+	struct nb_scope_ent e[NB_SCOPES_PER_KEY];
+};                 /* sizeof == 136 */
+
+/* Per-socket cache (sk_storage sk_scopes). */
+struct nb_scope_cache {
+	__u64 gen;       /* the tag's gen it was computed with; 0 = none */
+	__u8 addr[16];   /* the remote address */
+	struct nb_class cls; /* flags with NB_F_DENY when denied */
+	__u32 deny_sid;  /* the deny rule's sid, 0 = allowed */
+	__u32 pad;
+	__u64 reported_ns; /* bpf_ktime_get_ns() of the last denial event */
+};                       /* sizeof == 56 */
+
+/* Per-CPU counters of a scoped rule (scope_stats, array indexed by sid). */
+struct nb_scope_stats {
+	__u64 denied_packets;
+	__u64 denied_bytes;
+};
+
+/* A denied packet (ring buffer `denials`, NB_DENIALS_SIZE), at most one per
+ * socket and remote per NB_DENIAL_GAP_NS (the cache remembers when). */
+#define NB_DENIALS_SIZE (64u * 1024u)
+struct nb_denial {
+	__u8 addr[16];   /* the remote */
+	__u64 cookie;    /* the socket's cookie (0: not known) */
+	__u32 sid;       /* the deny rule */
+	__u32 uid;       /* the socket's owner */
+	__u32 tgid;      /* who made it, 0 = not known */
+	__u16 port;      /* remote port, host order, 0 = none */
+	__u8 proto;      /* IPPROTO_* */
+	__u8 dir;        /* NB_DENIAL_* */
+};                       /* sizeof == 40 */
+#define NB_DENIAL_GAP_NS 1000000000ull
+enum {
+	NB_DENIAL_OUT = 0,     /* a packet sent was dropped */
+	NB_DENIAL_IN = 1,      /* a packet received was dropped */
+	NB_DENIAL_CONNECT = 2, /* connect()/sendmsg() refused with EPERM */
+};

@@ -51,6 +51,8 @@ static const char targets_help[] =
 	"          machine:NAME    a machine systemd-machined knows (machinectl list)\n"
 	"          container:NAME  a Docker or Podman container by name, ID or ID prefix\n"
 	"                          (container:docker:NAME, container:podman:NAME)\n"
+	"          exe:/PATH       every process running that program, now or later, and\n"
+	"                          the children they start (a user's rule: the user's own)\n"
 	"          all             everything netbumpd shapes, around every other rule\n";
 
 static const char rates_help[] =
@@ -352,6 +354,16 @@ static int add_rule_rows(Table *t, json_object *rule, size_t depth, bool shares)
 	}
 	if (!first && asprintf(&first, "%*s%s", (int)(depth * INDENT), "", target) < 0)
 		return -ENOMEM;
+	/* A scoped rule: its scope right after the target, as set takes it. */
+	if (get_str(rule, "remote")) {
+		char *x = NULL;
+		size_t lead = strlen(first) - strlen(strchr(first + depth * INDENT, ' ') ?: "");
+
+		if (asprintf(&x, "%.*s --remote %s%s", (int)lead, first, get_str(rule, "remote"), first + lead) < 0)
+			return -ENOMEM;
+		free(first);
+		first = x;
+	}
 	if (json_object_object_get_ex(rule, "owner", &o) && json_object_is_type(o, json_type_int))
 		user_name((uid_t)json_object_get_int64(o), owner, sizeof(owner));
 
@@ -410,6 +422,7 @@ static Table *rules_table_new(bool shares) {
 typedef struct RuleNode {
 	json_object *rule;
 	const char *target;
+	const char *remote; /* a scoped rule's scope, NULL: unscoped (never a parent) */
 	size_t parent, first_child, next_sibling; /* NONE: there is none */
 	bool selected, printed;
 } RuleNode;
@@ -417,8 +430,16 @@ typedef struct RuleNode {
 #define NONE SIZE_MAX
 
 static int node_compare(const void *a, const void *b) {
+	const RuleNode *x = a, *y = b;
 	/* "pid:9" before "pid:10" */
-	return strverscmp(((const RuleNode *)a)->target, ((const RuleNode *)b)->target);
+	int c = strverscmp(x->target, y->target);
+
+	/* A target's unscoped rule before its scoped ones. */
+	if (c != 0 || x->remote == y->remote)
+		return c;
+	if (!x->remote || !y->remote)
+		return x->remote ? 1 : -1;
+	return strcmp(x->remote, y->remote);
 }
 
 static size_t node_find(const RuleNode *nodes, size_t n, const char *target) {
@@ -460,7 +481,8 @@ static RuleNode *rule_tree_new(json_object *rules, size_t *ret_n) {
 	}
 	for (size_t k = 0; k < n; k++) {
 		json_object *rule = json_object_array_get_idx(rules, k);
-		nodes[k] = (RuleNode){ .rule = rule, .target = get_str(rule, "target") ?: "", .selected = true };
+		nodes[k] = (RuleNode){ .rule = rule, .target = get_str(rule, "target") ?: "", .remote = get_str(rule, "remote"),
+				       .selected = true };
 	}
 	qsort(nodes, n, sizeof(RuleNode), node_compare);
 
@@ -541,6 +563,7 @@ typedef struct SetArgs {
 	const char *min_option[2];   /* "--min", "--min-up" or "--min-down" */
 	bool limit_both;             /* the limit came as the one RATE */
 	const char *priority;
+	const char *remote;          /* --remote SCOPE, checked by the daemon */
 } SetArgs;
 
 /* "--name VALUE" or "--name=VALUE": whether a is that option; its value, or
@@ -558,7 +581,7 @@ static bool option_value(const char *a, const char *name, int argc, char *argv[]
 }
 
 static int parse_set_args(int argc, char *argv[], const char **ret_target, SetArgs *ret) {
-	enum { LIMIT, MIN, PRIORITY };
+	enum { LIMIT, MIN, PRIORITY, REMOTE };
 	static const struct {
 		const char *name;
 		int what;
@@ -570,6 +593,7 @@ static int parse_set_args(int argc, char *argv[], const char **ret_target, SetAr
 		{ "--min-up", MIN, 0 },
 		{ "--min-down", MIN, 1 },
 		{ "--priority", PRIORITY, 2 },
+		{ "--remote", REMOTE, 2 },
 	};
 	static const char *const dir_word[2] = { "upload ", "download " };
 	const char *target = NULL;
@@ -609,7 +633,9 @@ static int parse_set_args(int argc, char *argv[], const char **ret_target, SetAr
 		}
 		if (!v) {
 			ctl_error("%s needs %s", options[o].name,
-				options[o].what == PRIORITY ? "high, normal or low" : "a rate");
+				options[o].what == PRIORITY ? "high, normal or low" :
+				options[o].what == REMOTE   ? "a scope (CIDRs, lan, internet)" :
+							      "a rate");
 			return -EINVAL;
 		}
 
@@ -638,6 +664,9 @@ static int parse_set_args(int argc, char *argv[], const char **ret_target, SetAr
 				}
 			break;
 		}
+		case REMOTE:
+			a.remote = v;
+			break;
 		case PRIORITY:
 			a.priority = NULL;
 			for (size_t i = 0; i < ELEMENTSOF(priorities); i++)
@@ -713,6 +742,8 @@ static int verb_set(int argc, char *argv[]) {
 	}
 	if (a.priority)
 		json_object_object_add(params, "priority", json_object_new_string(a.priority));
+	if (a.remote)
+		json_object_object_add(params, "remote", json_object_new_string(a.remote));
 	r = call("Set", params, &msg, &reply);
 	if (r != 0)
 		return r;
@@ -724,7 +755,10 @@ static int verb_set(int argc, char *argv[]) {
 		json_object_object_get_ex(rule, "target", &t);
 		json_object_object_get_ex(rule, "priority", &prio);
 		json_object_object_get_ex(rule, "parent", &parent);
-		printf("%s: ", json_object_get_string(t));
+		printf("%s", json_object_get_string(t));
+		if (get_str(rule, "remote"))
+			printf(" --remote %s", get_str(rule, "remote"));
+		printf(": ");
 		print_direction("up", get_u64(rule, "up"), get_u64(rule, "min_up"));
 		print_direction(", down", get_u64(rule, "down"), get_u64(rule, "min_down"));
 		if (prio && !streq(json_object_get_string(prio), "normal"))
@@ -743,21 +777,30 @@ static int verb_unset(int argc, char *argv[]) {
 	json_object *params, *reply;
 	int r;
 
-	if (argc != 2) {
-		ctl_error("usage: unset TARGET (netbumpctl unset --help explains)");
+	const char *remote = NULL;
+	int k = 2;
+
+	/* unset TARGET [--remote SCOPE | --remote=SCOPE] */
+	if (argc == 2 ||
+	    (argc > 2 && option_value(argv[2], "--remote", argc, argv, &k, &remote) && remote && k == argc - 1))
+		;
+	else {
+		ctl_error("usage: unset TARGET [--remote SCOPE] (netbumpctl unset --help explains)");
 		return EXIT_USAGE;
 	}
 	if (check_target(argv[1], &target) < 0)
 		return EXIT_USAGE;
 	params = json_object_new_object();
 	json_object_object_add(params, "target", json_object_new_string(target));
+	if (remote)
+		json_object_object_add(params, "remote", json_object_new_string(remote));
 	r = call("Unset", params, &msg, &reply);
 	if (r != 0)
 		return r;
 	if (arg_json)
 		return print_json(reply);
 	/* As set says what the rule is now. */
-	printf("%s: rule removed, no limit of its own.\n", target);
+	printf("%s%s%s: rule removed, no limit of its own.\n", target, remote ? " --remote " : "", remote ?: "");
 	return 0;
 }
 
@@ -809,10 +852,65 @@ static int list_for_target(const char *target, json_object *reply) {
 	return rule_tree_print(nodes, n);
 }
 
+/* Deny and allow rules: one line each, with what they dropped. */
+static int print_access(json_object *access) {
+	size_t n = access && json_object_is_type(access, json_type_array) ? json_object_array_length(access) : 0;
+
+	if (n == 0)
+		return 0;
+	printf("\n%-6s %-32s %-40s %10s %12s\n", "ACCESS", "TARGET", "REMOTE", "DENIED", "DENIED-BYTES");
+	for (size_t k = 0; k < n; k++) {
+		json_object *a = json_object_array_get_idx(access, k);
+		char bytes[FORMAT_MAX];
+
+		printf("%-6s %-32s %-40s %10llu %12s\n", get_str(a, "action") ?: "?", get_str(a, "target") ?: "?",
+		       get_str(a, "remote") ?: "?", (unsigned long long)get_u64(a, "denied_packets"),
+		       format_bytes(get_u64(a, "denied_bytes"), bytes));
+	}
+	return 0;
+}
+
+/* deny|allow TARGET --remote SCOPE */
+static int verb_access(int argc, char *argv[], const char *action) {
+	_cleanup_json_ json_object *msg = NULL;
+	_cleanup_free_ char *target = NULL;
+	json_object *params, *reply, *a = NULL;
+	const char *remote = NULL;
+	int k = 2, r;
+
+	if (!(argc > 2 && option_value(argv[2], "--remote", argc, argv, &k, &remote) && remote && k == argc - 1)) {
+		ctl_error("usage: %s TARGET --remote SCOPE (netbumpctl %s --help explains)", action, action);
+		return EXIT_USAGE;
+	}
+	if (check_target(argv[1], &target) < 0)
+		return EXIT_USAGE;
+	params = json_object_new_object();
+	json_object_object_add(params, "target", json_object_new_string(target));
+	json_object_object_add(params, "remote", json_object_new_string(remote));
+	json_object_object_add(params, "access", json_object_new_string(action));
+	r = call("Set", params, &msg, &reply);
+	if (r != 0)
+		return r;
+	if (arg_json)
+		return print_json(reply);
+	json_object_object_get_ex(reply, "access", &a);
+	printf("%s --remote %s: %s\n", get_str(a, "target") ?: target, get_str(a, "remote") ?: remote,
+	       streq(action, "deny") ? "denied" : "allowed");
+	return 0;
+}
+
+static int verb_deny(int argc, char *argv[]) {
+	return verb_access(argc, argv, "deny");
+}
+
+static int verb_allow(int argc, char *argv[]) {
+	return verb_access(argc, argv, "allow");
+}
+
 static int verb_list(int argc, char *argv[]) {
 	_cleanup_json_ json_object *msg = NULL;
 	_cleanup_free_ char *target = NULL;
-	json_object *reply, *rules, *params = NULL;
+	json_object *reply, *rules, *access = NULL, *params = NULL;
 	int r;
 
 	if (argc > 2) {
@@ -833,14 +931,19 @@ static int verb_list(int argc, char *argv[]) {
 	if (arg_json)
 		return print_json(reply);
 	json_object_object_get_ex(reply, "rules", &rules);
-	if (!rules || json_object_array_length(rules) == 0) {
+	json_object_object_get_ex(reply, "access", &access);
+	if ((!rules || json_object_array_length(rules) == 0) && (!access || json_object_array_length(access) == 0)) {
 		printf("No rules.\n");
 		return 0;
 	}
-	r = print_rules(rules);
-	(void)print_rules_named(stdout, rules);
-	(void)print_rules_unshaped(stdout, "! ", rules);
-	return r;
+	if (rules && json_object_array_length(rules) > 0) {
+		r = print_rules(rules);
+		if (r != 0)
+			return r;
+		(void)print_rules_named(stdout, rules);
+		(void)print_rules_unshaped(stdout, "! ", rules);
+	}
+	return print_access(access);
 }
 
 /* run RATE -- CMD [ARGS...], run [--up R] [--down R] -- CMD [ARGS...]: this
@@ -966,14 +1069,26 @@ static const Verb verbs[] = {
 	  "  --min R         guarantee R up and down inside the enclosing rule ('none': no minimum)\n"
 	  "  --min-up R --min-down R   one direction of it\n"
 	  "  --priority high|normal|low  who gets spare capacity first and waits least\n"
+	  "  --remote SCOPE  only traffic with remote addresses in SCOPE: comma list of CIDRs,\n"
+	  "                  lan, internet; a target may have one rule per scope and one without\n"
 	  "What is not given stays as it is on an existing rule. Prints the rule as it is now:\n"
 	  "  user@1000: up 5mbit, down 5mbit, inside all\n"
 	  "Examples:\n"
 	  "  netbumpctl set user@alice 5mbit\n"
 	  "  netbumpctl set unit:backup --down 20mbit --priority low\n"
 	  "  netbumpctl set cgroup:/system.slice/backup.service --up 2mbit --min 500kbit\n\n" },
-	{ "unset", verb_unset, "TARGET", "Remove TARGET's rule: its traffic falls under the rules around it again.",
+	{ "unset", verb_unset, "TARGET [--remote SCOPE]", "Remove TARGET's rule: its traffic falls under the rules around it again.",
+	  "With --remote: the limit, deny or allow on TARGET for that scope.\n"
 	  "Prints 'TARGET: rule removed, no limit of its own.'\n\n" },
+	{ "deny", verb_deny, "TARGET --remote SCOPE",
+	  "Drop TARGET's traffic to and from SCOPE: new connections fail with EPERM, open ones end.",
+	  "  SCOPE   comma list of IPv4/IPv6 CIDRs and the words lan and internet\n"
+	  "Example: only uid 1000 may reach 198.18.0.1:\n"
+	  "  netbumpctl deny all --remote 198.18.0.1/32\n"
+	  "  netbumpctl allow user@1000 --remote 198.18.0.1/32\n"
+	  "Loopback (127.0.0.0/8, ::1) is never denied. Targets: user@, cgroup:, all.\n\n" },
+	{ "allow", verb_allow, "TARGET --remote SCOPE",
+	  "Exempt TARGET from a deny on an enclosing target (only root allows what another user denied).", NULL },
 	{ "list", verb_list, "[TARGET]",
 	  "Show the rules, nested in the rules around them, with live rates and counters.",
 	  "With TARGET: the rule it falls under and the rules around that (also with --json:\n"

@@ -426,8 +426,15 @@ static int snapshot_connections(Snapshot *s) {
 		r = row_find_or_add(s, &allocated, key);
 		if (!r)
 			return -ENOMEM;
+		/* A flow a deny refuses: marked where its rule would be. */
+		char denied[600];
+		const char *rule = jget_str(o, "rule");
+		if (jget_str(o, "denied")) {
+			snprintf(denied, sizeof(denied), "DENIED (%s)", jget_str(o, "denied"));
+			rule = denied;
+		}
 		if (set_str(&r->name, name) < 0 || set_str(&r->target, jget_str(o, "target")) < 0 ||
-		    set_str(&r->rule, jget_str(o, "rule")) < 0 || set_str(&r->user, user ?: uidbuf) < 0)
+		    set_str(&r->rule, rule) < 0 || set_str(&r->user, user ?: uidbuf) < 0)
 			return -ENOMEM;
 		r->id = pid > 0 ? pid : -1;
 		r->up_limit = jget_u64(o, "up");

@@ -12,6 +12,7 @@
 #include <sys/vfs.h>
 #include <unistd.h>
 
+#include "access.h"
 #include "bpf.h"
 #include "cgroup-util.h"
 #include "iface.h"
@@ -349,6 +350,9 @@ int manager_bpf_load(Manager *m) {
 			(void)unlink(p);
 	}
 	m->ingress_prog_fd = bpf_program__fd(skel->progs.nb_ingress);
+	/* Deny/allow: connect()/sendmsg() refused at once, their events, their
+	 * rules put back (access.c). */
+	access_start(m, cgfd);
 	log_debug("BPF programs attached at %s.", m->cgroup_root_abs);
 	return 0;
 }
@@ -363,6 +367,11 @@ void manager_bpf_unload(Manager *m) {
 		m->pin_mounted = false;
 		free(m->pin_dir);
 		m->pin_dir = NULL;
+	}
+	if (m->exec_link) { /* exe: rules let go of it when they end */
+		bpf_link__destroy(m->exec_link);
+		m->exec_link = NULL;
+		m->exe_hooked = 0;
 	}
 	if (m->ingress_acct_link) {
 		bpf_link__destroy(m->ingress_acct_link);

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "access.h"
 #include "conns.h"
 #include "macro.h"
 #include "proc-util.h"
@@ -180,6 +181,22 @@ static json_object *conn_json(Manager *m, const Conn *c, const InodePid *ip, siz
 			       c->si.has_bytes ? json_object_new_int64((int64_t)c->si.bytes_received) : NULL);
 	json_object_object_add(o, "up_rate", c->up_bps >= 0 ? json_object_new_int64(c->up_bps) : NULL);
 	json_object_object_add(o, "down_rate", c->down_bps >= 0 ? json_object_new_int64(c->down_bps) : NULL);
+	/* A deny that covers it (its packets are dropped): top marks it. */
+	{
+		uint8_t addr[16];
+		const AccessRule *d;
+
+		if (c->si.family == AF_INET)
+			scope_addr_from_v4(c->si.dst, addr);
+		else
+			memcpy(addr, c->si.dst, 16);
+		d = m->access_rules ? access_denies(m, c->si.uid, c->si.cgroup_id, addr) : NULL;
+		if (d) {
+			_cleanup_free_ char *why = NULL;
+			if (asprintf(&why, "deny %s --remote %s", d->name, d->remote) >= 0)
+				json_object_object_add(o, "denied", json_object_new_string(why));
+		}
+	}
 	return o;
 }
 
@@ -274,6 +291,9 @@ int method_connections(Client *c, json_object *params) {
 			json_object_array_add(a, o);
 	}
 	free(col.v);
+	/* Connections refused lately (connect()/sendmsg() EPERM, ended by a
+	 * deny), which the socket dump no longer has. */
+	access_recent_add_json(m, c->uid, a);
 	json_object_object_add(p, "connections", a);
 	json_object_object_add(p, "interval_usec", json_object_new_int64((int64_t)since));
 	return client_queue(c, vl_reply_new(p));

@@ -12,7 +12,8 @@
 #include "macro.h"
 #include "proc-util.h"
 
-extern const KindOps kind_cgroup, kind_unit, kind_user, kind_all, kind_pid, kind_sock, kind_machine, kind_container;
+extern const KindOps kind_cgroup, kind_unit, kind_user, kind_all, kind_pid, kind_sock, kind_exe, kind_machine,
+	kind_container;
 
 static const KindOps *const kinds[_TARGET_KIND_MAX] = {
 	[TARGET_CGROUP] = &kind_cgroup,
@@ -23,6 +24,7 @@ static const KindOps *const kinds[_TARGET_KIND_MAX] = {
 	[TARGET_ALL] = &kind_all,
 	[TARGET_MACHINE] = &kind_machine,
 	[TARGET_CONTAINER] = &kind_container,
+	[TARGET_EXE] = &kind_exe,
 };
 
 const KindOps *kind_of(TargetKind kind) {

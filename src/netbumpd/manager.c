@@ -14,6 +14,8 @@
 #include "iface.h"
 #include "log.h"
 #include "manager.h"
+#include "access.h"
+#include "scope-map.h"
 #include "mountns.h"
 #include "named.h"
 #include "paths.h"
@@ -355,6 +357,8 @@ void manager_stop(Manager *m) {
 	manager_kept_clsact_free(m);
 	manager_top_free(m);
 	manager_conns_free(m);
+	access_stop(m);
+	scope_state_free(m);
 	manager_bpf_unload(m);
 	m->nl = nl_free(m->nl);
 

@@ -13,6 +13,7 @@
 #include <systemd/sd-event.h>
 
 #include "nest.h"
+#include "scope.h"
 #include "rule-index.h"
 #include "netlink.h"
 #include "target.h"
@@ -23,6 +24,9 @@ struct bpf_link;
 struct ring_buffer;
 struct TopState;
 struct ConnsState;
+struct ScopeState;
+struct AccessRule;
+struct AccessRuntime;
 
 /* Name prefix of the IFB netbump makes for each interface: "nbifb<ifindex>".
  * A prefix of our own (never ifb0) so we only ever delete what we made. */
@@ -79,6 +83,7 @@ typedef struct SavedRule {
 	uint32_t minor; /* its class, 0: not known */
 	bool transient;
 	char *target; /* canonical */
+	char *remote; /* canonical scope, NULL: unscoped */
 	Moved *moved;
 	size_t n_moved;
 	uint64_t *cookies;
@@ -134,6 +139,15 @@ typedef struct Rule {
 
 	char *scope; /* pid rules where systemd owns the tree: our transient scope */
 
+	/* Scoped rules (--remote, scope.h, scope-map.c): the canonical scope,
+	 * NULL for an unscoped rule; parsed; its scope id in the BPF maps and
+	 * the key it is written under there (0: not written). */
+	char *remote;
+	Scope remote_scope;
+	uint32_t sid;
+	uint32_t scope_kind;
+	uint64_t scope_key;
+
 	/* Soft landing of a download limit on flows already running (ramp.c):
 	 * the class rate steps down to down_bps instead of dropping there. */
 	sd_event_source *ramp_timer;
@@ -146,6 +160,10 @@ typedef struct Rule {
 	 * the rule is shown */
 	uid_t sock_uid;
 	uint64_t sock_cgroup_id; /* ... and the cgroup it was made in, 0 = unknown */
+
+	/* exe rules (kind-exe.c): the file's identity and the cgroups made for
+	 * its processes */
+	struct ExeRule *exe;
 
 	/* unit rules: key is the unit's current cgroup id, 0 when it has none */
 	char *unit_path; /* D-Bus object path */
@@ -241,6 +259,9 @@ struct Manager {
 	bool accounting;          /* the programs count traffic per process (acct map) */
 	struct TopState *top;     /* samples of the acct map (top.c) */
 	struct ConnsState *conns; /* the last Connections call's byte counters (conns.c) */
+	struct ScopeState *scopes; /* scope ids and "lan" entries in the BPF maps (scope-map.c) */
+	struct AccessRule *access_rules;   /* deny and allow (access.c) */
+	struct AccessRuntime *access_rt;   /* their programs and events */
 
 	Iface *ifaces;
 	Rule *rules;
@@ -288,6 +309,10 @@ struct Manager {
 	uint32_t *kept_clsact;
 	size_t n_kept_clsact;
 	sd_event_source *events_io;
+	/* The exec hook of exe: rules (kind-exe.c), attached while one exists. */
+	struct bpf_link *exec_link;
+	unsigned exe_hooked; /* exe: rules that hold it */
+	bool exe_ring;       /* exe_events is read with events */
 
 	/* The state file as written so far (state.c): appended to while only
 	 * rules change, rewritten whole when it has grown to twice its last

@@ -51,6 +51,7 @@ static int rank(const Rule *r) {
 	case TARGET_CONTAINER:
 		return RANK_CGROUP;
 	case TARGET_PID:
+	case TARGET_EXE: /* its processes, wherever they run */
 		return RANK_PID;
 	default:
 		return RANK_SOCK;
@@ -71,10 +72,24 @@ static const char *pid_own_path(const Rule *r) {
 	return r->cgroup_abs[n] ? r->cgroup_abs + n : "/";
 }
 
+/* Whether a and b are rules on the same target (their scopes aside). */
+static bool same_target(const Rule *a, const Rule *b) {
+	RuleId x, y;
+
+	return rule_id_of(&a->target, &x) >= 0 && rule_id_of(&b->target, &y) >= 0 && rule_id_eq(&x, &y);
+}
+
 bool nest_contains(const Rule *q, const Rule *r) {
 	int rq = rank(q), rr = rank(r);
 
-	if (q == r || rq > rr || (rq == rr && rq != RANK_CGROUP))
+	/* A scoped rule holds a part of its target's traffic that no other
+	 * rule's is sure to lie in: it contains none. Its target's unscoped
+	 * rule contains it. */
+	if (q == r || q->remote)
+		return false;
+	if (r->remote && same_target(q, r))
+		return true;
+	if (rq > rr || (rq == rr && rq != RANK_CGROUP))
 		return false;
 	switch (rq) {
 	case RANK_ALL:
@@ -104,7 +119,7 @@ static Rule *unit_rule_at(Manager *m, const char *path) {
 	if (m->n_units == 0)
 		return NULL;
 	for (Rule *r = m->rules; r; r = r->next)
-		if (target_kind_follows_cgroup(r->target.kind) && r->nest_path && streq(r->nest_path, path))
+		if (target_kind_follows_cgroup(r->target.kind) && !r->remote && r->nest_path && streq(r->nest_path, path))
 			return r;
 	return NULL;
 }
@@ -119,11 +134,22 @@ Rule *nest_find_parent(Manager *m, const Rule *r) {
 	Rule *q;
 	int rr = rank(r);
 
+	/* A scoped rule: under its target's unscoped rule where there is one
+	 * (or the rule on the same cgroup by another name), else where that
+	 * rule would be. */
+	if (r->remote) {
+		q = rules_find_target(m, &r->target);
+		if (!q && rr == RANK_CGROUP && r->nest_path)
+			q = cgroup_rule_at(m, r->nest_path);
+		if (q && q != r)
+			return q;
+	}
 	if (rr == RANK_ALL)
 		return NULL;
 	if (rr == RANK_SOCK)
 		for (q = m->rules; q; q = q->next)
-			if (q->target.kind == TARGET_PID && !q->exited && nest_contains(q, r))
+			if ((q->target.kind == TARGET_PID || q->target.kind == TARGET_EXE) && !q->exited &&
+			    nest_contains(q, r))
 				return q;
 	if (rr >= RANK_CGROUP && r->nest_path && strlen(r->nest_path) < sizeof(path)) {
 		/* The cgroup itself for what lives in it (a pid rule's origin,

@@ -10,6 +10,7 @@
 #include "nest.h"
 #include "proc-util.h"
 #include "request.h"
+#include "scope.h"
 #include "varlink.h"
 
 #define E_BAD_PARAMETER "org.varlink.service.InvalidParameter"
@@ -29,12 +30,13 @@ static const char *const method_names[_REQUEST_METHOD_MAX] = {
 };
 
 /* The parameters each method takes; NULL: it reads them itself. */
-static const char *const set_params[] = { "target", "up", "down", "min_up", "min_down", "priority", "transient", NULL };
+static const char *const set_params[] = { "target", "up", "down", "min_up", "min_down", "priority", "transient", "remote", "access", NULL };
 static const char *const target_params[] = { "target", NULL };
+static const char *const unset_params[] = { "target", "remote", NULL };
 static const char *const no_params[] = { NULL };
 static const char *const *const method_params[_REQUEST_METHOD_MAX] = {
 	[REQUEST_SET] = set_params,
-	[REQUEST_UNSET] = target_params,
+	[REQUEST_UNSET] = unset_params,
 	[REQUEST_LIST] = target_params,
 	[REQUEST_STATUS] = no_params,
 	[REQUEST_TOP] = no_params,
@@ -48,6 +50,7 @@ const char *request_method_name(RequestMethod m) {
 
 void request_done(Request *r) {
 	free(r->canonical);
+	free(r->remote);
 	*r = (Request){};
 }
 
@@ -178,6 +181,54 @@ static int resolve_sock_fd(Target *t, RequestError *e) {
 	return 0;
 }
 
+/* The "remote" parameter: a scope (scope.h), kept in its canonical form. */
+static int parse_remote(Request *req, RequestError *e) {
+	const char *why = NULL, *bad = NULL;
+	json_object *v;
+	Scope sc;
+	int r;
+
+	if (!json_object_object_get_ex(req->parameters, "remote", &v))
+		return 0;
+	if (!json_object_is_type(v, json_type_string))
+		return bad_parameter(e, "remote", "not a string");
+	r = scope_parse(json_object_get_string(v), &sc, &why, &bad);
+	if (r == -ENOMEM)
+		return r;
+	if (r < 0)
+		return refuse(e, E_INVALID, "remote", json_object_get_string(v), r, "invalid scope%s%s%s: %s",
+			      bad ? " at '" : "", bad ?: "", bad ? "'" : "", why);
+	req->remote = scope_to_string(&sc);
+	scope_done(&sc);
+	return req->remote ? 0 : -ENOMEM;
+}
+
+/* The "access" parameter of Set: "deny" or "allow" a scope instead of
+ * limiting it; it takes no rate. */
+static int parse_access(Request *req, RequestError *e) {
+	static const char *const rate_params[] = { "up", "down", "min_up", "min_down", "priority", "transient" };
+	json_object *v;
+	const char *s;
+
+	if (!json_object_object_get_ex(req->parameters, "access", &v))
+		return 0;
+	if (!json_object_is_type(v, json_type_string))
+		return bad_parameter(e, "access", "not a string");
+	s = json_object_get_string(v);
+	if (streq(s, "deny"))
+		req->access = REQUEST_DENY;
+	else if (streq(s, "allow"))
+		req->access = REQUEST_ALLOW;
+	else
+		return bad_parameter(e, "access", "not one of \"deny\", \"allow\"");
+	if (!req->remote)
+		return bad_parameter(e, "access", "deny and allow need a scope (\"remote\")");
+	for (size_t k = 0; k < ELEMENTSOF(rate_params); k++)
+		if (json_object_object_get_ex(req->parameters, rate_params[k], NULL))
+			return bad_parameter(e, rate_params[k], "deny and allow take no rate, minimum or priority");
+	return 0;
+}
+
 /* Parses, authorises and resolves the target into req->canonical. */
 static int resolve_target(Request *req, uid_t caller, RequestError *e) {
 	_cleanup_(target_done) Target t = {};
@@ -271,6 +322,18 @@ int request_parse(json_object *msg, uid_t caller, Request *ret, RequestError *re
 		if (r < 0)
 			return r;
 	}
+	if (req.method == REQUEST_SET || req.method == REQUEST_UNSET) {
+		r = parse_remote(&req, ret_error);
+		if (r < 0)
+			return r;
+	}
+	if (req.method == REQUEST_SET) {
+		r = parse_access(&req, ret_error);
+		if (r < 0) {
+			request_done(&req);
+			return r;
+		}
+	}
 	if (t) {
 		req.target = json_object_get_string(t);
 		r = resolve_target(&req, caller, ret_error);
@@ -288,6 +351,7 @@ int request_parse(json_object *msg, uid_t caller, Request *ret, RequestError *re
 		req.rule.target = req.canonical;
 	}
 	req.rule.caller = caller;
+	req.rule.remote = req.remote;
 	*ret = req;
 	return 0;
 }

@@ -35,12 +35,17 @@ typedef enum RequestMethod {
 	_REQUEST_METHOD_MAX,
 } RequestMethod;
 
+enum { REQUEST_DENY = 1, REQUEST_ALLOW = 2 };
+
 typedef struct Request {
 	RequestMethod method;
 	bool oneway;
 	json_object *parameters; /* borrowed from the message */
 	const char *target;      /* as given, borrowed; NULL: none */
 	char *canonical;         /* the target resolved: what rules are named by */
+	char *remote;            /* Set, Unset: the scope (--remote) in its canonical
+				  * form (scope.h), NULL: none */
+	int access;              /* Set: 0 a limit, REQUEST_DENY or REQUEST_ALLOW (access.h) */
 	RuleRequest rule;        /* Set: what it asks for (rule.target = canonical) */
 } Request;
 

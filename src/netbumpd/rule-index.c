@@ -35,20 +35,36 @@ int rule_id_of(const Target *t, RuleId *ret) {
 		break;
 	case TARGET_ALL:
 		break;
+	case TARGET_EXE:
+		id.str = t->exe;
+		break;
 	default:
 		return -EINVAL;
 	}
-	if ((t->kind == TARGET_CGROUP || target_kind_follows_cgroup(t->kind)) && !id.str)
+	if ((t->kind == TARGET_CGROUP || target_kind_follows_cgroup(t->kind) || t->kind == TARGET_EXE) && !id.str)
 		return -EINVAL;
 	*ret = id;
 	return 0;
 }
 
-bool rule_id_eq(const RuleId *a, const RuleId *b) {
-	return a->kind == b->kind && a->num == b->num && (a->str == b->str || (a->str && b->str && streq(a->str, b->str)));
+int rule_id_of_rule(const Rule *r, RuleId *ret) {
+	int k = rule_id_of(&r->target, ret);
+
+	if (k >= 0)
+		ret->remote = r->remote;
+	return k;
 }
 
-/* FNV-1a over the kind, the number and the string. */
+static bool str_eq(const char *a, const char *b) {
+	return a == b || (a && b && streq(a, b));
+}
+
+bool rule_id_eq(const RuleId *a, const RuleId *b) {
+	return a->kind == b->kind && a->num == b->num && str_eq(a->str, b->str) && str_eq(a->remote, b->remote);
+}
+
+/* FNV-1a over the kind, the number and the string; not the scope: a
+ * target's scoped rules share its bucket. */
 static uint32_t hash_bytes(uint32_t h, const void *p, size_t n) {
 	for (const unsigned char *c = p; n > 0; n--, c++)
 		h = (h ^ *c) * 16777619u;
@@ -70,14 +86,15 @@ static unsigned key_bucket(uint64_t key) {
 	return (unsigned)((key * UINT64_C(0x9e3779b97f4a7c15)) >> 40) % RULE_NAME_BUCKETS;
 }
 
+/* A cgroup's one rule, as the kernel knows it: scoped rules are extra. */
 static bool keyed(const Rule *r) {
-	return r->target.kind == TARGET_CGROUP || target_kind_follows_cgroup(r->target.kind);
+	return (r->target.kind == TARGET_CGROUP || target_kind_follows_cgroup(r->target.kind)) && !r->remote;
 }
 
 Rule *rules_find(Manager *m, const RuleId *id) {
 	for (Rule *r = m->by_id[id_bucket(id)]; r; r = r->id_next) {
 		RuleId rid;
-		if (!r->exited && rule_id_of(&r->target, &rid) >= 0 && rule_id_eq(&rid, id))
+		if (!r->exited && rule_id_of_rule(r, &rid) >= 0 && rule_id_eq(&rid, id))
 			return r;
 	}
 	return NULL;
@@ -86,6 +103,15 @@ Rule *rules_find(Manager *m, const RuleId *id) {
 Rule *rules_find_target(Manager *m, const Target *t) {
 	RuleId id;
 	return rule_id_of(t, &id) >= 0 ? rules_find(m, &id) : NULL;
+}
+
+Rule *rules_find_scoped(Manager *m, const Target *t, const char *remote) {
+	RuleId id;
+
+	if (rule_id_of(t, &id) < 0)
+		return NULL;
+	id.remote = remote;
+	return rules_find(m, &id);
 }
 
 Rule *rules_find_user(Manager *m, uid_t uid) {

@@ -21,17 +21,25 @@ typedef struct RuleId {
 	TargetKind kind;
 	uint64_t num;    /* user: uid; pid: PID; sock: inode; else 0 */
 	const char *str; /* cgroup: path; unit: name; else NULL */
+	const char *remote; /* the canonical scope (--remote) of a scoped
+			     * rule, NULL: unscoped. Target + scope is the
+			     * identity: one target may have an unscoped rule
+			     * and several scoped ones (scope.h). */
 } RuleId;
 
-/* The identity of a parsed target; a user by name and a socket by PID:FD
- * must have been resolved (-EINVAL otherwise). */
+/* The identity of a parsed target's unscoped rule; a user by name and a
+ * socket by PID:FD must have been resolved (-EINVAL otherwise). */
 int rule_id_of(const Target *t, RuleId *ret);
+/* A rule's own identity, its scope included. */
+int rule_id_of_rule(const Rule *r, RuleId *ret);
 bool rule_id_eq(const RuleId *a, const RuleId *b);
 
 /* The live rule of an identity (a pid rule whose process exited no longer
  * answers to its PID), NULL if none. */
 Rule *rules_find(Manager *m, const RuleId *id);
 Rule *rules_find_target(Manager *m, const Target *t);
+/* The rule on t scoped to remote (canonical; NULL: the unscoped one). */
+Rule *rules_find_scoped(Manager *m, const Target *t, const char *remote);
 Rule *rules_find_user(Manager *m, uid_t uid);
 Rule *rules_find_all(Manager *m);
 /* The cgroup: rule on the cgroup at path (relative to the mount). */

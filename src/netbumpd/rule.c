@@ -15,9 +15,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "access.h"
 #include "bpf.h"
 #include "cgroup-util.h"
 #include "iface.h"
+#include "kind-exe.h"
 #include "kind.h"
 #include "log.h"
 #include "manager.h"
@@ -28,6 +30,7 @@
 #include "rate.h"
 #include "rule-index.h"
 #include "rule.h"
+#include "scope-map.h"
 #include "sock-diag.h"
 #include "state.h"
 #include "tree.h"
@@ -88,12 +91,32 @@ static void rule_free(Manager *m, Rule *r) {
 		close(r->pidfd);
 	moved_free(r->moved, r->n_moved);
 	free(r->scope);
+	free(r->remote);
+	scope_done(&r->remote_scope);
 	free(r->cookies);
 	free(r->cgroup_abs);
 	free(r->nest_path);
 	target_done(&r->target);
 	free(r->name);
 	free(r);
+}
+
+/* A rule's scope from its canonical text (request.c checked it). */
+static int rule_scope_init(Rule *rule, const char *remote, const char **ret_error, char **ret_reason) {
+	const char *why = NULL, *bad = NULL;
+	uint32_t kind;
+	uint64_t key;
+	int r;
+
+	if (scope_rule_key(rule, &kind, &key) < 0)
+		return rule_fail(ret_error, ret_reason, E_INVALID, -EOPNOTSUPP,
+				 "--remote: %s rules cannot be scoped yet (user@, cgroup:, unit: and all can)",
+				 target_kind_to_string(rule->target.kind));
+	r = scope_parse(remote, &rule->remote_scope, &why, &bad);
+	if (r < 0)
+		return rule_fail(ret_error, ret_reason, E_INVALID, r, "invalid scope '%s': %s", remote, why ?: strerror(-r));
+	rule->remote = scope_to_string(&rule->remote_scope);
+	return rule->remote ? 0 : -ENOMEM;
 }
 
 /* sock:PID:FD names a socket by a process's descriptor: the rule is about
@@ -118,6 +141,8 @@ static int resolve_sock_fd(Target *t, const char **ret_error, char **ret_reason)
 
 /* Points the BPF maps at the rule (or updates its directions). */
 int rule_bpf_set(Manager *m, Rule *rule) {
+	if (rule->remote)
+		return scope_map_set(m, rule);
 	return rule_kind(rule)->map_set(m, rule);
 }
 
@@ -161,7 +186,10 @@ static void rule_remove(Manager *m, Rule *rule, bool move_back) {
 		}
 	children_move_up(m, rule);
 	if (m->skel) {
-		rule_kind(rule)->map_del(m, rule);
+		if (rule->remote)
+			scope_map_del(m, rule);
+		else
+			rule_kind(rule)->map_del(m, rule);
 		if (rule_kind(rule)->release)
 			rule_kind(rule)->release(m, rule, move_back);
 		manager_bpf_bump_gen(m);
@@ -538,6 +566,8 @@ int manager_set_rule(Manager *m, const RuleRequest *req, Rule **ret, const char 
 				 r == -EOPNOTSUPP ? "cannot limit '%s': %s" : "invalid target '%s': %s", req->target,
 				 why);
 	r = resolve_sock_fd(&t, ret_error, ret_reason);
+	if (r >= 0 && t.kind == TARGET_EXE)
+		r = target_resolve(&t); /* its real path: one rule whatever link names it */
 	if (r >= 0 && t.kind == TARGET_USER) {
 		r = target_resolve(&t);
 		if (r == -ENOENT)
@@ -567,9 +597,24 @@ int manager_set_rule(Manager *m, const RuleRequest *req, Rule **ret, const char 
 		rule_free(m, rule);
 		return -ENOMEM;
 	}
+	if (req->remote) {
+		r = rule_scope_init(rule, req->remote, ret_error, ret_reason);
+		if (r < 0) {
+			rule_free(m, rule);
+			return r;
+		}
+	}
+
+	if (rule->remote && access_find(m, rule->name, rule->remote)) {
+		r = rule_fail(ret_error, ret_reason, E_INVALID, -EEXIST,
+			      "%s --remote %s has a deny or allow; a rule is one per target and scope: unset it first",
+			      rule->name, rule->remote);
+		rule_free(m, rule);
+		return r;
+	}
 
 	/* An existing rule changes in place: nothing is looked up again. */
-	existing = rules_find_target(m, &rule->target);
+	existing = rules_find_scoped(m, &rule->target, rule->remote);
 	if (existing) {
 		rule_free(m, rule);
 		if (req->caller != 0 && existing->owner != req->caller)
@@ -664,7 +709,10 @@ int manager_set_rule(Manager *m, const RuleRequest *req, Rule **ret, const char 
 		r = authorize_target(m, rule, req->caller, ret_error, ret_reason);
 	if (r >= 0 && !ops->owner_first && ops->in_root)
 		r = ops->in_root(m, rule, ret_error, ret_reason);
-	if (r >= 0 && ops->one_per_cgroup) {
+	if (r >= 0 && rule->remote && scope_rules_on_target(m, rule) >= NB_SCOPES_PER_KEY)
+		r = rule_fail(ret_error, ret_reason, E_FULL, -E2BIG, "%s already has %u scoped rules (the most one target may have)",
+			      rule->name, (unsigned)NB_SCOPES_PER_KEY);
+	if (r >= 0 && ops->one_per_cgroup && !rule->remote) {
 		Rule *twin = rules_find_cgroup(m, rule->key, NULL);
 		if (twin)
 			r = rule_fail(ret_error, ret_reason, E_INVALID, -EEXIST,
@@ -711,6 +759,11 @@ int manager_set_rule(Manager *m, const RuleRequest *req, Rule **ret, const char 
 }
 
 int manager_unset_rule(Manager *m, const char *target, uid_t caller, const char **ret_error, char **ret_reason) {
+	return manager_unset_rule_scoped(m, target, NULL, caller, ret_error, ret_reason);
+}
+
+int manager_unset_rule_scoped(Manager *m, const char *target, const char *remote, uid_t caller,
+			      const char **ret_error, char **ret_reason) {
 	_cleanup_free_ char *name = NULL;
 	const char *why = NULL;
 	Target t;
@@ -733,9 +786,9 @@ int manager_unset_rule(Manager *m, const char *target, uid_t caller, const char 
 		return r;
 	}
 	name = target_to_string(&t);
-	Rule *rule = rules_find_target(m, &t);
+	Rule *rule = rules_find_scoped(m, &t, remote);
 	/* A pid rule outliving its process is named by its cgroup. */
-	if (!rule && t.kind == TARGET_CGROUP)
+	if (!rule && !remote && t.kind == TARGET_CGROUP)
 		for (Rule *r = m->rules; r && !rule; r = r->next)
 			if (r->target.kind == TARGET_PID && r->cgroup_abs &&
 			    streq(r->cgroup_abs + strlen(m->cgroup_mount), t.path))
@@ -744,7 +797,8 @@ int manager_unset_rule(Manager *m, const char *target, uid_t caller, const char 
 	if (!name)
 		return -ENOMEM;
 	if (!rule || !rule_visible_to(m, rule, caller))
-		return rule_fail(ret_error, ret_reason, E_NORULE, -ENOENT, "no rule for %s", name);
+		return rule_fail(ret_error, ret_reason, E_NORULE, -ENOENT, "no rule for %s%s%s", name,
+				 remote ? " --remote " : "", remote ?: "");
 	if (caller != 0 && rule->owner != caller)
 		return rule_fail(ret_error, ret_reason, E_DENIED, -EPERM, "not-owner: the rule on %s was made by uid %u",
 			    name, (unsigned)rule->owner);
@@ -760,9 +814,11 @@ int manager_unset_rule(Manager *m, const char *target, uid_t caller, const char 
 	return 0;
 }
 
-/* Rules of excluded do not count ((uid_t)-1: every rule does). */
+/* Rules of excluded do not count ((uid_t)-1: every rule does). A scoped
+ * rule holds only some of its target's traffic: the rule a target falls
+ * under is an unscoped one. */
 static bool considered(const Rule *r, uid_t excluded) {
-	return excluded == (uid_t)-1 || r->owner != excluded;
+	return !r->remote && (excluded == (uid_t)-1 || r->owner != excluded);
 }
 
 /* The deepest cgroup rule at or above a cgroup (path relative to the
@@ -780,6 +836,8 @@ static Rule *cgroup_rule_for(Manager *m, const char *path, uid_t excluded) {
 			rp = r->target.path;
 		else if (r->target.kind == TARGET_PID && r->cgroup_abs)
 			rp = r->cgroup_abs + strlen(m->cgroup_mount);
+		else if (r->target.kind == TARGET_EXE)
+			rp = exe_rule_place_for(m, r, path);
 		if (!rp || !cg_path_is_inside(path, rp))
 			continue;
 		if (!best || strlen(rp) > best_len) {
@@ -804,7 +862,7 @@ static Rule *socket_rule_for(Manager *m, const struct sock_info *si, uid_t exclu
 	Rule *r = NULL;
 
 	for (Rule *p = m->rules; p && !r; p = p->next)
-		if (p->target.kind == TARGET_PID && considered(p, excluded))
+		if ((p->target.kind == TARGET_PID || p->target.kind == TARGET_EXE) && considered(p, excluded))
 			for (size_t c = 0; c < p->n_cookies && !r; c++)
 				if (si->cookie == p->cookies[c])
 					r = p;
@@ -897,7 +955,7 @@ void manager_socket_released(Manager *m, uint64_t cookie) {
 	 * sock rule below does not hand it back to one of them. */
 	bool forgot = false;
 	for (Rule *r = m->rules; r; r = r->next)
-		if (r->target.kind == TARGET_PID)
+		if (r->target.kind == TARGET_PID || r->target.kind == TARGET_EXE)
 			for (size_t k = 0; k < r->n_cookies; k++)
 				if (r->cookies[k] == cookie) {
 					r->cookies[k] = r->cookies[--r->n_cookies];
@@ -1152,6 +1210,7 @@ int manager_restore_rules(Manager *m) {
 		else {
 			RuleRequest req = {
 				.target = target,
+				.remote = sr->remote,
 				.has_up = true,
 				.up_bps = sr->up,
 				.has_down = true,

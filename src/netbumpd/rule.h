@@ -11,6 +11,7 @@ void rules_minor_free(Manager *m, uint32_t minor);
 int rule_bpf_set(Manager *m, Rule *rule);
 typedef struct RuleRequest {
 	const char *target;
+	const char *remote;        /* canonical scope (scope.h), NULL: unscoped */
 	bool has_up, has_down;
 	uint64_t up_bps, down_bps; /* 0 = unlimited */
 	bool has_min_up, has_min_down, has_priority;
@@ -25,6 +26,9 @@ typedef struct RuleRequest {
 } RuleRequest;
 int manager_set_rule(Manager *m, const RuleRequest *req, Rule **ret, const char **ret_error, char **ret_reason);
 int manager_unset_rule(Manager *m, const char *target, uid_t caller, const char **ret_error, char **ret_reason);
+/* The same for the rule on target scoped to remote (NULL: unscoped). */
+int manager_unset_rule_scoped(Manager *m, const char *target, const char *remote, uid_t caller,
+			      const char **ret_error, char **ret_reason);
 /* Whether uid may see a rule in List: its own, and those that apply to it. */
 bool rule_visible_to(Manager *m, const Rule *r, uid_t uid);
 void manager_rules_free(Manager *m);

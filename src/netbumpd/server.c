@@ -28,7 +28,9 @@
 #include <unistd.h>
 
 #include "iface.h"
+#include "kind-exe.h"
 #include "log.h"
+#include "access.h"
 #include "manager.h"
 #include "netbump/netbump.h"
 #include "rate.h"
@@ -240,6 +242,8 @@ json_object *rule_json(const Rule *r) {
 	json_object_object_add(o, "id", json_object_new_int64((int64_t)r->id));
 	json_object_object_add(o, "target", json_object_new_string(r->name));
 	json_object_object_add(o, "kind", json_object_new_string(target_kind_to_string(r->target.kind)));
+	/* The scope (--remote) of a scoped rule, null: all its target's traffic. */
+	json_object_object_add(o, "remote", r->remote ? json_object_new_string(r->remote) : NULL);
 	json_object_object_add(o, "class", json_object_new_string(cls));
 	json_object_object_add(o, "up", json_object_new_int64((int64_t)r->up_bps));
 	json_object_object_add(o, "down", json_object_new_int64((int64_t)r->down_bps));
@@ -268,7 +272,31 @@ json_object *rule_json(const Rule *r) {
 	}
 	if (r->target.kind == TARGET_SOCK)
 		json_object_object_add(o, "cookie", json_object_new_int64((int64_t)r->key));
+	if (r->target.kind == TARGET_EXE)
+		exe_rule_json(r, o);
 	return o;
+}
+
+static int method_access(Client *c, const Request *req) {
+	const char *error = NULL;
+	_cleanup_free_ char *reason = NULL;
+	AccessRule *a;
+	int r;
+
+	r = access_set(c->manager, req->canonical, req->remote, req->access == REQUEST_ALLOW, c->uid, &a, &error, &reason);
+	if (r == -ENOMEM)
+		return r;
+	if (r < 0) {
+		log_struct(LOG_NOTICE, LOG_FIELDS({ "TARGET", req->target }, { "UID", LOG_UINT(c->uid) }),
+			   "Refused %s %s --remote %s from uid %u: %s", req->access == REQUEST_ALLOW ? "allow" : "deny",
+			   req->target, req->remote, (unsigned)c->uid, reason ?: strerror(-r));
+		return reply_error(c, error ?: "io.netbump.Manager.Failed", "target", req->target, reason ?: strerror(-r));
+	}
+	log_struct(LOG_INFO, LOG_FIELDS({ "TARGET", a->name }, { "UID", LOG_UINT(c->uid) }), "%s %s --remote %s.",
+		   a->allow ? "Allow" : "Deny", a->name, a->remote);
+	json_object *p = json_object_new_object();
+	json_object_object_add(p, "access", access_json(c->manager, a));
+	return client_queue(c, vl_reply_new(p));
 }
 
 static int method_set(Client *c, const Request *req) {
@@ -277,6 +305,9 @@ static int method_set(Client *c, const Request *req) {
 	_cleanup_free_ char *reason = NULL;
 	Rule *rule;
 	int r;
+
+	if (req->access)
+		return method_access(c, req);
 
 	r = manager_set_rule(m, &req->rule, &rule, &error, &reason);
 	if (r == -ENOMEM)
@@ -289,7 +320,8 @@ static int method_set(Client *c, const Request *req) {
 	char up[RATE_STRING_MAX], down[RATE_STRING_MAX];
 	log_struct(LOG_INFO,
 		   LOG_FIELDS({ "RULE", rule->name }, { "TARGET", req->target }, { "UID", LOG_UINT(c->uid) }),
-		   "Rule %s: up %s, down %s (class %x:%x).", rule->name,
+		   "Rule %s%s%s: up %s, down %s (class %x:%x).", rule->name, rule->remote ? " --remote " : "",
+		   rule->remote ?: "",
 		   rule->up_bps ? rate_format(rule->up_bps, up) : "unlimited",
 		   rule->down_bps ? rate_format(rule->down_bps, down) : "unlimited", NB_HTB_MAJOR, rule->minor);
 
@@ -306,7 +338,10 @@ static int method_unset(Client *c, const Request *req) {
 	_cleanup_free_ char *reason = NULL;
 	int r;
 
-	r = manager_unset_rule(c->manager, req->canonical, c->uid, &error, &reason);
+	/* A target + scope is a limit or a deny/allow, never both. */
+	r = req->remote ? access_unset(c->manager, req->canonical, req->remote, c->uid, &error, &reason) : -ENOENT;
+	if (r == -ENOENT)
+		r = manager_unset_rule_scoped(c->manager, req->canonical, req->remote, c->uid, &error, &reason);
 	if (r == -ENOMEM)
 		return r;
 	if (r < 0) {
@@ -317,7 +352,7 @@ static int method_unset(Client *c, const Request *req) {
 	}
 	log_struct(LOG_INFO,
 		   LOG_FIELDS({ "RULE", req->canonical }, { "TARGET", req->target }, { "UID", LOG_UINT(c->uid) }),
-		   "Rule %s removed.", req->target);
+		   "Rule %s%s%s removed.", req->target, req->remote ? " --remote " : "", req->remote ?: "");
 	return client_queue(c, vl_reply_new(NULL));
 }
 
@@ -345,6 +380,8 @@ static int method_list(Client *c, const Request *req) {
 		return -ENOMEM;
 	if (req->canonical)
 		json_object_object_add(p, "applies", applies ? json_object_new_string(applies->name) : NULL);
+	/* Deny and allow rules, with what they dropped (access.h). */
+	json_object_object_add(p, "access", access_list_json(m, c->uid));
 	return client_queue_with_rules(c, p);
 }
 

@@ -104,12 +104,15 @@ static void write_moved(FILE *f, const char *prefix, const Moved *v, size_t n) {
 }
 
 static void write_rule(FILE *f, uint64_t id, uid_t owner, uint64_t up, uint64_t down, bool transient,
-		       const char *target, uint32_t minor, uint64_t min_up, uint64_t min_down, Priority priority,
+		       const char *target, const char *remote, uint32_t minor, uint64_t min_up, uint64_t min_down, Priority priority,
 		       const Moved *moved, size_t n_moved, const uint64_t *cookies, size_t n_cookies) {
 	char prefix[32];
 
 	fprintf(f, "rule %llu %u %llu %llu %d %s\n", (unsigned long long)id, (unsigned)owner,
 		(unsigned long long)up, (unsigned long long)down, transient ? 1 : 0, target);
+	/* Its scope: part of what the rule is. */
+	if (remote)
+		fprintf(f, "remote %llu %s\n", (unsigned long long)id, remote);
 	/* Its class: a restart after a kill takes the classes over as they are. */
 	if (minor)
 		fprintf(f, "class %llu %u\n", (unsigned long long)id, (unsigned)minor);
@@ -124,7 +127,7 @@ static void write_rule(FILE *f, uint64_t id, uid_t owner, uint64_t up, uint64_t 
 }
 
 static void write_live_rule(FILE *f, const Rule *x) {
-	write_rule(f, x->id, x->owner, x->up_bps, x->down_bps, x->transient, x->name, x->minor, x->min_up, x->min_down,
+	write_rule(f, x->id, x->owner, x->up_bps, x->down_bps, x->transient, x->name, x->remote, x->minor, x->min_up, x->min_down,
 		   x->priority, x->moved, x->n_moved, x->cookies, x->n_cookies);
 }
 
@@ -193,7 +196,7 @@ static int state_rewrite(Manager *m, const Rule *without) {
 		const SavedRule *sr = &m->saved[k];
 
 		if (sr->target)
-			write_rule(f, sr->id, sr->owner, sr->up, sr->down, sr->transient, sr->target, sr->minor, sr->min_up,
+			write_rule(f, sr->id, sr->owner, sr->up, sr->down, sr->transient, sr->target, sr->remote, sr->minor, sr->min_up,
 				   sr->min_down, sr->priority, sr->moved, sr->n_moved, sr->cookies, sr->n_cookies);
 	}
 	fprintf(f, "commit\n");
@@ -385,6 +388,7 @@ void moved_free(Moved *v, size_t n) {
 
 static void saved_rule_clear(SavedRule *sr) {
 	free(sr->target);
+	free(sr->remote);
 	moved_free(sr->moved, sr->n_moved);
 	free(sr->cookies);
 	*sr = (SavedRule){};
@@ -491,6 +495,11 @@ int manager_state_load_rules(Manager *m, SavedRule **ret, size_t *ret_n) {
 			sr->min_up = up;
 			sr->min_down = down;
 			sr->priority = (Priority)pid;
+		} else if (sscanf(line, "remote %llu %n", &id, &off) == 1 && off > 0 && line[off] && sr && sr->target &&
+			   sr->id == id && !sr->remote) {
+			sr->remote = strdup(line + off);
+			if (!sr->remote)
+				break;
 		} else if (sscanf(line, "class %llu %u", &id, &owner) == 2 && sr && sr->target && sr->id == id) {
 			sr->minor = owner;
 		} else if (sscanf(line, "unset %llu", &id) == 1) {

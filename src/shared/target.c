@@ -19,6 +19,7 @@ static const char *const kind_names[_TARGET_KIND_MAX] = {
 	[TARGET_ALL] = "all",
 	[TARGET_MACHINE] = "machine",
 	[TARGET_CONTAINER] = "container",
+	[TARGET_EXE] = "exe",
 };
 
 /* machined's rule for machine names is a host name's (hostname_is_valid()
@@ -104,6 +105,42 @@ static int normalize_cgroup_path(const char *in, char **ret, const char **ret_re
 		out[n++] = '/';
 	out[n] = '\0';
 	*ret = TAKE_PTR(out);
+	return 0;
+}
+
+/* An exe: path: absolute (the daemon does not share the caller's working
+ * directory), UTF-8, no control character; "//" collapsed and a trailing
+ * '/' dropped. "." and ".." are left for realpath(3) (target_resolve()). */
+static int normalize_exe_path(const char *in, char **ret, const char **ret_reason) {
+	size_t len = strlen(in), n = 0;
+	char *out;
+
+	if (len == 0)
+		return *ret_reason = "missing path after 'exe:' (expected exe:/ABSOLUTE/PATH)", -EINVAL;
+	if (in[0] != '/')
+		return *ret_reason = "exe: needs an absolute path (expected exe:/ABSOLUTE/PATH; netbumpd does not "
+				     "know your working directory)",
+		       -EINVAL;
+	if (len >= TARGET_PATH_MAX)
+		return *ret_reason = "exe: path too long", -EINVAL;
+	if (!utf8_is_valid(in, len))
+		return *ret_reason = "exe: path is not UTF-8", -EINVAL;
+	for (const char *c = in; *c; c++)
+		if ((unsigned char)*c < 0x20 || *c == 0x7f ||
+		    ((unsigned char)c[0] == 0xc2 && (unsigned char)c[1] >= 0x80 && (unsigned char)c[1] <= 0x9f))
+			return *ret_reason = "exe: path contains a control character", -EINVAL;
+	out = malloc(len + 1);
+	if (!out)
+		return -ENOMEM;
+	for (const char *c = in; *c; c++)
+		if (!(*c == '/' && n > 0 && out[n - 1] == '/'))
+			out[n++] = *c;
+	if (n > 1 && out[n - 1] == '/')
+		n--;
+	out[n] = '\0';
+	if (n == 1)
+		return free(out), *ret_reason = "exe: path names a directory ('/'), not a program", -EINVAL;
+	*ret = out;
 	return 0;
 }
 
@@ -304,9 +341,14 @@ int target_parse(const char *s, Target *ret, const char **ret_reason) {
 		t.name = strdup(s + 10);
 		if (!t.name)
 			return -ENOMEM;
+	} else if (strncmp(s, "exe:", 4) == 0) {
+		t.kind = TARGET_EXE;
+		r = normalize_exe_path(s + 4, &t.exe, ret_reason);
+		if (r < 0)
+			return r;
 	} else
 		return *ret_reason = "unknown target kind (expected cgroup:/PATH, user@USER, pid:PID, sock:INODE, "
-				     "sock:PID:FD, unit:NAME, machine:NAME, container:NAME or all)",
+				     "sock:PID:FD, unit:NAME, machine:NAME, container:NAME, exe:/PATH or all)",
 		       -EINVAL;
 
 	*ret = t;
@@ -318,6 +360,16 @@ int target_resolve(Target *t) {
 	char buf[4096];
 	int r;
 
+	if (t->kind == TARGET_EXE) {
+		char *real = realpath(t->exe, NULL);
+
+		if (real) {
+			free(t->exe);
+			t->exe = real;
+		} else if (errno == ENOMEM)
+			return -ENOMEM;
+		return 0;
+	}
 	if (t->kind != TARGET_USER || t->resolved)
 		return 0;
 	r = getpwnam_r(t->user_name, &pw, buf, sizeof(buf), &res);
@@ -366,6 +418,10 @@ char *target_to_string(const Target *t) {
 		if (asprintf(&s, "%s:%s", kind_names[t->kind], t->name) < 0)
 			return NULL;
 		return s;
+	case TARGET_EXE:
+		if (asprintf(&s, "exe:%s", t->exe) < 0)
+			return NULL;
+		return s;
 	default:
 		return NULL;
 	}
@@ -378,5 +434,6 @@ void target_done(Target *t) {
 	free(t->user_name);
 	free(t->unit);
 	free(t->name);
+	free(t->exe);
 	*t = (Target){};
 }

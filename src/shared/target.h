@@ -16,6 +16,8 @@
  *   container:NAME a Docker or Podman container by name, ID or unique ID
  *                  prefix; container:docker:NAME, container:podman:NAME
  *                  name the runtime (container.h resolves it)
+ *   exe:PATH       every process whose executable (/proc/PID/exe) is the file
+ *                  at PATH, absolute, and the children they start
  */
 #pragma once
 
@@ -30,6 +32,7 @@ typedef enum TargetKind {
 	TARGET_UNIT,
 	TARGET_MACHINE,
 	TARGET_CONTAINER,
+	TARGET_EXE,
 	TARGET_ALL, /* last, so that the kinds above keep their values */
 	_TARGET_KIND_MAX,
 } TargetKind;
@@ -45,6 +48,8 @@ typedef struct Target {
 	uint64_t inode;  /* TARGET_SOCK */
 	char *unit;      /* TARGET_UNIT: "backup.service" */
 	char *name;      /* TARGET_MACHINE: "web"; TARGET_CONTAINER: "web", "docker:web", "3f2a9c" */
+	char *exe;       /* TARGET_EXE: absolute, without "//" or a trailing '/';
+			  * target_resolve() makes it the file's real path */
 } Target;
 
 /* Kinds that name a cgroup by something that outlives it (a unit, a
@@ -63,7 +68,10 @@ static inline int target_kind_follows_cgroup(TargetKind k) {
  * systemctl(1) reads it. Does not look anything up. */
 int target_parse(const char *s, Target *ret, const char **ret_reason);
 
-/* Resolves a user name to its uid. -ENOENT (unknown user) or -errno. */
+/* Resolves a user name to its uid. -ENOENT (unknown user) or -errno. An
+ * exe: path becomes the real path of the file (symbolic links, "." and
+ * ".." resolved, as /proc/PID/exe shows it); one that cannot be resolved
+ * (gone) is kept as it is and is no error: the caller looks at the file. */
 int target_resolve(Target *t);
 
 /* The canonical form: "cgroup:/a/b", "user@1000", "pid:42", "sock:12345",

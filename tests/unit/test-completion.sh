@@ -83,7 +83,7 @@ expect_none() {
 expect "netbumpctl " set unset list status top run
 expect "netbumpctl st" status
 expect "netbumpctl --" --help --socket --json
-expect "netbumpctl set " cgroup:/ user@ pid: unit: machine: container: sock: all
+expect "netbumpctl set " cgroup:/ user@ pid: unit: machine: container: sock: exe:/ all
 expect_only "netbumpctl set a" all
 expect "netbumpctl list al" all
 expect "netbumpctl set --priority high " cgroup:/ all
@@ -93,6 +93,10 @@ expect "netbumpctl --socket /run/x.sock list " cgroup:/ user@
 expect "netbumpctl set pid:" "$$"
 expect "netbumpctl set pid:$$" "$$"
 expect "netbumpctl set sock:" "$$:"
+# a program by its absolute path: directories to descend into, executable files
+expect_only "netbumpctl set exe:" /
+expect_only "netbumpctl set exe:/bin/true" /bin/true
+expect_only "netbumpctl set exe:/et" /etc/
 # and from an '@' on, which bash keeps in the word it completes (user@ro -> @root; user@root would
 # become useruser@root)
 expect "netbumpctl set user@" @root

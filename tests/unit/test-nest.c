@@ -154,6 +154,48 @@ static void test_containment(void) {
 	ASSERT_TRUE(m.rules == NULL && m.top_rules == NULL);
 }
 
+/* exe: rules: their processes may run anywhere, so they nest in their
+ * owner's user rule (a user's) or at the top, and never in a cgroup's; they
+ * hold the sockets they mirror, as a pid: rule does. */
+static void test_exe(void) {
+	Rule *all = add("all", TARGET_ALL, NULL, (uid_t)-1, 20 * MBIT, 0);
+	Rule *user = add("user@1000", TARGET_USER, NULL, 1000, 4 * MBIT, 4 * MBIT);
+	Rule *mine = add("exe:/usr/bin/rsync", TARGET_EXE, NULL, 1000, MBIT, MBIT);
+	Rule *roots = add("exe:/usr/bin/curl", TARGET_EXE, NULL, (uid_t)-1, MBIT, 0);
+	Rule *cg = add("cgroup:/", TARGET_CGROUP, "/", (uid_t)-1, 10 * MBIT, 0);
+
+	ASSERT_TRUE(mine->parent == user);
+	ASSERT_TRUE(roots->parent == all);
+	ASSERT_TRUE(cg->parent == all);
+	ASSERT_TRUE(!nest_contains(cg, mine) && !nest_contains(cg, roots));
+	ASSERT_TRUE(!nest_contains(mine, roots) && !nest_contains(roots, mine));
+	ASSERT_TRUE(nest_contains(all, roots));
+
+	mine->cookies = calloc(1, sizeof(uint64_t));
+	mine->cookies[0] = 77;
+	mine->n_cookies = 1;
+	Rule *sock = calloc(1, sizeof(*sock));
+	sock->manager = &m;
+	sock->target.kind = TARGET_SOCK;
+	sock->key = 77;
+	sock->nest_uid = 1000;
+	ASSERT_TRUE(nest_contains(mine, sock));
+	ASSERT_TRUE(!nest_contains(roots, sock));
+	ASSERT_TRUE(nest_find_parent(&m, sock) == mine);
+	free(sock);
+	free(mine->cookies);
+	mine->cookies = NULL;
+	mine->n_cookies = 0;
+
+	del(user);
+	ASSERT_TRUE(mine->parent == all);
+	del(cg);
+	del(mine);
+	del(roots);
+	del(all);
+	ASSERT_TRUE(m.rules == NULL && m.top_rules == NULL);
+}
+
 static void test_classes(void) {
 	ClassSpec s;
 	Rule *all = add("all", TARGET_ALL, NULL, (uid_t)-1, 20 * MBIT, 0);
@@ -280,6 +322,7 @@ static void test_index(void) {
 int main(void) {
 	test_index();
 	test_containment();
+	test_exe();
 	test_classes();
 	test_priority();
 	return 0;

@@ -126,6 +126,38 @@ int main(void) {
 	ASSERT_STREQ(o.req.rule.target, "user@0");
 	done(&o, m);
 
+	/* --remote: canonical, refused naming the word; deny/allow need one and take no rate */
+	o = parse("{\"method\":\"io.netbump.Manager.Set\",\"parameters\":{\"target\":\"all\",\"up\":8000000,"
+		  "\"remote\":\"internet,fd18::/64,198.18.0.0/15,198.18.0.0/15\"}}",
+		  me, &m);
+	ASSERT_OK(o.r);
+	ASSERT_STREQ(o.req.rule.remote, "198.18.0.0/15,fd18::/64,internet");
+	ASSERT_EQ(o.req.access, 0);
+	done(&o, m);
+	o = parse("{\"method\":\"io.netbump.Manager.Set\",\"parameters\":{\"target\":\"all\",\"access\":\"deny\","
+		  "\"remote\":\"198.18.0.1\"}}",
+		  me, &m);
+	ASSERT_OK(o.r);
+	ASSERT_EQ(o.req.access, REQUEST_DENY);
+	ASSERT_STREQ(o.req.remote, "198.18.0.1/32");
+	done(&o, m);
+	expect_canonical("{\"method\":\"io.netbump.Manager.Unset\",\"parameters\":{\"target\":\"all\",\"remote\":\"lan\"}}", me,
+			 REQUEST_UNSET, "all");
+	expect_error("{\"method\":\"io.netbump.Manager.Set\",\"parameters\":{\"target\":\"all\",\"up\":1,\"remote\":\"198.18.0.1/15\"}}",
+		     me, "io.netbump.Manager.InvalidParameter", "remote", "198.18.0.1/15", "host bits set");
+	expect_error("{\"method\":\"io.netbump.Manager.Set\",\"parameters\":{\"target\":\"all\",\"up\":1,\"remote\":\"\"}}",
+		     me, "io.netbump.Manager.InvalidParameter", "remote", "", "empty scope");
+	expect_error("{\"method\":\"io.netbump.Manager.Set\",\"parameters\":{\"target\":\"all\",\"up\":1,\"remote\":5}}",
+		     me, "org.varlink.service.InvalidParameter", "parameter", "remote", "not a string");
+	expect_error("{\"method\":\"io.netbump.Manager.Set\",\"parameters\":{\"target\":\"all\",\"access\":\"deny\"}}",
+		     me, "org.varlink.service.InvalidParameter", "parameter", "access", "need a scope");
+	expect_error("{\"method\":\"io.netbump.Manager.Set\",\"parameters\":{\"target\":\"all\",\"access\":\"deny\","
+		     "\"remote\":\"lan\",\"up\":1}}",
+		     me, "org.varlink.service.InvalidParameter", "parameter", "up", "no rate");
+	expect_error("{\"method\":\"io.netbump.Manager.Set\",\"parameters\":{\"target\":\"all\",\"access\":\"block\","
+		     "\"remote\":\"lan\"}}",
+		     me, "org.varlink.service.InvalidParameter", "parameter", "access", NULL);
+
 	/* strings that are not UTF-8 or hold NUL, in any method, named */
 	expect_error("{\"method\":\"io.netbump.Manager.List\",\"parameters\":{\"target\":\"all\\u0000\"}}", me,
 		     "org.varlink.service.InvalidParameter", "parameter", "target", "NUL");

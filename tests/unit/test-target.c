@@ -142,6 +142,39 @@ int main(void) {
 	bad("al");
 	bad("all@0");
 
+	/* exe: an absolute path, "//" and a trailing '/' tidied; "." and
+	 * ".." are left to realpath(3) in target_resolve() */
+	ok("exe:/usr/bin/rsync", "exe:/usr/bin/rsync");
+	ok("exe://usr//bin/rsync/", "exe:/usr/bin/rsync");
+	ok("exe:/opt/a b/run", "exe:/opt/a b/run");
+	ok("exe:/usr/bin/../bin/rsync", "exe:/usr/bin/../bin/rsync");
+	bad("exe:");
+	bad("exe:rsync");
+	bad("exe:./rsync");
+	bad("exe:~/bin/rsync");
+	bad("exe:/");
+	bad("exe://");
+	bad("exe:/usr/bin/a\nb");
+	bad("exe:/usr/bin/a\x1b[31mb");
+	bad("exe:/usr/bin/a\xc2\x9b" "31mb");
+	bad("exe:/usr/bin/a\xff" "b");
+	bad("Exe:/usr/bin/rsync");
+	{
+		Target t;
+		const char *why = NULL;
+		ASSERT_OK(target_parse("exe:/usr/bin/../bin//sh", &t, &why));
+		ASSERT_OK(target_resolve(&t));
+		char *real = realpath("/usr/bin/sh", NULL);
+		ASSERT_STREQ(t.exe, real);
+		free(real);
+		target_done(&t);
+		/* a path that does not resolve (a file gone) stays as given */
+		ASSERT_OK(target_parse("exe:/nonexistent/dir/prog", &t, &why));
+		ASSERT_OK(target_resolve(&t));
+		ASSERT_STREQ(t.exe, "/nonexistent/dir/prog");
+		target_done(&t);
+	}
+
 	/* Kinds by name, as List's "kind" has them. */
 	{
 		static const struct {
@@ -154,6 +187,7 @@ int main(void) {
 			{ "unit:a.service", "unit" },
 			{ "machine:a", "machine" },
 			{ "container:a", "container" },
+			{ "exe:/bin/true", "exe" },
 			{ "all", "all" },
 		};
 		Target t;
