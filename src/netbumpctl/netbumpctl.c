@@ -20,6 +20,7 @@
 #include "rate.h"
 #include "set-args.h"
 #include "table.h"
+#include "unshaped.h"
 #include "target.h"
 #include "utf8.h"
 #include "varlink.h"
@@ -48,7 +49,10 @@ static const char targets_help[] =
 	"          pid:PID         a process and the children it starts\n"
 	"          sock:INODE  sock:PID:FD   one socket\n"
 	"          unit:NAME       a systemd unit, across restarts (NAME without a\n"
-	"                          suffix is NAME.service, as for systemctl)\n"
+"                          suffix is NAME.service, as for systemctl)\n"
+	"          machine:NAME    a machine systemd-machined knows (machinectl list)\n"
+	"          container:NAME  a Docker or Podman container by name, ID or ID prefix\n"
+	"                          (container:docker:NAME, container:podman:NAME)\n"
 	"          exe:/PATH       every process running that program, now or later, and\n"
 	"                          the children they start (a user's rule: the user's own)\n"
 	"          all             everything netbumpd shapes, around every other rule\n";
@@ -575,6 +579,7 @@ static int verb_set(int argc, char *argv[]) {
 		if (get_str(rule, "source"))
 			printf(", persistent (%s)", get_str(rule, "source"));
 		printf("\n");
+		(void)print_rule_unshaped(stderr, "warning: ", rule);
 	}
 	return 0;
 }
@@ -803,6 +808,8 @@ static int verb_list(int argc, char *argv[]) {
 		r = print_rules(rules);
 		if (r != 0)
 			return r;
+		(void)print_rules_named(stdout, rules);
+		(void)print_rules_unshaped(stdout, "! ", rules);
 	}
 	return print_access(access);
 }
@@ -915,8 +922,11 @@ static int verb_status(int argc, char *argv[]) {
 	else
 		printf("rules: %llu (%zu of them yours or applying to you)\n",
 		       (unsigned long long)get_u64(reply, "rule_count"), json_object_array_length(rules));
-	if (json_object_array_length(rules) > 0)
-		return print_rules(rules);
+	if (json_object_array_length(rules) > 0) {
+		r = print_rules(rules);
+		(void)print_rules_unshaped(stdout, "! ", rules);
+		return r;
+	}
 	return 0;
 }
 

@@ -403,7 +403,7 @@ void manager_bpf_bump_gen(Manager *m) {
 }
 
 static struct bpf_map *rule_map(Manager *m, const Rule *r, void *key, size_t *ret_size) {
-	if (r->target.kind == TARGET_CGROUP || r->target.kind == TARGET_PID || r->target.kind == TARGET_UNIT) {
+	if (r->target.kind == TARGET_CGROUP || r->target.kind == TARGET_PID || target_kind_follows_cgroup(r->target.kind)) {
 		memcpy(key, &r->key, sizeof(uint64_t));
 		*ret_size = sizeof(uint64_t);
 		return m->skel->maps.cgroup_rules;

@@ -577,8 +577,16 @@ static int iface_setup(Manager *m, const struct nl_link *l) {
 		return log_warning_errno(r, "Failed to read qdiscs of %s: %m", i->name);
 	if (streq(l->kind, "ifb"))
 		i->skipped = "an IFB device";
-	else if (root.handle != 0 && root.handle != NB_ROOT_HANDLE)
-		i->skipped = "has a root qdisc configured by someone else";
+	else if (root.handle != 0 && root.handle != NB_ROOT_HANDLE) {
+		/* Named, with the way out: a rule must say why its traffic
+		 * there is not shaped, and what would change that. */
+		snprintf(i->why, sizeof(i->why),
+			 "someone else's root qdisc %s %x: is on %s; netbumpd leaves it alone (remove it with "
+			 "'tc qdisc del dev %s root' and netbumpd shapes %s within a second)",
+			 root.kind, root.handle >> 16, i->name, i->name, i->name);
+		i->skipped = i->why;
+		i->foreign_root = true;
+	}
 	if (i->skipped) {
 		log_notice("Not shaping %s: %s.", i->name, i->skipped);
 		i->next = m->ifaces;
@@ -841,6 +849,19 @@ void manager_ifaces_check(Manager *m) {
 		bool filter = false;
 
 		next = i->next;
+		if (i->skipped && i->foreign_root &&
+		    nl_qdisc_get_root(m->nl, i->ifindex, root_qdisc_cb, &root) >= 0 && root.handle == 0) {
+			struct nl_link l;
+			uint32_t ifindex = i->ifindex;
+
+			/* The foreign qdisc that kept us off is gone: ours now. */
+			log_notice("The root qdisc that kept netbumpd off %s is gone: shaping %s now.", i->name, i->name);
+			iface_remove(m, ifindex, false);
+			/* iface_setup() makes every rule's classes there */
+			if (nl_link_get(m->nl, ifindex, &l) >= 0)
+				(void)iface_setup(m, &l);
+			continue;
+		}
 		if (i->skipped)
 			continue;
 		if (nl_qdisc_get_root(m->nl, i->ifindex, root_qdisc_cb, &root) < 0)
@@ -848,9 +869,13 @@ void manager_ifaces_check(Manager *m) {
 		if (root.handle != NB_ROOT_HANDLE && root.handle != 0) {
 			if (!i->degraded)
 				log_warning("The root qdisc of %s was replaced by someone else (%s %x:); uploads there "
-					    "are not shaped until it is removed.",
-					    i->name, root.kind, root.handle >> 16);
-			i->degraded = "root qdisc replaced by someone else";
+					    "are not shaped until it is removed ('tc qdisc del dev %s root').",
+					    i->name, root.kind, root.handle >> 16, i->name);
+			snprintf(i->why, sizeof(i->why),
+				 "netbumpd's root qdisc on %s was replaced by someone else's %s %x: (remove it with 'tc "
+				 "qdisc del dev %s root' and netbumpd puts its own back within a second)",
+				 i->name, root.kind, root.handle >> 16, i->name);
+			i->degraded = i->why;
 			continue;
 		}
 		if (root.handle == 0) {

@@ -12,7 +12,8 @@
 #include "macro.h"
 #include "proc-util.h"
 
-extern const KindOps kind_cgroup, kind_unit, kind_user, kind_all, kind_pid, kind_sock, kind_exe;
+extern const KindOps kind_cgroup, kind_unit, kind_user, kind_all, kind_pid, kind_sock, kind_exe, kind_machine,
+	kind_container;
 
 static const KindOps *const kinds[_TARGET_KIND_MAX] = {
 	[TARGET_CGROUP] = &kind_cgroup,
@@ -21,6 +22,8 @@ static const KindOps *const kinds[_TARGET_KIND_MAX] = {
 	[TARGET_SOCK] = &kind_sock,
 	[TARGET_UNIT] = &kind_unit,
 	[TARGET_ALL] = &kind_all,
+	[TARGET_MACHINE] = &kind_machine,
+	[TARGET_CONTAINER] = &kind_container,
 	[TARGET_EXE] = &kind_exe,
 };
 

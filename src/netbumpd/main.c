@@ -29,6 +29,8 @@ static void help(void) {
 	       "                         mount (default /, the whole tree)\n"
 	       "     --interface IF      Shape only this interface (repeatable; default: all\n"
 	       "                         non-loopback interfaces, following hotplug)\n"
+	       "     --container-state-root DIR  Read Docker's and Podman's state below DIR\n"
+	       "                         instead of / (container: targets; for tests)\n"
 	       "     --max-rules-per-user N  Rules each non-root user may have (default 64,\n"
 	       "                         0 = no limit)\n"
 	       "     --log-level LEVEL   debug, info, notice, warning, err (default info)\n"
@@ -94,7 +96,7 @@ static int strv_push(char ***v, const char *s) {
 
 static int parse_argv(Manager *m, int argc, char *argv[]) {
 	enum { ARG_VERSION = 0x100, ARG_FOREGROUND, ARG_SOCKET, ARG_STATE_DIR, ARG_CONFIG_DIR, ARG_CGROUP_ROOT, ARG_INTERFACE,
-	       ARG_LOG_LEVEL, ARG_MAX_RULES, ARG_NO_ACCOUNTING, ARG_NO_SMALL_FIRST };
+	       ARG_LOG_LEVEL, ARG_MAX_RULES, ARG_NO_ACCOUNTING, ARG_NO_SMALL_FIRST, ARG_CONTAINER_ROOT };
 	static const struct option options[] = {
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, ARG_VERSION },
@@ -108,6 +110,7 @@ static int parse_argv(Manager *m, int argc, char *argv[]) {
 		{ "max-rules-per-user", required_argument, NULL, ARG_MAX_RULES },
 		{ "no-accounting", no_argument, NULL, ARG_NO_ACCOUNTING },
 		{ "no-small-first", no_argument, NULL, ARG_NO_SMALL_FIRST },
+		{ "container-state-root", required_argument, NULL, ARG_CONTAINER_ROOT },
 		{}
 	};
 	int c, r;
@@ -177,6 +180,14 @@ static int parse_argv(Manager *m, int argc, char *argv[]) {
 		}
 		case ARG_NO_ACCOUNTING:
 			m->no_accounting = true;
+			break;
+		case ARG_CONTAINER_ROOT:
+			if (optarg[0] != '/')
+				return log_error_errno(-EINVAL, "--container-state-root needs an absolute path: %s", optarg);
+			free(m->container_root);
+			m->container_root = strdup(optarg);
+			if (!m->container_root)
+				return log_oom();
 			break;
 		case ARG_NO_SMALL_FIRST:
 			m->no_small_first = true;

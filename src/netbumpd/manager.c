@@ -18,6 +18,9 @@
 #include "scope-map.h"
 #include "netns.h"
 #include "mountns.h"
+#include "named.h"
+#include "paths.h"
+#include "netns-lock.h"
 #include "netbump.skel.h"
 #include "netbump/netbump.h"
 #include "persist.h"
@@ -42,6 +45,7 @@ int manager_new(Manager **ret) {
 	if (!m)
 		return -ENOMEM;
 	m->listen_fd = -1;
+	m->netns_lock_fd = -1;
 	m->ingress_prog_fd = -1;
 	m->state.fd = -1;
 	m->next_rule_id = 1;
@@ -69,6 +73,7 @@ Manager *manager_free(Manager *m) {
 	free(m->config_dir);
 	manager_persist_free(m);
 	free(m->cgroup_root);
+	free(m->container_root);
 	free(m->cgroup_root_abs);
 	free(m->cgroup_mount);
 	free(m->minor_used);
@@ -191,6 +196,7 @@ static int stats_timer_cb(sd_event_source *s, uint64_t usec, void *userdata) {
 	Manager *m = userdata;
 
 	manager_ifaces_check(m);
+	manager_containers_tick(m);
 	/* The class statistics cost a dump of every class: 80 ms with 10,000
 	 * rules. Taken at most every 100 times what the last one took, so the
 	 * daemon stays near 1% of a CPU; List, Status and Top read them anew
@@ -241,6 +247,29 @@ int manager_start(Manager *m) {
 		r = sd_event_add_signal(m->event, &m->sighup, SIGHUP, sighup_cb, m);
 	if (r < 0)
 		return log_error_errno(r, "Failed to watch signals: %m");
+
+	/* Nothing is touched before these two. */
+	r = manager_check_interfaces(m);
+	if (r < 0)
+		return r;
+	/* The interfaces of this namespace may be another
+	 * netbumpd's, whose HTB and IFBs would look like leftovers below. */
+	{
+		_cleanup_free_ char *holder = NULL;
+
+		r = netns_lock_take(m, &holder);
+		if (r == -EADDRINUSE)
+			return log_error_errno(r, "Another netbumpd runs in this network namespace: %s. One netbumpd "
+						  "shapes a namespace's interfaces; this one changed nothing and exits.",
+					       holder ?: "its process could not be asked");
+		if (r < 0)
+			return log_error_errno(r, "Failed to bind the abstract socket @%s that keeps one netbumpd per "
+						  "network namespace: %m",
+					       NETNS_LOCK_NAME);
+		r = netns_lock_serve(m);
+		if (r < 0)
+			return log_error_errno(r, "Failed to watch the abstract socket @%s: %m", NETNS_LOCK_NAME);
+	}
 
 	r = resolve_cgroup_root(m);
 	if (r < 0)
@@ -369,6 +398,8 @@ void manager_stop(Manager *m) {
 		m->created_state_dir = false;
 	}
 
+	/* Last: a next netbumpd may start once everything is undone. */
+	netns_lock_release(m);
 	m->sigterm = sd_event_source_disable_unref(m->sigterm);
 	m->sigint = sd_event_source_disable_unref(m->sigint);
 	m->sighup = sd_event_source_disable_unref(m->sighup);

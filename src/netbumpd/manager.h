@@ -53,6 +53,8 @@ typedef struct Iface {
 	bool filter;         /* our ingress filter is attached */
 	const char *skipped; /* why the interface is not shaped, or NULL */
 	const char *degraded; /* someone else's change we do not undo, or NULL */
+	bool foreign_root;    /* skipped for someone else's root qdisc: taken once it goes */
+	char why[224];        /* skipped or degraded point here when the words name the qdisc */
 	struct Iface *next;
 } Iface;
 
@@ -184,6 +186,9 @@ typedef struct Rule {
 	/* unit rules: key is the unit's current cgroup id, 0 when it has none */
 	char *unit_path; /* D-Bus object path */
 	struct sd_bus_slot *unit_watch;
+	/* machine: and container: rules (named.h); machine: rules use the unit
+	 * fields too, for the unit machined says the machine runs in */
+	struct NamedTarget *named;
 
 	/* Nesting (nest.c). Where its traffic comes from, set once the
 	 * target is resolved: the cgroup (relative to the mount: a cgroup or
@@ -236,6 +241,7 @@ struct Manager {
 	char *config_dir;     /* --config-dir: its rules.d holds the persistent rules */
 	char *cgroup_root;    /* relative to the mount ("/" or "/a/b") */
 	char **only_ifaces;   /* --interface, NULL-terminated, NULL = all */
+	char *container_root; /* --container-state-root: where container.h reads the runtimes' state */
 	bool foreground;
 	bool started; /* manager_start() succeeded: a stop removes the state */
 	unsigned max_rules_per_user; /* quota for non-root uids, 0 = none */
@@ -257,6 +263,8 @@ struct Manager {
 	uint64_t small_since;          /* CLOCK_MONOTONIC: the oldest rule waiting for it */
 	int listen_fd;
 	bool listen_fd_passed; /* socket activation: systemd owns the file */
+	int netns_lock_fd;     /* one netbumpd per network namespace (netns-lock.h) */
+	sd_event_source *netns_lock_io;
 
 	struct nl *nl;
 	struct nl *monitor;

@@ -47,6 +47,8 @@ static int rank(const Rule *r) {
 		return RANK_USER;
 	case TARGET_CGROUP:
 	case TARGET_UNIT:
+	case TARGET_MACHINE:
+	case TARGET_CONTAINER:
 		return RANK_CGROUP;
 	case TARGET_PID:
 	case TARGET_EXE: /* its processes, wherever they run */
@@ -117,7 +119,7 @@ static Rule *unit_rule_at(Manager *m, const char *path) {
 	if (m->n_units == 0)
 		return NULL;
 	for (Rule *r = m->rules; r; r = r->next)
-		if (r->target.kind == TARGET_UNIT && !r->remote && r->nest_path && streq(r->nest_path, path))
+		if (target_kind_follows_cgroup(r->target.kind) && !r->remote && r->nest_path && streq(r->nest_path, path))
 			return r;
 	return NULL;
 }

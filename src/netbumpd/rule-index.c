@@ -16,6 +16,10 @@ int rule_id_of(const Target *t, RuleId *ret) {
 	case TARGET_UNIT:
 		id.str = t->unit;
 		break;
+	case TARGET_MACHINE:
+	case TARGET_CONTAINER:
+		id.str = t->name;
+		break;
 	case TARGET_USER:
 		if (!t->resolved)
 			return -EINVAL;
@@ -37,7 +41,7 @@ int rule_id_of(const Target *t, RuleId *ret) {
 	default:
 		return -EINVAL;
 	}
-	if ((t->kind == TARGET_CGROUP || t->kind == TARGET_UNIT || t->kind == TARGET_EXE) && !id.str)
+	if ((t->kind == TARGET_CGROUP || target_kind_follows_cgroup(t->kind) || t->kind == TARGET_EXE) && !id.str)
 		return -EINVAL;
 	*ret = id;
 	return 0;
@@ -84,7 +88,7 @@ static unsigned key_bucket(uint64_t key) {
 
 /* A cgroup's one rule, as the kernel knows it: scoped rules are extra. */
 static bool keyed(const Rule *r) {
-	return (r->target.kind == TARGET_CGROUP || r->target.kind == TARGET_UNIT) && !r->remote;
+	return (r->target.kind == TARGET_CGROUP || target_kind_follows_cgroup(r->target.kind)) && !r->remote;
 }
 
 Rule *rules_find(Manager *m, const RuleId *id) {
@@ -157,7 +161,7 @@ void rules_index_add(Manager *m, Rule *r) {
 	m->by_id[b] = r;
 	if (keyed(r))
 		key_add(m, r);
-	if (r->target.kind == TARGET_UNIT)
+	if (target_kind_follows_cgroup(r->target.kind))
 		m->n_units++;
 	r->indexed = true;
 }
@@ -174,7 +178,7 @@ void rules_index_del(Manager *m, Rule *r) {
 		}
 	if (keyed(r))
 		key_del(m, r);
-	if (r->target.kind == TARGET_UNIT)
+	if (target_kind_follows_cgroup(r->target.kind))
 		m->n_units--;
 	r->indexed = false;
 }

@@ -36,6 +36,7 @@
 #include "state.h"
 #include "tree.h"
 #include "unit.h"
+#include "named.h"
 
 int rule_fail(const char **ret_error, char **ret_reason, const char *error, int r, const char *fmt, ...) {
 	va_list ap;
@@ -86,6 +87,7 @@ static void rule_free(Manager *m, Rule *r) {
 	sd_event_source_disable_unref(r->pidfd_watch);
 	ramp_stop(r);
 	unit_rule_done(r);
+	named_done(r);
 	if (r->pidfd >= 0)
 		close(r->pidfd);
 	moved_free(r->moved, r->n_moved);

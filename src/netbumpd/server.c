@@ -36,6 +36,7 @@
 #include "persist.h"
 #include "rate.h"
 #include "request.h"
+#include "paths.h"
 #include "rule.h"
 #include "server.h"
 #include "conns.h"
@@ -185,6 +186,8 @@ static int client_queue_with_rules(Client *c, json_object *p) {
 			continue;
 		json_object *o = rule_json(rule);
 		size_t n;
+		if (o) /* List and Status say where rules do not shape; Top needs not */
+			rule_paths_json(m, rule, o);
 		const char *t = o ? json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN, &n) : NULL;
 		r = t ? client_append(c, ",", first ? 0 : 1) : -ENOMEM;
 		if (r >= 0)
@@ -329,7 +332,10 @@ static int method_set(Client *c, const Request *req) {
 		   rule->down_bps ? rate_format(rule->down_bps, down) : "unlimited", NB_HTB_MAJOR, rule->minor);
 
 	json_object *p = json_object_new_object();
-	json_object_object_add(p, "rule", rule_json(rule));
+	json_object *o = rule_json(rule);
+	if (o)
+		rule_paths_json(m, rule, o);
+	json_object_object_add(p, "rule", o);
 	return client_queue(c, vl_reply_new(p));
 }
 

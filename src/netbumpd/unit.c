@@ -92,16 +92,15 @@ static int unit_cgroup(Manager *m, Rule *rule, char **ret) {
 	return r;
 }
 
-/* Points the rule at the unit's current cgroup (key 0: none). */
-static int unit_refresh(Manager *m, Rule *rule) {
-	_cleanup_free_ char *cg = NULL, *abs = NULL;
+/* Points the rule at the cgroup cg (relative to the mount; NULL or "":
+ * none now), as a unit's, machine's or container's cgroup changes. */
+int rule_follow_cgroup(Manager *m, Rule *rule, const char *cg_in) {
+	_cleanup_free_ char *cg = strdup(cg_in ?: ""), *abs = NULL;
 	uint64_t id = 0;
-	int r;
 
-	r = unit_cgroup(m, rule, &cg);
-	if (r < 0)
-		return r;
-	if (cg && *cg) {
+	if (!cg)
+		return -ENOMEM;
+	if (*cg) {
 		if (!cg_path_is_inside(cg, m->cgroup_root)) {
 			log_struct(LOG_WARNING,
 				   LOG_FIELDS({ "RULE", rule->name }, { "TARGET", rule->name },
@@ -150,6 +149,17 @@ static int unit_refresh(Manager *m, Rule *rule) {
 			   LOG_FIELDS({ "RULE", rule->name }, { "TARGET", rule->name }, { "UID", LOG_UINT(rule->owner) }),
 			   "%s: not running; the limit applies when it starts.", rule->name);
 	return 1;
+}
+
+/* Points the rule at the unit's current cgroup (key 0: none). */
+static int unit_refresh(Manager *m, Rule *rule) {
+	_cleanup_free_ char *cg = NULL;
+	int r;
+
+	r = unit_cgroup(m, rule, &cg);
+	if (r < 0)
+		return r;
+	return rule_follow_cgroup(m, rule, cg);
 }
 
 static int properties_changed(sd_bus_message *msg, void *userdata, sd_bus_error *ret_error) {

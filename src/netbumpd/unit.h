@@ -6,6 +6,9 @@
 
 int unit_rule_prepare(Manager *m, Rule *rule, const char **ret_reason);
 int unit_rule_sync(Manager *m, Rule *rule);
+/* Points a rule that follows a cgroup (unit:, machine:, container:) at
+ * cg, relative to the mount (NULL or "": none now). 1: it changed. */
+int rule_follow_cgroup(Manager *m, Rule *rule, const char *cg);
 void unit_rule_done(Rule *rule);
 int manager_bus_open(Manager *m);
 bool manager_use_scopes(Manager *m);

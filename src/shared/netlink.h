@@ -54,6 +54,10 @@ typedef int (*nl_link_cb)(const struct nl_link *link, void *userdata);
 
 int nl_link_dump(struct nl *nl, nl_link_cb cb, void *userdata);
 int nl_link_get(struct nl *nl, uint32_t ifindex, struct nl_link *ret);
+/* The id this namespace gives the network namespace of netns_fd (an open
+ * /proc/PID/ns/net), as IFLA_LINK_NETNSID names it: -1 when it has none
+ * (no link joins the two), RTM_GETNSID. */
+int nl_netns_id(struct nl *nl, int netns_fd, int32_t *ret);
 /* Fills ret from an RTM_NEWLINK/RTM_DELLINK message. */
 int nl_link_parse(const struct nlmsghdr *nlh, struct nl_link *ret);
 /* Creates an IFB device with that name and alias and brings it up. */

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <net/if.h>
 #include <linux/if_link.h>
+#include <linux/net_namespace.h>
 #include <linux/rtnetlink.h>
 
 #include "macro.h"
@@ -283,4 +284,43 @@ int nl_link_monitor_receive(struct nl *nl, nl_link_event_cb cb, void *userdata) 
 	}
 
 	return overrun ? -ENOBUFS : 0;
+}
+
+/* ---- namespace ids ---- */
+
+static int nsid_cb(const struct nlmsghdr *nlh, void *userdata) {
+	static const struct nl_attr_policy policy[NETNSA_MAX + 1] = {
+		[NETNSA_NSID] = { MNL_TYPE_U32 },
+	};
+	const struct nlattr *tb[NETNSA_MAX + 1] = {};
+	int32_t *ret = userdata;
+	int r;
+
+	if (nlh->nlmsg_type != RTM_NEWNSID)
+		return 0;
+	r = nl_attr_parse(nlh, sizeof(struct rtgenmsg), policy, NETNSA_MAX, tb);
+	if (r < 0)
+		return r;
+	if (tb[NETNSA_NSID])
+		*ret = (int32_t)mnl_attr_get_u32(tb[NETNSA_NSID]);
+	return 0;
+}
+
+int nl_netns_id(struct nl *nl, int netns_fd, int32_t *ret) {
+	struct nlmsghdr *nlh;
+	struct rtgenmsg *g;
+	int32_t id = -1;
+	int r;
+
+	if (!nl || netns_fd < 0 || !ret)
+		return -EINVAL;
+	nlh = nl_message_new(nl, RTM_GETNSID, 0);
+	g = mnl_nlmsg_put_extra_header(nlh, sizeof(*g));
+	g->rtgen_family = AF_UNSPEC;
+	mnl_attr_put_u32(nlh, NETNSA_FD, (uint32_t)netns_fd);
+	r = nl_request(nl, nlh, nsid_cb, &id);
+	if (r < 0)
+		return r;
+	*ret = id;
+	return 0;
 }

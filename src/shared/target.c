@@ -17,8 +17,44 @@ static const char *const kind_names[_TARGET_KIND_MAX] = {
 	[TARGET_SOCK] = "sock",
 	[TARGET_UNIT] = "unit",
 	[TARGET_ALL] = "all",
+	[TARGET_MACHINE] = "machine",
+	[TARGET_CONTAINER] = "container",
 	[TARGET_EXE] = "exe",
 };
+
+/* machined's rule for machine names is a host name's (hostname_is_valid()
+ * in systemd: at most 64 bytes of letters, digits, '-', '_' and '.');
+ * Docker's for container names is [a-zA-Z0-9][a-zA-Z0-9_.-]+, and an ID
+ * or its prefix is hex: one check covers all three. */
+static int name_check(const char *s, size_t max, const char *what, const char **ret_reason) {
+	size_t l = strlen(s);
+
+	if (l == 0 || l > max)
+		return *ret_reason = what, -EINVAL;
+	if (!((s[0] >= 'a' && s[0] <= 'z') || (s[0] >= 'A' && s[0] <= 'Z') || (s[0] >= '0' && s[0] <= '9')))
+		return *ret_reason = what, -EINVAL;
+	for (const char *c = s; *c; c++)
+		if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') || *c == '-' ||
+		      *c == '_' || *c == '.'))
+			return *ret_reason = what, -EINVAL;
+	return 0;
+}
+
+static int container_spec_check(const char *s, const char **ret_reason) {
+	static const char *const bad = "invalid container (expected container:NAME, container:ID or a unique ID "
+				       "prefix, optionally container:docker:NAME or container:podman:NAME)";
+	const char *colon = strchr(s, ':');
+
+	if (colon) {
+		size_t l = (size_t)(colon - s);
+		if (!((l == 6 && strncmp(s, "docker", 6) == 0) || (l == 6 && strncmp(s, "podman", 6) == 0)))
+			return *ret_reason = "unknown container runtime (expected container:docker:NAME or "
+					     "container:podman:NAME)",
+			       -EINVAL;
+		s = colon + 1;
+	}
+	return name_check(s, 255, bad, ret_reason);
+}
 
 const char *target_kind_to_string(TargetKind k) {
 	return k >= 0 && k < _TARGET_KIND_MAX ? kind_names[k] : NULL;
@@ -287,6 +323,24 @@ int target_parse(const char *s, Target *ret, const char **ret_reason) {
 		r = unit_name_normalize(s + 5, &t.unit, ret_reason);
 		if (r < 0)
 			return r;
+	} else if (strncmp(s, "machine:", 8) == 0) {
+		t.kind = TARGET_MACHINE;
+		r = name_check(s + 8, 64, "invalid machine name (at most 64 letters, digits, '-', '_' or '.', as "
+					  "machinectl list shows it)",
+			       ret_reason);
+		if (r < 0)
+			return r;
+		t.name = strdup(s + 8);
+		if (!t.name)
+			return -ENOMEM;
+	} else if (strncmp(s, "container:", 10) == 0) {
+		t.kind = TARGET_CONTAINER;
+		r = container_spec_check(s + 10, ret_reason);
+		if (r < 0)
+			return r;
+		t.name = strdup(s + 10);
+		if (!t.name)
+			return -ENOMEM;
 	} else if (strncmp(s, "exe:", 4) == 0) {
 		t.kind = TARGET_EXE;
 		r = normalize_exe_path(s + 4, &t.exe, ret_reason);
@@ -294,7 +348,7 @@ int target_parse(const char *s, Target *ret, const char **ret_reason) {
 			return r;
 	} else
 		return *ret_reason = "unknown target kind (expected cgroup:/PATH, user@USER, pid:PID, sock:INODE, "
-				     "sock:PID:FD, unit:NAME, exe:/PATH or all)",
+				     "sock:PID:FD, unit:NAME, machine:NAME, container:NAME, exe:/PATH or all)",
 		       -EINVAL;
 
 	*ret = t;
@@ -359,6 +413,11 @@ char *target_to_string(const Target *t) {
 		return s;
 	case TARGET_ALL:
 		return strdup("all");
+	case TARGET_MACHINE:
+	case TARGET_CONTAINER:
+		if (asprintf(&s, "%s:%s", kind_names[t->kind], t->name) < 0)
+			return NULL;
+		return s;
 	case TARGET_EXE:
 		if (asprintf(&s, "exe:%s", t->exe) < 0)
 			return NULL;
@@ -374,6 +433,7 @@ void target_done(Target *t) {
 	free(t->path);
 	free(t->user_name);
 	free(t->unit);
+	free(t->name);
 	free(t->exe);
 	*t = (Target){};
 }

@@ -11,6 +11,11 @@
  *   unit:NAME      a systemd unit's cgroup, followed across restarts ("NAME"
  *                  alone is NAME.service)
  *   all            everything netbumpd shapes: the rule around every other
+ *   machine:NAME   a machine systemd-machined knows (systemd-nspawn, any
+ *                  runtime that registers): its unit's cgroup, followed by name
+ *   container:NAME a Docker or Podman container by name, ID or unique ID
+ *                  prefix; container:docker:NAME, container:podman:NAME
+ *                  name the runtime (container.h resolves it)
  *   exe:PATH       every process whose executable (/proc/PID/exe) is the file
  *                  at PATH, absolute, and the children they start
  */
@@ -25,6 +30,8 @@ typedef enum TargetKind {
 	TARGET_PID,
 	TARGET_SOCK,
 	TARGET_UNIT,
+	TARGET_MACHINE,
+	TARGET_CONTAINER,
 	TARGET_EXE,
 	TARGET_ALL, /* last, so that the kinds above keep their values */
 	_TARGET_KIND_MAX,
@@ -40,9 +47,17 @@ typedef struct Target {
 	int fd;          /* TARGET_SOCK given as PID:FD */
 	uint64_t inode;  /* TARGET_SOCK */
 	char *unit;      /* TARGET_UNIT: "backup.service" */
+	char *name;      /* TARGET_MACHINE: "web"; TARGET_CONTAINER: "web", "docker:web", "3f2a9c" */
 	char *exe;       /* TARGET_EXE: absolute, without "//" or a trailing '/';
 			  * target_resolve() makes it the file's real path */
 } Target;
+
+/* Kinds that name a cgroup by something that outlives it (a unit, a
+ * machine, a container): the rule's key is the cgroup it has now, 0 while
+ * it has none, and follows the name to the next one. */
+static inline int target_kind_follows_cgroup(TargetKind k) {
+	return k == TARGET_UNIT || k == TARGET_MACHINE || k == TARGET_CONTAINER;
+}
 
 #define TARGET_PATH_MAX 4096
 

@@ -89,7 +89,7 @@ expect_only "netbumpctl unset --" --persistent --json --help
 expect "netbumpctl set --persistent " cgroup:/ user@ unit: all
 expect "netbumpctl st" status
 expect "netbumpctl --" --help --socket --json
-expect "netbumpctl set " cgroup:/ user@ pid: unit: sock: exe:/ all
+expect "netbumpctl set " cgroup:/ user@ pid: unit: machine: container: sock: exe:/ all
 expect_only "netbumpctl set a" all
 expect "netbumpctl list al" all
 expect "netbumpctl set --priority high " cgroup:/ all

@@ -499,6 +499,32 @@ user@4000000  up        2mbit  1.00kbit  2.00KiB        3      0       0B  6e62:
               down  unlimited      0bit       0B        0      0       0B
 EOF
 )"
+# Unshaped paths and waiting targets: one "!" line each under the table; a container named by an
+# ID: which one that is.
+cat >"$rules" <<'JSON'
+[{"id": 1, "target": "container:3f2a", "kind": "container", "class": "6e62:10", "up": 8000000, "down": 0,
+  "up_stats": {"bytes": 0, "packets": 0, "drops": 0, "backlog": 0, "rate": 0},
+  "down_stats": {"bytes": 0, "packets": 0, "drops": 0, "backlog": 0, "rate": 0},
+  "owner": 0, "parent": null, "complete": true, "min_up": 0, "min_down": 0, "priority": "normal",
+  "container": {"runtime": "docker", "id": "3f2a9c0d5e6f708192a3", "name": "web", "cgroup": "/system.slice/x"},
+  "paths": [{"interface": "eth0", "shaped": true},
+            {"interface": "eth1", "shaped": false, "reason": "someone else's root qdisc tbf 1: is on eth1"},
+            {"namespace": "net:[4026532]", "shaped": false, "reason": "forwarded"}],
+  "unshaped": 2},
+ {"id": 2, "target": "machine:db", "kind": "machine", "class": "6e62:11", "up": 8000000, "down": 0,
+  "up_stats": {"bytes": 0, "packets": 0, "drops": 0, "backlog": 0, "rate": 0},
+  "down_stats": {"bytes": 0, "packets": 0, "drops": 0, "backlog": 0, "rate": 0},
+  "owner": 0, "parent": null, "complete": true, "min_up": 0, "min_down": 0, "priority": "normal",
+  "waiting": "not running: the limit applies when it starts", "paths": [], "unshaped": 0}]
+JSON
+out=$("$ctl" --socket "$sock" list 2>&1)
+for want in "container:3f2a is docker container web (3f2a9c0d5e6f)" \
+        "! container:3f2a: traffic through interface eth1 is not shaped: someone else's root qdisc tbf 1: is on eth1" \
+        "! container:3f2a: traffic through network namespace net:[4026532] is not shaped: forwarded" \
+        "! machine:db: not limited now: not running: the limit applies when it starts"; do
+        [[ $out == *"$want"* ]] && ok "list says: $want" || fail "list does not say '$want': $out"
+done
+[[ $out != *"eth0"* ]] && ok "list says nothing of a shaped path" || fail "list mentions the shaped eth0: $out"
 
 echo "$passed passed, $failed failed"
 ((failed == 0))

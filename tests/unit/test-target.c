@@ -104,6 +104,20 @@ int main(void) {
 	bad("sock:1:2:3");
 	bad("socket:[123]");
 	bad("unit:");
+	ok("machine:web-1", "machine:web-1");
+	ok("container:web", "container:web");
+	ok("container:3f2a9c", "container:3f2a9c");
+	ok("container:docker:web", "container:docker:web");
+	ok("container:podman:web.v2", "container:podman:web.v2");
+	bad("machine:");
+	bad("machine:-x");
+	bad("machine:a/b");
+	bad("machine:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
+	bad("container:");
+	bad("container:lxc:web");
+	bad("container:docker:");
+	bad("container:we b");
+	bad("container:'x'");
 	/* as systemctl: a name without a unit suffix is a service */
 	ok("unit:backup", "unit:backup.service");
 	ok("unit:getty@tty1", "unit:getty@tty1.service");
@@ -171,6 +185,8 @@ int main(void) {
 			{ "pid:1", "pid" },
 			{ "sock:1", "sock" },
 			{ "unit:a.service", "unit" },
+			{ "machine:a", "machine" },
+			{ "container:a", "container" },
 			{ "exe:/bin/true", "exe" },
 			{ "all", "all" },
 		};
