@@ -157,9 +157,10 @@ ctr_start 2 ctr2
 # and the rule's class passed at least the frames of every byte received.
 cls=$(nbctl --json list | jq -r '.rules[0].class')
 class_bytes() {
-        # (this tc's -j output for classes is not valid JSON)
+        # (this tc's -j output for classes is not valid JSON; awk reads it to the end: an awk that
+        # left early would have tc die of SIGPIPE, and pipefail and set -e end the test with it)
         tc -n "$NB_NS_A" -s class show dev "$1" |
-                awk -v c="$cls" '$1 == "class" { on = $3 == c } on && $1 == "Sent" { print $2; found = 1; exit }
+                awk -v c="$cls" '$1 == "class" { on = $3 == c } on && $1 == "Sent" && !found { print $2; found = 1 }
                                  END { if (!found) print 0 }'
 }
 for dir in up down; do
