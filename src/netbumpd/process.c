@@ -495,21 +495,76 @@ static bool saved_pid_rule(Manager *m, const char *dirname) {
 	return false;
 }
 
+/* The processes of cgroup directory cg back in origin (relative to the
+ * mount), and cg removed: 1 when it went. */
+static int empty_leftover(Manager *m, const char *cg, const char *origin) {
+	_cleanup_free_ char *fn = NULL, *line = NULL;
+	_cleanup_fclose_ FILE *f = NULL;
+	size_t cap = 0;
+
+	if (asprintf(&fn, "%s/cgroup.procs", cg) < 0)
+		return -ENOMEM;
+	f = fopen(fn, "re");
+	while (f && getline(&line, &cap, f) > 0) {
+		pid_t pid = (pid_t)strtol(line, NULL, 10);
+
+		if (pid > 0)
+			(void)put_back(m, origin ?: saved_origin(m, pid), pid);
+	}
+	if (rmdir(cg) >= 0)
+		return 1;
+	log_warning_errno(errno, "Failed to remove leftover cgroup %s: %m", cg);
+	return 0;
+}
+
+/* A user's pid rule mirrors its process in place, <origin>/netbump-pid-PID
+ * (above): one whose rule a kill lost between making the cgroup and saving
+ * the rule is found anywhere below the cgroup root; its processes go back
+ * to origin, its parent. */
+static unsigned recover_in_place(Manager *m, const char *abs, unsigned depth) {
+	DIR *d;
+	struct dirent *de;
+	unsigned n = 0;
+
+	if (depth > 32)
+		return 0;
+	d = opendir(abs);
+	if (!d)
+		return 0;
+	while ((de = readdir(d))) {
+		_cleanup_free_ char *cg = NULL;
+
+		if (de->d_type != DT_DIR || de->d_name[0] == '.' || (depth == 0 && streq(de->d_name, "netbump")))
+			continue;
+		if (asprintf(&cg, "%s/%s", abs, de->d_name) < 0)
+			break;
+		if (strncmp(de->d_name, "netbump-pid-", 12) == 0) {
+			const char *origin = abs + strlen(m->cgroup_mount);
+
+			if (!saved_pid_rule(m, de->d_name + 8) && empty_leftover(m, cg, *origin ? origin : "/") > 0)
+				n++;
+			continue;
+		}
+		n += recover_in_place(m, cg, depth + 1);
+	}
+	closedir(d);
+	return n;
+}
+
 int manager_recover_cgroups(Manager *m) {
 	_cleanup_free_ char *own = NULL;
 	DIR *d;
 	struct dirent *de;
 	unsigned n = 0, kept = 0;
 
+	n = recover_in_place(m, m->cgroup_root_abs, 0);
 	if (asprintf(&own, "%s/netbump", m->cgroup_root_abs) < 0)
 		return -ENOMEM;
 	d = opendir(own);
 	if (!d)
-		return 0;
+		goto done;
 	while ((de = readdir(d))) {
-		_cleanup_free_ char *cg = NULL, *fn = NULL, *line = NULL;
-		_cleanup_fclose_ FILE *f = NULL;
-		size_t cap = 0;
+		_cleanup_free_ char *cg = NULL;
 
 		if (de->d_type != DT_DIR || de->d_name[0] == '.')
 			continue;
@@ -517,23 +572,15 @@ int manager_recover_cgroups(Manager *m) {
 			kept++; /* its rule is restored below, processes and all */
 			continue;
 		}
-		if (asprintf(&cg, "%s/%s", own, de->d_name) < 0 || asprintf(&fn, "%s/cgroup.procs", cg) < 0)
+		if (asprintf(&cg, "%s/%s", own, de->d_name) < 0)
 			break;
-		f = fopen(fn, "re");
-		while (f && getline(&line, &cap, f) > 0) {
-			pid_t pid = (pid_t)strtol(line, NULL, 10);
-
-			if (pid > 0)
-				(void)put_back(m, saved_origin(m, pid), pid);
-		}
-		if (rmdir(cg) >= 0)
+		if (empty_leftover(m, cg, NULL) > 0)
 			n++;
-		else
-			log_warning_errno(errno, "Failed to remove leftover cgroup %s: %m", cg);
 	}
 	closedir(d);
 	if (kept == 0)
 		(void)rmdir(own);
+done:
 	if (n > 0)
 		log_notice("Moved the processes of %u leftover cgroup(s) back to where they came from.", n);
 	return 0;
