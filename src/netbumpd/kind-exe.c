@@ -156,23 +156,6 @@ static void place_map_del(Manager *m, const ExePlace *p) {
 		(void)bpf_map__delete_elem(m->skel->maps.cgroup_rules, &p->id, sizeof(p->id), 0);
 }
 
-static int write_pid(const char *cgroup_abs, pid_t pid) {
-	_cleanup_free_ char *fn = NULL;
-	_cleanup_close_ int fd = -1;
-	char buf[16];
-	int n;
-
-	if (asprintf(&fn, "%s/cgroup.procs", cgroup_abs) < 0)
-		return -ENOMEM;
-	fd = open(fn, O_WRONLY | O_CLOEXEC);
-	if (fd < 0)
-		return negative_errno();
-	n = snprintf(buf, sizeof(buf), "%d\n", (int)pid);
-	if (write(fd, buf, n) != n)
-		return negative_errno();
-	return 0;
-}
-
 /* Moves what is in the place back to the cgroup around it, then removes
  * it. Bounded: a process that forks as fast as we move could keep it busy. */
 static void place_free(Manager *m, ExePlace *p, bool move_back) {
@@ -196,7 +179,7 @@ static void place_free(Manager *m, ExePlace *p, bool move_back) {
 			while (getline(&line, &cap, f) > 0) {
 				pid_t pid = (pid_t)strtol(line, NULL, 10);
 				if (pid > 0)
-					(void)write_pid(parent, pid);
+					(void)cg_write_pid(parent, pid);
 			}
 		}
 	if (rmdir(p->abs) < 0 && errno != ENOENT)
@@ -351,7 +334,7 @@ static int move_one(Manager *m, Rule *rule, pid_t pid, Inodes *set) {
 				 rule->name, from, (int)pid);
 		return 0;
 	}
-	r = write_pid(p->abs, pid);
+	r = cg_write_pid(p->abs, pid);
 	if (r < 0) {
 		if (r != -ESRCH)
 			log_struct_errno(LOG_WARNING, r, RULE_FIELDS(rule), "%s: cannot move process %d into %s: %m",

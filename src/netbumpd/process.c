@@ -36,23 +36,6 @@
 #include "unit.h"
 
 
-static int write_pid(const char *cgroup_abs, pid_t pid) {
-	_cleanup_free_ char *fn = NULL;
-	_cleanup_close_ int fd = -1;
-	char buf[16];
-	int n;
-
-	if (asprintf(&fn, "%s/cgroup.procs", cgroup_abs) < 0)
-		return -ENOMEM;
-	fd = open(fn, O_WRONLY | O_CLOEXEC);
-	if (fd < 0)
-		return negative_errno();
-	n = snprintf(buf, sizeof(buf), "%d\n", (int)pid);
-	if (write(fd, buf, n) != n)
-		return negative_errno();
-	return 0;
-}
-
 static char *cgroup_abs_path(Manager *m, const char *rel) {
 	char *p = NULL;
 	if (asprintf(&p, "%s%s", m->cgroup_mount, streq(rel, "/") ? "" : rel) < 0)
@@ -79,7 +62,7 @@ static int put_back(Manager *m, const char *from, pid_t pid) {
 
 		if (!to)
 			return -ENOMEM;
-		r = write_pid(to, pid);
+		r = cg_write_pid(to, pid);
 		if (r >= 0 || r == -ESRCH || streq(rel, m->cgroup_root))
 			return r;
 		slash = strrchr(rel, '/');
@@ -345,7 +328,7 @@ int pid_rule_attach(Manager *m, Rule *rule, const char **ret_reason) {
 				moved_drop(rule, k);
 				continue;
 			}
-			r = write_pid(rule->cgroup_abs, rule->moved[k].pid);
+			r = cg_write_pid(rule->cgroup_abs, rule->moved[k].pid);
 			if (r >= 0) {
 				k++;
 				continue;

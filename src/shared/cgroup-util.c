@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "cgroup-util.h"
 #include "macro.h"
@@ -163,4 +164,21 @@ int cg_populated(const char *cgroup_abs) {
 		if (strncmp(line, "populated ", 10) == 0)
 			return line[10] == '1';
 	return -EBADMSG;
+}
+
+int cg_write_pid(const char *cgroup_abs, pid_t pid) {
+	_cleanup_free_ char *fn = NULL;
+	_cleanup_close_ int fd = -1;
+	char buf[16];
+	int n;
+
+	if (asprintf(&fn, "%s/cgroup.procs", cgroup_abs) < 0)
+		return -ENOMEM;
+	fd = open(fn, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return negative_errno();
+	n = snprintf(buf, sizeof(buf), "%d\n", (int)pid);
+	if (write(fd, buf, n) != n)
+		return negative_errno();
+	return 0;
 }

@@ -33,3 +33,7 @@ int cg_pid_get_path(pid_t pid, char **ret);
 int cg_populated(const char *cgroup_abs);
 
 int cg_path_from_id(const char *mount, uint64_t id, char **ret);
+
+/* Moves process pid into the cgroup at the absolute path cgroup_abs (writes
+ * its cgroup.procs): 0 or -errno (-ESRCH: the process is gone). */
+int cg_write_pid(const char *cgroup_abs, pid_t pid);
