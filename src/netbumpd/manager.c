@@ -20,6 +20,7 @@
 #include "mountns.h"
 #include "named.h"
 #include "paths.h"
+#include "proc-watch.h"
 #include "netns-lock.h"
 #include "netbump.skel.h"
 #include "netbump/netbump.h"
@@ -311,6 +312,9 @@ int manager_start(Manager *m) {
 			return r;
 	}
 
+	/* Before the rules: paths.c keeps what it finds only while it runs. */
+	proc_watch_start(m);
+
 	r = manager_events_start(m);
 	if (r < 0)
 		return r;
@@ -380,6 +384,7 @@ void manager_stop(Manager *m) {
 	manager_own_cgroup_remove(m);
 	m->diag = sock_diag_free(m->diag);
 	netns_stop(m);
+	proc_watch_stop(m);
 	manager_ifaces_free(m);
 	manager_kept_clsact_free(m);
 	manager_top_free(m);

@@ -28,6 +28,8 @@ struct ScopeState;
 struct AccessRule;
 struct AccessRuntime;
 struct NetnsState;
+struct PathsCache;
+struct proc_watch_bpf;
 
 /* Name prefix of the IFB netbump makes for each interface: "nbifb<ifindex>".
  * A prefix of our own (never ifb0) so we only ever delete what we made. */
@@ -189,6 +191,8 @@ typedef struct Rule {
 	/* machine: and container: rules (named.h); machine: rules use the unit
 	 * fields too, for the unit machined says the machine runs in */
 	struct NamedTarget *named;
+	/* The other network namespaces its processes were found in (paths.c) */
+	struct PathsCache *paths;
 
 	/* Nesting (nest.c). Where its traffic comes from, set once the
 	 * target is resolved: the cgroup (relative to the mount: a cgroup or
@@ -284,6 +288,8 @@ struct Manager {
 	struct AccessRule *access_rules;   /* deny and allow (access.c) */
 	struct AccessRuntime *access_rt;   /* their programs and events */
 	struct NetnsState *netns; /* other network namespaces' links (netns.c) */
+	uint64_t netns_gen;       /* ... bumped whenever they or the shaped interfaces may have changed */
+	struct proc_watch_bpf *proc_watch; /* proc-watch.h: processes changing cgroup or namespace */
 
 	Iface *ifaces;
 	Rule *rules;

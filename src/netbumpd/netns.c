@@ -197,6 +197,8 @@ void netns_sync(Manager *m) {
 		attach(m, a, m->skel->progs.nb_fwd_egress);
 	}
 	sweep(m, &s->egress);
+	/* What netns_paths() says may differ now: paths.c looks again. */
+	m->netns_gen++;
 }
 
 static void list_free(Manager *m, NsAttach **list) {
@@ -215,6 +217,7 @@ void netns_stop(Manager *m) {
 	list_free(m, &m->netns->egress);
 	free(m->netns);
 	m->netns = NULL;
+	m->netns_gen++;
 }
 
 size_t netns_paths(Manager *m, netns_path_cb cb, void *userdata) {

@@ -12,21 +12,14 @@
 #include "named.h"
 #include "netlink.h"
 #include "netns-state.h"
+#include "paths-cache.h"
 #include "paths.h"
+#include "proc-watch.h"
 
 /* Processes looked at per rule: enough to find the namespaces of a
  * container or two, bounded for a List of thousands of rules. */
 #define PATHS_PIDS_MAX 64
-#define PATHS_NETNS_MAX 8
 #define PATHS_DEPTH_MAX 8
-
-typedef struct NsSeen {
-	uint64_t ino[PATHS_NETNS_MAX];
-	pid_t pid[PATHS_NETNS_MAX];
-	size_t n;
-	unsigned pids;
-	uint64_t own;
-} NsSeen;
 
 static uint64_t netns_of(pid_t pid) {
 	char path[64];
@@ -39,7 +32,18 @@ static uint64_t netns_of(pid_t pid) {
 	return stat(path, &st) >= 0 ? (uint64_t)st.st_ino : 0;
 }
 
-static void scan_cgroup(const char *dir, unsigned depth, NsSeen *s) {
+static uint64_t netns_of_cb(pid_t pid, void *userdata) {
+	(void)userdata;
+	return pid > 0 ? netns_of(pid) : 0;
+}
+
+typedef struct Scan {
+	PathsCache *c;
+	unsigned pids;
+	uint64_t own;
+} Scan;
+
+static void scan_cgroup(const char *dir, unsigned depth, Scan *s) {
 	_cleanup_free_ char *procs = NULL;
 	FILE *f;
 	struct dirent *de;
@@ -52,15 +56,10 @@ static void scan_cgroup(const char *dir, unsigned depth, NsSeen *s) {
 	if (f) {
 		while (s->pids < PATHS_PIDS_MAX && fscanf(f, "%d", &pid) == 1) {
 			uint64_t ino = netns_of(pid);
-			bool seen = ino == 0 || ino == s->own;
 
 			s->pids++;
-			for (size_t k = 0; k < s->n && !seen; k++)
-				seen = s->ino[k] == ino;
-			if (!seen && s->n < PATHS_NETNS_MAX) {
-				s->ino[s->n] = ino;
-				s->pid[s->n++] = pid;
-			}
+			if (ino != 0 && ino != s->own)
+				(void)paths_cache_add(s->c, ino, pid);
 		}
 		fclose(f);
 	}
@@ -128,11 +127,53 @@ static void named_json(const Rule *r, json_object *o) {
 	}
 }
 
-void rule_paths_json(Manager *m, const Rule *r, json_object *o) {
+/* The other network namespaces the rule's processes run in and their
+ * state: as found before while nothing can have changed it
+ * (paths-cache.h), else looked up again. */
+static PathsCache *rule_namespaces(Manager *m, Rule *r) {
+	_cleanup_free_ char *cg = rule_cgroup_abs(m, r);
+	uint64_t proc_gen = 0;
+	bool watched = proc_watch_gen(m, &proc_gen), keep = true;
+	uint64_t now = now_usec();
+	Scan s = {};
+
+	if (!r->paths) {
+		r->paths = calloc(1, sizeof(*r->paths));
+		if (!r->paths)
+			return NULL;
+	}
+	if (paths_cache_fresh(r->paths, cg, watched, proc_gen, m->netns_gen, now, netns_of_cb, NULL))
+		return r->paths;
+	if (paths_cache_begin(r->paths, cg, proc_gen, m->netns_gen, now) < 0)
+		return NULL;
+	s.c = r->paths;
+	s.own = netns_of(0);
+	if (cg)
+		scan_cgroup(cg, 0, &s);
+	for (size_t k = 0; k < s.c->n; k++) {
+		PathsNs *p = &s.c->ns[k];
+		NetnsShaped st = {};
+
+		if (netns_state_of(m, r, p->ino, p->pid, &st) < 0) {
+			keep = false; /* out of memory: not shown, and looked up again */
+			continue;
+		}
+		/* Not entered (the process went meanwhile?): not kept. */
+		if (!st.via && netns_of(p->pid) != p->ino)
+			keep = false;
+		p->known = true;
+		p->shaped = st.shaped;
+		p->reason = TAKE_PTR(st.reason);
+		p->via = TAKE_PTR(st.via);
+	}
+	paths_cache_end(s.c, keep && watched);
+	return s.c;
+}
+
+void rule_paths_json(Manager *m, Rule *r, json_object *o) {
 	json_object *a = json_object_new_array();
-	_cleanup_free_ char *cg = NULL;
+	const PathsCache *c;
 	unsigned unshaped = 0;
-	NsSeen seen = { .own = netns_of(0) };
 
 	if (!a)
 		return;
@@ -154,21 +195,18 @@ void rule_paths_json(Manager *m, const Rule *r, json_object *o) {
 		add_path(a, "interface", i->name, !i->skipped && !i->degraded, i->skipped ?: why, &unshaped);
 	}
 
-	cg = rule_cgroup_abs(m, r);
-	if (cg)
-		scan_cgroup(cg, 0, &seen);
-	for (size_t k = 0; k < seen.n; k++) {
-		NetnsShaped st = {};
+	c = rule_namespaces(m, r);
+	for (size_t k = 0; c && k < c->n; k++) {
+		const PathsNs *p = &c->ns[k];
 		char name[48];
 
-		snprintf(name, sizeof(name), "net:[%llu]", (unsigned long long)seen.ino[k]);
-		if (netns_state_of(m, r, seen.ino[k], seen.pid[k], &st) < 0)
+		if (!p->known)
 			continue;
-		add_path(a, "namespace", name, st.shaped, st.shaped ? NULL : st.reason, &unshaped);
-		if (st.via)
+		snprintf(name, sizeof(name), "net:[%llu]", (unsigned long long)p->ino);
+		add_path(a, "namespace", name, p->shaped, p->shaped ? NULL : p->reason, &unshaped);
+		if (p->via)
 			json_object_object_add(json_object_array_get_idx(a, json_object_array_length(a) - 1), "via",
-					       json_object_new_string(st.via));
-		netns_state_done(&st);
+					       json_object_new_string(p->via));
 	}
 	json_object_object_add(o, "paths", a);
 	json_object_object_add(o, "unshaped", json_object_new_int((int)unshaped));

@@ -13,8 +13,10 @@
 
 /* Adds "paths" (one object per way: "interface" or "namespace", "shaped",
  * "reason" where not), "unshaped" (how many are not) and, for machine: and
- * container: rules, what the name resolved to, to a rule's JSON. */
-void rule_paths_json(Manager *m, const Rule *r, json_object *o);
+ * container: rules, what the name resolved to, to a rule's JSON. The
+ * namespaces are kept in the rule (Rule.paths, paths-cache.h) for the next
+ * call while nothing that could change them has happened. */
+void rule_paths_json(Manager *m, Rule *r, json_object *o);
 
 /* Every --interface must name an interface that exists: one that names
  * nothing would shape nothing, silently. Checked before anything is

@@ -25,6 +25,7 @@
 #include "manager.h"
 #include "netbump/netbump.h"
 #include "proc-util.h"
+#include "paths-cache.h"
 #include "persist.h"
 #include "process.h"
 #include "ramp.h"
@@ -97,6 +98,7 @@ static void rule_free(Manager *m, Rule *r) {
 	free(r->cookies);
 	free(r->cgroup_abs);
 	free(r->nest_path);
+	paths_cache_free(r->paths);
 	persist_spec_free(r->persist);
 	target_done(&r->target);
 	free(r->name);
