@@ -18,12 +18,43 @@
 
 volatile __u64 nb_proc_gen;
 
+/* The id of the daemon's cgroup root, 0: none given. Only events of
+ * processes there count, so that a busy host's other processes do not keep
+ * emptying the cache. Ids are the same in every cgroup namespace. */
+const volatile __u64 nb_root_id;
+
+extern struct cgroup *bpf_cgroup_from_id(__u64 cgid) __ksym;
+extern void bpf_cgroup_release(struct cgroup *cgrp) __ksym;
+extern long bpf_task_under_cgroup(struct task_struct *task, struct cgroup *ancestor) __ksym;
+
+/* Whether task is in the root or below it; when in doubt, yes. */
+static __always_inline int under_root(struct task_struct *task)
+{
+	struct cgroup *root;
+	long r;
+
+	if (!nb_root_id)
+		return 1;
+	root = bpf_cgroup_from_id(nb_root_id);
+	if (!root)
+		return 1;
+	r = bpf_task_under_cgroup(task, root);
+	bpf_cgroup_release(root);
+	return r != 0;
+}
+
+static __always_inline void bump(void)
+{
+	__sync_fetch_and_add(&nb_proc_gen, 1);
+}
+
 /* After cgroup_migrate() moved the task (kernel/cgroup/cgroup.c,
  * cgroup_attach_task()): every write to cgroup.procs or cgroup.threads. */
 SEC("tp_btf/cgroup_attach_task")
 int BPF_PROG(nb_watch_attach, struct cgroup *dst, const char *path, struct task_struct *task, bool threadgroup)
 {
-	__sync_fetch_and_add(&nb_proc_gen, 1);
+	if (under_root(task))
+		bump();
 	return 0;
 }
 
@@ -33,8 +64,9 @@ int BPF_PROG(nb_watch_attach, struct cgroup *dst, const char *path, struct task_
 SEC("tp_btf/sched_process_fork")
 int BPF_PROG(nb_watch_fork, struct task_struct *parent, struct task_struct *child)
 {
-	if (child->cgroups != parent->cgroups || child->nsproxy->net_ns != parent->nsproxy->net_ns)
-		__sync_fetch_and_add(&nb_proc_gen, 1);
+	if ((child->cgroups != parent->cgroups || child->nsproxy->net_ns != parent->nsproxy->net_ns) &&
+	    under_root(child))
+		bump();
 	return 0;
 }
 
@@ -47,8 +79,8 @@ int BPF_PROG(nb_watch_fork, struct task_struct *parent, struct task_struct *chil
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(nb_watch_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
 {
-	if (p->nsproxy->net_ns != p->real_parent->nsproxy->net_ns)
-		__sync_fetch_and_add(&nb_proc_gen, 1);
+	if (p->nsproxy->net_ns != p->real_parent->nsproxy->net_ns && under_root(p))
+		bump();
 	return 0;
 }
 

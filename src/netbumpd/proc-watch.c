@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <bpf/libbpf.h>
 #include <errno.h>
+#include <sys/stat.h>
 
 #include "log.h"
 #include "macro.h"
@@ -13,7 +14,20 @@ void proc_watch_start(Manager *m) {
 
 	if (m->proc_watch)
 		return;
-	skel = proc_watch_bpf__open_and_load();
+	skel = proc_watch_bpf__open();
+	if (skel) {
+		struct stat st;
+
+		/* A cgroup's id is its directory's inode (kernfs). */
+		if (m->cgroup_root_abs && stat(m->cgroup_root_abs, &st) >= 0)
+			skel->rodata->nb_root_id = (uint64_t)st.st_ino;
+		if (proc_watch_bpf__load(skel) < 0) {
+			r = negative_errno();
+			proc_watch_bpf__destroy(skel);
+			skel = NULL;
+			errno = -r;
+		}
+	}
 	if (!skel) {
 		r = negative_errno();
 		log_info_errno(r, "Cannot load the process watcher (%m): a rule's network namespaces are looked up "
