@@ -535,6 +535,21 @@ static void exe_place(Manager *m, Rule *rule) {
 	rule->nest_uid = rule->owner != 0 ? rule->owner : (uid_t)-1;
 }
 
+static int place_name_of(const ExeFile *f, char **ret) {
+	return asprintf(ret, EXE_PLACE_PREFIX "%x-%llu", f->kdev, (unsigned long long)f->ino) < 0 ? -ENOMEM : 0;
+}
+
+int exe_place_name(const char *path, char **ret) {
+	_cleanup_free_ char *why = NULL;
+	ExeFile f;
+	int r;
+
+	r = exe_file_check(path, &f, &why);
+	if (r < 0)
+		return r;
+	return place_name_of(&f, ret);
+}
+
 static int exe_resolve(Manager *m, Rule *rule, const char **ret_error, char **ret_reason) {
 	_cleanup_free_ char *why = NULL;
 	ExeFile f;
@@ -556,7 +571,7 @@ static int exe_resolve(Manager *m, Rule *rule, const char **ret_error, char **re
 		return rule_fail(ret_error, ret_reason, E_INVALID, -EEXIST,
 				 "%s is the same file as %s (a hard link), which has a rule: change or unset %s", rule->name,
 				 twin->name, twin->name);
-	if (asprintf(&rule->exe->place_name, "netbump-exe-%x-%llu", f.kdev, (unsigned long long)f.ino) < 0) {
+	if (place_name_of(&f, &rule->exe->place_name) < 0) {
 		rule->exe->place_name = NULL;
 		return -ENOMEM;
 	}

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "bpf.h"
+#include "kind-exe.h"
 #include "kind.h"
 #include "cgroup-util.h"
 #include "log.h"
@@ -478,6 +479,20 @@ static bool saved_pid_rule(Manager *m, const char *dirname) {
 	return false;
 }
 
+/* Whether dirname (netbump-exe-DEV-INO) is the place of an exe: rule about
+ * to be restored: by what its file is now. A file replaced while netbumpd
+ * was down makes its rule another place; the old one's processes go back. */
+static bool saved_exe_place(Manager *m, const char *dirname) {
+	for (size_t k = 0; k < m->n_saved; k++) {
+		_cleanup_free_ char *name = NULL;
+
+		if (m->saved[k].target && strncmp(m->saved[k].target, "exe:", 4) == 0 &&
+		    exe_place_name(m->saved[k].target + 4, &name) >= 0 && streq(name, dirname))
+			return true;
+	}
+	return false;
+}
+
 /* The processes of cgroup directory cg back in origin (relative to the
  * mount), and cg removed: 1 when it went. */
 static int empty_leftover(Manager *m, const char *cg, const char *origin) {
@@ -501,9 +516,11 @@ static int empty_leftover(Manager *m, const char *cg, const char *origin) {
 }
 
 /* A user's pid rule mirrors its process in place, <origin>/netbump-pid-PID
- * (above): one whose rule a kill lost between making the cgroup and saving
- * the rule is found anywhere below the cgroup root; its processes go back
- * to origin, its parent. */
+ * (above), and an exe: rule its processes, <origin>/netbump-exe-DEV-INO
+ * (kind-exe.c): one whose rule a kill lost (a Set unanswered at the kill,
+ * the rule unset or the state gone while netbumpd was down) is found
+ * anywhere below the cgroup root; its processes go back to origin, its
+ * parent. */
 static unsigned recover_in_place(Manager *m, const char *abs, unsigned depth) {
 	DIR *d;
 	struct dirent *de;
@@ -521,10 +538,13 @@ static unsigned recover_in_place(Manager *m, const char *abs, unsigned depth) {
 			continue;
 		if (asprintf(&cg, "%s/%s", abs, de->d_name) < 0)
 			break;
-		if (strncmp(de->d_name, "netbump-pid-", 12) == 0) {
+		if (strncmp(de->d_name, "netbump-pid-", 12) == 0 ||
+		    strncmp(de->d_name, EXE_PLACE_PREFIX, strlen(EXE_PLACE_PREFIX)) == 0) {
 			const char *origin = abs + strlen(m->cgroup_mount);
+			bool kept = de->d_name[8] == 'p' ? saved_pid_rule(m, de->d_name + 8)
+							 : saved_exe_place(m, de->d_name);
 
-			if (!saved_pid_rule(m, de->d_name + 8) && empty_leftover(m, cg, *origin ? origin : "/") > 0)
+			if (!kept && empty_leftover(m, cg, *origin ? origin : "/") > 0)
 				n++;
 			continue;
 		}
