@@ -13,115 +13,21 @@
  *           address in the scope and one outside, the mean of the runs'
  *           durations; "none" timed the same way for the difference.
  *
- * Private network namespace and cgroup (removed at the end); only
+ * Private network namespace and cgroup (bench/test-run.h); only
  * nb_sock_create is attached, to that cgroup. Root needed.
  *
  *   scope-cost [REPEAT]    prints one JSON object
  * Built and run by bench/scope.sh.
  */
-#include <arpa/inet.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <linux/if_ether.h>
-#include <net/if.h>
-#include <netinet/in.h>
-#include <netinet/ip.h>
-#include <netinet/udp.h>
-#include <sched.h>
 #include <stdbool.h>
 #include <stdint.h>
-#include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
-#include <sys/ioctl.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include <bpf/bpf.h>
-#include <bpf/libbpf.h>
 
 #include <netbump/netbump.h>
 #include "netbump.skel.h"
+#include "test-run.h"
 
 #define SID 5u
-
-static int libbpf_quiet(enum libbpf_print_level level, const char *fmt, va_list ap) {
-	return level == LIBBPF_WARN ? vfprintf(stderr, fmt, ap) : 0;
-}
-
-static int write_str(const char *path, const char *s) {
-	int fd = open(path, O_WRONLY | O_CLOEXEC), r = 0;
-
-	if (fd < 0)
-		return -errno;
-	if (write(fd, s, strlen(s)) != (ssize_t)strlen(s))
-		r = -errno;
-	close(fd);
-	return r;
-}
-
-static int cgroup2_mount(char *buf, size_t size) {
-	FILE *f = fopen("/proc/self/mountinfo", "re");
-	char line[4096];
-
-	if (!f)
-		return -errno;
-	while (fgets(line, sizeof(line), f)) {
-		char root[1024], mnt[1024], fstype[64];
-		const char *sep = strstr(line, " - ");
-
-		if (!sep || sscanf(sep, " - %63s", fstype) != 1 || strcmp(fstype, "cgroup2") != 0)
-			continue;
-		if (sscanf(line, "%*s %*s %*s %1023s %1023s", root, mnt) == 2 && strcmp(root, "/") == 0) {
-			snprintf(buf, size, "%s", mnt);
-			fclose(f);
-			return 0;
-		}
-	}
-	fclose(f);
-	return -ENOENT;
-}
-
-/* A UDP frame from saddr:40000 to port on 127.0.0.1, 64 bytes of payload. */
-static size_t udp_frame(uint8_t *buf, size_t size, uint32_t saddr, uint16_t port) {
-	struct ethhdr *eth = (void *)buf;
-	struct iphdr *ip = (void *)(eth + 1);
-	struct udphdr *uh = (void *)(ip + 1);
-	size_t len = sizeof(*eth) + sizeof(*ip) + sizeof(*uh) + 64;
-
-	if (len > size)
-		return 0;
-	memset(buf, 0, len);
-	eth->h_proto = htons(ETH_P_IP);
-	ip->version = 4;
-	ip->ihl = 5;
-	ip->ttl = 64;
-	ip->protocol = IPPROTO_UDP;
-	ip->tot_len = htons(len - sizeof(*eth));
-	ip->saddr = saddr;
-	ip->daddr = htonl(INADDR_LOOPBACK);
-	uh->source = htons(40000);
-	uh->dest = htons(port);
-	uh->len = htons(len - sizeof(*eth) - sizeof(*ip));
-	return len;
-}
-
-/* Mean ns per run over repeat runs, the best of 5 loops. */
-static double time_repeat(int prog, const void *pkt, size_t len, uint32_t ifindex, uint32_t repeat) {
-	struct __sk_buff skb = { .ifindex = ifindex };
-	LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = pkt, .data_size_in = len, .ctx_in = &skb,
-		    .ctx_size_in = sizeof(skb), .repeat = repeat);
-	double best = -1;
-
-	for (int k = 0; k < 5; k++) {
-		if (bpf_prog_test_run_opts(prog, &opts) < 0)
-			return -1;
-		if (best < 0 || opts.duration < best)
-			best = opts.duration;
-	}
-	return best;
-}
 
 /* Mean ns of n single runs, the remote alternating between a and b. */
 static double time_alternating(int prog, uint8_t *pkt, size_t len, uint32_t ifindex, uint32_t a, uint32_t b,
@@ -160,45 +66,21 @@ int main(int argc, char *argv[]) {
 	static const unsigned sizes[] = { 1, 100, 10000 };
 	uint32_t repeat = argc > 1 ? (uint32_t)strtoul(argv[1], NULL, 10) : 1000000;
 	uint32_t singles = repeat / 10 ? repeat / 10 : 1;
-	char mnt[1024], cg[1200], procs[1300], pid[32], orig[1100];
 	struct netbump_bpf *skel = NULL;
-	struct bpf_link *link = NULL;
 	struct nb_iface iface = { .ifb_ifindex = 4242 };
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t sl = sizeof(sa);
+	struct sockaddr_in sa;
 	uint32_t lo, uid = getuid(), in_addr, out_addr;
 	struct nb_class cls = { .minor = 0x10, .flags = NB_F_UP | NB_F_DOWN | NB_F_SPLIT | NB_F_SMALL_FIRST };
 	double none_cached, none_single, cached[3], walk[3];
-	int cgfd = -1, s = -1, ret = 1, fd, prog;
+	int s = -1, ret, prog;
 	uint8_t pkt[256];
 	size_t len;
-	struct ifreq ifr = {};
+	Bench b;
 
-	libbpf_set_print(libbpf_quiet);
-	if (unshare(CLONE_NEWNET) < 0) {
-		perror("unshare");
-		return 77;
-	}
-	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	strcpy(ifr.ifr_name, "lo");
-	if (fd < 0 || ioctl(fd, SIOCGIFFLAGS, &ifr) < 0 || (ifr.ifr_flags |= IFF_UP, ioctl(fd, SIOCSIFFLAGS, &ifr) < 0)) {
-		perror("lo up");
-		return 1;
-	}
-	close(fd);
-	if (cgroup2_mount(mnt, sizeof(mnt)) < 0) {
-		fprintf(stderr, "no cgroup2\n");
-		return 77;
-	}
-	snprintf(cg, sizeof(cg), "%s/netbump-scope-cost.%d", mnt, getpid());
-	snprintf(procs, sizeof(procs), "%s/cgroup.procs", cg);
-	snprintf(orig, sizeof(orig), "%s/cgroup.procs", mnt);
-	snprintf(pid, sizeof(pid), "%d", getpid());
-	if (mkdir(cg, 0755) < 0) {
-		perror(cg);
-		return 1;
-	}
-	cgfd = open(cg, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	ret = bench_setup(&b, "scope-cost");
+	if (ret)
+		return ret;
+	ret = 1;
 	lo = if_nametoindex("lo");
 	inet_pton(AF_INET, "198.18.0.1", &in_addr);
 	inet_pton(AF_INET, "198.19.255.254", &out_addr);
@@ -210,18 +92,14 @@ int main(int argc, char *argv[]) {
 	bpf_map__update_elem(skel->maps.ifaces, &lo, sizeof(lo), &iface, sizeof(iface), BPF_ANY);
 	bpf_map__update_elem(skel->maps.uid_rules, &uid, sizeof(uid), &cls, sizeof(cls), BPF_ANY);
 	skel->bss->nb_rules_gen = 1;
-	link = bpf_program__attach_cgroup(skel->progs.nb_sock_create, cgfd);
-	if (!link || write_str(procs, pid) < 0)
+	s = bench_tagged_socket(&b, skel->progs.nb_sock_create, &sa);
+	if (s < 0) {
+		errno = -s;
 		goto out;
-	s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (s < 0 || bind(s, (struct sockaddr *)&sa, sizeof(sa)) < 0 || getsockname(s, (struct sockaddr *)&sa, &sl) < 0)
-		goto out;
-	write_str(orig, pid);
-	bpf_link__destroy(link);
-	link = NULL;
-	len = udp_frame(pkt, sizeof(pkt), in_addr, ntohs(sa.sin_port));
+	}
+	len = bench_udp_frame(pkt, sizeof(pkt), in_addr, ntohs(sa.sin_port));
 
-	none_cached = time_repeat(prog, pkt, len, lo, repeat);
+	none_cached = bench_time_repeat(prog, pkt, len, lo, repeat);
 	none_single = time_alternating(prog, pkt, len, lo, in_addr, out_addr, singles);
 
 	for (size_t k = 0; k < 3; k++) {
@@ -233,8 +111,8 @@ int main(int argc, char *argv[]) {
 			goto out;
 		skel->bss->nb_scope_kinds = 1u << NB_SCOPE_KIND_UID;
 		skel->bss->nb_rules_gen++;
-		udp_frame(pkt, sizeof(pkt), in_addr, ntohs(sa.sin_port));
-		cached[k] = time_repeat(prog, pkt, len, lo, repeat);
+		bench_udp_frame(pkt, sizeof(pkt), in_addr, ntohs(sa.sin_port));
+		cached[k] = bench_time_repeat(prog, pkt, len, lo, repeat);
 		walk[k] = time_alternating(prog, pkt, len, lo, in_addr, out_addr, singles);
 	}
 	printf("{\"repeat\": %u, \"singles\": %u, \"none\": {\"cached_ns\": %.1f, \"single_ns\": %.1f}, \"scoped\": [", repeat,
@@ -248,11 +126,7 @@ out:
 		fprintf(stderr, "scope-cost: setup failed: %s\n", strerror(errno));
 	if (s >= 0)
 		close(s);
-	bpf_link__destroy(link);
 	netbump_bpf__destroy(skel);
-	if (cgfd >= 0)
-		close(cgfd);
-	write_str(orig, pid);
-	rmdir(cg);
+	bench_cleanup(&b);
 	return ret;
 }
