@@ -33,11 +33,12 @@ TOP=$(cd "$BENCH_DIR/.." && pwd)
 NETBUMP_BUILD_DIR=${NETBUMP_BUILD_DIR:-${1:-$TOP/build}}
 # shellcheck source=tests/integration/lib.sh
 source "$TOP/tests/integration/lib.sh"
+# shellcheck source=bench/rounds.sh
+source "$BENCH_DIR/rounds.sh"
 NB_TEST_NAME=bench-accounting
 
 ROUNDS=${BENCH_ROUNDS:-5}
 SECS=${BENCH_SECS:-3}
-OMIT=1
 PORT=5201
 WORKLOADS=(tcp-up tcp-down udp-up udp-down)
 OUT_DIR=${BENCH_OUT:-}
@@ -71,10 +72,6 @@ else
         RAW=$NB_TMP/raw.jsonl
         : >"$RAW"
 
-        _server_idle() {
-                [[ -z $(nsenter --net="$NB_NETNS_B" ss -Htn state established "( sport = :$PORT )") ]]
-        }
-
         # start_variant on|off: netbumpd with or without the counters
         start_variant() {
                 if [[ $1 == on ]]; then nb_start_netbumpd >/dev/null; else nb_start_netbumpd --no-accounting >/dev/null; fi
@@ -82,29 +79,6 @@ else
                 acc=$(nbctl --json status | jq -r '.accounting')
                 [[ $acc == "$([[ $1 == on ]] && echo true || echo false)" ]] ||
                         nb_fail "netbumpd accounting is '$acc', wanted $1"
-        }
-
-        # run_workload W JSON: one iperf3 client; prints the measured value (bits/s or datagrams/s)
-        run_workload() {
-                local w=$1 json=$2 args=(-c "$NB_B4" -p "$PORT" -t "$SECS" -O "$OMIT" "${AFFINITY[@]}")
-                case $w in
-                *-down) args+=(-R) ;;
-                esac
-                case $w in
-                udp-*) args+=(-u -b 0 -l 64) ;;
-                esac
-                nb_wait_until 15 _server_idle || nb_fail "iperf3 server still busy"
-                _nb_argv -g "$CG"
-                if ! timeout -k 5 $((SECS + OMIT + 20)) "${_NB_ARGV[@]}" iperf3 -J --connect-timeout 3000 "${args[@]}" \
-                        >"$json" 2>"$json.err"; then
-                        nb_say "iperf3 $w failed: $(jq -r '.error // empty' "$json" 2>/dev/null) $(cat "$json.err")"
-                        echo null
-                        return 1
-                fi
-                case $w in
-                tcp-*) jq -r '.end.sum_received.bits_per_second | floor' "$json" ;;
-                udp-*) jq -r '.end.sum | ((.packets - .lost_packets) / .seconds) | floor' "$json" ;;
-                esac
         }
 
         # prog_ids: "name id" of this run's nb_egress (attached to its cgroup root) and nb_ingress (its tc
@@ -127,20 +101,12 @@ else
 
         # --- 1. throughput, alternating ------------------------------------------------------------------
         nb_info "throughput: $ROUNDS rounds x ${#WORKLOADS[@]} workloads x 2 variants, ${SECS} s each"
-        for ((round = 1; round <= ROUNDS; round++)); do
-                # alternate which variant goes first, so drift over time does not favour one
-                if ((round % 2)); then order=(off on); else order=(on off); fi
-                for v in "${order[@]}"; do
-                        start_variant "$v"
-                        for w in "${WORKLOADS[@]}"; do
-                                val=$(run_workload "$w" "$NB_TMP/$w-$v-$round.json") || ERRORS=$((ERRORS + 1))
-                                printf '{"kind":"throughput","round":%d,"variant":"%s","workload":"%s","value":%s}\n' \
-                                        "$round" "$v" "$w" "${val:-null}" >>"$RAW"
-                                nb_say "round $round, accounting $v, $w: $val"
-                        done
-                        nb_stop_netbumpd >/dev/null || :
-                done
-        done
+        # alternate which variant goes first, so drift over time does not favour one (called by
+        # bench_rounds)
+        # shellcheck disable=SC2317
+        order_for() { if (($1 % 2)); then order=(off on); else order=(on off); fi; }
+        bench_rounds "$ROUNDS" order_for "accounting " throughput -g "$CG"
+        ERRORS=$((ERRORS + BENCH_ERRORS))
 
         # --- 2. time in the programs ---------------------------------------------------------------------
         echo 1 >/proc/sys/kernel/bpf_stats_enabled || nb_fail "cannot enable kernel.bpf_stats_enabled"
@@ -148,7 +114,7 @@ else
                 start_variant "$v"
                 for w in "${WORKLOADS[@]}"; do
                         before=$(prog_stats)
-                        val=$(run_workload "$w" "$NB_TMP/$w-$v-stats.json") || ERRORS=$((ERRORS + 1))
+                        val=$(bench_run_workload "$w" "$NB_TMP/$w-$v-stats.json" -g "$CG") || ERRORS=$((ERRORS + 1))
                         after=$(prog_stats)
                         for p in nb_egress nb_ingress; do
                                 t0=0 c0=0 t1=0 c1=0

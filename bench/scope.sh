@@ -31,6 +31,8 @@ TOP=$(cd "$BENCH_DIR/.." && pwd)
 NETBUMP_BUILD_DIR=${NETBUMP_BUILD_DIR:-${1:-$TOP/build}}
 # shellcheck source=tests/integration/lib.sh
 source "$TOP/tests/integration/lib.sh"
+# shellcheck source=bench/rounds.sh
+source "$BENCH_DIR/rounds.sh"
 NB_TEST_NAME=bench-scope
 
 ROUNDS=${BENCH_ROUNDS:-5}
@@ -68,10 +70,6 @@ scope_k() {
         printf '%s\n' "$out"
 }
 
-_server_idle() {
-        [[ -z $(nsenter --net="$NB_NETNS_B" ss -Htn state established "( sport = :$PORT )") ]]
-}
-
 start_variant() {
         local k n want
         nb_start_netbumpd >/dev/null
@@ -91,41 +89,16 @@ start_variant() {
         [[ $n == "$want" ]] || nb_fail "loaded $n CIDRs, wanted $want"
 }
 
-run_workload() {
-        local w=$1 json=$2 args=(-c "$NB_B4" -p "$PORT" -t "$SECS" -O 1 "${AFFINITY[@]}")
-        case $w in *-down) args+=(-R) ;; esac
-        case $w in udp-*) args+=(-u -b 0 -l 64) ;; esac
-        nb_wait_until 15 _server_idle || nb_fail "iperf3 server still busy"
-        _nb_argv -g bench -u "$USER_ID"
-        if ! timeout -k 5 $((SECS + 21)) "${_NB_ARGV[@]}" iperf3 -J --connect-timeout 3000 "${args[@]}" \
-                >"$json" 2>"$json.err"; then
-                nb_say "iperf3 $w failed: $(jq -r '.error // empty' "$json" 2>/dev/null) $(cat "$json.err")"
-                echo null
-                return 1
-        fi
-        case $w in
-        tcp-*) jq -r '.end.sum_received.bits_per_second | floor' "$json" ;;
-        udp-*) jq -r '.end.sum | ((.packets - .lost_packets) / .seconds) | floor' "$json" ;;
-        esac
-}
-
-for ((round = 1; round <= ROUNDS; round++)); do
-        case $((round % 3)) in
+# the variants of round R, in a rotating order (called by bench_rounds)
+# shellcheck disable=SC2317
+order_for() {
+        case $(($1 % 3)) in
         1) order=(none 8 10k) ;;
         2) order=(10k none 8) ;;
         0) order=(8 10k none) ;;
         esac
-        for v in "${order[@]}"; do
-                start_variant "$v"
-                for w in "${WORKLOADS[@]}"; do
-                        val=$(run_workload "$w" "$NB_TMP/$w-$v-$round.json") || val=null
-                        printf '{"round":%d,"variant":"%s","workload":"%s","value":%s}\n' \
-                                "$round" "$v" "$w" "${val:-null}" >>"$RAW"
-                        nb_say "round $round, $v, $w: $val"
-                done
-                nb_stop_netbumpd >/dev/null || :
-        done
-done
+}
+bench_rounds "$ROUNDS" order_for "" "" -g bench -u "$USER_ID"
 
 mkdir -p "$(dirname "$json_out")"
 jq -s --slurpfile cost "$NB_TMP/scope-cost.json" --arg date "$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
