@@ -188,6 +188,11 @@ static void access_unwrite(Manager *m, AccessRule *a) {
 	scope_map_del_scope(m, &a->scope, sid);
 }
 
+void access_reap(Manager *m) {
+	if (m->skel)
+		reap(m);
+}
+
 /* ---- set / unset ---- */
 
 /* The key of the target, and whose it is, through the kinds' own

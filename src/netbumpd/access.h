@@ -63,4 +63,6 @@ void access_recent_add_json(Manager *m, uid_t uid, json_object *connections);
  * attached at cgfd (the cgroup root), denial events read, the rules of
  * the state directory put back. Failures degrade (logged). */
 void access_start(Manager *m, int cgfd);
+/* Ends the open connections a deny covers now (after "lan" changed). */
+void access_reap(Manager *m);
 void access_stop(Manager *m);
