@@ -658,6 +658,7 @@ static void access_restore(Manager *m) {
 void access_start(Manager *m, int cgfd) {
 	struct bpf_program *progs[4] = { m->skel->progs.nb_connect4, m->skel->progs.nb_connect6,
 					 m->skel->progs.nb_sendmsg4, m->skel->progs.nb_sendmsg6 };
+	static const char *const pins[4] = { "link_connect4", "link_connect6", "link_sendmsg4", "link_sendmsg6" };
 	AccessRuntime *rt = calloc(1, sizeof(*rt));
 	int r;
 
@@ -666,14 +667,6 @@ void access_start(Manager *m, int cgfd) {
 		return;
 	}
 	m->access_rt = rt;
-	for (size_t k = 0; k < ELEMENTSOF(progs); k++) {
-		rt->links[k] = bpf_program__attach_cgroup(progs[k], cgfd);
-		if (!rt->links[k])
-			log_warning_errno(negative_errno(),
-					  "Failed to attach %s: denied connections fail by their packets being dropped, "
-					  "not at once: %m",
-					  bpf_program__name(progs[k]));
-	}
 	rt->rb = ring_buffer__new(bpf_map__fd(m->skel->maps.denials), on_denial, m, NULL);
 	if (!rt->rb)
 		log_warning_errno(negative_errno(), "Failed to open the denial ring buffer, denials are not logged: %m");
@@ -682,7 +675,18 @@ void access_start(Manager *m, int cgfd) {
 		if (r < 0)
 			log_warning_errno(r, "Failed to watch the denial ring buffer, denials are not logged: %m");
 	}
+	/* The rules first, the links then: a killed run's pinned links keep
+	 * refusing with its programs and maps until ours hold the same
+	 * denies (no moment where a deny is lifted). */
 	access_restore(m);
+	for (size_t k = 0; k < ELEMENTSOF(progs); k++) {
+		rt->links[k] = manager_bpf_link_attach(m, progs[k], cgfd, pins[k]);
+		if (!rt->links[k])
+			log_warning_errno(negative_errno(),
+					  "Failed to attach %s: denied connections fail by their packets being dropped, "
+					  "not at once: %m",
+					  bpf_program__name(progs[k]));
+	}
 }
 
 void access_stop(Manager *m) {
