@@ -62,6 +62,7 @@ static void access_rule_free(AccessRule *a) {
 	target_done(&a->target);
 	free(a->name);
 	free(a->remote);
+	free(a->persist_file);
 	scope_done(&a->scope);
 	free(a);
 }
@@ -421,6 +422,14 @@ json_object *access_json(Manager *m, const AccessRule *a) {
 	json_object_object_add(o, "denied_packets", json_object_new_int64((int64_t)packets));
 	json_object_object_add(o, "denied_bytes", json_object_new_int64((int64_t)bytes));
 	json_object_object_add(o, "enforced", json_object_new_boolean(a->sid != 0));
+	json_object_object_add(o, "persistent", json_object_new_boolean(a->persist_file != NULL));
+	if (a->persist_file) {
+		char *src = NULL;
+
+		if (asprintf(&src, "%s:%u", a->persist_file, a->persist_line) >= 0)
+			json_object_object_add(o, "source", json_object_new_string(src));
+		free(src);
+	}
 	return o;
 }
 

@@ -34,6 +34,8 @@ typedef struct AccessRule {
 	uint32_t sid;    /* its scope id in the maps, 0: not written */
 	uint32_t scope_kind;
 	uint64_t scope_key;
+	char *persist_file; /* the rules file line that makes it (persist.h), NULL: none */
+	unsigned persist_line;
 	struct AccessRule *next;
 } AccessRule;
 
