@@ -876,12 +876,13 @@ int persist_check_unset(Manager *m, const char *canonical, const char *remote, c
 		return 0;
 	if (path && streq(rule->persist->file, path))
 		return rule_fail(ret_error, ret_reason, E_INVALID, -EPERM,
-				 "the rule on %s is persistent (%s:%u): 'netbumpctl unset --persistent %s' removes it "
-				 "for good",
-				 rule->name, rule->persist->file, rule->persist->line, rule->name);
+				 "the rule on %s%s%s is persistent (%s:%u): 'netbumpctl unset --persistent %s%s%s' "
+				 "removes it for good",
+				 rule->name, remote ? " --remote " : "", remote ?: "", rule->persist->file,
+				 rule->persist->line, rule->name, remote ? " --remote " : "", remote ?: "");
 	return rule_fail(ret_error, ret_reason, E_INVALID, -EPERM,
-			 "the rule on %s is persistent (%s:%u): remove that line and run 'netbumpctl reload'",
-			 rule->name, rule->persist->file, rule->persist->line);
+			 "the rule on %s%s%s is persistent (%s:%u): remove that line and run 'netbumpctl reload'",
+			 rule->name, remote ? " --remote " : "", remote ?: "", rule->persist->file, rule->persist->line);
 }
 
 
