@@ -51,51 +51,50 @@ static __always_inline int nb_scope_sock_addr(struct bpf_sock_addr *ctx, const _
 	return 0;
 }
 
-static __always_inline void nb_scope_addr6(__u8 *out, const struct bpf_sock_addr *ctx)
+/* connect() or sendmsg() of family 4 or 6 (a constant: each program keeps
+ * only its own branch) towards the address in ctx. */
+static __always_inline int nb_scope_sock_addr_family(struct bpf_sock_addr *ctx, int family)
 {
-	__u32 a[4];
+	__u8 addr[16];
 
-	a[0] = ctx->user_ip6[0];
-	a[1] = ctx->user_ip6[1];
-	a[2] = ctx->user_ip6[2];
-	a[3] = ctx->user_ip6[3];
-	__builtin_memcpy(out, a, 16);
+	if (family == 4)
+		nb_scope_addr4(addr, ctx->user_ip4);
+	else {
+		__u32 a[4];
+
+		/* user_ip6 is read one 32-bit word at a time (the
+		 * verifier's rule for the sock_addr context). */
+		a[0] = ctx->user_ip6[0];
+		a[1] = ctx->user_ip6[1];
+		a[2] = ctx->user_ip6[2];
+		a[3] = ctx->user_ip6[3];
+		__builtin_memcpy(addr, a, 16);
+	}
+	return nb_scope_sock_addr(ctx, addr);
 }
 
 SEC("cgroup/connect4")
 int nb_connect4(struct bpf_sock_addr *ctx)
 {
-	__u8 addr[16];
-
-	nb_scope_addr4(addr, ctx->user_ip4);
-	return nb_scope_sock_addr(ctx, addr);
+	return nb_scope_sock_addr_family(ctx, 4);
 }
 
 SEC("cgroup/connect6")
 int nb_connect6(struct bpf_sock_addr *ctx)
 {
-	__u8 addr[16];
-
-	nb_scope_addr6(addr, ctx);
-	return nb_scope_sock_addr(ctx, addr);
+	return nb_scope_sock_addr_family(ctx, 6);
 }
 
 SEC("cgroup/sendmsg4")
 int nb_sendmsg4(struct bpf_sock_addr *ctx)
 {
-	__u8 addr[16];
-
-	nb_scope_addr4(addr, ctx->user_ip4);
-	return nb_scope_sock_addr(ctx, addr);
+	return nb_scope_sock_addr_family(ctx, 4);
 }
 
 SEC("cgroup/sendmsg6")
 int nb_sendmsg6(struct bpf_sock_addr *ctx)
 {
-	__u8 addr[16];
-
-	nb_scope_addr6(addr, ctx);
-	return nb_scope_sock_addr(ctx, addr);
+	return nb_scope_sock_addr_family(ctx, 6);
 }
 
 /* Sockets destroyed by the iterators since load (user space reads it). */

@@ -737,32 +737,47 @@ static int print_access(json_object *access) {
 	return 0;
 }
 
-/* deny|allow TARGET --remote SCOPE */
+/* deny|allow [--persistent] TARGET --remote SCOPE [--persistent] */
 static int verb_access(int argc, char *argv[], const char *action) {
 	_cleanup_json_ json_object *msg = NULL;
 	_cleanup_free_ char *target = NULL;
 	json_object *params, *reply, *a = NULL;
-	const char *remote = NULL;
-	int k = 2, r;
+	const char *remote = NULL, *given = NULL;
+	bool persistent = false, bad = false;
+	int r;
 
-	if (!(argc > 2 && set_args_option(argv[2], "--remote", argc, argv, &k, &remote) && remote && k == argc - 1)) {
-		ctl_error("usage: %s TARGET --remote SCOPE (netbumpctl %s --help explains)", action, action);
+	for (int k = 1; k < argc && !bad; k++) {
+		const char *v = NULL;
+
+		if (streq(argv[k], "--persistent") && !persistent)
+			persistent = true;
+		else if (!remote && set_args_option(argv[k], "--remote", argc, argv, &k, &v))
+			bad = !(remote = v);
+		else if (!given && argv[k][0] != '-')
+			given = argv[k];
+		else
+			bad = true;
+	}
+	if (bad || !given || !remote) {
+		ctl_error("usage: %s [--persistent] TARGET --remote SCOPE (netbumpctl %s --help explains)", action, action);
 		return EXIT_USAGE;
 	}
-	if (check_target(argv[1], &target) < 0)
+	if (check_target(given, &target) < 0)
 		return EXIT_USAGE;
 	params = json_object_new_object();
 	json_object_object_add(params, "target", json_object_new_string(target));
 	json_object_object_add(params, "remote", json_object_new_string(remote));
 	json_object_object_add(params, "access", json_object_new_string(action));
+	if (persistent)
+		json_object_object_add(params, "persistent", json_object_new_boolean(true));
 	r = call("Set", params, &msg, &reply);
 	if (r != 0)
 		return r;
 	if (arg_json)
 		return print_json(reply);
 	json_object_object_get_ex(reply, "access", &a);
-	printf("%s --remote %s: %s\n", get_str(a, "target") ?: target, get_str(a, "remote") ?: remote,
-	       streq(action, "deny") ? "denied" : "allowed");
+	printf("%s --remote %s: %s%s\n", get_str(a, "target") ?: target, get_str(a, "remote") ?: remote,
+	       streq(action, "deny") ? "denied" : "allowed", persistent ? " (persistent)" : "");
 	return 0;
 }
 
@@ -953,14 +968,16 @@ static const Verb verbs[] = {
 	  "  --persistent    also its line in /etc/netbump/rules.d/50-netbumpctl.rules (root only);\n"
 	  "                  a persistent rule goes only so\n"
 	  "Prints 'TARGET: rule removed, no limit of its own.'\n\n" },
-	{ "deny", verb_deny, "TARGET --remote SCOPE",
+	{ "deny", verb_deny, "[--persistent] TARGET --remote SCOPE",
 	  "Drop TARGET's traffic to and from SCOPE: new connections fail with EPERM, open ones end.",
 	  "  SCOPE   comma list of IPv4/IPv6 CIDRs and the words lan and internet\n"
 	  "Example: only uid 1000 may reach 198.18.0.1:\n"
 	  "  netbumpctl deny all --remote 198.18.0.1/32\n"
 	  "  netbumpctl allow user@1000 --remote 198.18.0.1/32\n"
-	  "Loopback (127.0.0.0/8, ::1) is never denied. Targets: user@, cgroup:, all.\n\n" },
-	{ "allow", verb_allow, "TARGET --remote SCOPE",
+	  "Loopback (127.0.0.0/8, ::1) is never denied. Targets: user@, cgroup:, all.\n"
+	  "  --persistent  also in " "/etc/netbump/rules.d/50-netbumpctl.rules (root only); unset --persistent\n"
+	  "                TARGET --remote SCOPE removes it\n\n" },
+	{ "allow", verb_allow, "[--persistent] TARGET --remote SCOPE",
 	  "Exempt TARGET from a deny on an enclosing target (only root allows what another user denied).", NULL },
 	{ "reload", verb_reload, "", "Read the rules files again and apply what changed (root only).",
 	  "Reads every /etc/netbump/rules.d/*.rules (netbump.rules(5)) first: a line that does\n"

@@ -62,6 +62,7 @@ static void access_rule_free(AccessRule *a) {
 	target_done(&a->target);
 	free(a->name);
 	free(a->remote);
+	free(a->persist_file);
 	scope_done(&a->scope);
 	free(a);
 }
@@ -186,6 +187,11 @@ static void access_unwrite(Manager *m, AccessRule *a) {
 	(void)scope_map_key_sync(m, a->scope_kind, a->scope_key);
 	manager_bpf_bump_gen(m);
 	scope_map_del_scope(m, &a->scope, sid);
+}
+
+void access_reap(Manager *m) {
+	if (m->skel)
+		reap(m);
 }
 
 /* ---- set / unset ---- */
@@ -416,6 +422,14 @@ json_object *access_json(Manager *m, const AccessRule *a) {
 	json_object_object_add(o, "denied_packets", json_object_new_int64((int64_t)packets));
 	json_object_object_add(o, "denied_bytes", json_object_new_int64((int64_t)bytes));
 	json_object_object_add(o, "enforced", json_object_new_boolean(a->sid != 0));
+	json_object_object_add(o, "persistent", json_object_new_boolean(a->persist_file != NULL));
+	if (a->persist_file) {
+		char *src = NULL;
+
+		if (asprintf(&src, "%s:%u", a->persist_file, a->persist_line) >= 0)
+			json_object_object_add(o, "source", json_object_new_string(src));
+		free(src);
+	}
 	return o;
 }
 
@@ -653,6 +667,7 @@ static void access_restore(Manager *m) {
 void access_start(Manager *m, int cgfd) {
 	struct bpf_program *progs[4] = { m->skel->progs.nb_connect4, m->skel->progs.nb_connect6,
 					 m->skel->progs.nb_sendmsg4, m->skel->progs.nb_sendmsg6 };
+	static const char *const pins[4] = { "link_connect4", "link_connect6", "link_sendmsg4", "link_sendmsg6" };
 	AccessRuntime *rt = calloc(1, sizeof(*rt));
 	int r;
 
@@ -661,14 +676,6 @@ void access_start(Manager *m, int cgfd) {
 		return;
 	}
 	m->access_rt = rt;
-	for (size_t k = 0; k < ELEMENTSOF(progs); k++) {
-		rt->links[k] = bpf_program__attach_cgroup(progs[k], cgfd);
-		if (!rt->links[k])
-			log_warning_errno(negative_errno(),
-					  "Failed to attach %s: denied connections fail by their packets being dropped, "
-					  "not at once: %m",
-					  bpf_program__name(progs[k]));
-	}
 	rt->rb = ring_buffer__new(bpf_map__fd(m->skel->maps.denials), on_denial, m, NULL);
 	if (!rt->rb)
 		log_warning_errno(negative_errno(), "Failed to open the denial ring buffer, denials are not logged: %m");
@@ -677,7 +684,18 @@ void access_start(Manager *m, int cgfd) {
 		if (r < 0)
 			log_warning_errno(r, "Failed to watch the denial ring buffer, denials are not logged: %m");
 	}
+	/* The rules first, the links then: a killed run's pinned links keep
+	 * refusing with its programs and maps until ours hold the same
+	 * denies (no moment where a deny is lifted). */
 	access_restore(m);
+	for (size_t k = 0; k < ELEMENTSOF(progs); k++) {
+		rt->links[k] = manager_bpf_link_attach(m, progs[k], cgfd, pins[k]);
+		if (!rt->links[k])
+			log_warning_errno(negative_errno(),
+					  "Failed to attach %s: denied connections fail by their packets being dropped, "
+					  "not at once: %m",
+					  bpf_program__name(progs[k]));
+	}
 }
 
 void access_stop(Manager *m) {

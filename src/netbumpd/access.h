@@ -34,6 +34,8 @@ typedef struct AccessRule {
 	uint32_t sid;    /* its scope id in the maps, 0: not written */
 	uint32_t scope_kind;
 	uint64_t scope_key;
+	char *persist_file; /* the rules file line that makes it (persist.h), NULL: none */
+	unsigned persist_line;
 	struct AccessRule *next;
 } AccessRule;
 
@@ -63,4 +65,6 @@ void access_recent_add_json(Manager *m, uid_t uid, json_object *connections);
  * attached at cgfd (the cgroup root), denial events read, the rules of
  * the state directory put back. Failures degrade (logged). */
 void access_start(Manager *m, int cgfd);
+/* Ends the open connections a deny covers now (after "lan" changed). */
+void access_reap(Manager *m);
 void access_stop(Manager *m);

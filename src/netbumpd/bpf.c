@@ -73,10 +73,14 @@ static size_t pinned_maps(struct netbump_bpf *s, Pin v[static 8]) {
 	return 8;
 }
 
-/* The first three are in every run; the last only in one with accounting
- * (a killed run without it is taken over all the same). */
-static const char *const link_names[4] = { "link_sock_create", "link_egress", "link_sock_release",
-					    "link_ingress_acct" };
+/* The first three are in every run; the fourth only in one with
+ * accounting (a killed run without it is taken over all the same); the
+ * connect/sendmsg links of deny (access.c) last, so that a deny keeps
+ * refusing connect() with EPERM while no netbumpd runs, not only dropping
+ * packets (a killed run of a version without them is taken over too). */
+static const char *const link_names[] = { "link_sock_create", "link_egress",   "link_sock_release",
+					  "link_ingress_acct", "link_connect4", "link_connect6",
+					  "link_sendmsg4",     "link_sendmsg6" };
 #define LINKS_ALWAYS 3
 
 static bool is_bpffs(const char *path) {
@@ -98,7 +102,9 @@ static void pin_dir_prepare(Manager *m) {
 		return;
 	if (is_bpffs("/sys/fs/bpf")) {
 		/* Named after the state directory, '/' as '-': the pins of
-		 * the netbumpd that uses it ("/sys/fs/bpf/netbump-run-netbump"). */
+		 * the netbumpd that uses it ("/sys/fs/bpf/netbump-run-netbump"),
+		 * and '.' as '_': a bpffs refuses names with a dot (bpf_lookup(),
+		 * kernel/bpf/inode.c). */
 		_cleanup_free_ char *real = realpath(m->state_dir, NULL);
 		const char *d = real ?: m->state_dir;
 		if (asprintf(&m->pin_dir, "/sys/fs/bpf/netbump%s", d) < 0) {
@@ -108,13 +114,15 @@ static void pin_dir_prepare(Manager *m) {
 		for (char *c = m->pin_dir + strlen("/sys/fs/bpf/"); *c; c++)
 			if (*c == '/')
 				*c = '-';
-		if (mkdir(m->pin_dir, 0700) < 0 && errno != EEXIST) {
-			log_full_errno(LOG_NOTICE, errno, "Cannot make %s (%m): a crash will leave traffic unshaped until the next start.",
-					 m->pin_dir);
-			free(m->pin_dir);
-			m->pin_dir = NULL;
-		}
-		return;
+			else if (*c == '.')
+				*c = '_';
+		if (mkdir(m->pin_dir, 0700) >= 0 || errno == EEXIST)
+			return;
+		/* A bpffs of our own in the state directory, then. */
+		log_full_errno(LOG_NOTICE, errno, "Cannot make %s (%m); pinning in %s/bpf instead.", m->pin_dir,
+			       m->state_dir);
+		free(m->pin_dir);
+		m->pin_dir = NULL;
 	}
 	if (asprintf(&m->pin_dir, "%s/bpf", m->state_dir) < 0) {
 		m->pin_dir = NULL;
@@ -225,7 +233,11 @@ static int maps_pin(Manager *m) {
 /* The cgroup link of prog: the pinned one of a killed run, now running
  * prog, or a new one, pinned. */
 static struct bpf_link *link_attach(Manager *m, struct bpf_program *prog, int cgfd, size_t k) {
-	_cleanup_free_ char *p = m->pin_dir ? pin_path(m, link_names[k]) : NULL;
+	return manager_bpf_link_attach(m, prog, cgfd, link_names[k]);
+}
+
+struct bpf_link *manager_bpf_link_attach(Manager *m, struct bpf_program *prog, int cgfd, const char *name) {
+	_cleanup_free_ char *p = m->pin_dir ? pin_path(m, name) : NULL;
 	struct bpf_link *l = NULL;
 
 	if (p && m->adopted) {

@@ -4,7 +4,15 @@
 
 #include "manager.h"
 
+struct bpf_program;
+struct bpf_link;
+
 int manager_bpf_load(Manager *m);
+/* The cgroup link of prog at cgfd, pinned under name ("link_connect4"):
+ * the killed run's pinned link taken over (now running prog), else a new
+ * one, pinned. A clean stop removes the pin (manager_bpf_unload()). NULL
+ * with errno when it cannot be attached. */
+struct bpf_link *manager_bpf_link_attach(Manager *m, struct bpf_program *prog, int cgfd, const char *name);
 void manager_bpf_unload(Manager *m);
 int manager_bpf_set_rule(Manager *m, const Rule *r);
 int manager_bpf_del_rule(Manager *m, const Rule *r);

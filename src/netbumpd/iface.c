@@ -23,6 +23,7 @@
 #include "manager.h"
 #include "netns.h"
 #include "netbump/netbump.h"
+#include "scope-map.h"
 #include "state.h"
 #include "tc-plan.h"
 #include "tree.h"
@@ -800,15 +801,38 @@ static int link_event_netns_cb(uint16_t type, const struct nl_link *l, void *use
 	return 0;
 }
 
+typedef struct MonitorRun {
+	Manager *m;
+	bool addrs; /* an address came or went */
+} MonitorRun;
+
+static int link_event_run_cb(uint16_t type, const struct nl_link *l, void *userdata) {
+	MonitorRun *run = userdata;
+
+	return link_event_netns_cb(type, l, run->m);
+}
+
+static int addr_event_cb(uint16_t type, uint8_t family, void *userdata) {
+	MonitorRun *run = userdata;
+
+	run->addrs = true;
+	return 0;
+}
+
 static int monitor_io_cb(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
-	Manager *m = userdata;
-	int r = nl_link_monitor_receive(m->monitor, link_event_netns_cb, m);
+	MonitorRun run = { .m = userdata };
+	Manager *m = run.m;
+	int r = nl_monitor_receive(m->monitor, link_event_run_cb, addr_event_cb, &run);
 
 	if (r == -ENOBUFS) {
 		log_notice("Missed link notifications; resynchronizing interfaces.");
 		(void)manager_ifaces_enumerate(m);
+		run.addrs = true;
 	} else if (r < 0)
 		log_warning_errno(r, "Failed to read link notifications: %m");
+	/* Once for all the notifications read: "lan" follows the subnets. */
+	if (run.addrs)
+		scope_map_lan_changed(m);
 	return 0;
 }
 

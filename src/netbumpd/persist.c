@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "access.h"
 #include "kind.h"
 #include "log.h"
 #include "persist.h"
@@ -50,8 +51,9 @@ void manager_persist_free(Manager *m) {
 static void missed_add(Manager *m, const RuleLine *l, const char *reason) {
 	PersistMiss *v = realloc(m->persist_missed, (m->n_persist_missed + 1) * sizeof(PersistMiss));
 
-	log_struct(LOG_WARNING, LOG_FIELDS({ "TARGET", l->target }), "%s:%u: the rule on %s is not in force: %s",
-		   l->file, l->line, l->target, reason);
+	log_struct(LOG_WARNING, LOG_FIELDS({ "TARGET", l->target }), "%s:%u: the %s on %s%s%s is not in force: %s",
+		   l->file, l->line, l->access == RULES_DENY ? "deny" : l->access == RULES_ALLOW ? "allow" : "rule",
+		   l->target, l->remote ? " --remote " : "", l->remote ?: "", reason);
 	if (!v)
 		return;
 	m->persist_missed = v;
@@ -123,8 +125,9 @@ static int line_resolve(const RuleLine *l, Target *ret, char **ret_canonical, ch
 	return 0;
 }
 
-/* The rule in force on a request's canonical target (NULL: none). */
-static Rule *rule_of(Manager *m, const char *canonical) {
+/* The rule in force on a request's canonical target and scope (NULL:
+ * unscoped), NULL: none. */
+static Rule *rule_of_scoped(Manager *m, const char *canonical, const char *remote) {
 	const char *why = NULL;
 	Rule *rule = NULL;
 	Target t;
@@ -132,10 +135,11 @@ static Rule *rule_of(Manager *m, const char *canonical) {
 	if (target_parse(canonical, &t, &why) < 0)
 		return NULL;
 	if (target_resolve(&t) >= 0)
-		rule = rules_find_target(m, &t);
+		rule = remote ? rules_find_scoped(m, &t, remote) : rules_find_target(m, &t);
 	target_done(&t);
 	return rule;
 }
+
 
 static bool rule_matches(const Rule *r, uint64_t up, uint64_t down, uint64_t min_up, uint64_t min_down, int prio) {
 	return r->up_bps == up && r->down_bps == down && r->min_up == min_up && r->min_down == min_down &&
@@ -185,16 +189,73 @@ static int ptr_cmp(const void *a, const void *b) {
 	return x < y ? -1 : x > y;
 }
 
+static int access_set_persist(AccessRule *a, const char *file, unsigned line) {
+	char *f = strdup(file);
+
+	if (!f)
+		return -ENOMEM;
+	free(a->persist_file);
+	a->persist_file = f;
+	a->persist_line = line;
+	return 0;
+}
+
+/* A deny or allow line: the access rule in force made what it says. */
+static int apply_access(Manager *m, const RuleLine *l, const char *canonical, AccessRule **seen, size_t *n_seen,
+			PersistReport *rep) {
+	_cleanup_free_ char *reason = NULL;
+	const char *error = NULL;
+	bool allow = l->access == RULES_ALLOW;
+	AccessRule *a = access_find(m, canonical, l->remote);
+	int r;
+
+	for (size_t k = 0; a && k < *n_seen; k++)
+		if (seen[k] == a) {
+			if (asprintf(&reason, "%s --remote %s is the target and scope of %s:%u too: one line per target "
+					      "and scope",
+				     canonical, l->remote, a->persist_file ?: "?", a->persist_line) < 0)
+				return -ENOMEM;
+			missed_add(m, l, reason);
+			return 0;
+		}
+	if (a && a->allow == allow && a->owner == 0)
+		rep->unchanged++;
+	else {
+		bool existed = a != NULL;
+
+		r = access_set(m, canonical, l->remote, allow, 0, &a, &error, &reason);
+		if (r == -ENOMEM)
+			return r;
+		if (r < 0) {
+			missed_add(m, l, reason ?: strerror(-r));
+			return 0;
+		}
+		if (existed)
+			rep->changed++;
+		else
+			rep->added++;
+		log_struct(LOG_INFO, LOG_FIELDS({ "TARGET", a->name }), "%s:%u: %s %s --remote %s %s.", l->file, l->line,
+			   allow ? "allow" : "deny", a->name, a->remote, existed ? "changed" : "added");
+	}
+	r = access_set_persist(a, l->file, l->line);
+	if (r < 0)
+		return r;
+	seen[(*n_seen)++] = a;
+	return 0;
+}
+
 /* Makes the persistent rules in force what set says. */
 static int apply_set(Manager *m, const RuleSet *set, PersistReport *rep) {
 	_cleanup_free_ size_t *order = calloc(set->n ?: 1, sizeof(size_t));
 	_cleanup_free_ Rule **seen = calloc(set->n ?: 1, sizeof(Rule *));
 	_cleanup_free_ size_t *seen_line = calloc(set->n ?: 1, sizeof(size_t));
-	size_t n_seen = 0, n_gone = 0;
+	_cleanup_free_ AccessRule **seen_acc = calloc(set->n ?: 1, sizeof(AccessRule *));
+	size_t n_seen = 0, n_gone = 0, n_seen_acc = 0;
 	_cleanup_free_ char **gone = NULL;
+	_cleanup_free_ char **gone_remote = NULL;
 
 	*rep = (PersistReport){};
-	if (!order || !seen || !seen_line)
+	if (!order || !seen || !seen_line || !seen_acc)
 		return -ENOMEM;
 	missed_clear(m);
 	for (size_t k = 0; k < set->n; k++)
@@ -218,7 +279,14 @@ static int apply_set(Manager *m, const RuleSet *set, PersistReport *rep) {
 			missed_add(m, l, reason);
 			continue;
 		}
-		rule = rules_find_target(m, &t);
+		if (l->access) {
+			r = apply_access(m, l, canonical, seen_acc, &n_seen_acc, rep);
+			target_done(&t);
+			if (r < 0)
+				return r;
+			continue;
+		}
+		rule = l->remote ? rules_find_scoped(m, &t, l->remote) : rules_find_target(m, &t);
 		target_done(&t);
 		for (size_t k = 0; rule && k < n_seen; k++)
 			if (seen[k] == rule) {
@@ -244,6 +312,7 @@ static int apply_set(Manager *m, const RuleSet *set, PersistReport *rep) {
 					   l->line, rule->name);
 		} else {
 			RuleRequest req = { .target = canonical,
+					    .remote = l->remote,
 					    .has_up = true,
 					    .up_bps = l->up,
 					    .has_down = true,
@@ -269,8 +338,9 @@ static int apply_set(Manager *m, const RuleSet *set, PersistReport *rep) {
 				rep->changed++;
 			else
 				rep->added++;
-			log_struct(LOG_INFO, RULE_FIELDS(rule), "%s:%u: rule %s %s: up %s, down %s.", l->file, l->line,
-				   rule->name, existed ? "changed" : "added",
+			log_struct(LOG_INFO, RULE_FIELDS(rule), "%s:%u: rule %s%s%s %s: up %s, down %s.", l->file,
+				   l->line, rule->name, rule->remote ? " --remote " : "", rule->remote ?: "",
+				   existed ? "changed" : "added",
 				   rule->up_bps ? rate_format(rule->up_bps, up) : "unlimited",
 				   rule->down_bps ? rate_format(rule->down_bps, down) : "unlimited");
 		}
@@ -288,25 +358,59 @@ static int apply_set(Manager *m, const RuleSet *set, PersistReport *rep) {
 			if (!ng)
 				return -ENOMEM;
 			gone = ng;
-			gone[n_gone] = strdup(r->name);
-			if (!gone[n_gone])
+			ng = realloc(gone_remote, (n_gone + 1) * sizeof(char *));
+			if (!ng)
 				return -ENOMEM;
+			gone_remote = ng;
+			gone[n_gone] = strdup(r->name);
+			gone_remote[n_gone] = r->remote ? strdup(r->remote) : NULL;
+			if (!gone[n_gone] || (r->remote && !gone_remote[n_gone])) {
+				free(gone[n_gone]);
+				free(gone_remote[n_gone]);
+				return -ENOMEM;
+			}
 			n_gone++;
 		}
 	for (size_t k = 0; k < n_gone; k++) {
 		_cleanup_free_ char *reason = NULL;
 		const char *error = NULL;
-		int r = manager_unset_rule(m, gone[k], 0, &error, &reason);
+		int r = manager_unset_rule_scoped(m, gone[k], gone_remote[k], 0, &error, &reason);
 
 		if (r < 0)
-			log_warning("Cannot remove rule %s, whose line is gone from the rules files: %s", gone[k],
-				    reason ?: strerror(-r));
+			log_warning("Cannot remove rule %s%s%s, whose line is gone from the rules files: %s", gone[k],
+				    gone_remote[k] ? " --remote " : "", gone_remote[k] ?: "", reason ?: strerror(-r));
 		else {
 			log_struct(LOG_INFO, LOG_FIELDS({ "RULE", gone[k] }, { "TARGET", gone[k] }),
-				   "Rule %s removed: its line is gone from the rules files.", gone[k]);
+				   "Rule %s%s%s removed: its line is gone from the rules files.", gone[k],
+				   gone_remote[k] ? " --remote " : "", gone_remote[k] ?: "");
 			rep->removed++;
 		}
 		free(gone[k]);
+		free(gone_remote[k]);
+	}
+	/* The persistent deny and allow rules whose lines are gone. */
+	for (AccessRule *a = m->access_rules, *next; a; a = next) {
+		bool kept = false;
+
+		next = a->next;
+		for (size_t k = 0; k < n_seen_acc && !kept; k++)
+			kept = seen_acc[k] == a;
+		if (kept || !a->persist_file)
+			continue;
+		_cleanup_free_ char *reason = NULL, *name = strdup(a->name), *remote = strdup(a->remote);
+		const char *error = NULL;
+		bool allow = a->allow;
+		int r = name && remote ? access_unset(m, name, remote, 0, &error, &reason) : -ENOMEM;
+
+		if (r < 0)
+			log_warning("Cannot remove %s %s --remote %s, whose line is gone from the rules files: %s",
+				    allow ? "allow" : "deny", name ?: "?", remote ?: "?", reason ?: strerror(-r));
+		else {
+			log_struct(LOG_INFO, LOG_FIELDS({ "TARGET", name }), "%s %s --remote %s removed: its line is gone from the rules files.",
+				   allow ? "Allow" : "Deny", name, remote);
+			rep->removed++;
+		}
+		/* access_unset() freed a; next is still in the list */
 	}
 	(void)manager_state_save(m);
 	return 0;
@@ -452,12 +556,19 @@ static char *text_edit(const char *text, size_t len, unsigned line, const char *
 	return out;
 }
 
-/* The line of set that names canonical (or the words given): NULL if none. */
-static const RuleLine *set_find(const RuleSet *set, const char *given, const char *canonical) {
+static bool streq_ptr(const char *a, const char *b) {
+	return a && b ? streq(a, b) : a == b;
+}
+
+/* The line of set that names canonical (or the words given) with scope
+ * remote (NULL: unscoped): NULL if none. */
+static const RuleLine *set_find(const RuleSet *set, const char *given, const char *canonical, const char *remote) {
 	for (size_t k = 0; k < set->n; k++) {
 		_cleanup_free_ char *c = NULL, *why = NULL;
 		Target t;
 
+		if (!streq_ptr(set->v[k].remote, remote))
+			continue;
 		if (streq(set->v[k].target, given) || streq(set->v[k].target, canonical))
 			return &set->v[k];
 		if (line_resolve(&set->v[k], &t, &c, &why) >= 0) {
@@ -519,19 +630,19 @@ int persist_set(Manager *m, const Request *req, Rule **ret, const char **ret_err
 	r = persist_prepare(m, req, "make", &set, ret_error, ret_reason);
 	if (r < 0)
 		return r;
-	found = set_find(&set, req->target, req->canonical);
+	found = set_find(&set, req->target, req->canonical, req->remote);
 	if (found && !streq(found->file, path))
 		return rule_fail(ret_error, ret_reason, E_INVALID, -EEXIST,
-				 "the persistent rule on %s is %s:%u, which netbumpd does not write: change that line "
-				 "and run 'netbumpctl reload'",
-				 req->target, found->file, found->line);
+				 "the persistent rule on %s%s%s is %s:%u, which netbumpd does not write: change that "
+				 "line and run 'netbumpctl reload'",
+				 req->target, req->remote ? " --remote " : "", req->remote ?: "", found->file, found->line);
 	r = rules_read_file(path, &text, &len, &error);
 	if (r < 0 && r != -ENOENT)
 		return rule_fail(ret_error, ret_reason, E_FAILED, r, "%s; nothing changed", error);
 	if (r == -ENOENT)
 		text = NULL;
 
-	existing = rule_of(m, req->canonical);
+	existing = rule_of_scoped(m, req->canonical, req->remote);
 	if (existing) {
 		back.up_bps = existing->up_bps;
 		back.down_bps = existing->down_bps;
@@ -544,8 +655,10 @@ int persist_set(Manager *m, const Request *req, Rule **ret, const char **ret_err
 	if (r < 0)
 		return r;
 
-	line = rules_format_line(req->target, rule->up_bps, rule->down_bps, rule->min_up, rule->min_down,
-				 (int)rule->priority);
+	RuleLine rl = { .target = (char *)req->target, .remote = req->remote, .up = rule->up_bps,
+			.down = rule->down_bps, .min_up = rule->min_up, .min_down = rule->min_down,
+			.priority = (int)rule->priority };
+	line = rules_format_rule_line(&rl);
 	out = line ? text_edit(text, len, found ? found->line : 0, line, &at) : NULL;
 	r = out ? own_write(m, out, strlen(out), ret_reason) : -ENOMEM;
 	if (r < 0) {
@@ -556,11 +669,12 @@ int persist_set(Manager *m, const Request *req, Rule **ret, const char **ret_err
 		/* Not in the file, not done: as it was. */
 		if (existing) {
 			back.target = rule->name;
+			back.remote = rule->remote;
 			k = manager_set_rule(m, &back, &rule, &error2, &reason2);
 			rule->owner = old_owner;
 			(void)manager_state_save_rule(m, rule);
 		} else
-			k = manager_unset_rule(m, rule->name, 0, &error2, &reason2);
+			k = manager_unset_rule_scoped(m, rule->name, rule->remote, 0, &error2, &reason2);
 		if (k < 0)
 			log_warning("%s: cannot undo the change: %s", req->target, reason2 ?: strerror(-k));
 		*ret_error = E_FAILED;
@@ -584,6 +698,80 @@ int persist_set(Manager *m, const Request *req, Rule **ret, const char **ret_err
 	return 0;
 }
 
+int persist_access(Manager *m, const Request *req, AccessRule **ret, const char **ret_error, char **ret_reason) {
+	_cleanup_(rule_set_done) RuleSet set = {};
+	_cleanup_free_ char *path = own_path(m), *text = NULL, *error = NULL, *line = NULL, *out = NULL;
+	bool allow = req->access == REQUEST_ALLOW, old_allow = false;
+	const char *verb = allow ? "allow" : "deny";
+	const RuleLine *found;
+	AccessRule *a, *existing;
+	uid_t old_owner = 0;
+	size_t len = 0;
+	unsigned at = 0;
+	int r;
+
+	*ret_reason = NULL;
+	if (!path)
+		return -ENOMEM;
+	r = persist_prepare(m, req, verb, &set, ret_error, ret_reason);
+	if (r < 0)
+		return r;
+	found = set_find(&set, req->target, req->canonical, req->remote);
+	if (found && !streq(found->file, path))
+		return rule_fail(ret_error, ret_reason, E_INVALID, -EEXIST,
+				 "the persistent rule on %s --remote %s is %s:%u, which netbumpd does not write: change "
+				 "that line and run 'netbumpctl reload'",
+				 req->target, req->remote, found->file, found->line);
+	r = rules_read_file(path, &text, &len, &error);
+	if (r < 0 && r != -ENOENT)
+		return rule_fail(ret_error, ret_reason, E_FAILED, r, "%s; nothing changed", error);
+	if (r == -ENOENT)
+		text = NULL;
+
+	existing = access_find(m, req->canonical, req->remote);
+	if (existing) {
+		old_allow = existing->allow;
+		old_owner = existing->owner;
+	}
+	r = access_set(m, req->canonical, req->remote, allow, 0, &a, ret_error, ret_reason);
+	if (r < 0)
+		return r;
+	RuleLine rl = { .target = (char *)req->target, .remote = a->remote, .access = allow ? RULES_ALLOW : RULES_DENY };
+	line = rules_format_rule_line(&rl);
+	out = line ? text_edit(text, len, found ? found->line : 0, line, &at) : NULL;
+	r = out ? own_write(m, out, strlen(out), ret_reason) : -ENOMEM;
+	if (r < 0) {
+		_cleanup_free_ char *reason2 = NULL;
+		const char *error2 = NULL;
+		AccessRule *back = NULL;
+		int k;
+
+		/* Not in the file, not done: as it was. */
+		if (existing)
+			k = access_set(m, req->canonical, req->remote, old_allow, old_owner, &back, &error2, &reason2);
+		else
+			k = access_unset(m, req->canonical, req->remote, 0, &error2, &reason2);
+		if (k < 0)
+			log_warning("%s --remote %s: cannot undo the change: %s", req->target, req->remote,
+				    reason2 ?: strerror(-k));
+		*ret_error = E_FAILED;
+		char *full = NULL;
+		if (*ret_reason && asprintf(&full, "%s; nothing changed", *ret_reason) >= 0) {
+			free(*ret_reason);
+			*ret_reason = full;
+		}
+		return r;
+	}
+	r = access_set_persist(a, path, at);
+	if (r < 0)
+		return r;
+	missed_remove(m, found ? found->target : req->target);
+	log_struct(LOG_INFO, LOG_FIELDS({ "TARGET", a->name }), "%s %s --remote %s made persistent: %s:%u.",
+		   allow ? "Allow" : "Deny", a->name, a->remote, path, at);
+	*ret = a;
+	return 0;
+}
+
 int persist_unset(Manager *m, const Request *req, const char **ret_error, char **ret_reason) {
 	_cleanup_(rule_set_done) RuleSet set = {};
 	_cleanup_free_ char *path = own_path(m), *text = NULL, *error = NULL, *out = NULL;
@@ -599,10 +787,11 @@ int persist_unset(Manager *m, const Request *req, const char **ret_error, char *
 	r = persist_prepare(m, req, "remove", &set, ret_error, ret_reason);
 	if (r < 0)
 		return r;
-	found = set_find(&set, req->target, req->canonical);
+	found = set_find(&set, req->target, req->canonical, req->remote);
 	if (!found)
-		return rule_fail(ret_error, ret_reason, E_NORULE, -ENOENT, "no persistent rule for %s in %s/" RULES_SUBDIR,
-				 req->target, m->config_dir);
+		return rule_fail(ret_error, ret_reason, E_NORULE, -ENOENT,
+				 "no persistent rule for %s%s%s in %s/" RULES_SUBDIR, req->target,
+				 req->remote ? " --remote " : "", req->remote ?: "", m->config_dir);
 	if (!streq(found->file, path))
 		return rule_fail(ret_error, ret_reason, E_INVALID, -EPERM,
 				 "the persistent rule on %s is %s:%u, which netbumpd does not write: remove that line "
@@ -633,13 +822,31 @@ int persist_unset(Manager *m, const Request *req, const char **ret_error, char *
 	for (size_t k = 0; k < m->n_persist_missed; k++)
 		if (streq(m->persist_missed[k].file, path) && m->persist_missed[k].line > removed)
 			m->persist_missed[k].line--;
+	for (AccessRule *a = m->access_rules; a; a = a->next)
+		if (a->persist_file && streq(a->persist_file, path) && a->persist_line > removed)
+			a->persist_line--;
 
-	rule = rule_of(m, req->canonical);
+	if (found->access) {
+		AccessRule *a = access_find(m, req->canonical, req->remote);
+
+		if (!a)
+			return 0; /* the line was not in force */
+		free(a->persist_file);
+		a->persist_file = NULL;
+		r = access_unset(m, req->canonical, req->remote, 0, ret_error, ret_reason);
+		if (r < 0)
+			return r;
+		log_struct(LOG_INFO, LOG_FIELDS({ "TARGET", req->target }),
+			   "Persistent %s %s --remote %s removed, and its line %s:%u.",
+			   found->access == RULES_ALLOW ? "allow" : "deny", req->canonical, req->remote, path, removed);
+		return 0;
+	}
+	rule = rule_of_scoped(m, req->canonical, req->remote);
 	if (!rule)
 		return 0; /* the line was not in force */
 	persist_spec_free(rule->persist);
 	rule->persist = NULL;
-	r = manager_unset_rule(m, req->canonical, 0, ret_error, ret_reason);
+	r = manager_unset_rule_scoped(m, req->canonical, req->remote, 0, ret_error, ret_reason);
 	if (r < 0)
 		return r;
 	log_struct(LOG_INFO, LOG_FIELDS({ "RULE", req->canonical }, { "TARGET", req->target }),
@@ -647,28 +854,37 @@ int persist_unset(Manager *m, const Request *req, const char **ret_error, char *
 	return 0;
 }
 
-int persist_check_unset(Manager *m, const char *canonical, const char **ret_error, char **ret_reason) {
+int persist_check_unset(Manager *m, const char *canonical, const char *remote, const char **ret_error,
+			char **ret_reason) {
 	_cleanup_free_ char *path = own_path(m);
-	Rule *rule = rule_of(m, canonical);
+	Rule *rule = rule_of_scoped(m, canonical, remote);
+	AccessRule *a = remote ? access_find(m, canonical, remote) : NULL;
 
 	*ret_reason = NULL;
+	if (a && a->persist_file) {
+		if (path && streq(a->persist_file, path))
+			return rule_fail(ret_error, ret_reason, E_INVALID, -EPERM,
+					 "%s %s --remote %s is persistent (%s:%u): 'netbumpctl unset --persistent %s "
+					 "--remote %s' removes it for good",
+					 a->allow ? "allow" : "deny", a->name, a->remote, a->persist_file, a->persist_line,
+					 a->name, a->remote);
+		return rule_fail(ret_error, ret_reason, E_INVALID, -EPERM,
+				 "%s %s --remote %s is persistent (%s:%u): remove that line and run 'netbumpctl reload'",
+				 a->allow ? "allow" : "deny", a->name, a->remote, a->persist_file, a->persist_line);
+	}
 	if (!rule || !rule->persist || !rule->persist->file)
 		return 0;
 	if (path && streq(rule->persist->file, path))
 		return rule_fail(ret_error, ret_reason, E_INVALID, -EPERM,
-				 "the rule on %s is persistent (%s:%u): 'netbumpctl unset --persistent %s' removes it "
-				 "for good",
-				 rule->name, rule->persist->file, rule->persist->line, rule->name);
+				 "the rule on %s%s%s is persistent (%s:%u): 'netbumpctl unset --persistent %s%s%s' "
+				 "removes it for good",
+				 rule->name, remote ? " --remote " : "", remote ?: "", rule->persist->file,
+				 rule->persist->line, rule->name, remote ? " --remote " : "", remote ?: "");
 	return rule_fail(ret_error, ret_reason, E_INVALID, -EPERM,
-			 "the rule on %s is persistent (%s:%u): remove that line and run 'netbumpctl reload'",
-			 rule->name, rule->persist->file, rule->persist->line);
+			 "the rule on %s%s%s is persistent (%s:%u): remove that line and run 'netbumpctl reload'",
+			 rule->name, remote ? " --remote " : "", remote ?: "", rule->persist->file, rule->persist->line);
 }
 
-int persist_refuse_scoped(const char **ret_error, char **ret_reason) {
-	*ret_reason = NULL;
-	return rule_fail(ret_error, ret_reason, E_INVALID, -EOPNOTSUPP,
-			 "--persistent does not take --remote yet: a rules file line has no scope (netbump.rules(5))");
-}
 
 void persist_rule_json(const Rule *r, json_object *o) {
 	const PersistSpec *p = r->persist;

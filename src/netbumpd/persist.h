@@ -26,6 +26,7 @@
 
 #include <json-c/json.h>
 
+#include "access.h"
 #include "manager.h"
 #include "request.h"
 
@@ -47,11 +48,15 @@ int manager_persist_reload(Manager *m, PersistReport *ret, char **ret_reason);
 /* Set and Unset with "persistent": true. */
 int persist_set(Manager *m, const Request *req, Rule **ret, const char **ret_error, char **ret_reason);
 int persist_unset(Manager *m, const Request *req, const char **ret_error, char **ret_reason);
-/* A plain Unset of a persistent rule is refused: the next start would
- * bring it back. 0: it may go. */
-int persist_check_unset(Manager *m, const char *canonical, const char **ret_error, char **ret_reason);
-/* The refusal of --persistent with --remote (a line has no scope yet). */
-int persist_refuse_scoped(const char **ret_error, char **ret_reason);
+/* Set with "access" (deny, allow) and "persistent": true: the access rule
+ * in force and its line "deny|allow TARGET --remote SCOPE" in
+ * RULES_OWN_FILE. */
+int persist_access(Manager *m, const Request *req, AccessRule **ret, const char **ret_error, char **ret_reason);
+/* A plain Unset of a persistent rule (remote: a scoped limit or a deny or
+ * allow, NULL: the unscoped rule) is refused: the next start would bring
+ * it back. 0: it may go. */
+int persist_check_unset(Manager *m, const char *canonical, const char *remote, const char **ret_error,
+			char **ret_reason);
 
 /* "source", "persistent" and "overridden" of a rule in List. */
 void persist_rule_json(const Rule *r, json_object *o);

@@ -11,6 +11,7 @@
 #include "netbump.skel.h"
 #include "netbump/netbump.h"
 #include "access.h"
+#include "bpf.h"
 #include "process.h"
 #include "rule-index.h"
 #include "scope-map.h"
@@ -322,6 +323,33 @@ int scope_map_key_sync(Manager *m, uint32_t kind, uint64_t key) {
 
 	kinds_sync(m);
 	return k;
+}
+
+void scope_map_lan_changed(Manager *m) {
+	ScopeState *s = m->scopes;
+	bool words = false, deny = false;
+	int k;
+
+	if (!m->skel || !s)
+		return;
+	for (Rule *r = m->rules; r; r = r->next)
+		words = words || (r->remote && r->sid && (r->remote_scope.lan || r->remote_scope.internet));
+	for (AccessRule *a = m->access_rules; a; a = a->next)
+		if (a->sid && (a->scope.lan || a->scope.internet)) {
+			words = true;
+			deny = deny || !a->allow;
+		}
+	if (!words)
+		return; /* read afresh when a rule next uses a word */
+	k = lan_refresh(m, s);
+	if (k < 0) {
+		log_warning_errno(k, "Failed to bring \"lan\" up to date with the interfaces' addresses: %m");
+		return;
+	}
+	log_debug("\"lan\" is now %zu prefixes.", s->n_lan);
+	manager_bpf_bump_gen(m);
+	if (deny)
+		access_reap(m);
 }
 
 unsigned scope_rules_on_target(Manager *m, const Rule *r) {

@@ -37,4 +37,11 @@ void scope_map_del_scope(Manager *m, const Scope *sc, uint32_t sid);
  * programs look at. */
 int scope_map_key_sync(Manager *m, uint32_t kind, uint64_t key);
 
+/* The interfaces' addresses changed (RTM_NEWADDR/RTM_DELADDR, or
+ * notifications were lost): "lan" read again where a rule in force uses
+ * "lan" or "internet", new entries written before old ones go (no moment
+ * where a subnet is neither), the generation bumped, and the open
+ * connections a deny now covers ended. */
+void scope_map_lan_changed(Manager *m);
+
 void scope_state_free(Manager *m);

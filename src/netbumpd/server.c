@@ -285,7 +285,9 @@ static int method_access(Client *c, const Request *req) {
 	AccessRule *a;
 	int r;
 
-	r = access_set(c->manager, req->canonical, req->remote, req->access == REQUEST_ALLOW, c->uid, &a, &error, &reason);
+	r = req->persistent ? persist_access(c->manager, req, &a, &error, &reason)
+			    : access_set(c->manager, req->canonical, req->remote, req->access == REQUEST_ALLOW, c->uid, &a,
+					 &error, &reason);
 	if (r == -ENOMEM)
 		return r;
 	if (r < 0) {
@@ -311,11 +313,8 @@ static int method_set(Client *c, const Request *req) {
 	if (req->access)
 		return method_access(c, req);
 
-	if (req->persistent && req->remote)
-		r = persist_refuse_scoped(&error, &reason);
-	else
-		r = req->persistent ? persist_set(m, req, &rule, &error, &reason)
-				    : manager_set_rule(m, &req->rule, &rule, &error, &reason);
+	r = req->persistent ? persist_set(m, req, &rule, &error, &reason)
+			    : manager_set_rule(m, &req->rule, &rule, &error, &reason);
 	if (r == -ENOMEM)
 		return r;
 	if (r < 0) {
@@ -345,15 +344,18 @@ static int method_unset(Client *c, const Request *req) {
 	int r;
 
 	if (req->persistent)
-		r = req->remote ? persist_refuse_scoped(&error, &reason) : persist_unset(c->manager, req, &error, &reason);
+		r = persist_unset(c->manager, req, &error, &reason);
 	else if (req->remote) {
-		/* A target + scope is a limit or a deny/allow, never both. */
-		r = access_unset(c->manager, req->canonical, req->remote, c->uid, &error, &reason);
+		/* A target + scope is a limit or a deny/allow, never both; one
+		 * of a rules file goes only with its line. */
+		r = c->uid == 0 ? persist_check_unset(c->manager, req->canonical, req->remote, &error, &reason) : 0;
+		if (r >= 0)
+			r = access_unset(c->manager, req->canonical, req->remote, c->uid, &error, &reason);
 		if (r == -ENOENT)
 			r = manager_unset_rule_scoped(c->manager, req->canonical, req->remote, c->uid, &error, &reason);
 	} else {
 		/* A rule of a hand-written file goes only with its line. */
-		r = c->uid == 0 ? persist_check_unset(c->manager, req->canonical, &error, &reason) : 0;
+		r = c->uid == 0 ? persist_check_unset(c->manager, req->canonical, NULL, &error, &reason) : 0;
 		if (r >= 0)
 			r = manager_unset_rule_scoped(c->manager, req->canonical, NULL, c->uid, &error, &reason);
 	}

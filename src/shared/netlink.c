@@ -98,8 +98,9 @@ int nl_open_link_monitor(struct nl **ret) {
 	if (!ret)
 		return -EINVAL;
 
-	/* The legacy group bitmask is fine for RTNLGRP_LINK (group 1). */
-	r = nl_new(SOCK_NONBLOCK, RTMGRP_LINK, &nl);
+	/* The legacy group bitmask is fine for groups below 32: RTNLGRP_LINK
+	 * (1), RTNLGRP_IPV4_IFADDR (5), RTNLGRP_IPV6_IFADDR (9). */
+	r = nl_new(SOCK_NONBLOCK, RTMGRP_LINK | RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR, &nl);
 	if (r < 0)
 		return r;
 

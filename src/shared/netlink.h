@@ -20,7 +20,9 @@ struct nl;
 
 /* A request socket (synchronous request/ack and dumps). */
 int nl_open(struct nl **ret);
-/* A notification socket subscribed to RTNLGRP_LINK, non-blocking. */
+/* A notification socket subscribed to RTNLGRP_LINK and to the IPv4 and
+ * IPv6 address groups (RTNLGRP_IPV4_IFADDR, RTNLGRP_IPV6_IFADDR: what
+ * "lan" stands for follows the interfaces' subnets), non-blocking. */
 int nl_open_link_monitor(struct nl **ret);
 struct nl *nl_free(struct nl *nl);
 int nl_fd(const struct nl *nl);
@@ -70,6 +72,10 @@ int nl_link_delete(struct nl *nl, uint32_t ifindex);
  * resync by dump), other -errno on error. */
 typedef int (*nl_link_event_cb)(uint16_t type, const struct nl_link *link, void *userdata);
 int nl_link_monitor_receive(struct nl *nl, nl_link_event_cb cb, void *userdata);
+/* The same, and addr_cb (may be NULL) called with RTM_NEWADDR or
+ * RTM_DELADDR and the address family for each address notification. */
+typedef int (*nl_addr_event_cb)(uint16_t type, uint8_t family, void *userdata);
+int nl_monitor_receive(struct nl *nl, nl_link_event_cb cb, nl_addr_event_cb addr_cb, void *userdata);
 
 /* ---- qdiscs (nl-qdisc.c, tc-htb.c, tc-fifo.c, tc-clsact.c) ---- */
 struct nl_qdisc {

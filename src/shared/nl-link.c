@@ -229,6 +229,7 @@ int nl_ifb_create(struct nl *nl, const char *name, const char *alias, uint32_t *
 
 struct monitor_ctx {
 	nl_link_event_cb cb;
+	nl_addr_event_cb addr_cb;
 	void *userdata;
 	int error;
 };
@@ -238,6 +239,19 @@ static int monitor_msg_cb(const struct nlmsghdr *nlh, void *data) {
 	struct nl_link link;
 	int r;
 
+	if (nlh->nlmsg_type == RTM_NEWADDR || nlh->nlmsg_type == RTM_DELADDR) {
+		const struct ifaddrmsg *ifa;
+
+		if (!ctx->addr_cb || nlh->nlmsg_len < NLMSG_LENGTH(sizeof(*ifa)))
+			return MNL_CB_OK;
+		ifa = mnl_nlmsg_get_payload(nlh);
+		r = ctx->addr_cb(nlh->nlmsg_type, ifa->ifa_family, ctx->userdata);
+		if (r < 0) {
+			ctx->error = r;
+			return MNL_CB_ERROR;
+		}
+		return MNL_CB_OK;
+	}
 	if (nlh->nlmsg_type != RTM_NEWLINK && nlh->nlmsg_type != RTM_DELLINK)
 		return MNL_CB_OK;
 	/* An unparsable notification is skipped rather than wedging the
@@ -253,7 +267,11 @@ static int monitor_msg_cb(const struct nlmsghdr *nlh, void *data) {
 }
 
 int nl_link_monitor_receive(struct nl *nl, nl_link_event_cb cb, void *userdata) {
-	struct monitor_ctx ctx = { .cb = cb, .userdata = userdata };
+	return nl_monitor_receive(nl, cb, NULL, userdata);
+}
+
+int nl_monitor_receive(struct nl *nl, nl_link_event_cb cb, nl_addr_event_cb addr_cb, void *userdata) {
+	struct monitor_ctx ctx = { .cb = cb, .addr_cb = addr_cb, .userdata = userdata };
 	bool overrun = false;
 
 	if (!nl || !cb)

@@ -12,6 +12,7 @@
 #include "macro.h"
 #include "rate.h"
 #include "rules-file.h"
+#include "scope.h"
 #include "set-args.h"
 #include "target.h"
 
@@ -19,6 +20,7 @@ void rule_set_done(RuleSet *s) {
 	for (size_t k = 0; k < s->n; k++) {
 		free(s->v[k].file);
 		free(s->v[k].target);
+		free(s->v[k].remote);
 	}
 	free(s->v);
 	*s = (RuleSet){};
@@ -110,13 +112,70 @@ static void warn_relay(void *userdata, const char *message) {
 		w->warn(w->userdata, w->file, w->line, message);
 }
 
+/* A scope as a line gives it: its canonical form in *ret, or -EINVAL and
+ * *ret_error. A deny never covers loopback (access.h). */
+static int line_scope(const char *word, bool deny, char **ret, char **ret_error) {
+	const char *why = NULL, *bad = NULL;
+	Scope sc;
+	int r;
+
+	r = scope_parse(word, &sc, &why, &bad);
+	if (r == -ENOMEM)
+		return r;
+	if (r < 0)
+		return asprintf(ret_error, "invalid scope '%s'%s%s%s: %s", word, bad ? " at '" : "", bad ?: "",
+				bad ? "'" : "", why ?: "invalid") < 0
+			       ? -ENOMEM
+			       : -EINVAL;
+	if (deny && scope_has_loopback(&sc)) {
+		scope_done(&sc);
+		return asprintf(ret_error,
+				"scope '%s' covers loopback (127.0.0.0/8, ::1): netbump never denies the host's "
+				"traffic with itself; name the ranges without it",
+				word) < 0
+			       ? -ENOMEM
+			       : -EINVAL;
+	}
+	*ret = scope_to_string(&sc);
+	scope_done(&sc);
+	return *ret ? 0 : -ENOMEM;
+}
+
+/* "deny|allow TARGET --remote SCOPE": the words after the verb. */
+static int parse_access(int argc, char **argv, const char **ret_target, const char **ret_scope, char **ret_error) {
+	const char *target = NULL, *scope = NULL;
+
+	for (int k = 2; k < argc; k++) {
+		const char *v = NULL;
+
+		if (!scope && set_args_option(argv[k], "--remote", argc, argv, &k, &v)) {
+			if (!v)
+				return asprintf(ret_error, "--remote needs a scope") < 0 ? -ENOMEM : -EINVAL;
+			scope = v;
+		} else if (!target && argv[k][0] != '-')
+			target = argv[k];
+		else
+			return asprintf(ret_error, "unexpected word '%s': a %s line is '%s TARGET --remote SCOPE'",
+					argv[k], argv[1], argv[1]) < 0
+				       ? -ENOMEM
+				       : -EINVAL;
+	}
+	if (!target || !scope)
+		return asprintf(ret_error, "a %s line is '%s TARGET --remote SCOPE'", argv[1], argv[1]) < 0 ? -ENOMEM
+													   : -EINVAL;
+	*ret_target = target;
+	*ret_scope = scope;
+	return 0;
+}
+
 int rules_parse_line(const char *text, const char *cgroup_mount, RuleLine *ret, char **ret_error, RulesWarn warn,
 		     void *userdata, const char *file, unsigned line) {
 	WarnCtx w = { .warn = warn, .userdata = userdata, .file = file, .line = line };
-	_cleanup_free_ char *target = NULL;
+	_cleanup_free_ char *target = NULL, *remote = NULL;
 	char **argv = NULL;
-	const char *reason = NULL;
-	SetArgs a;
+	const char *reason = NULL, *given = NULL, *scope = NULL;
+	int access = 0;
+	SetArgs a = {};
 	Target t;
 	int argc, r;
 
@@ -128,9 +187,16 @@ int rules_parse_line(const char *text, const char *cgroup_mount, RuleLine *ret, 
 		rules_words_free(argv);
 		return 0;
 	}
-	r = set_args_parse(argc, argv, &a, ret_error, warn_relay, &w);
+	if (streq(argv[1], "deny") || streq(argv[1], "allow")) {
+		access = streq(argv[1], "deny") ? RULES_DENY : RULES_ALLOW;
+		r = parse_access(argc, argv, &given, &scope, ret_error);
+	} else {
+		r = set_args_parse(argc, argv, &a, ret_error, warn_relay, &w);
+		given = a.target;
+		scope = a.remote;
+	}
 	if (r >= 0)
-		r = set_args_target(a.target, cgroup_mount, &target, ret_error);
+		r = set_args_target(given, cgroup_mount, &target, ret_error);
 	if (r >= 0 && target_parse(target, &t, &reason) >= 0) {
 		TargetKind kind = t.kind;
 
@@ -145,15 +211,14 @@ int rules_parse_line(const char *text, const char *cgroup_mount, RuleLine *ret, 
 				    ? -ENOMEM
 				    : -EINVAL;
 	}
-	/* A scoped limit's identity is its target and its scope, which a
-	 * RuleLine does not carry yet: refused, never read as unscoped. */
-	if (r >= 0 && a.remote)
-		r = asprintf(ret_error, "--remote is not taken in rules files yet: set the scoped rule with netbumpctl") < 0
-			    ? -ENOMEM
-			    : -EINVAL;
+	/* The scope is part of the rule's identity: in its canonical form. */
+	if (r >= 0 && scope)
+		r = line_scope(scope, access == RULES_DENY, &remote, ret_error);
 	if (r >= 0) {
 		*ret = (RuleLine){
 			.target = TAKE_PTR(target),
+			.remote = TAKE_PTR(remote),
+			.access = access,
 			.up = a.has_limit[0] ? a.limit[0] : 0,
 			.down = a.has_limit[1] ? a.limit[1] : 0,
 			.min_up = a.has_min[0] ? a.min[0] : 0,
@@ -181,9 +246,13 @@ _printf_(2, 3) static int set_error(char **ret_error, const char *fmt, ...) {
 	return -EINVAL;
 }
 
-static size_t set_find(const RuleSet *s, const char *target) {
+static bool streq_ptr(const char *a, const char *b) {
+	return a && b ? streq(a, b) : a == b;
+}
+
+static size_t set_find(const RuleSet *s, const char *target, const char *remote) {
 	for (size_t k = 0; k < s->n; k++)
-		if (streq(s->v[k].target, target))
+		if (streq(s->v[k].target, target) && streq_ptr(s->v[k].remote, remote))
 			return k;
 	return SIZE_MAX;
 }
@@ -225,11 +294,13 @@ int rules_parse_text(const char *file, const char *text, size_t len, const char 
 		}
 		if (r == 0)
 			continue;
-		size_t twin = set_find(set, rl.target);
+		size_t twin = set_find(set, rl.target, rl.remote);
 		if (twin != SIZE_MAX) {
-			r = set_error(ret_error, "%s:%u: %s has a rule already, at %s:%u: one line per target", file,
-				      line, rl.target, set->v[twin].file, set->v[twin].line);
+			r = set_error(ret_error, "%s:%u: %s%s%s has a rule already, at %s:%u: one line per target%s", file,
+				      line, rl.target, rl.remote ? " --remote " : "", rl.remote ?: "", set->v[twin].file,
+				      set->v[twin].line, rl.remote ? " and scope" : "");
 			free(rl.target);
+			free(rl.remote);
 			break;
 		}
 		RuleLine *nv = realloc(set->v, (set->n + 1) * sizeof(RuleLine));
@@ -239,6 +310,7 @@ int rules_parse_text(const char *file, const char *text, size_t len, const char 
 				set->v = nv;
 			free(rl.file);
 			free(rl.target);
+			free(rl.remote);
 			r = -ENOMEM;
 			break;
 		}
@@ -251,6 +323,7 @@ int rules_parse_text(const char *file, const char *text, size_t len, const char 
 		for (size_t k = n0; k < set->n; k++) {
 			free(set->v[k].file);
 			free(set->v[k].target);
+			free(set->v[k].remote);
 		}
 		set->n = n0;
 		if (n0 == 0) {
@@ -468,6 +541,35 @@ char *rules_format_line(const char *target, uint64_t up, uint64_t down, uint64_t
 		if (r >= 0)
 			r = append_word(&buf, &len, &cap, prio[priority]);
 	}
+	if (r < 0) {
+		free(buf);
+		return NULL;
+	}
+	return buf;
+}
+
+char *rules_format_rule_line(const RuleLine *l) {
+	char *buf = NULL, *rule = NULL;
+	size_t len = 0, cap = 0;
+	int r = 0;
+
+	if (l->access) {
+		r = append_word(&buf, &len, &cap, l->access == RULES_DENY ? "deny" : "allow");
+		if (r >= 0)
+			r = append_word(&buf, &len, &cap, l->target);
+	} else {
+		rule = rules_format_line(l->target, l->up, l->down, l->min_up, l->min_down, l->priority);
+		if (!rule)
+			return NULL;
+		/* the rule's words as they are, quoting and all */
+		buf = rule;
+		len = strlen(rule);
+		cap = len + 1;
+	}
+	if (r >= 0 && l->remote)
+		r = append_word(&buf, &len, &cap, "--remote");
+	if (r >= 0 && l->remote)
+		r = append_word(&buf, &len, &cap, l->remote);
 	if (r < 0) {
 		free(buf);
 		return NULL;

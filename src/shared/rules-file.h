@@ -8,6 +8,13 @@
  *   user@backup --up 2mbit
  *   unit:rsync 5mbit --priority low
  *   cgroup:"/system.slice/my app.service" 10mbit
+ *   user@backup 2mbit --remote internet
+ *   deny user@guest --remote 198.18.0.0/15
+ *   allow user@admin --remote 198.18.0.1/32
+ *
+ * A line is a limit (set's words, --remote SCOPE included) or, starting
+ * with "deny" or "allow", an access rule (`netbumpctl deny TARGET --remote
+ * SCOPE`). A rule is its target and its scope: one line per target + scope.
  *
  * A line fully says its rule: what it does not give is unlimited, no
  * minimum, priority normal. Any error makes the whole set refused, the
@@ -36,7 +43,11 @@ typedef struct RuleLine {
 	char *target; /* canonical as set-args.h makes it (a user still by name) */
 	uint64_t up, down, min_up, min_down; /* bit/s, 0: unlimited / none */
 	int priority;                        /* 0 high, 1 normal, 2 low (nest.h's Priority) */
+	char *remote; /* the scope in its canonical form (scope.h), NULL: unscoped */
+	int access;   /* 0 a limit, RULES_DENY or RULES_ALLOW (then remote is set, no rates) */
 } RuleLine;
+
+enum { RULES_DENY = 1, RULES_ALLOW = 2 };
 
 typedef struct RuleSet {
 	RuleLine *v;
@@ -72,6 +83,11 @@ int rules_read_file(const char *path, char **ret_text, size_t *ret_len, char **r
  * given twice (in one file or two) is an error naming both places. */
 int rules_load_dir(const char *config_dir, const char *cgroup_mount, RuleSet *ret, char **ret_error, RulesWarn warn,
 		   void *userdata);
+
+/* The line of l (target, scope, what it does), as rules_parse_line()
+ * reads it back: "user@backup 5mbit --remote lan", "deny all --remote
+ * 198.18.0.1/32". */
+char *rules_format_rule_line(const RuleLine *l);
 
 /* The line that gives a rule these values, in set's words:
  * "user@backup 5mbit", "unit:x.service --up 2mbit --priority low". */

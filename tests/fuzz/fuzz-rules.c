@@ -34,7 +34,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 	}
 	for (size_t k = 0; k < set.n; k++) {
 		const RuleLine *l = &set.v[k];
-		char *line = rules_format_line(l->target, l->up, l->down, l->min_up, l->min_down, l->priority);
+		char *line = rules_format_rule_line(l);
 		RuleLine back = {};
 		char *why = NULL;
 
@@ -43,9 +43,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 		if (rules_parse_line(line, "/sys/fs/cgroup", &back, &why, NULL, NULL, "w", 1) != 1)
 			fail(why ?: "written line does not read", l->target, line);
 		if (strcmp(back.target, l->target) != 0 || back.up != l->up || back.down != l->down ||
-		    back.min_up != l->min_up || back.min_down != l->min_down || back.priority != l->priority)
+		    back.min_up != l->min_up || back.min_down != l->min_down || back.priority != l->priority ||
+		    back.access != l->access || !back.remote != !l->remote ||
+		    (l->remote && strcmp(back.remote, l->remote) != 0))
 			fail("written line reads as another rule", l->target, line);
 		free(back.target);
+		free(back.remote);
 		free(line);
 	}
 	rule_set_done(&set);

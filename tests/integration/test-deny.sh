@@ -11,7 +11,10 @@
 #     root and uid 1001 are refused; uid 1000 itself may deny its own traffic, but neither deny
 #     for all nor allow itself past root's deny;
 #   - a deny set while a connection is open stops it within 1 s (the sender gets an error);
-#   - bad scopes (loopback, host bits, empty) and a clash with a limit are refused, nothing lost.
+#   - bad scopes (loopback, host bits, empty) and a clash with a limit are refused, nothing lost;
+#   - a restart keeps the deny; while a SIGKILLed netbumpd is down, connect()/sendmsg() are still
+#     refused with EPERM within 1 s (the pinned links); the next start takes the links over (one
+#     program per hook), and a clean stop leaves no pin and no program.
 
 source "$(dirname "$0")/lib.sh"
 
@@ -20,6 +23,7 @@ OTHER_ID=1001
 PORT=5301
 
 nb_require_daemon
+command -v bpftool >/dev/null 2>&1 || nb_skip "'bpftool' is not installed"
 PY=$(PATH=/usr/bin:/bin command -v python3) || nb_skip "'python3' is not installed in /usr/bin or /bin"
 TRAFFIC=$NB_LIB_DIR/deny-traffic.py
 nb_setup
@@ -179,5 +183,32 @@ nb_stop_netbumpd
 nb_start_netbumpd
 expect_refused "$USER_ID" connect "$NB_B4"
 expect_ok 0 connect "$NB_B4"
+
+# --- killed: the pinned connect/sendmsg links still refuse at once; a restart takes them over ----
+nb_kill_netbumpd
+expect_refused "$USER_ID" connect "$NB_B4"
+expect_refused "$USER_ID" udp "$NB_B4"
+expect_ok 0 connect "$NB_B4"
+expect_ok "$USER_ID" connect "$NB_C4"
+nb_start_netbumpd
+expect_refused "$USER_ID" connect "$NB_B4"
+expect_refused "$USER_ID" udp "$NB_B4"
+expect_ok 0 connect "$NB_B4"
+links=$(bpftool -j cgroup show "$NB_CGROOT" | jq -c '[.[] | .attach_type] | sort')
+assert_true "one program per hook after the takeover ($links)" \
+        test "$(jq '[group_by(.)[] | length] | max' <<<"$links")" = 1
+# while running, the four are pinned beside the others (/sys/fs/bpf/netbump-STATE-DIR where the
+# host has a bpffs there, else the bpffs netbumpd mounts at STATE_DIR/bpf)
+pins=/sys/fs/bpf/netbump$(realpath "$NB_STATE" | tr /. -_)
+[[ -d $pins ]] || pins=$NB_STATE/bpf
+got=$(ls "$pins" 2>&1 | grep -cE '^link_(connect|sendmsg)[46]$' || :)
+assert_true "the connect/sendmsg links are pinned in $pins ($got)" test "$got" = 4
+# a clean stop leaves no pinned link or program behind
+nb_stop_netbumpd
+assert_true "no pins left in $pins: $(ls "$pins" 2>&1 | paste -sd' ')" test ! -e "$pins"
+left=$(bpftool -j cgroup show "$NB_CGROOT" | jq -s 'map(length) | add // 0')
+assert_true "no program left at the cgroup root ($left)" test "$left" = 0
+out=$(try -u "$USER_ID" connect "$NB_B4")
+assert_true "with netbumpd stopped, nothing refuses ($out)" test "${out%% *}" = ok
 
 nb_finish

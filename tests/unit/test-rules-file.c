@@ -20,6 +20,7 @@ static int parse(const char *text, RuleLine *ret, char **err) {
 
 static void line_done(RuleLine *l) {
 	free(l->target);
+	free(l->remote);
 	*l = (RuleLine){};
 }
 
@@ -269,7 +270,66 @@ static void test_set_args(void) {
 	ASSERT_TRUE(strstr(err, "invalid target 'nope'") != NULL);
 }
 
+/* text parses as access (0 a limit) on target with the canonical scope remote, and the line
+ * written for it reads back the same */
+static void scoped(const char *text, int access, const char *target, const char *remote, uint64_t up) {
+	_cleanup_free_ char *err = NULL, *line = NULL, *err2 = NULL;
+	RuleLine l = {}, back = {};
+	int r = parse(text, &l, &err);
+
+	if (r != 1)
+		fprintf(stderr, "'%s': %d %s\n", text, r, err ?: "");
+	ASSERT_EQ(r, 1);
+	ASSERT_EQ(l.access, access);
+	ASSERT_STREQ(l.target, target);
+	ASSERT_STREQ(l.remote, remote);
+	ASSERT_EQ(l.up, up);
+	line = rules_format_rule_line(&l);
+	ASSERT_TRUE(line != NULL);
+	ASSERT_EQ(parse(line, &back, &err2), 1);
+	ASSERT_EQ(back.access, access);
+	ASSERT_STREQ(back.target, target);
+	ASSERT_STREQ(back.remote, remote);
+	ASSERT_EQ(back.up, up);
+	line_done(&back);
+	line_done(&l);
+}
+
+static void test_scoped(void) {
+	_cleanup_(rule_set_done) RuleSet set = {};
+	char *err = NULL;
+
+	scoped("user@1000 8mbit --remote lan", 0, "user@1000", "lan", 8000000);
+	/* canonical: CIDRs sorted, IPv4 first, words last */
+	scoped("all --remote=internet,fd18::/64,198.18.0.0/15 1mbit", 0, "all", "198.18.0.0/15,fd18::/64,internet",
+	       1000000);
+	scoped("deny user@1000 --remote 198.18.0.1/32", RULES_DENY, "user@1000", "198.18.0.1/32", 0);
+	scoped("deny --remote=lan all", RULES_DENY, "all", "lan", 0);
+	scoped("allow user@backup --remote 198.18.0.1", RULES_ALLOW, "user@backup", "198.18.0.1/32", 0);
+	bad("deny user@1000", "deny TARGET --remote SCOPE");
+	bad("allow --remote lan", "allow TARGET --remote SCOPE");
+	bad("deny user@1000 --remote lan 5mbit", "unexpected word '5mbit'");
+	bad("deny user@1000 --remote 127.0.0.0/8", "covers loopback");
+	bad("deny pid:1 --remote lan", "does not outlive a restart");
+	bad("user@1000 1mbit --remote 198.18.0.1/15", "host bits set");
+	bad("user@1000 1mbit --remote ''", "empty scope");
+	/* one line per target and scope: an unscoped and a scoped rule and a deny on another scope are three */
+	ASSERT_EQ(rules_parse_text("/a.rules",
+				   "user@1000 5mbit\nuser@1000 1mbit --remote lan\ndeny user@1000 --remote internet\n", 78,
+				   "/sys/fs/cgroup", &set, &err, NULL, NULL),
+		  0);
+	ASSERT_EQ(set.n, 3u);
+	rule_set_done(&set);
+	ASSERT_EQ(rules_parse_text("/a.rules", "user@1000 1mbit --remote lan\ndeny user@1000 --remote lan\n", 57,
+				   "/sys/fs/cgroup", &set, &err, NULL, NULL),
+		  -EINVAL);
+	ASSERT_TRUE(err && strstr(err, "/a.rules:2: user@1000 --remote lan has a rule already, at /a.rules:1"));
+	free(err);
+	ASSERT_EQ(set.n, 0u);
+}
+
 int main(void) {
+	test_scoped();
 	test_lines();
 	test_text();
 	test_dir();
