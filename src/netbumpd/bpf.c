@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -44,7 +45,8 @@ static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list 
  * The maps and the cgroup links are pinned in a bpffs: /sys/fs/bpf where
  * the host has it (one directory per netbumpd, named after its state
  * directory), else a bpffs netbumpd mounts in its state directory. A
- * SIGKILLed run so leaves its programs attached and classifying, against
+ * SIGKILLed run so leaves its programs attached and classifying (the tcx
+ * links of nb_fwd_egress too, netns.c), against
  * the same maps, until the next start takes them over: it loads its
  * programs on the pinned maps, swaps them into the pinned links (and the
  * ingress filters, iface.c), and finds the classes and entries as the
@@ -148,12 +150,22 @@ static void pins_remove(Manager *m) {
 		if (p)
 			(void)unlink(p);
 	}
+	/* netns.c's, one per interface: link_fwd_egress_IFINDEX */
+	DIR *d = opendir(m->pin_dir);
+	if (d) {
+		struct dirent *de;
+		while ((de = readdir(d)))
+			if (strncmp(de->d_name, "link_fwd_egress_", strlen("link_fwd_egress_")) == 0)
+				(void)unlinkat(dirfd(d), de->d_name, 0);
+		closedir(d);
+	}
 }
 
 /* Whether the pins of a killed run are all there, and its programs are
  * attached where ours would be (the same cgroup root): a state to take
  * over. Anything less is removed (its links go with the pins) and the start
- * is afresh. */
+ * is afresh. The tcx links of nb_fwd_egress (netns.c) are taken over, or
+ * removed, interface by interface when the interfaces are set up. */
 static bool pins_adoptable(Manager *m) {
 	struct bpf_link_info info = {};
 	uint32_t len = sizeof(info);

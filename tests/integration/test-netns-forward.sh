@@ -15,7 +15,9 @@
 #   5. a namespace made while netbumpd runs is followed (its link appears, its traffic is limited),
 #      and one that goes away takes its attachment along;
 #   6. SIGTERM, and SIGKILL + restart + SIGTERM: ns a, ns b, ns c, the cgroups and the host as
-#      before netbumpd started (links, qdiscs, filters, tcx programs, pins).
+#      before netbumpd started (links, qdiscs, filters, tcx programs, pins);
+#   7. SIGKILL during a limited upload from ns c: the upload stays within 5% of the limit on the
+#      wire while no daemon runs, and across the restart that takes the pinned links over.
 
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/netns-lib.sh"
@@ -187,8 +189,39 @@ assert_same_snapshot "$snap.before" "$snap.after-term" "SIGTERM: ns a, b, c and 
 nb_start_netbumpd
 nbctl_ok set "$target" "$RATE"
 nb_wait_complete "$target"
+# 7. SIGKILL during a limited upload from ns c: the killed run's nb_fwd_egress links are pinned and
+# go on classifying while no daemon runs; the restart takes them over in place (still one per
+# shaped interface, and the class carries the limit across the restart)
+cls=$(nbctl --json list | jq -r '.rules[0].class')
+pins=/sys/fs/bpf/netbump$(realpath -m "$NB_STATE" | tr / -)
+[[ -d $pins ]] || pins=$NB_STATE/bpf
+fwd_pins() { [[ $(find "$pins" -name 'link_fwd_egress_*' | wc -l) -eq $1 ]]; }
+assert_true "the nb_fwd_egress links are pinned (one per shaped interface) in $pins" fwd_pins 2
+KSECS=14
+tc_sampler_start spid "$NB_TMP/samples-kill" "$((KSECS + 6))" "$NB_IF_A"
+t0=$(nb_now)
+nsl_goodput "$NSL_NETNS_C" limited "$KSECS" "$NB_B4" 5201 >"$NB_TMP/kill-bps" &
+pc=$!
+nb_sleep_until "$t0" 3
+t_kill=$(nb_now)
 nb_stop_netbumpd KILL
+nb_sleep_until "$t0" 8
+t_start=$(nb_now)
 nb_start_netbumpd
+t_up=$(nb_now)
+wait "$pc" || :
+tc_sampler_stop "$spid"
+assert_true "after SIGKILL + restart: nb_fwd_egress taken over, not doubled" egress_count 2
+assert_true "... and pinned again, once each" fwd_pins 2
+tc_class_series "$NB_TMP/samples-kill" "$NB_IF_A" "$cls" >"$NB_TMP/series-kill"
+series_table "$NB_TMP/series-kill" "$t_kill" 1 12 -3 >&3
+nb_say "kill at +$(nb_rel "$t0" "$t_kill") s, restart +$(nb_rel "$t0" "$t_start") .. +$(nb_rel "$t0" "$t_up") s"
+rate=$(series_rate "$NB_TMP/series-kill" "$(nb_at "$t_kill" 0.5)" "$t_start") || rate=0
+assert_within "$rate" "$LIMIT" "$TOL" "SIGKILL, no daemon: ns c upload IPv4, the rule's class (link layer)"
+rate=$(series_rate "$NB_TMP/series-kill" "$(nb_at "$t0" 1.5)" "$(nb_at "$t0" $((KSECS)))") || rate=0
+assert_within "$rate" "$LIMIT" "$TOL" "SIGKILL, down, restart: ns c upload IPv4 over the whole transfer (link layer)"
+assert_within "$(cat "$NB_TMP/kill-bps")" "$(expected_goodput "$RATE" 4)" "$TOL" \
+        "SIGKILL, down, restart: ns c upload IPv4 goodput"
 nb_wait_complete "$target"
 check "after SIGKILL + restart: ns c up IPv4" 4 "$(measure limited up "$NB_B4" 5201)"
 nb_stop_netbumpd TERM
