@@ -14,9 +14,12 @@
 #   4. pid: a process of ns c under `pid:PID 8mbit`, upload and download (IPv4, IPv6), within 5%;
 #   5. a namespace made while netbumpd runs is followed (its link appears, its traffic is limited),
 #      and one that goes away takes its attachment along;
-#   6. SIGTERM, and SIGKILL + restart + SIGTERM: ns a, ns b, ns c, the cgroups and the host as
+#   6. a socket open before its rule in ns c: sock:PID:FD on iperf3's data socket, and pid: on
+#      iperf3, upload and download (IPv4): the rule's class carries 8mbit and the receiver counts
+#      the 8mbit goodput, within 5%, from 2 s after the set;
+#   7. SIGTERM, and SIGKILL + restart + SIGTERM: ns a, ns b, ns c, the cgroups and the host as
 #      before netbumpd started (links, qdiscs, filters, tcx programs, pins);
-#   7. SIGKILL during a limited upload from ns c: the upload stays within 5% of the limit on the
+#   8. SIGKILL during a limited upload from ns c: the upload stays within 5% of the limit on the
 #      wire while no daemon runs, and across the restart that takes the pinned links over.
 
 source "$(dirname "$0")/lib.sh"
@@ -181,7 +184,64 @@ assert_true "a namespace gone takes netbump's setup for it along" \
         nb_wait_until 5 grep -q "Network namespace [0-9]* via veth-ad is gone" "$NB_TMP/netbumpd.log"
 assert_true "... and its link's nb_fwd_egress" nb_wait_until 5 egress_count "$n0"
 
-# 6. stop, kill + restart + stop: nothing left in any namespace
+# 6. sockets open before their rule, in ns c: sock_diag shows netbumpd's namespace only, so a
+# sock:PID:FD rule, and a pid: rule's mirroring of the process's existing sockets, find them through
+# the process's descriptor (pidfd_getfd). An iperf3 client in ns c (cgroup free, no rule) runs
+# OSECS s; ~2 s in the rule is set on its data socket, or on the process; from 2 s after the set
+# the rule's class carries 8mbit on the wire and the receiver counts the 8mbit goodput, within 5%
+OSECS=11
+# conns_c PID: "FD INODE" per established TCP connection of PID in ns c to port 5201, by fd
+conns_c() {
+        nsenter --net="$NSL_NETNS_C" ss -Htnpe state established "dport = :5201" |
+                awk -v pid="$1" '
+                        match($0, "pid=" pid ",fd=[0-9]+") {
+                                fd = substr($0, RSTART, RLENGTH); sub(/.*fd=/, "", fd)
+                                if (match($0, / ino:[0-9]+/)) print fd, substr($0, RSTART + 5, RLENGTH - 5)
+                        }' | sort -n
+}
+_two_conns() { (($(conns_c "$1" | wc -l) == 2)); }
+for kind in sock pid; do
+        for dir in up down; do
+                json=$NB_TMP/open-$kind-$dir.json
+                opts=()
+                dev=$NB_IF_A
+                [[ $dir == down ]] && { opts=(-R); dev=$IFB; }
+                tc_sampler_start spid "$NB_TMP/samples-open" "$((OSECS + 4))" "$dev"
+                t0=$(nb_now)
+                nsl_in "$NSL_NETNS_C" free timeout -k 5 $((OSECS + 20)) iperf3 -c "$NB_B4" -p 5201 -t "$OSECS" -O 0 \
+                        -J --get-server-output --connect-timeout 3000 "${opts[@]}" >"$json" 2>"$json.err" &
+                tp=$!
+                nb_track_pid "$tp"
+                ip3=$(nb_child_pid "$tp" iperf3) || nb_fail "$kind $dir: no iperf3 below $tp"
+                # the control connection first (the lower fd), then the data connection
+                nb_wait_until 5 _two_conns "$ip3" || nb_fail "$kind $dir: iperf3 $ip3 has no data connection"
+                mapfile -t conns < <(conns_c "$ip3")
+                read -r fd ino <<<"${conns[1]}"
+                target=pid:$ip3
+                [[ $kind == sock ]] && target=sock:$ip3:$fd
+                nb_sleep_until "$t0" 2
+                nbctl_ok set "$target" "$RATE"
+                t_set=$(nb_now)
+                rt=$target
+                [[ $kind == sock ]] && rt=sock:$ino
+                cls=$(nbctl --json list | jq -r --arg t "$rt" '.rules[] | select(.target == $t) | .class')
+                nb_say "$kind $dir: $target (data socket $ino) set at +$(nb_rel "$t0" "$t_set") s, class $cls"
+                wait "$tp" || nb_say "$kind $dir: iperf3 failed: $(cat "$json.err")"
+                tc_sampler_stop "$spid"
+                tc_class_series "$NB_TMP/samples-open" "$dev" "$cls" >"$NB_TMP/series-open"
+                series_table "$NB_TMP/series-open" "$t0" 1 "$OSECS" >&3
+                rate=$(series_rate "$NB_TMP/series-open" "$(nb_at "$t_set" 2)" "$(nb_at "$t0" $((OSECS - 1)))") || rate=0
+                assert_within "$rate" "$LIMIT" "$TOL" "$kind $dir: socket open before $target, the rule's class (link layer)"
+                from=$(awk -v a="$t0" -v b="$t_set" 'BEGIN { printf "%.3f", b - a + 2 }')
+                bps=$(receiver_intervals "$json" | awk -v f="$from" '$1 >= f - 0.2 && $2 - $1 >= 0.5 { s += $3; n++ }
+                        END { if (n) printf "%.0f", s / n; else print 0 }')
+                assert_within "$bps" "$(expected_goodput "$RATE" 4)" "$TOL" \
+                        "$kind $dir: socket open before $target, the receiver's goodput from 2 s after the set"
+                nb_wait_until 5 no_rules || nbctl unset "$rt" >/dev/null 2>&1 || :
+        done
+done
+
+# 7. stop, kill + restart + stop: nothing left in any namespace
 nbctl_ok set "$target" "$RATE"
 nb_stop_netbumpd TERM
 nsl_snapshot "$snap.after-term" "$NB_NETNS_B" "$NSL_NETNS_C"
@@ -189,7 +249,7 @@ assert_same_snapshot "$snap.before" "$snap.after-term" "SIGTERM: ns a, b, c and 
 nb_start_netbumpd
 nbctl_ok set "$target" "$RATE"
 nb_wait_complete "$target"
-# 7. SIGKILL during a limited upload from ns c: the killed run's nb_fwd_egress links are pinned and
+# 8. SIGKILL during a limited upload from ns c: the killed run's nb_fwd_egress links are pinned and
 # go on classifying while no daemon runs; the restart takes them over in place (still one per
 # shaped interface, and the class carries the limit across the restart)
 cls=$(nbctl --json list | jq -r '.rules[0].class')
