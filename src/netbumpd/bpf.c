@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
 #include <unistd.h>
@@ -52,6 +53,8 @@ static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list 
  * ingress filters, iface.c), and finds the classes and entries as the
  * killed run left them. A clean stop removes the pins, and the links go. */
 #define BPF_FS_MAGIC_ 0xcafe4a11
+/* include/uapi/asm-generic/socket.h, 5.14; the system's headers may predate it. */
+#define NB_SO_NETNS_COOKIE 71
 
 /* The pinned maps ("bss": the rule generation) and links. frags and flows
  * are not among them: they remember the owners of datagrams in flight and of
@@ -260,6 +263,19 @@ static struct bpf_link *link_attach(Manager *m, struct bpf_program *prog, int cg
 	return l;
 }
 
+/* The cookie of the network namespace we run in (SO_NETNS_COOKIE, Linux
+ * 5.14): the accounting tells our sockets from those of other namespaces by
+ * it (nb_acct_managed()). 0 where the kernel cannot say. */
+static uint64_t own_netns_cookie(void) {
+	_cleanup_close_ int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	uint64_t cookie = 0;
+	socklen_t len = sizeof(cookie);
+
+	if (fd < 0 || getsockopt(fd, SOL_SOCKET, NB_SO_NETNS_COOKIE, &cookie, &len) < 0)
+		return 0;
+	return cookie;
+}
+
 int manager_bpf_load(Manager *m) {
 	_cleanup_close_ int cgfd = -1;
 	struct netbump_bpf *skel;
@@ -293,6 +309,7 @@ int manager_bpf_load(Manager *m) {
 			return log_error_errno(negative_errno(), "Failed to open the BPF object: %m");
 		m->skel = skel;
 		skel->rodata->nb_account = account;
+		skel->rodata->nb_netns_cookie = own_netns_cookie();
 		if (!account)
 			(void)bpf_map__set_max_entries(skel->maps.acct, 1);
 		m->adopted = adopting && maps_adopt(m, skel);
