@@ -9,14 +9,17 @@
 #      (downloads) carries it, so the traffic went through the rule, not around it;
 #   2. the sum over namespaces: a client in ns a and one in ns c, both in the rule's cgroup,
 #      upload at once: together within 5% of the 8mbit goodput;
+#   2b. top: an 8mbit upload, then download, of an iperf3 client in ns c shows in
+#      `netbumpctl top` for its process at the limit, within 10% (mean of three seconds): counted
+#      once, where the traffic crosses veth-a;
 #   3. live change: during an upload from ns c the rule goes to 24mbit; the class carries 24 Mbit/s
 #      within 5% in the second [change + 1 s, change + 2 s];
 #   4. pid: a process of ns c under `pid:PID 8mbit`, upload and download (IPv4, IPv6), within 5%;
 #   5. a namespace made while netbumpd runs is followed (its link appears, its traffic is limited),
 #      and one that goes away takes its attachment along;
 #   6. a socket open before its rule in ns c: sock:PID:FD on iperf3's data socket, and pid: on
-#      iperf3, upload and download (IPv4): the rule's class carries 8mbit and the receiver counts
-#      the 8mbit goodput, within 5%, from 2 s after the set;
+#      iperf3, upload and download (IPv4): from 2 s after the set the rule's class carries 8mbit,
+#      from 4 s after it the receiver counts the 8mbit goodput, within 5%;
 #   7. SIGTERM, and SIGKILL + restart + SIGTERM: ns a, ns b, ns c, the cgroups and the host as
 #      before netbumpd started (links, qdiscs, filters, tcx programs, pins);
 #   8. SIGKILL during a limited upload from ns c: the upload stays within 5% of the limit on the
@@ -109,6 +112,35 @@ tc_class_series "$NB_TMP/samples-sum" "$NB_IF_A" "$cls" >"$NB_TMP/series-sum"
 rate=$(series_rate "$NB_TMP/series-sum" "$(nb_at "$t0" 1.5)" "$(nb_at "$t0" $((SECS + 1)))") || rate=0
 assert_within "$rate" "$LIMIT" "$TOL" "sum over ns a and ns c: the rule's class (link layer)"
 
+# 2b. netbumpctl top counts ns c's traffic for the process that sends and receives it: the rows
+# of an iperf3 client in ns c (the rule's cgroup, 8mbit) show its upload, then its download, at the
+# limit, within 10% over three one-second samples from 4 s in, counted once (the cgroup programs
+# leave a socket of another namespace alone; nb_fwd_egress and nb_ingress count it as it crosses
+# veth-a)
+for dir in up down; do
+        opts=()
+        [[ $dir == down ]] && opts=(-R)
+        json=$NB_TMP/top-$dir.json
+        t0=$(nb_now)
+        # shellcheck disable=SC2016
+        nsenter --net="$NSL_NETNS_C" sh -c 'echo $$ > "$0/cgroup.procs" && exec "$@"' "$(cgroup_dir limited)" \
+                timeout -k 5 30 iperf3 -c "$NB_B4" -p 5201 -t 8 -J "${opts[@]}" >"$json" 2>"$json.err" &
+        tp=$!
+        nb_track_pid "$tp"
+        ip3=$(nb_child_pid "$tp" iperf3) || nb_fail "top $dir: no iperf3 below $tp"
+        rates=()
+        for at in 4 5 6; do
+                nb_sleep_until "$t0" "$at"
+                nbctl --json top --once >"$NB_TMP/top-$dir-$at.json"
+                rates+=("$(jq -r --argjson p "$ip3" --arg f "${dir}_rate" \
+                        '[.rows[] | select(.pid == $p)][0][$f] // 0' "$NB_TMP/top-$dir-$at.json")")
+        done
+        wait "$tp" || nb_say "top $dir: iperf3 failed: $(cat "$json.err")"
+        nb_say "top $dir: iperf3 $ip3 in ns c: $(printf '%s ' "${rates[@]}") bit/s"
+        mean=$(printf '%s\n' "${rates[@]}" | awk '{ s += $1 } END { printf "%.0f", s / NR }')
+        assert_within "$mean" "$LIMIT" 10 "top: ns c's iperf3, its $dir rate (mean of 3 s)"
+done
+
 # 3. live change during an upload from ns c: down from 24mbit to 8mbit (the shaper, not TCP's
 # recovery from the drops a raise brings, sets the pace after it)
 nbctl_ok set "$target" "$RATE2"
@@ -188,8 +220,9 @@ assert_true "... and its link's nb_fwd_egress" nb_wait_until 5 egress_count "$n0
 # sock:PID:FD rule, and a pid: rule's mirroring of the process's existing sockets, find them through
 # the process's descriptor (pidfd_getfd). An iperf3 client in ns c (cgroup free, no rule) runs
 # OSECS s; ~2 s in the rule is set on its data socket, or on the process; from 2 s after the set
-# the rule's class carries 8mbit on the wire and the receiver counts the 8mbit goodput, within 5%
-OSECS=11
+# the rule's class carries 8mbit on the wire, and from 4 s after it the receiver counts the 8mbit
+# goodput, within 5%
+OSECS=12
 # conns_c PID: "FD INODE" per established TCP connection of PID in ns c to port 5201, by fd
 conns_c() {
         nsenter --net="$NSL_NETNS_C" ss -Htnpe state established "dport = :5201" |
@@ -208,7 +241,11 @@ for kind in sock pid; do
                 [[ $dir == down ]] && { opts=(-R); dev=$IFB; }
                 tc_sampler_start spid "$NB_TMP/samples-open" "$((OSECS + 4))" "$dev"
                 t0=$(nb_now)
-                nsl_in "$NSL_NETNS_C" free timeout -k 5 $((OSECS + 20)) iperf3 -c "$NB_B4" -p 5201 -t "$OSECS" -O 0 \
+                # not through nsl_in: a function's $! is a subshell's; here nsenter and sh exec,
+                # so $! becomes timeout, iperf3 its child
+                # shellcheck disable=SC2016
+                nsenter --net="$NSL_NETNS_C" sh -c 'echo $$ > "$0/cgroup.procs" && exec "$@"' "$(cgroup_dir free)" \
+                        timeout -k 5 $((OSECS + 20)) iperf3 -c "$NB_B4" -p 5201 -t "$OSECS" -O 0 \
                         -J --get-server-output --connect-timeout 3000 "${opts[@]}" >"$json" 2>"$json.err" &
                 tp=$!
                 nb_track_pid "$tp"
@@ -217,26 +254,29 @@ for kind in sock pid; do
                 nb_wait_until 5 _two_conns "$ip3" || nb_fail "$kind $dir: iperf3 $ip3 has no data connection"
                 mapfile -t conns < <(conns_c "$ip3")
                 read -r fd ino <<<"${conns[1]}"
-                target=pid:$ip3
-                [[ $kind == sock ]] && target=sock:$ip3:$fd
+                otarget=pid:$ip3
+                [[ $kind == sock ]] && otarget=sock:$ip3:$fd
                 nb_sleep_until "$t0" 2
-                nbctl_ok set "$target" "$RATE"
+                nbctl_ok set "$otarget" "$RATE"
                 t_set=$(nb_now)
-                rt=$target
+                rt=$otarget
                 [[ $kind == sock ]] && rt=sock:$ino
                 cls=$(nbctl --json list | jq -r --arg t "$rt" '.rules[] | select(.target == $t) | .class')
-                nb_say "$kind $dir: $target (data socket $ino) set at +$(nb_rel "$t0" "$t_set") s, class $cls"
+                nb_say "$kind $dir: $otarget (data socket $ino) set at +$(nb_rel "$t0" "$t_set") s, class $cls"
                 wait "$tp" || nb_say "$kind $dir: iperf3 failed: $(cat "$json.err")"
                 tc_sampler_stop "$spid"
                 tc_class_series "$NB_TMP/samples-open" "$dev" "$cls" >"$NB_TMP/series-open"
                 series_table "$NB_TMP/series-open" "$t0" 1 "$OSECS" >&3
                 rate=$(series_rate "$NB_TMP/series-open" "$(nb_at "$t_set" 2)" "$(nb_at "$t0" $((OSECS - 1)))") || rate=0
-                assert_within "$rate" "$LIMIT" "$TOL" "$kind $dir: socket open before $target, the rule's class (link layer)"
-                from=$(awk -v a="$t0" -v b="$t_set" 'BEGIN { printf "%.3f", b - a + 2 }')
+                assert_within "$rate" "$LIMIT" "$TOL" "$kind $dir: socket open before $otarget, the rule's class (link layer)"
+                # the receiver's: from 4 s after the set, once the data that was in flight when the
+                # limit came (and the holes its drops left) has reached it
+                from=$(awk -v a="$t0" -v b="$t_set" 'BEGIN { printf "%.3f", b - a + 4 }')
+                receiver_intervals "$json" | awk '{ printf "    receiver %5.2f-%5.2f s  %7.2f Mbit/s\n", $1, $2, $3 / 1e6 }' >&3
                 bps=$(receiver_intervals "$json" | awk -v f="$from" '$1 >= f - 0.2 && $2 - $1 >= 0.5 { s += $3; n++ }
                         END { if (n) printf "%.0f", s / n; else print 0 }')
                 assert_within "$bps" "$(expected_goodput "$RATE" 4)" "$TOL" \
-                        "$kind $dir: socket open before $target, the receiver's goodput from 2 s after the set"
+                        "$kind $dir: socket open before $otarget, the receiver's goodput from 4 s after the set"
                 nb_wait_until 5 no_rules || nbctl unset "$rt" >/dev/null 2>&1 || :
         done
 done
