@@ -292,6 +292,10 @@ int manager_bpf_load(Manager *m) {
 	 * as it may have run), then afresh: maps of another version, or a
 	 * kernel that refuses the accounting. */
 	bool adopt = pins_adoptable(m);
+	/* Whether the accounting tells our namespace's sockets apart
+	 * (nb_acct_managed()): a kernel whose cgroup_skb programs lack
+	 * bpf_get_netns_cookie() gets it without, rather than none. */
+	uint64_t netns_cookie = own_netns_cookie();
 	r = -ENOENT;
 	for (int attempt = adopt ? 0 : 2;; attempt++) {
 		bool account = !m->no_accounting && attempt % 2 == 0, adopting = attempt < 2;
@@ -309,7 +313,7 @@ int manager_bpf_load(Manager *m) {
 			return log_error_errno(negative_errno(), "Failed to open the BPF object: %m");
 		m->skel = skel;
 		skel->rodata->nb_account = account;
-		skel->rodata->nb_netns_cookie = own_netns_cookie();
+		skel->rodata->nb_netns_cookie = account ? netns_cookie : 0;
 		if (!account)
 			(void)bpf_map__set_max_entries(skel->maps.acct, 1);
 		m->adopted = adopting && maps_adopt(m, skel);
@@ -326,11 +330,18 @@ int manager_bpf_load(Manager *m) {
 			m->accounting = account;
 			break;
 		}
+		netbump_bpf__destroy(skel);
+		m->skel = NULL;
+		if (account && netns_cookie) {
+			log_full_errno(LOG_NOTICE, r, "The kernel refused the accounting by network namespace (%m); "
+				       "netbumpctl top may count sockets of other namespaces twice or not at all.");
+			netns_cookie = 0;
+			attempt--; /* the same, without */
+			continue;
+		}
 		if (account && attempt % 2 == 0)
 			log_full_errno(LOG_NOTICE, r, "The kernel refused the per-process accounting (%m); loading without it: "
 				       "netbumpctl top will show the rules only.");
-		netbump_bpf__destroy(skel);
-		m->skel = NULL;
 	}
 	log_debug("Per-process accounting %s.", m->accounting ? "on" : "off");
 
