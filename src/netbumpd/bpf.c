@@ -102,8 +102,10 @@ static void pin_dir_prepare(Manager *m) {
 	if (!m->state_dir)
 		return;
 	if (is_bpffs("/sys/fs/bpf")) {
-		/* Named after the state directory, '/' as '-': the pins of
-		 * the netbumpd that uses it ("/sys/fs/bpf/netbump-run-netbump"). */
+		/* Named after the state directory, '/' as '-' and '.' as '_'
+		 * (a bpffs refuses names with a dot: bpf_lookup(),
+		 * kernel/bpf/inode.c): the pins of the netbumpd that uses it
+		 * ("/sys/fs/bpf/netbump-run-netbump"). */
 		_cleanup_free_ char *real = realpath(m->state_dir, NULL);
 		const char *d = real ?: m->state_dir;
 		if (asprintf(&m->pin_dir, "/sys/fs/bpf/netbump%s", d) < 0) {
@@ -113,13 +115,15 @@ static void pin_dir_prepare(Manager *m) {
 		for (char *c = m->pin_dir + strlen("/sys/fs/bpf/"); *c; c++)
 			if (*c == '/')
 				*c = '-';
-		if (mkdir(m->pin_dir, 0700) < 0 && errno != EEXIST) {
-			log_full_errno(LOG_NOTICE, errno, "Cannot make %s (%m): a crash will leave traffic unshaped until the next start.",
-					 m->pin_dir);
-			free(m->pin_dir);
-			m->pin_dir = NULL;
-		}
-		return;
+			else if (*c == '.')
+				*c = '_';
+		if (mkdir(m->pin_dir, 0700) >= 0 || errno == EEXIST)
+			return;
+		/* A bpffs of our own in the state directory, as without one
+		 * at /sys/fs/bpf. */
+		log_full_errno(LOG_NOTICE, errno, "Cannot make %s (%m); pinning in the state directory instead.", m->pin_dir);
+		free(m->pin_dir);
+		m->pin_dir = NULL;
 	}
 	if (asprintf(&m->pin_dir, "%s/bpf", m->state_dir) < 0) {
 		m->pin_dir = NULL;

@@ -892,11 +892,11 @@ _nb_teardown() {
         done
 
         # a netbumpd killed and not started again leaves its pins: in /sys/fs/bpf where that is a
-        # bpffs (named after the state directory, '/' as '-'), else in a bpffs it mounted in its
-        # state directory
+        # bpffs (named after the state directory, '/' as '-', '.' as '_'), else in a bpffs it
+        # mounted in its state directory
         if [[ -n $NB_STATE ]]; then
                 local pins
-                pins=/sys/fs/bpf/netbump$(realpath -m "$NB_STATE" | tr / -)
+                pins=/sys/fs/bpf/netbump$(realpath -m "$NB_STATE" | tr /. -_)
                 [[ -d $pins ]] && rm -rf "$pins"
         fi
         if [[ -n $NB_TMP && -d $NB_TMP ]]; then

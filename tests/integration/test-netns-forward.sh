@@ -293,7 +293,7 @@ nb_wait_complete "$target"
 # go on classifying while no daemon runs; the restart takes them over in place (still one per
 # shaped interface, and the class carries the limit across the restart)
 cls=$(nbctl --json list | jq -r '.rules[0].class')
-pins=/sys/fs/bpf/netbump$(realpath -m "$NB_STATE" | tr / -)
+pins=/sys/fs/bpf/netbump$(realpath -m "$NB_STATE" | tr /. -_)
 [[ -d $pins ]] || pins=$NB_STATE/bpf
 fwd_pins() { [[ $(find "$pins" -name 'link_fwd_egress_*' | wc -l) -eq $1 ]]; }
 assert_true "the nb_fwd_egress links are pinned (one per shaped interface) in $pins" fwd_pins 2
