@@ -123,6 +123,9 @@ volatile __u64 nb_events_lost;
  * netbump.h): with false, every branch on it is dead code the verifier
  * removes. */
 const volatile bool nb_account = true;
+/* The cookie of netbumpd's network namespace (SO_NETNS_COOKIE), set before
+ * load; 0: not known (a kernel before 5.14), and not checked. */
+const volatile __u64 nb_netns_cookie = 0;
 
 /* The generation a tag classified now must carry. Read it before the rule
  * lookups: a racing update then leaves the tag stale, never wrongly fresh. */
@@ -269,6 +272,22 @@ static __always_inline __u32 nb_l3l4_len(struct __sk_buff *skb, __u32 off)
 	return l3;
 }
 
+/*
+ * Whether a socket's packet through ifindex is to be counted by the cgroup
+ * programs: the interface is one netbumpd shapes. An ifindex names a device
+ * of the socket's own namespace, so for a socket of another namespace (a
+ * container's, whose host0 may well have the number of a shaped interface
+ * here) it never is: that traffic is counted where it crosses a shaped
+ * interface, forwarded (nb_fwd_egress, nb_ingress). The caller caches the
+ * answer in the tag.
+ */
+static __always_inline bool nb_acct_managed(struct __sk_buff *skb, __u32 ifindex)
+{
+	if (nb_netns_cookie && bpf_get_netns_cookie(skb) != nb_netns_cookie)
+		return false;
+	return bpf_map_lookup_elem(&ifaces, &ifindex) != NULL;
+}
+
 /* Segments on the wire: a GSO/GRO packet stands for gso_segs of them. */
 static __always_inline __u32 nb_segs(struct __sk_buff *skb)
 {
@@ -323,6 +342,17 @@ static __always_inline void nb_acct_add_key(const struct nb_acct_key *key, __u64
 		v->up_bytes += bytes;
 		v->up_packets += packets;
 	}
+}
+
+/* A frame at tc (skb->len from the Ethernet header on), for key. */
+static __always_inline void nb_acct_add_frame(struct __sk_buff *skb, const struct nb_acct_key *key, bool down)
+{
+	__u32 segs = nb_segs(skb);
+	__u64 bytes = skb->len;
+
+	if (segs > 1)
+		bytes += (__u64)(segs - 1) * (ETH_HLEN + nb_l3l4_len(skb, ETH_HLEN));
+	nb_acct_add_key(key, bytes, segs, down);
 }
 
 static __always_inline void nb_acct_add(const struct nb_sk_tag *tag, __u64 bytes, __u32 packets, bool down)
@@ -664,7 +694,7 @@ int nb_egress(struct __sk_buff *skb)
 		__u32 ifindex = skb->ifindex;
 
 		if (tag->acct_ifindex != ifindex) {
-			tag->acct_managed = bpf_map_lookup_elem(&ifaces, &ifindex) != NULL;
+			tag->acct_managed = nb_acct_managed(skb, ifindex);
 			tag->acct_ifindex = ifindex;
 		}
 		if (tag->acct_managed) {
@@ -770,7 +800,7 @@ int nb_ingress(struct __sk_buff *skb)
 	struct nb_pkt p = {};
 	__u32 ifindex = skb->ifindex;
 	__be16 h_proto = skb->protocol;
-	bool found = false;
+	bool found = false, forwarded = false;
 	int r;
 
 	/* Only managed interfaces have an IFB to redirect to. */
@@ -801,7 +831,7 @@ int nb_ingress(struct __sk_buff *skb)
 		found = nb_sock_owner(skb, &p, &own, BPF_F_CURRENT_NETNS, false);
 		/* Forwarded to a socket of another network namespace. */
 		if (!found)
-			found = nb_netns_down_owner(skb, &p, &own);
+			forwarded = found = nb_netns_down_owner(skb, &p, &own);
 	} else {
 		/* An echo reply to the socket that sent the request, else the
 		 * last socket that sent this protocol to this peer. */
@@ -821,6 +851,12 @@ int nb_ingress(struct __sk_buff *skb)
 	/* A scoped deny (scope.bpf.h): the socket's remote is refused. */
 	if (own.cls.flags & NB_F_DENY)
 		return TC_ACT_SHOT;
+	/* A download for another namespace's socket: nb_ingress_acct does not
+	 * count it there (nb_acct_managed()), so it is counted here, as it
+	 * comes in (before the IFB's classes, as uploads are counted before
+	 * the interface's). */
+	if (nb_account && forwarded)
+		nb_acct_add_frame(skb, &own.acct, true);
 
 	if (p.frag == NB_FRAG_FIRST) {
 		/* For the datagram's later fragments, and for those of the next
@@ -872,7 +908,7 @@ int nb_ingress_acct(struct __sk_buff *skb)
 	if (tag->gen != gen)
 		nb_tag_classify(tag, gen);
 	if (tag->acct_ifindex != ifindex) {
-		tag->acct_managed = bpf_map_lookup_elem(&ifaces, &ifindex) != NULL;
+		tag->acct_managed = nb_acct_managed(skb, ifindex);
 		tag->acct_ifindex = ifindex;
 	}
 	if (!tag->acct_managed)

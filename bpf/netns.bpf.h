@@ -143,6 +143,10 @@ int nb_fwd_egress(struct __sk_buff *skb)
 		p.key.id = 0;
 		bpf_map_update_elem(&flows, &p.key, &own, BPF_ANY);
 	}
+	/* The sender's upload counters (netbumpctl top): nb_egress did not
+	 * count it in its own namespace (nb_acct_managed()). */
+	if (nb_account)
+		nb_acct_add_frame(skb, &own.acct, false);
 	/* skb->len: the frame, Ethernet header included. */
 	if (nb_class_applies(&own.cls, NB_F_UP))
 		skb->priority = NB_CLASSID(

@@ -269,6 +269,15 @@ struct nb_event {
  * cgroup root, or not found on ingress) is not looked at. User space sums
  * the per-CPU values.
  *
+ * Sockets of other network namespaces (containers routed through the
+ * daemon's): an ifindex there names a device of their namespace, so the
+ * cgroup programs count only sockets of the daemon's namespace
+ * (nb_netns_cookie, SO_NETNS_COOKIE). Their traffic is counted where it
+ * crosses a shaped interface, forwarded: uploads by nb_fwd_egress,
+ * downloads by nb_ingress when it finds the socket through the FIB (as they
+ * come in, before the IFB's classes: what a download limit drops is
+ * counted there).
+ *
  * Bytes are counted as tc counts them at the link layer, so that they
  * compare with the rule's HTB class counters: the packet with a 14-byte
  * Ethernet header (both programs see it from the network header on; a

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -8,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
 #include <unistd.h>
@@ -44,12 +46,15 @@ static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list 
  * The maps and the cgroup links are pinned in a bpffs: /sys/fs/bpf where
  * the host has it (one directory per netbumpd, named after its state
  * directory), else a bpffs netbumpd mounts in its state directory. A
- * SIGKILLed run so leaves its programs attached and classifying, against
+ * SIGKILLed run so leaves its programs attached and classifying (the tcx
+ * links of nb_fwd_egress too, netns.c), against
  * the same maps, until the next start takes them over: it loads its
  * programs on the pinned maps, swaps them into the pinned links (and the
  * ingress filters, iface.c), and finds the classes and entries as the
  * killed run left them. A clean stop removes the pins, and the links go. */
 #define BPF_FS_MAGIC_ 0xcafe4a11
+/* include/uapi/asm-generic/socket.h, 5.14; the system's headers may predate it. */
+#define NB_SO_NETNS_COOKIE 71
 
 /* The pinned maps ("bss": the rule generation) and links. frags and flows
  * are not among them: they remember the owners of datagrams in flight and of
@@ -156,12 +161,22 @@ static void pins_remove(Manager *m) {
 		if (p)
 			(void)unlink(p);
 	}
+	/* netns.c's, one per interface: link_fwd_egress_IFINDEX */
+	DIR *d = opendir(m->pin_dir);
+	if (d) {
+		struct dirent *de;
+		while ((de = readdir(d)))
+			if (strncmp(de->d_name, "link_fwd_egress_", strlen("link_fwd_egress_")) == 0)
+				(void)unlinkat(dirfd(d), de->d_name, 0);
+		closedir(d);
+	}
 }
 
 /* Whether the pins of a killed run are all there, and its programs are
  * attached where ours would be (the same cgroup root): a state to take
  * over. Anything less is removed (its links go with the pins) and the start
- * is afresh. */
+ * is afresh. The tcx links of nb_fwd_egress (netns.c) are taken over, or
+ * removed, interface by interface when the interfaces are set up. */
 static bool pins_adoptable(Manager *m) {
 	struct bpf_link_info info = {};
 	uint32_t len = sizeof(info);
@@ -260,6 +275,19 @@ struct bpf_link *manager_bpf_link_attach(Manager *m, struct bpf_program *prog, i
 	return l;
 }
 
+/* The cookie of the network namespace we run in (SO_NETNS_COOKIE, Linux
+ * 5.14): the accounting tells our sockets from those of other namespaces by
+ * it (nb_acct_managed()). 0 where the kernel cannot say. */
+static uint64_t own_netns_cookie(void) {
+	_cleanup_close_ int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	uint64_t cookie = 0;
+	socklen_t len = sizeof(cookie);
+
+	if (fd < 0 || getsockopt(fd, SOL_SOCKET, NB_SO_NETNS_COOKIE, &cookie, &len) < 0)
+		return 0;
+	return cookie;
+}
+
 int manager_bpf_load(Manager *m) {
 	_cleanup_close_ int cgfd = -1;
 	struct netbump_bpf *skel;
@@ -276,6 +304,10 @@ int manager_bpf_load(Manager *m) {
 	 * as it may have run), then afresh: maps of another version, or a
 	 * kernel that refuses the accounting. */
 	bool adopt = pins_adoptable(m);
+	/* Whether the accounting tells our namespace's sockets apart
+	 * (nb_acct_managed()): a kernel whose cgroup_skb programs lack
+	 * bpf_get_netns_cookie() gets it without, rather than none. */
+	uint64_t netns_cookie = own_netns_cookie();
 	r = -ENOENT;
 	for (int attempt = adopt ? 0 : 2;; attempt++) {
 		bool account = !m->no_accounting && attempt % 2 == 0, adopting = attempt < 2;
@@ -293,6 +325,7 @@ int manager_bpf_load(Manager *m) {
 			return log_error_errno(negative_errno(), "Failed to open the BPF object: %m");
 		m->skel = skel;
 		skel->rodata->nb_account = account;
+		skel->rodata->nb_netns_cookie = account ? netns_cookie : 0;
 		if (!account)
 			(void)bpf_map__set_max_entries(skel->maps.acct, 1);
 		m->adopted = adopting && maps_adopt(m, skel);
@@ -309,11 +342,18 @@ int manager_bpf_load(Manager *m) {
 			m->accounting = account;
 			break;
 		}
+		netbump_bpf__destroy(skel);
+		m->skel = NULL;
+		if (account && netns_cookie) {
+			log_full_errno(LOG_NOTICE, r, "The kernel refused the accounting by network namespace (%m); "
+				       "netbumpctl top may count sockets of other namespaces twice or not at all.");
+			netns_cookie = 0;
+			attempt--; /* the same, without */
+			continue;
+		}
 		if (account && attempt % 2 == 0)
 			log_full_errno(LOG_NOTICE, r, "The kernel refused the per-process accounting (%m); loading without it: "
 				       "netbumpctl top will show the rules only.");
-		netbump_bpf__destroy(skel);
-		m->skel = NULL;
 	}
 	log_debug("Per-process accounting %s.", m->accounting ? "on" : "off");
 

@@ -10,6 +10,7 @@
 #include "macro.h"
 #include "process.h"
 #include "sock-diag.h"
+#include "sock-find.h"
 
 static int sock_resolve(Manager *m, Rule *rule, const char **ret_error, char **ret_reason) {
 	_cleanup_free_ char *path = NULL;
@@ -26,9 +27,28 @@ static int sock_resolve(Manager *m, Rule *rule, const char **ret_error, char **r
 		if (r != -EAGAIN)
 			break;
 	}
+	/* Not in netbumpd's network namespace (or in no hash table): through
+	 * a descriptor of a process that holds it (sock-find.h). */
+	if (r == -ENOENT) {
+		r = sock_find_inode(m, rule->target.inode, rule->target.pid, rule->target.fd, &si);
+		if (r >= 0)
+			log_debug("%s: found through a process's descriptor (another network namespace, or unbound).",
+				  rule->name);
+		else if (r == -EACCES || r == -EPERM)
+			return rule_fail(ret_error, ret_reason, E_FAILED, r,
+					 "no TCP or UDP socket with inode %llu in netbumpd's network namespace, and the "
+					 "processes of others cannot be searched for it (CAP_SYS_PTRACE missing?)",
+					 (unsigned long long)rule->target.inode);
+		else if (r == -EPROTONOSUPPORT)
+			return rule_fail(ret_error, ret_reason, E_NOTFOUND, r,
+					 "socket %llu is not a TCP or UDP socket",
+					 (unsigned long long)rule->target.inode);
+		else
+			r = -ENOENT;
+	}
 	if (r == -ENOENT)
 		return rule_fail(ret_error, ret_reason, E_NOTFOUND, r,
-				 "no TCP or UDP socket with inode %llu in netbumpd's network namespace",
+				 "no TCP or UDP socket with inode %llu in any network namespace",
 				 (unsigned long long)rule->target.inode);
 	if (r < 0)
 		return rule_fail(ret_error, ret_reason, E_FAILED, r, "cannot look up socket %llu: %s",

@@ -4,15 +4,20 @@
  *   - a netns_links entry (ifindex -> peer netns id) for every link whose
  *     peer is in another namespace: nothing is attached there;
  *   - nb_fwd_egress at tcx egress of every interface iface.c shapes: a
- *     tcx bpf_link (kernel 6.6) held by its file descriptor only, so a
- *     stop or a kill takes it away with nothing left on any interface,
- *     and a restart attaches it anew.
- * The netns_links map is not pinned: a killed run's programs keep theirs
- * until the restart replaces them, and the restart fills its own.
+ *     tcx bpf_link (kernel 6.6) pinned beside the cgroup links (bpf.c) as
+ *     link_fwd_egress_IFINDEX, so a SIGKILLed run's program goes on
+ *     classifying uploads of other namespaces until the next start swaps
+ *     its own in (bpf_link_update: no moment without one); a stop unpins
+ *     and closes it, and it goes.
+ * The netns_links map is not pinned: a killed run's program keeps its own
+ * (the link holds the program, the program the map) until the restart
+ * replaces the program, and the restart fills its own map first.
  */
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <dirent.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +30,10 @@
 /* enum bpf_attach_type value of tcx egress (include/uapi/linux/bpf.h,
  * 6.6): the system's headers may predate it, libbpf passes it through. */
 #define NB_TCX_EGRESS 47
+/* enum bpf_link_type value of a tcx link (likewise). */
+#define NB_LINK_TYPE_TCX 11
+/* The pin of an interface's nb_fwd_egress link: PREFIX + ifindex. */
+#define FWD_PIN_PREFIX "link_fwd_egress_"
 
 typedef struct NsAttach {
 	uint32_t ifindex;
@@ -49,25 +58,111 @@ static NsAttach *find(NsAttach *l, uint32_t ifindex) {
 	return NULL;
 }
 
+static char *fwd_pin_path(Manager *m, uint32_t ifindex) {
+	char *p = NULL;
+	if (!m->pin_dir || asprintf(&p, "%s/" FWD_PIN_PREFIX "%" PRIu32, m->pin_dir, ifindex) < 0)
+		return NULL;
+	return p;
+}
+
 static void detach(Manager *m, NsAttach *a) {
-	if (a->fd >= 0)
+	if (a->fd >= 0) {
+		/* Unpinned first: the link goes with its last reference. */
+		_cleanup_free_ char *p = fwd_pin_path(m, a->ifindex);
+		if (p)
+			(void)unlink(p);
 		close(a->fd);
+	}
 	a->fd = -1;
 	if (a->nsid >= 0 && m->skel)
 		(void)bpf_map__delete_elem(m->skel->maps.netns_links, &a->ifindex, sizeof(a->ifindex), 0);
 }
 
-static void attach(Manager *m, NsAttach *a, struct bpf_program *prog) {
-	int fd = bpf_link_create(bpf_program__fd(prog), (int)a->ifindex, NB_TCX_EGRESS, NULL);
+/* The tcx link a killed run pinned for this interface, now running prog:
+ * its descriptor, or -errno (none, not a tcx link there, or the swap
+ * failed: the caller attaches anew). */
+static int take_over(Manager *m, const char *pin, uint32_t ifindex, struct bpf_program *prog) {
+	struct bpf_link_info info = {};
+	uint32_t len = sizeof(info);
+	_cleanup_close_ int fd = -1;
 
+	if (!m->adopted)
+		return -ENOENT;
+	fd = bpf_obj_get(pin);
+	if (fd < 0)
+		return negative_errno();
+	/* The ifindex is the first field of tcx's part of the union, as of
+	 * xdp's, which the system's headers name. */
+	if (bpf_obj_get_info_by_fd(fd, &info, &len) < 0)
+		return negative_errno();
+	if (info.type != NB_LINK_TYPE_TCX || info.xdp.ifindex != ifindex)
+		return -ESTALE;
+	if (bpf_link_update(fd, bpf_program__fd(prog), NULL) < 0)
+		return negative_errno();
+	return TAKE_FD(fd);
+}
+
+static void attach(Manager *m, NsAttach *a, struct bpf_program *prog) {
+	_cleanup_free_ char *pin = fwd_pin_path(m, a->ifindex);
+	int fd = pin ? take_over(m, pin, a->ifindex, prog) : -ENOENT;
+
+	if (fd >= 0) {
+		log_debug("Took over %s's %s link of a previous run.", a->name, bpf_program__name(prog));
+		a->fd = fd;
+		a->why[0] = '\0';
+		return;
+	}
+	if (fd != -ENOENT)
+		log_full_errno(LOG_NOTICE, fd, "Cannot take over %s's %s link of a previous run (%m); attaching anew.",
+			       a->name, bpf_program__name(prog));
+	/* A killed run's link that could not be taken over stays until the
+	 * new one is there (two programs that agree for a moment), then
+	 * goes with its pin. */
+	fd = bpf_link_create(bpf_program__fd(prog), (int)a->ifindex, NB_TCX_EGRESS, NULL);
 	if (fd < 0) {
 		snprintf(a->why, sizeof(a->why), "cannot attach to %s (tcx, kernel 6.6): %s", a->name, strerror(-fd));
 		log_warning_errno(fd, "Failed to attach %s to %s: %m; traffic of other network namespaces through it is not shaped.",
 				  bpf_program__name(prog), a->name);
+		if (pin)
+			(void)unlink(pin);
 		return;
 	}
 	a->fd = fd;
 	a->why[0] = '\0';
+	if (pin) {
+		(void)unlink(pin);
+		if (bpf_obj_pin(fd, pin) < 0)
+			log_full_errno(LOG_NOTICE, negative_errno(),
+				       "Failed to pin %s (%m): a crash will leave uploads of other network namespaces through %s unshaped until the next start.",
+				       pin, a->name);
+	}
+}
+
+/* Pins of nb_fwd_egress links on interfaces not shaped now (a killed
+ * run's, on an interface this run leaves alone or that is gone): removed,
+ * and their links go. */
+static void pins_sweep(Manager *m, NsAttach *egress) {
+	DIR *d = m->pin_dir ? opendir(m->pin_dir) : NULL;
+	struct dirent *de;
+
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		const char *n = de->d_name;
+		char *end;
+		unsigned long ifindex;
+		NsAttach *a;
+
+		if (strncmp(n, FWD_PIN_PREFIX, strlen(FWD_PIN_PREFIX)) != 0)
+			continue;
+		errno = 0;
+		ifindex = strtoul(n + strlen(FWD_PIN_PREFIX), &end, 10);
+		a = errno == 0 && *end == '\0' && ifindex <= UINT32_MAX ? find(egress, (uint32_t)ifindex) : NULL;
+		if (a && a->fd >= 0)
+			continue;
+		(void)unlinkat(dirfd(d), n, 0);
+	}
+	closedir(d);
 }
 
 static NsAttach *attach_new(NsAttach **list, uint32_t ifindex, const char *name, int32_t nsid) {
@@ -197,6 +292,7 @@ void netns_sync(Manager *m) {
 		attach(m, a, m->skel->progs.nb_fwd_egress);
 	}
 	sweep(m, &s->egress);
+	pins_sweep(m, s->egress);
 	/* What netns_paths() says may differ now: paths.c looks again. */
 	m->netns_gen++;
 }

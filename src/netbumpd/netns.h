@@ -17,7 +17,7 @@
  * after every link notification and after a resync. Safe to call often
  * (one link dump). */
 void netns_sync(Manager *m);
-/* Detaches everything (the tcx links go with their descriptors). */
+/* Detaches everything: unpins and closes the tcx links, which go. */
 void netns_stop(Manager *m);
 
 /* One path from another namespace into this one, as netns_paths() says it. */

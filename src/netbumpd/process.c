@@ -14,6 +14,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +34,7 @@
 #include "ramp.h"
 #include "rule.h"
 #include "sock-diag.h"
+#include "sock-find.h"
 #include "state.h"
 #include "unit.h"
 
@@ -194,6 +196,7 @@ int pid_rule_prepare(Manager *m, Rule *rule, const char **ret_reason) {
 
 typedef struct InodeSet {
 	uint64_t *v;
+	bool *seen; /* v[k] was among sock_diag's sockets */
 	size_t n;
 	Rule *rule;
 	Manager *m;
@@ -216,8 +219,11 @@ static int mirror_cb(const struct sock_info *s, void *userdata) {
 	Rule *rule = set->rule;
 	uint64_t *n;
 
-	if (!bsearch(&s->inode, set->v, set->n, sizeof(uint64_t), cmp_u64))
+	const uint64_t *at = bsearch(&s->inode, set->v, set->n, sizeof(uint64_t), cmp_u64);
+
+	if (!at)
 		return 0;
+	set->seen[at - set->v] = true;
 	for (size_t k = 0; k < rule->n_cookies; k++)
 		if (rule->cookies[k] == s->cookie)
 			return 0;
@@ -292,6 +298,38 @@ int pid_rule_collect(Manager *m, Rule *rule, const char **ret_reason) {
 		}
 	}
 	return 0;
+}
+
+/* The moved processes' sockets sock_diag did not show: those of another
+ * network namespace (inet_diag dumps netbumpd's only) and those in no hash
+ * table. Each is taken through its descriptor (sock-find.h); sockets that
+ * are not TCP or UDP (Unix, netlink) are among them and are passed over. */
+static void mirror_unseen(Manager *m, Rule *rule, InodeSet *set) {
+	bool any = false;
+
+	for (size_t k = 0; k < set->n && !any; k++)
+		any = !set->seen[k];
+	for (size_t p = 0; any && p < rule->n_moved; p++) {
+		_cleanup_free_ ProcSocketFd *fds = NULL;
+		size_t n = 0;
+
+		if (proc_socket_fds(rule->moved[p].pid, &fds, &n) < 0)
+			continue;
+		for (size_t k = 0; k < n; k++) {
+			const uint64_t *at = bsearch(&fds[k].inode, set->v, set->n, sizeof(uint64_t), cmp_u64);
+			struct sock_info si;
+
+			if (!at || set->seen[at - set->v])
+				continue;
+			set->seen[at - set->v] = true;
+			if (sock_find_fd(m, rule->moved[p].pid, fds[k].fd, &si) < 0 || si.inode != *at)
+				continue;
+			if (mirror_cb(&si, set) < 0)
+				return;
+			log_debug("%s: socket %" PRIu64 " of process %d mirrored through its descriptor %d.", rule->name,
+				  si.inode, (int)rule->moved[p].pid, fds[k].fd);
+		}
+	}
 }
 
 int pid_rule_attach(Manager *m, Rule *rule, const char **ret_reason) {
@@ -371,6 +409,11 @@ int pid_rule_attach(Manager *m, Rule *rule, const char **ret_reason) {
 
 	if (set.n > 0) {
 		qsort(set.v, set.n, sizeof(uint64_t), cmp_u64);
+		set.seen = calloc(set.n, sizeof(bool));
+		if (!set.seen) {
+			free(set.v);
+			return -ENOMEM;
+		}
 		if (!m->diag)
 			r = sock_diag_open(&m->diag);
 		else
@@ -384,10 +427,13 @@ int pid_rule_attach(Manager *m, Rule *rule, const char **ret_reason) {
 			log_struct_errno(LOG_WARNING, r, RULE_FIELDS(rule),
 					 "Failed to list the sockets of %s; its existing sockets stay unlimited: %m",
 					 rule->name);
+		else
+			mirror_unseen(m, rule, &set);
 		(void)ramp_prepare(m, rule);
 		pid_rule_sync_cookies(m, rule);
 	}
 	free(set.v);
+	free(set.seen);
 	log_struct(LOG_INFO, RULE_FIELDS(rule), "%s: moved %zu process(es) into %s, %zu existing socket(s) mirrored.",
 		   rule->name, rule->n_moved, rule->cgroup_abs, rule->n_cookies);
 	return 0;

@@ -342,6 +342,119 @@ int proc_fd_socket_inode(pid_t pid, int fd, uint64_t *ret) {
 	return 0;
 }
 
+int proc_socket_fds(pid_t pid, ProcSocketFd **ret, size_t *ret_n) {
+	_cleanup_close_ int pfd = -1;
+	_cleanup_(closedirp) DIR *dir = NULL;
+	_cleanup_free_ ProcSocketFd *v = NULL;
+	size_t n = 0, cap = 0;
+	int fd, r;
+
+	if (!ret || !ret_n)
+		return -EINVAL;
+	pfd = proc_open_pid(pid);
+	if (pfd < 0)
+		return pfd;
+	fd = openat(pfd, "fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 && errno == EACCES && proc_is_zombie(pfd)) {
+		*ret = NULL;
+		*ret_n = 0;
+		return 0;
+	}
+	if (fd < 0)
+		return proc_negative_errno();
+	dir = fdopendir(fd);
+	if (!dir) {
+		r = negative_errno();
+		close(fd);
+		return r;
+	}
+	for (;;) {
+		struct dirent *de;
+		uint64_t inode, num;
+		const char *end;
+
+		errno = 0;
+		de = readdir(dir);
+		if (!de) {
+			if (errno != 0)
+				return proc_negative_errno();
+			break;
+		}
+		if (de->d_name[0] == '.')
+			continue;
+		if (parse_decimal(de->d_name, INT_MAX, &end, &num) < 0 || *end != '\0')
+			continue;
+		r = read_socket_link(dirfd(dir), de->d_name, &inode);
+		if (r == -ENOTSOCK || r == -ENOENT)
+			continue;
+		if (r < 0)
+			return r;
+		if (n == cap) {
+			size_t c = cap ? cap * 2 : 16;
+			ProcSocketFd *p = reallocarray(v, c, sizeof(*v));
+
+			if (!p)
+				return -ENOMEM;
+			v = p;
+			cap = c;
+		}
+		v[n++] = (ProcSocketFd){ .fd = (int) num, .inode = inode };
+	}
+	*ret = n > 0 ? TAKE_PTR(v) : NULL;
+	*ret_n = n;
+	return 0;
+}
+
+int proc_fd_of_socket(pid_t pid, uint64_t inode, int *ret_fd) {
+	_cleanup_free_ ProcSocketFd *v = NULL;
+	size_t n = 0;
+	int r;
+
+	if (!ret_fd || inode == 0)
+		return -EINVAL;
+	r = proc_socket_fds(pid, &v, &n);
+	if (r < 0)
+		return r;
+	for (size_t k = 0; k < n; k++)
+		if (v[k].inode == inode) {
+			*ret_fd = v[k].fd;
+			return 0;
+		}
+	return -ENOENT;
+}
+
+int proc_find_socket(uint64_t inode, pid_t *ret_pid, int *ret_fd) {
+	_cleanup_(closedirp) DIR *dir = NULL;
+	int denied = 0;
+
+	if (!ret_pid || !ret_fd || inode == 0)
+		return -EINVAL;
+	dir = opendir("/proc");
+	if (!dir)
+		return negative_errno();
+	for (;;) {
+		struct dirent *de;
+		const char *end;
+		uint64_t pid;
+		int fd, r;
+
+		errno = 0;
+		de = readdir(dir);
+		if (!de)
+			return errno != 0 ? negative_errno() : denied ? denied : -ENOENT;
+		if (parse_decimal(de->d_name, INT_MAX, &end, &pid) < 0 || *end != '\0' || pid == 0)
+			continue;
+		r = proc_fd_of_socket((pid_t) pid, inode, &fd);
+		if (r == -EACCES || r == -EPERM)
+			denied = r;
+		if (r < 0)
+			continue;
+		*ret_pid = (pid_t) pid;
+		*ret_fd = fd;
+		return 0;
+	}
+}
+
 /* ---- stat and status ---- */
 
 int proc_get_ppid(pid_t pid, pid_t *ret) {

@@ -27,6 +27,26 @@ int proc_socket_inodes(pid_t pid, uint64_t **ret, size_t *ret_n);
  * a socket, -EBADF if it is not open. */
 int proc_fd_socket_inode(pid_t pid, int fd, uint64_t *ret);
 
+/* One open fd of a process that is a socket, and the socket's inode. */
+typedef struct ProcSocketFd {
+	int fd;
+	uint64_t inode;
+} ProcSocketFd;
+
+/* Every fd of a process that is a socket, in /proc/PID/fd's order (a socket
+ * held by several fds appears once per fd); a zombie has none. */
+int proc_socket_fds(pid_t pid, ProcSocketFd **ret, size_t *ret_n);
+
+/* The fd of a process that holds the socket with that inode (one of them,
+ * when several do): -ENOENT when none does. */
+int proc_fd_of_socket(pid_t pid, uint64_t inode, int *ret_fd);
+
+/* A process and fd that hold the socket with that inode, found by reading
+ * every /proc/N/fd: -ENOENT when no process shows it, or -EACCES when some
+ * could not be read and none of the others showed it. As costly as a
+ * look at every open file of the machine: a last resort. */
+int proc_find_socket(uint64_t inode, pid_t *ret_pid, int *ret_fd);
+
 /* pid and all of its descendants alive now, pid first, then breadth first.
  * Read from /proc/PID/task/TID/children (CONFIG_PROC_CHILDREN), else from
  * the ppid of every /proc/N/stat. Processes fork and exit while we read, so
