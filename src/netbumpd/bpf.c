@@ -15,6 +15,7 @@
 #include "access.h"
 #include "bpf.h"
 #include "cgroup-util.h"
+#include "conntrack.h"
 #include "iface.h"
 #include "log.h"
 #include "manager.h"
@@ -264,6 +265,11 @@ int manager_bpf_load(Manager *m) {
 	 * as it may have run), then afresh: maps of another version, or a
 	 * kernel that refuses the accounting. */
 	bool adopt = pins_adoptable(m);
+	/* Masqueraded traffic of other namespaces needs the conntrack kfuncs;
+	 * without them the programs load with that part left out (nb_ct). */
+	free(m->ct_why);
+	m->ct_why = NULL;
+	bool ct = ct_kfunc_probe(&m->ct_why) > 0;
 	r = -ENOENT;
 	for (int attempt = adopt ? 0 : 2;; attempt++) {
 		bool account = !m->no_accounting && attempt % 2 == 0, adopting = attempt < 2;
@@ -281,6 +287,7 @@ int manager_bpf_load(Manager *m) {
 			return log_error_errno(negative_errno(), "Failed to open the BPF object: %m");
 		m->skel = skel;
 		skel->rodata->nb_account = account;
+		skel->rodata->nb_ct = ct;
 		if (!account)
 			(void)bpf_map__set_max_entries(skel->maps.acct, 1);
 		m->adopted = adopting && maps_adopt(m, skel);
@@ -295,7 +302,20 @@ int manager_bpf_load(Manager *m) {
 		r = netbump_bpf__load(skel);
 		if (r >= 0) {
 			m->accounting = account;
+			m->ct_lookup = ct;
 			break;
+		}
+		if (ct) {
+			/* Once more, the same way but without the conntrack lookups. */
+			log_full_errno(LOG_NOTICE, r, "The kernel refused the conntrack lookups (%m); loading without "
+				       "them: traffic of other namespaces behind NAT will not be shaped.");
+			free(m->ct_why);
+			m->ct_why = strdup("the kernel refused the BPF programs' conntrack lookups");
+			ct = false;
+			netbump_bpf__destroy(skel);
+			m->skel = NULL;
+			attempt--;
+			continue;
 		}
 		if (account && attempt % 2 == 0)
 			log_full_errno(LOG_NOTICE, r, "The kernel refused the per-process accounting (%m); loading without it: "
@@ -304,6 +324,10 @@ int manager_bpf_load(Manager *m) {
 		m->skel = NULL;
 	}
 	log_debug("Per-process accounting %s.", m->accounting ? "on" : "off");
+	if (m->ct_lookup)
+		log_debug("Masqueraded traffic of other namespaces is looked up in conntrack.");
+	else
+		log_debug("No conntrack lookups: %s.", m->ct_why ?: "?");
 
 	if (m->adopted)
 		log_info("Taking over the BPF maps and programs of a previous run.");
