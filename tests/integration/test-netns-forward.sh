@@ -175,17 +175,7 @@ done
 
 # 5. behind NAT: ns a masquerades ns c towards ns b, which has no route back to ns c (so nothing
 # gets through untranslated); conntrack gives the sockets' tuples
-nsenter --net="$NB_NETNS_A" nft -f - <<EOF
-table inet nbt_nat {
-        chain post {
-                type nat hook postrouting priority srcnat; policy accept;
-                oifname "$NB_IF_A" ip saddr $NSL_C4 masquerade
-                oifname "$NB_IF_A" ip6 saddr $NSL_C6 masquerade
-        }
-}
-EOF
-ip -n "$NB_NS_B" route del 198.19.0.0/16 via "$NB_A4"
-ip -n "$NB_NS_B" -6 route del fd18::c:0:0/96 via "$NB_A6"
+nsl_masquerade "$NSL_C4" "$NSL_C6"
 nbctl_ok set "$target" "$RATE"
 nb_wait_complete "$target"
 # the rule's paths: ns c's namespace (a process of the cgroup runs there) is shaped
@@ -217,9 +207,7 @@ for fam in 4 6; do
                 pid_case "NAT pid:" "$fam" "$dir" "$addr"
         done
 done
-nsenter --net="$NB_NETNS_A" nft delete table inet nbt_nat
-ip -n "$NB_NS_B" route add 198.19.0.0/16 via "$NB_A4"
-ip -n "$NB_NS_B" -6 route add fd18::c:0:0/96 via "$NB_A6"
+nsl_masquerade_off
 
 # 6. a namespace made while netbumpd runs, and one that goes away
 n0=$(nsl_tcx_count nb_fwd_egress)
