@@ -269,7 +269,7 @@ int manager_bpf_load(Manager *m) {
 	 * without them the programs load with that part left out (nb_ct). */
 	free(m->ct_why);
 	m->ct_why = NULL;
-	bool ct = ct_kfunc_probe(&m->ct_why) > 0;
+	bool ct = ct_kfunc_probe(&m->ct_why) > 0, ct_retry = false;
 	r = -ENOENT;
 	for (int attempt = adopt ? 0 : 2;; attempt++) {
 		bool account = !m->no_accounting && attempt % 2 == 0, adopting = attempt < 2;
@@ -301,21 +301,29 @@ int manager_bpf_load(Manager *m) {
 
 		r = netbump_bpf__load(skel);
 		if (r >= 0) {
+			if (ct_retry) {
+				log_notice("The kernel refused the conntrack lookups; loaded without them: traffic of "
+					   "other namespaces behind NAT will not be shaped.");
+				free(m->ct_why);
+				m->ct_why = strdup("the kernel refused the BPF programs' conntrack lookups");
+			}
 			m->accounting = account;
 			m->ct_lookup = ct;
 			break;
 		}
 		if (ct) {
 			/* Once more, the same way but without the conntrack lookups. */
-			log_full_errno(LOG_NOTICE, r, "The kernel refused the conntrack lookups (%m); loading without "
-				       "them: traffic of other namespaces behind NAT will not be shaped.");
-			free(m->ct_why);
-			m->ct_why = strdup("the kernel refused the BPF programs' conntrack lookups");
 			ct = false;
+			ct_retry = true;
 			netbump_bpf__destroy(skel);
 			m->skel = NULL;
 			attempt--;
 			continue;
+		}
+		if (ct_retry) {
+			/* Refused without them too: not theirs to blame. */
+			ct = true;
+			ct_retry = false;
 		}
 		if (account && attempt % 2 == 0)
 			log_full_errno(LOG_NOTICE, r, "The kernel refused the per-process accounting (%m); loading without it: "

@@ -41,7 +41,7 @@ typedef struct NetnsState {
 	NsAttach *links;  /* links into other namespaces */
 	NsAttach *egress; /* shaped interfaces */
 	char shaped_on[512];
-	char ct_why[256]; /* why masqueraded traffic is not shaped (netns_paths()) */
+	char ct_why[384]; /* why masqueraded traffic is not shaped (netns_paths()) */
 } NetnsState;
 
 static NsAttach *find(NsAttach *l, uint32_t ifindex) {
