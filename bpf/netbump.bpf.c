@@ -712,60 +712,70 @@ int nb_egress(struct __sk_buff *skb)
 /* ---- download ----------------------------------------------------------- */
 
 /*
- * The owner of a TCP or UDP packet: the tag of the local socket it is for
- * (daddr/dport local), or with `out` the one that sent it (saddr/sport
- * local; p parsed with in = false), in the network namespace `netns`
- * (BPF_F_CURRENT_NETNS, or an id of another one as the skb's namespace
- * knows it: netns.bpf.h). false when there is none, or it has no filled
- * tag (a socket outside our cgroup root).
+ * The socket tuple of a TCP or UDP packet from its local end's side: source
+ * the remote end, destination the local one, as a packet arriving at that
+ * socket carries them (daddr/dport local), or with `out` as one it sent
+ * (saddr/sport local; p parsed with in = false) would if it came back. The
+ * socket lookup helpers and bpf_skb_ct_lookup (netns.bpf.h) take this.
+ * Returns the tuple's length, 0 when the L4 header is not all there.
  */
-static __always_inline bool nb_sock_owner(struct __sk_buff *skb, const struct nb_pkt *p, struct nb_owner *ret,
-					  __u64 netns, bool out)
+static __always_inline __u32 nb_sock_tuple(struct __sk_buff *skb, const struct nb_pkt *p, bool out,
+					   struct bpf_sock_tuple *tuple)
 {
-	struct bpf_sock_tuple tuple = {};
-	struct bpf_sock *sk, *fsk;
-	struct nb_sk_tag *tag;
 	__be16 ports[2];
-	__u32 tuple_len;
-	bool found = false;
 
 	/* The whole L4 header must be there, not just the ports. */
 	if (p->key.proto == IPPROTO_TCP) {
 		struct tcphdr th;
 
 		if (nb_load(skb, p->l4, &th, sizeof(th)) < 0)
-			return false;
+			return 0;
 		ports[out] = th.source;
 		ports[!out] = th.dest;
 	} else {
 		struct udphdr uh;
 
 		if (nb_load(skb, p->l4, &uh, sizeof(uh)) < 0)
-			return false;
+			return 0;
 		ports[out] = uh.source;
 		ports[!out] = uh.dest;
 	}
 
 	if (p->key.family == 4) {
-		tuple.ipv4.saddr = p->key.remote[0];
-		tuple.ipv4.daddr = p->key.local[0];
-		tuple.ipv4.sport = ports[0];
-		tuple.ipv4.dport = ports[1];
-		tuple_len = sizeof(tuple.ipv4);
-	} else {
-		__builtin_memcpy(tuple.ipv6.saddr, p->key.remote, sizeof(tuple.ipv6.saddr));
-		__builtin_memcpy(tuple.ipv6.daddr, p->key.local, sizeof(tuple.ipv6.daddr));
-		tuple.ipv6.sport = ports[0];
-		tuple.ipv6.dport = ports[1];
-		tuple_len = sizeof(tuple.ipv6);
+		tuple->ipv4.saddr = p->key.remote[0];
+		tuple->ipv4.daddr = p->key.local[0];
+		tuple->ipv4.sport = ports[0];
+		tuple->ipv4.dport = ports[1];
+		return sizeof(tuple->ipv4);
 	}
+	__builtin_memcpy(tuple->ipv6.saddr, p->key.remote, sizeof(tuple->ipv6.saddr));
+	__builtin_memcpy(tuple->ipv6.daddr, p->key.local, sizeof(tuple->ipv6.daddr));
+	tuple->ipv6.sport = ports[0];
+	tuple->ipv6.dport = ports[1];
+	return sizeof(tuple->ipv6);
+}
+
+/*
+ * The owner of the socket at the local end of tuple (nb_sock_tuple()'s
+ * orientation) in the network namespace `netns` (BPF_F_CURRENT_NETNS, or
+ * an id of another one as the skb's namespace knows it: netns.bpf.h).
+ * false when there is none, or it has no filled tag (a socket outside our
+ * cgroup root); *ret_sock says whether there was a socket at all.
+ */
+static __always_inline bool nb_tuple_owner(struct __sk_buff *skb, struct bpf_sock_tuple *tuple, __u32 tuple_len,
+					   __u8 family, __u8 proto, __u64 netns, struct nb_owner *ret, bool *ret_sock)
+{
+	struct bpf_sock *sk, *fsk;
+	struct nb_sk_tag *tag;
+	bool found = false;
 
 	/* bpf_sk_cgroup_id() is not available to tc programs, so the cgroup
 	 * comes from the tag the socket got when created or first sending. */
-	if (p->key.proto == IPPROTO_TCP)
-		sk = bpf_skc_lookup_tcp(skb, &tuple, tuple_len, netns, 0);
+	if (proto == IPPROTO_TCP)
+		sk = bpf_skc_lookup_tcp(skb, tuple, tuple_len, netns, 0);
 	else
-		sk = bpf_sk_lookup_udp(skb, &tuple, tuple_len, netns, 0);
+		sk = bpf_sk_lookup_udp(skb, tuple, tuple_len, netns, 0);
+	*ret_sock = sk != NULL;
 	if (!sk)
 		return false;
 
@@ -778,9 +788,14 @@ static __always_inline bool nb_sock_owner(struct __sk_buff *skb, const struct nb
 
 			if (tag->gen != gen)
 				nb_tag_classify(tag, gen);
-			ret->cls = tag->scoped ? nb_scope_ingress(fsk, tag, p->key.family, p->key.remote, p->key.proto,
-								 bpf_ntohs(ports[0]), skb->len)
-					       : tag->cls;
+			if (!tag->scoped)
+				ret->cls = tag->cls;
+			else if (family == 4)
+				ret->cls = nb_scope_ingress(fsk, tag, family, &tuple->ipv4.saddr, proto,
+							    bpf_ntohs(tuple->ipv4.sport), skb->len);
+			else
+				ret->cls = nb_scope_ingress(fsk, tag, family, tuple->ipv6.saddr, proto,
+							    bpf_ntohs(tuple->ipv6.sport), skb->len);
 			ret->acct = nb_acct_key_of(tag);
 			found = true;
 		}
@@ -828,10 +843,16 @@ int nb_ingress(struct __sk_buff *skb)
 			o = bpf_map_lookup_elem(&flows, &p.key);
 		}
 	} else if (p.key.proto == IPPROTO_TCP || p.key.proto == IPPROTO_UDP) {
-		found = nb_sock_owner(skb, &p, &own, BPF_F_CURRENT_NETNS, false);
+		struct bpf_sock_tuple tuple = {};
+		__u32 tuple_len = nb_sock_tuple(skb, &p, false, &tuple);
+		bool sock = true;
+
+		if (tuple_len)
+			found = nb_tuple_owner(skb, &tuple, tuple_len, p.key.family, p.key.proto,
+					       BPF_F_CURRENT_NETNS, &own, &sock);
 		/* Forwarded to a socket of another network namespace. */
-		if (!found)
-			forwarded = found = nb_netns_down_owner(skb, &p, &own);
+		if (!sock)
+			forwarded = found = nb_netns_down_owner(skb, &p, &tuple, tuple_len, &own);
 	} else {
 		/* An echo reply to the socket that sent the request, else the
 		 * last socket that sent this protocol to this peer. */

@@ -2,7 +2,7 @@
 /*
  * Traffic of other network namespaces (containers, `ip netns` workloads)
  * routed through the one netbumpd runs in. Included from netbump.bpf.c
- * after nb_sock_owner(); see "Other network namespaces" in netbump(7).
+ * after nb_tuple_owner(); see "Other network namespaces" in netbump(7).
  *
  * The cgroup programs already tag such sockets: cgroups are global, so
  * nb_sock_create and nb_egress run for a socket of a target in whatever
@@ -13,12 +13,15 @@
  *     a forwarded packet that came in by a link whose peer is in another
  *     namespace (e.g. nspawn's ve-NAME; skb->ingress_ifindex), looks the
  *     sending socket up in that namespace and sets skb->priority for the
- *     HTB there, as nb_egress does for a local socket.
+ *     HTB there, as nb_egress does for a local socket. A packet that left
+ *     masqueraded is looked up by the tuple conntrack had before NAT.
  *   - downloads: nb_ingress on the shaped interface finds no local socket;
  *     nb_netns_down_owner() asks the FIB where the packet goes, and when
  *     that is such a link, looks the receiving socket up in its peer's
- *     namespace. nb_ingress then redirects to the interface's IFB as for a
- *     local socket.
+ *     namespace; a masqueraded download (for a local address) is routed
+ *     and looked up by the destination conntrack will translate it to.
+ *     nb_ingress then redirects to the interface's IFB as for a local
+ *     socket.
  * A rule's class is the same one for local and forwarded traffic on an
  * interface, so one rule caps the sum over every namespace its target has
  * sockets in.
@@ -43,38 +46,147 @@ struct {
 } netns_links SEC(".maps");
 
 /*
- * The owner of a TCP or UDP packet that arrived on a shaped interface and
- * is routed on to a link into another namespace: the socket it is for
- * there. The FIB lookup is the one the forward path will make (policy
- * rules included); it fails (not forwarded) for local destinations.
+ * Connection tracking, for a workload behind NAT (MASQUERADE on the
+ * uplink: nspawn's default with networkd, Docker's and Podman's default
+ * bridges). On this namespace's wire its traffic carries this namespace's
+ * address and port, not the socket's: an upload leaves translated (SNAT
+ * runs at POSTROUTING, before tcx egress), a download arrives for this
+ * namespace's address and is translated back only after tc ingress
+ * (PREROUTING). The conntrack entry of the connection knows both sides.
+ *
+ * bpf_skb_ct_lookup() is a kfunc of nf_conntrack (kernel 6.0; a module on
+ * most systems). The externs are weak and every call is behind nb_ct, which
+ * the daemon sets only when it found the kfunc (bpf.c): without it the
+ * branch is dead code the verifier removes, and the programs load.
  */
-static __always_inline bool nb_netns_down_owner(struct __sk_buff *skb, const struct nb_pkt *p, struct nb_owner *ret)
+extern struct nf_conn *bpf_skb_ct_lookup(struct __sk_buff *skb, struct bpf_sock_tuple *tuple, __u32 tuple_len,
+					 struct bpf_ct_opts *opts, __u32 opts_len) __ksym __weak;
+extern void bpf_ct_release(struct nf_conn *ct) __ksym __weak;
+
+const volatile bool nb_ct = false;
+
+/* The size of struct bpf_ct_opts up to dir (net/netfilter/nf_conntrack_bpf.c,
+ * NF_BPF_CT_OPTS_OLD_SZ): the kernels since 6.0 all take it; the zone
+ * fields after it (kernel 6.10) stay unused, the default zone. */
+#define NB_CT_OPTS_SZ 12
+
+/*
+ * Turns tuple (nb_sock_tuple()'s orientation: remote -> local) of a packet
+ * as this namespace's wire has it into the one the socket at the other end
+ * of the translation sees, from the connection's conntrack entry in this
+ * namespace: the local end becomes the workload's address and port. The
+ * tuple of a packet is the one of its direction (a download of a
+ * masqueraded connection: the reply one) or, as nb_sock_tuple() turns an
+ * upload around, the other direction's (an upload leaves translated: the
+ * reply tuple again). Whichever it matched, the socket's side is the source
+ * of the other direction's tuple. false (tuple unchanged) when there is no
+ * entry, or it translates nothing.
+ */
+static __always_inline bool nb_ct_untranslate(struct __sk_buff *skb, struct bpf_sock_tuple *tuple, __u32 tuple_len,
+					      __u8 family, __u8 proto)
+{
+	struct bpf_ct_opts opts = { .netns_id = BPF_F_CURRENT_NETNS, .l4proto = proto };
+	const struct nf_conntrack_tuple *o, *other;
+	struct bpf_sock_tuple t = {};
+	struct nf_conn *ct;
+	bool same;
+
+	if (!nb_ct)
+		return false;
+	ct = bpf_skb_ct_lookup(skb, tuple, tuple_len, &opts, NB_CT_OPTS_SZ);
+	if (!ct)
+		return false;
+	/* Which direction the tuple matched: the other one says where the
+	 * packet goes (or came from) before NAT. */
+	o = &ct->tuplehash[IP_CT_DIR_ORIGINAL].tuple;
+	if (family == 4) {
+		same = o->src.u3.ip == tuple->ipv4.saddr && o->src.u.all == tuple->ipv4.sport &&
+		       o->dst.u3.ip == tuple->ipv4.daddr && o->dst.u.all == tuple->ipv4.dport;
+		other = same ? &ct->tuplehash[IP_CT_DIR_REPLY].tuple : o;
+		t.ipv4.saddr = other->dst.u3.ip;
+		t.ipv4.sport = other->dst.u.all;
+		t.ipv4.daddr = other->src.u3.ip;
+		t.ipv4.dport = other->src.u.all;
+	} else {
+		same = o->src.u.all == tuple->ipv6.sport && o->dst.u.all == tuple->ipv6.dport;
+		for (int i = 0; i < 4; i++)
+			same = same && o->src.u3.all[i] == tuple->ipv6.saddr[i] &&
+			       o->dst.u3.all[i] == tuple->ipv6.daddr[i];
+		other = same ? &ct->tuplehash[IP_CT_DIR_REPLY].tuple : o;
+		for (int i = 0; i < 4; i++) {
+			t.ipv6.saddr[i] = other->dst.u3.all[i];
+			t.ipv6.daddr[i] = other->src.u3.all[i];
+		}
+		t.ipv6.sport = other->dst.u.all;
+		t.ipv6.dport = other->src.u.all;
+	}
+	bpf_ct_release(ct);
+	/* Nothing translated: the lookups before found what there is. */
+	if (family == 4)
+		same = t.ipv4.saddr == tuple->ipv4.saddr && t.ipv4.sport == tuple->ipv4.sport &&
+		       t.ipv4.daddr == tuple->ipv4.daddr && t.ipv4.dport == tuple->ipv4.dport;
+	else {
+		same = t.ipv6.sport == tuple->ipv6.sport && t.ipv6.dport == tuple->ipv6.dport;
+		for (int i = 0; i < 4; i++)
+			same = same && t.ipv6.saddr[i] == tuple->ipv6.saddr[i] &&
+			       t.ipv6.daddr[i] == tuple->ipv6.daddr[i];
+	}
+	if (same)
+		return false;
+	*tuple = t;
+	return true;
+}
+
+/* The interface the forward path sends a packet of tuple (remote ->
+ * local) out by: the FIB lookup it will make (policy rules included).
+ * BPF_FIB_LKUP_RET_NOT_FWDED for a local destination. */
+static __always_inline long nb_fib_oif(struct __sk_buff *skb, const struct bpf_sock_tuple *tuple, __u8 family,
+				       __u8 proto, __u32 *ret_oif)
 {
 	struct bpf_fib_lookup fib = {};
-	const __u32 *nsid;
-	__u32 oif;
 	long r;
 
 	fib.ifindex = skb->ifindex;
-	fib.l4_protocol = p->key.proto;
-	if (p->key.family == 4) {
+	fib.l4_protocol = proto;
+	if (family == 4) {
 		fib.family = NB_AF_INET;
-		fib.ipv4_src = p->key.remote[0];
-		fib.ipv4_dst = p->key.local[0];
+		fib.ipv4_src = tuple->ipv4.saddr;
+		fib.ipv4_dst = tuple->ipv4.daddr;
 	} else {
 		fib.family = NB_AF_INET6;
-		__builtin_memcpy(fib.ipv6_src, p->key.remote, 16);
-		__builtin_memcpy(fib.ipv6_dst, p->key.local, 16);
+		__builtin_memcpy(fib.ipv6_src, tuple->ipv6.saddr, 16);
+		__builtin_memcpy(fib.ipv6_dst, tuple->ipv6.daddr, 16);
 	}
 	/* The neighbour does not matter, only the interface. */
 	r = bpf_fib_lookup(skb, &fib, sizeof(fib), BPF_FIB_LOOKUP_SKIP_NEIGH);
+	*ret_oif = fib.ifindex;
+	return r;
+}
+
+/*
+ * The owner of a TCP or UDP packet that arrived on a shaped interface,
+ * found no local socket, and is routed on to a link into another
+ * namespace: the socket it is for there. tuple is the packet's
+ * (nb_sock_tuple()). A packet for a local address without a socket may be
+ * a masqueraded download: the destination conntrack will give it decides.
+ */
+static __always_inline bool nb_netns_down_owner(struct __sk_buff *skb, const struct nb_pkt *p,
+						struct bpf_sock_tuple *tuple, __u32 tuple_len, struct nb_owner *ret)
+{
+	const __u32 *nsid;
+	bool sock;
+	__u32 oif;
+	long r;
+
+	r = nb_fib_oif(skb, tuple, p->key.family, p->key.proto, &oif);
+	if (r == BPF_FIB_LKUP_RET_NOT_FWDED && nb_ct_untranslate(skb, tuple, tuple_len, p->key.family, p->key.proto))
+		r = nb_fib_oif(skb, tuple, p->key.family, p->key.proto, &oif);
 	if (r != BPF_FIB_LKUP_RET_SUCCESS && r != BPF_FIB_LKUP_RET_NO_NEIGH && r != BPF_FIB_LKUP_RET_FRAG_NEEDED)
 		return false;
-	oif = fib.ifindex;
 	nsid = bpf_map_lookup_elem(&netns_links, &oif);
 	if (!nsid)
 		return false;
-	return nb_sock_owner(skb, p, ret, *nsid, false);
+	return nb_tuple_owner(skb, tuple, tuple_len, p->key.family, p->key.proto, *nsid, ret, &sock);
 }
 
 /*
@@ -119,7 +231,15 @@ int nb_fwd_egress(struct __sk_buff *skb)
 			o = bpf_map_lookup_elem(&flows, &p.key);
 		}
 	} else if (p.key.proto == IPPROTO_TCP || p.key.proto == IPPROTO_UDP) {
-		found = nb_sock_owner(skb, &p, &own, *nsid, true);
+		struct bpf_sock_tuple tuple = {};
+		__u32 tuple_len = nb_sock_tuple(skb, &p, true, &tuple);
+		bool sock = true;
+
+		if (tuple_len)
+			found = nb_tuple_owner(skb, &tuple, tuple_len, p.key.family, p.key.proto, *nsid, &own, &sock);
+		/* None there: it left translated (masquerade). */
+		if (!sock && nb_ct_untranslate(skb, &tuple, tuple_len, p.key.family, p.key.proto))
+			found = nb_tuple_owner(skb, &tuple, tuple_len, p.key.family, p.key.proto, *nsid, &own, &sock);
 	} else {
 		/* nb_egress learned the sender in its own namespace. */
 		p.key.id = nb_echo_id(skb, &p, false);

@@ -17,6 +17,7 @@
 #include "access.h"
 #include "bpf.h"
 #include "cgroup-util.h"
+#include "conntrack.h"
 #include "iface.h"
 #include "log.h"
 #include "manager.h"
@@ -308,6 +309,11 @@ int manager_bpf_load(Manager *m) {
 	 * (nb_acct_managed()): a kernel whose cgroup_skb programs lack
 	 * bpf_get_netns_cookie() gets it without, rather than none. */
 	uint64_t netns_cookie = own_netns_cookie();
+	/* Masqueraded traffic of other namespaces needs the conntrack kfuncs;
+	 * without them the programs load with that part left out (nb_ct). */
+	free(m->ct_why);
+	m->ct_why = NULL;
+	bool ct = ct_kfunc_probe(&m->ct_why) > 0, ct_retry = false;
 	r = -ENOENT;
 	for (int attempt = adopt ? 0 : 2;; attempt++) {
 		bool account = !m->no_accounting && attempt % 2 == 0, adopting = attempt < 2;
@@ -326,6 +332,7 @@ int manager_bpf_load(Manager *m) {
 		m->skel = skel;
 		skel->rodata->nb_account = account;
 		skel->rodata->nb_netns_cookie = account ? netns_cookie : 0;
+		skel->rodata->nb_ct = ct;
 		if (!account)
 			(void)bpf_map__set_max_entries(skel->maps.acct, 1);
 		m->adopted = adopting && maps_adopt(m, skel);
@@ -339,7 +346,14 @@ int manager_bpf_load(Manager *m) {
 
 		r = netbump_bpf__load(skel);
 		if (r >= 0) {
+			if (ct_retry) {
+				log_notice("The kernel refused the conntrack lookups; loaded without them: traffic of "
+					   "other namespaces behind NAT will not be shaped.");
+				free(m->ct_why);
+				m->ct_why = strdup("the kernel refused the BPF programs' conntrack lookups");
+			}
 			m->accounting = account;
+			m->ct_lookup = ct;
 			break;
 		}
 		netbump_bpf__destroy(skel);
@@ -351,11 +365,27 @@ int manager_bpf_load(Manager *m) {
 			attempt--; /* the same, without */
 			continue;
 		}
+		if (ct) {
+			/* Once more, the same way but without the conntrack lookups. */
+			ct = false;
+			ct_retry = true;
+			attempt--;
+			continue;
+		}
+		if (ct_retry) {
+			/* Refused without them too: not theirs to blame. */
+			ct = true;
+			ct_retry = false;
+		}
 		if (account && attempt % 2 == 0)
 			log_full_errno(LOG_NOTICE, r, "The kernel refused the per-process accounting (%m); loading without it: "
 				       "netbumpctl top will show the rules only.");
 	}
 	log_debug("Per-process accounting %s.", m->accounting ? "on" : "off");
+	if (m->ct_lookup)
+		log_debug("Masqueraded traffic of other namespaces is looked up in conntrack.");
+	else
+		log_debug("No conntrack lookups: %s.", m->ct_why ?: "?");
 
 	if (m->adopted)
 		log_info("Taking over the BPF maps and programs of a previous run.");

@@ -76,6 +76,7 @@ Manager *manager_free(Manager *m) {
 	free(m->cgroup_root);
 	free(m->container_root);
 	free(m->cgroup_root_abs);
+	free(m->ct_why);
 	free(m->cgroup_mount);
 	free(m->minor_used);
 	free(m->by_minor);

@@ -282,6 +282,8 @@ struct Manager {
 	uint32_t *adopt_clsact;   /* ... and the interfaces where it had made the clsact qdisc */
 	size_t n_adopt_clsact;
 	bool accounting;          /* the programs count traffic per process (acct map) */
+	bool ct_lookup;           /* the programs look masqueraded traffic up in conntrack (conntrack.h) */
+	char *ct_why;             /* ... and when not, why */
 	struct TopState *top;     /* samples of the acct map (top.c) */
 	struct ConnsState *conns; /* the last Connections call's byte counters (conns.c) */
 	struct ScopeState *scopes; /* scope ids and "lan" entries in the BPF maps (scope-map.c) */

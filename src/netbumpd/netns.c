@@ -23,6 +23,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "conntrack.h"
 #include "log.h"
 #include "netbump.skel.h"
 #include "netns.h"
@@ -49,6 +50,7 @@ typedef struct NetnsState {
 	NsAttach *links;  /* links into other namespaces */
 	NsAttach *egress; /* shaped interfaces */
 	char shaped_on[512];
+	char ct_why[384]; /* why masqueraded traffic is not shaped (netns_paths()) */
 } NetnsState;
 
 static NsAttach *find(NsAttach *l, uint32_t ifindex) {
@@ -318,7 +320,7 @@ void netns_stop(Manager *m) {
 
 size_t netns_paths(Manager *m, netns_path_cb cb, void *userdata) {
 	NetnsState *s = m->netns;
-	const char *no_egress = NULL;
+	const char *no_egress = NULL, *ct_gap = NULL;
 	size_t n = 0, len = 0;
 
 	if (!s)
@@ -336,6 +338,16 @@ size_t netns_paths(Manager *m, netns_path_cb cb, void *userdata) {
 			break;
 		len += (size_t)k;
 	}
+	/* Conntrack runs here, so a namespace's traffic may leave masqueraded,
+	 * and the programs cannot find its sockets then: not shaped, as far
+	 * as anyone can tell from here. */
+	if (!m->ct_lookup && ct_present()) {
+		snprintf(s->ct_why, sizeof(s->ct_why),
+			 "conntrack runs here, so it may be masqueraded (NAT), and masqueraded traffic cannot be "
+			 "traced to its sockets without the conntrack lookups: %s",
+			 m->ct_why ?: "?");
+		ct_gap = s->ct_why;
+	}
 	for (NsAttach *a = s->links; a; a = a->next, n++) {
 		NetnsPath p = {
 			.ifindex = a->ifindex,
@@ -349,6 +361,10 @@ size_t netns_paths(Manager *m, netns_path_cb cb, void *userdata) {
 			p.why = a->why;
 		else if (len == 0)
 			p.why = no_egress ?: "no interface of this namespace is shaped";
+		else if (ct_gap) {
+			p.up = p.down = false;
+			p.why = ct_gap;
+		}
 		if (cb)
 			cb(&p, userdata);
 	}

@@ -30,6 +30,28 @@ nsl_forwarding() {
         ip -n "$NB_NS_B" -6 route add fd18::c:0:0/96 via "$NB_A6"
 }
 
+# nsl_masquerade SRC4 SRC6: ns a masquerades (nftables) what comes from the prefixes SRC4 and SRC6
+# and leaves by veth-a, and ns b loses its routes back to the client ranges, so that only
+# translated traffic gets through; nsl_masquerade_off undoes both
+nsl_masquerade() {
+        nsenter --net="$NB_NETNS_A" nft -f - <<EOF
+table inet nbt_nat {
+        chain post {
+                type nat hook postrouting priority srcnat; policy accept;
+                oifname "$NB_IF_A" ip saddr $1 masquerade
+                oifname "$NB_IF_A" ip6 saddr $2 masquerade
+        }
+}
+EOF
+        ip -n "$NB_NS_B" route del 198.19.0.0/16 via "$NB_A4"
+        ip -n "$NB_NS_B" -6 route del fd18::c:0:0/96 via "$NB_A6"
+}
+nsl_masquerade_off() {
+        nsenter --net="$NB_NETNS_A" nft delete table inet nbt_nat
+        ip -n "$NB_NS_B" route add 198.19.0.0/16 via "$NB_A4"
+        ip -n "$NB_NS_B" -6 route add fd18::c:0:0/96 via "$NB_A6"
+}
+
 # nsl_setup_client_ns: ns c, joined to ns a, its default routes through it
 nsl_setup_client_ns() {
         ip netns add "$NSL_NS_C"

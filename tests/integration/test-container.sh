@@ -8,6 +8,8 @@
 #   1. container 1 runs before netbumpd starts; `set cgroup:<its cgroup> 8mbit`: upload and
 #      download, IPv4 and IPv6, goodput within 5% of the expected 8mbit goodput and the rule's
 #      class (veth-a / its IFB) at 8 Mbit/s within 5%;
+#   1b. behind NAT: ns a masquerades container 1 towards ns b, which has no route back to it; the
+#      cgroup: rule holds both ways, IPv4 and IPv6, within 5% as in 1.;
 #   2. pid: a process in container 1 under `pid:PID 8mbit`, upload and download (IPv4, IPv6);
 #   3. live change: during an upload the rule goes to 24mbit; the class carries 24 Mbit/s within
 #      5% in the second [change + 1 s, change + 2 s];
@@ -26,6 +28,7 @@ SECS=8           # each measured transfer: a TCP recovery dip under load weighs 
 TOL=5
 
 command -v systemd-nspawn >/dev/null || nb_skip "systemd-nspawn is not installed (package systemd-container)"
+command -v nft >/dev/null || nb_skip "'nft' is not installed (nftables: the NAT case)"
 
 nb_require_daemon
 nb_setup
@@ -83,6 +86,18 @@ for fam in 4 6; do
                 check "cgroup: container 1 $dir IPv$fam" "$fam" "$(measure 1 "$dir" "$addr")"
         done
 done
+
+# 1b. behind NAT (nspawn's default with networkd, Docker's and Podman's bridges): the sockets are
+# found through conntrack
+nsl_masquerade "198.19.$NB_NET.0/24" "fd18::c:$NB_NET:0/112"
+for fam in 4 6; do
+        addr=$NB_B4
+        [[ $fam == 6 ]] && addr=$NB_B6
+        for dir in up down; do
+                check "NAT cgroup: container 1 $dir IPv$fam" "$fam" "$(measure 1 "$dir" "$addr")"
+        done
+done
+nsl_masquerade_off
 
 # 3. live change during an upload from container 1: down from 24mbit to 8mbit (the shaper, not
 # TCP's recovery from the drops a raise brings, sets the pace after it)

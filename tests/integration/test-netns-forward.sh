@@ -15,14 +15,17 @@
 #   3. live change: during an upload from ns c the rule goes to 24mbit; the class carries 24 Mbit/s
 #      within 5% in the second [change + 1 s, change + 2 s];
 #   4. pid: a process of ns c under `pid:PID 8mbit`, upload and download (IPv4, IPv6), within 5%;
-#   5. a namespace made while netbumpd runs is followed (its link appears, its traffic is limited),
+#   5. behind NAT: ns a masquerades ns c's addresses towards ns b (nftables), and ns b has no route
+#      back to them; a cgroup: and a pid: rule at 8mbit, upload and download, IPv4 and IPv6,
+#      within 5% as in 1. (the sockets are found through conntrack);
+#   6. a namespace made while netbumpd runs is followed (its link appears, its traffic is limited),
 #      and one that goes away takes its attachment along;
-#   6. a socket open before its rule in ns c: sock:PID:FD on iperf3's data socket, and pid: on
+#   7. a socket open before its rule in ns c: sock:PID:FD on iperf3's data socket, and pid: on
 #      iperf3, upload and download (IPv4): from 2 s after the set the rule's class carries 8mbit,
 #      from 4 s after it the receiver counts the 8mbit goodput, within 5%;
-#   7. SIGTERM, and SIGKILL + restart + SIGTERM: ns a, ns b, ns c, the cgroups and the host as
+#   8. SIGTERM, and SIGKILL + restart + SIGTERM: ns a, ns b, ns c, the cgroups and the host as
 #      before netbumpd started (links, qdiscs, filters, tcx programs, pins);
-#   8. SIGKILL during a limited upload from ns c: the upload stays within 5% of the limit on the
+#   9. SIGKILL during a limited upload from ns c: the upload stays within 5% of the limit on the
 #      wire while no daemon runs, and across the restart that takes the pinned links over.
 
 source "$(dirname "$0")/lib.sh"
@@ -34,6 +37,7 @@ SECS=8           # each measured transfer: a TCP recovery dip under load weighs 
 TOL=5
 
 nb_require_daemon
+command -v nft >/dev/null 2>&1 || nb_skip "'nft' is not installed (nftables: the NAT case)"
 nb_setup
 nsl_setup_client_ns
 nsl_forwarding
@@ -163,46 +167,86 @@ nbctl_ok unset "$target"
 in_pidhome() { [[ $(nb_proc_cgroup "$1") == "$NB_CGROOT_REL/pidhome" ]]; }
 # the rule of a process ends with it (a moment later)
 no_rules() { [[ -z $(nbctl --json list | jq -r '.rules[]?.target') ]]; }
+# pid_case WHAT FAM DIR ADDR: an iperf3 client in ns c under `pid:PID 8mbit`
+pid_case() {
+        local what=$1 fam=$2 dir=$3 addr=$4 fifo omit=1 opts=(-O 1) json P cls dev bps rate t0
+        fifo=$NB_TMP/go-${what//[^a-zA-Z]/}-$fam-$dir
+        mkfifo "$fifo"
+        [[ $dir == down ]] && { omit=2; opts=(-O 2 -R); }
+        json=$fifo.json
+        # nsenter and sh exec: $! is the process the rule is for (timeout, iperf3 its child)
+        # shellcheck disable=SC2016
+        nsenter --net="$NSL_NETNS_C" sh -c 'echo $$ > "$0/cgroup.procs" && read -r x < "$1" && shift &&
+                exec "$@"' "$(cgroup_dir pidhome)" "$fifo" \
+                timeout -k 5 $((SECS + 20)) iperf3 -c "$addr" -p 5201 -t "$SECS" -J "${opts[@]}" \
+                >"$json" 2>"$json.err" &
+        P=$!
+        nb_track_pid "$P"
+        nb_wait_until 5 in_pidhome "$P" ||
+                nb_record_failure "pid: $P is not in pidhome"
+        nbctl_ok set "pid:$P" "$RATE"
+        nb_wait_complete "pid:$P"
+        cls=$(nbctl --json list | jq -r --arg t "pid:$P" '.rules[] | select(.target == $t) | .class')
+        dev=$NB_IF_A
+        [[ $dir == down ]] && dev=$IFB
+        tc_sampler_start spid "$NB_TMP/samples-pid" "$((SECS + 6))" "$dev"
+        t0=$(nb_now)
+        echo go >"$fifo"
+        wait "$P" || nb_say "pid: iperf3 failed: $(cat "$json.err")"
+        tc_sampler_stop "$spid"
+        bps=$(goodput_from_json "$json") || bps=0
+        tc_class_series "$NB_TMP/samples-pid" "$dev" "$cls" >"$NB_TMP/series-pid"
+        rate=$(series_rate "$NB_TMP/series-pid" "$(nb_at "$t0" "$omit.5")" "$(nb_at "$t0" "$((omit + SECS - 1))")") || rate=0
+        check "$what ns c $dir IPv$fam" "$fam" "$bps $rate"
+        # the rule ends with its process
+        nb_wait_until 5 no_rules ||
+                nbctl unset "pid:$P" >/dev/null 2>&1 || :
+}
 for fam in 4 6; do
         addr=$NB_B4
         [[ $fam == 6 ]] && addr=$NB_B6
         for dir in up down; do
-                fifo=$NB_TMP/go-$fam-$dir
-                mkfifo "$fifo"
-                omit=1 opts=(-O 1)
-                [[ $dir == down ]] && { omit=2; opts=(-O 2 -R); }
-                json=$NB_TMP/pid-$fam-$dir.json
-                # nsenter and sh exec: $! is the process the rule is for (timeout, iperf3 its child)
-                # shellcheck disable=SC2016
-                nsenter --net="$NSL_NETNS_C" sh -c 'echo $$ > "$0/cgroup.procs" && read -r x < "$1" && shift &&
-                        exec "$@"' "$(cgroup_dir pidhome)" "$fifo" \
-                        timeout -k 5 $((SECS + 20)) iperf3 -c "$addr" -p 5201 -t "$SECS" -J "${opts[@]}" \
-                        >"$json" 2>"$json.err" &
-                P=$!
-                nb_track_pid "$P"
-                nb_wait_until 5 in_pidhome "$P" ||
-                        nb_record_failure "pid: $P is not in pidhome"
-                nbctl_ok set "pid:$P" "$RATE"
-                nb_wait_complete "pid:$P"
-                cls=$(nbctl --json list | jq -r --arg t "pid:$P" '.rules[] | select(.target == $t) | .class')
-                dev=$NB_IF_A
-                [[ $dir == down ]] && dev=$IFB
-                tc_sampler_start spid "$NB_TMP/samples-pid" "$((SECS + 6))" "$dev"
-                t0=$(nb_now)
-                echo go >"$fifo"
-                wait "$P" || nb_say "pid: iperf3 failed: $(cat "$json.err")"
-                tc_sampler_stop "$spid"
-                bps=$(goodput_from_json "$json") || bps=0
-                tc_class_series "$NB_TMP/samples-pid" "$dev" "$cls" >"$NB_TMP/series-pid"
-                rate=$(series_rate "$NB_TMP/series-pid" "$(nb_at "$t0" "$omit.5")" "$(nb_at "$t0" "$((omit + SECS - 1))")") || rate=0
-                check "pid: ns c $dir IPv$fam" "$fam" "$bps $rate"
-                # the rule ends with its process
-                nb_wait_until 5 no_rules ||
-                        nbctl unset "pid:$P" >/dev/null 2>&1 || :
+                pid_case pid: "$fam" "$dir" "$addr"
         done
 done
 
-# 5. a namespace made while netbumpd runs, and one that goes away
+# 5. behind NAT: ns a masquerades ns c towards ns b, which has no route back to ns c (so nothing
+# gets through untranslated); conntrack gives the sockets' tuples
+nsl_masquerade "$NSL_C4" "$NSL_C6"
+nbctl_ok set "$target" "$RATE"
+nb_wait_complete "$target"
+# the rule's paths: ns c's namespace (a process of the cgroup runs there) is shaped
+nsl_in "$NSL_NETNS_C" limited sleep 60 &
+sleeper=$!
+nb_track_pid "$sleeper"
+ns_path_shaped() {
+        local j
+        j=$(nbctl --json list)
+        [[ $(jq -r '[.rules[0].paths[]? | select(.namespace != null)] | length > 0 and all(.shaped)' <<<"$j") == true ]]
+}
+assert_true "NAT: the rule's path through ns c's namespace is shaped" nb_wait_until 5 ns_path_shaped
+nat_list=$(nbctl list)
+assert_true "NAT: list has no '!' line" eval '! grep -q "^ *!" <<<"$nat_list"'
+kill "$sleeper" 2>/dev/null || :
+wait "$sleeper" 2>/dev/null || :
+for fam in 4 6; do
+        addr=$NB_B4
+        [[ $fam == 6 ]] && addr=$NB_B6
+        for dir in up down; do
+                check "NAT cgroup: ns c $dir IPv$fam" "$fam" "$(measure limited "$dir" "$addr" 5201)"
+        done
+done
+nbctl_ok unset "$target"
+for fam in 4 6; do
+        addr=$NB_B4
+        [[ $fam == 6 ]] && addr=$NB_B6
+        for dir in up down; do
+                pid_case "NAT pid:" "$fam" "$dir" "$addr"
+        done
+done
+nsl_masquerade_off
+
+# 6. a namespace made while netbumpd runs, and one that goes away
 n0=$(nsl_tcx_count nb_fwd_egress)
 NS_D=nbt-$NB_ID-d
 ip netns add "$NS_D"
@@ -216,7 +260,7 @@ assert_true "a namespace gone takes netbump's setup for it along" \
         nb_wait_until 5 grep -q "Network namespace [0-9]* via veth-ad is gone" "$NB_TMP/netbumpd.log"
 assert_true "... and its link's nb_fwd_egress" nb_wait_until 5 egress_count "$n0"
 
-# 6. sockets open before their rule, in ns c: sock_diag shows netbumpd's namespace only, so a
+# 7. sockets open before their rule, in ns c: sock_diag shows netbumpd's namespace only, so a
 # sock:PID:FD rule, and a pid: rule's mirroring of the process's existing sockets, find them through
 # the process's descriptor (pidfd_getfd). An iperf3 client in ns c (cgroup free, no rule) runs
 # OSECS s; ~2 s in the rule is set on its data socket, or on the process; from 2 s after the set
@@ -286,7 +330,7 @@ for kind in sock pid; do
         done
 done
 
-# 7. stop, kill + restart + stop: nothing left in any namespace
+# 8. stop, kill + restart + stop: nothing left in any namespace
 nbctl_ok set "$target" "$RATE"
 nb_stop_netbumpd TERM
 nsl_snapshot "$snap.after-term" "$NB_NETNS_B" "$NSL_NETNS_C"
@@ -294,7 +338,7 @@ assert_same_snapshot "$snap.before" "$snap.after-term" "SIGTERM: ns a, b, c and 
 nb_start_netbumpd
 nbctl_ok set "$target" "$RATE"
 nb_wait_complete "$target"
-# 8. SIGKILL during a limited upload from ns c: the killed run's nb_fwd_egress links are pinned and
+# 9. SIGKILL during a limited upload from ns c: the killed run's nb_fwd_egress links are pinned and
 # go on classifying while no daemon runs; the restart takes them over in place (still one per
 # shaped interface, and the class carries the limit across the restart)
 cls=$(nbctl --json list | jq -r '.rules[0].class')
