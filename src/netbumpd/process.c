@@ -31,6 +31,7 @@
 #include "process.h"
 #include "ramp.h"
 #include "rule.h"
+#include "scope-map.h"
 #include "sock-diag.h"
 #include "state.h"
 #include "unit.h"
@@ -238,6 +239,10 @@ uint32_t rule_flags(const Rule *r) {
 /* Writes the class of the rule for every mirrored socket that no sock rule
  * claims (socket rules win over process rules). */
 void pid_rule_sync_cookies(Manager *m, Rule *rule) {
+	/* A scoped rule's or a deny's sockets are keys of scope_keys
+	 * (scope-map.h), never entries of the rule maps. */
+	if (rule->remote || rule->access || rule->leans)
+		return;
 	for (size_t k = 0; k < rule->n_cookies; k++)
 		if (!sock_rule_owns(m, rule->cookies[k]))
 			(void)manager_bpf_set_sock(m, rule->cookies[k], rule->minor, rule_flags(rule));
@@ -383,10 +388,12 @@ int pid_rule_attach(Manager *m, Rule *rule, const char **ret_reason) {
 			log_struct_errno(LOG_WARNING, r, RULE_FIELDS(rule),
 					 "Failed to list the sockets of %s; its existing sockets stay unlimited: %m",
 					 rule->name);
-		(void)ramp_prepare(m, rule);
+		if (!rule->remote && !rule->access)
+			(void)ramp_prepare(m, rule);
 		pid_rule_sync_cookies(m, rule);
 	}
 	free(set.v);
+	scope_target_sync(m, rule);
 	log_struct(LOG_INFO, RULE_FIELDS(rule), "%s: moved %zu process(es) into %s, %zu existing socket(s) mirrored.",
 		   rule->name, rule->n_moved, rule->cgroup_abs, rule->n_cookies);
 	return 0;
@@ -401,10 +408,17 @@ static const char *origin_of(const Rule *rule, pid_t pid) {
 	return rule->n_moved > 0 ? rule->moved[0].from : "/";
 }
 
-void pid_rule_detach(Manager *m, Rule *rule, bool move_back) {
+void pid_rule_forget_cookies(Manager *m, Rule *rule) {
 	for (size_t k = 0; k < rule->n_cookies; k++)
 		if (!sock_rule_owns(m, rule->cookies[k]))
 			(void)manager_bpf_del_sock(m, rule->cookies[k]);
+}
+
+void pid_rule_detach(Manager *m, Rule *rule, bool move_back) {
+	if (rule->leans)
+		return;
+	if (!rule->remote && !rule->access)
+		pid_rule_forget_cookies(m, rule);
 
 	if (rule->scope) {
 		_cleanup_free_ char *fn = NULL, *line = NULL;
