@@ -22,7 +22,9 @@ static bool same_target(const Rule *a, const Rule *b) {
 }
 
 /* The other rules on a target, holders and leaners alike: the rules,
- * then the deny/allow targets. */
+ * then the deny/allow targets. A pid: whose process exited is another
+ * target than the process that has its PID now: the rules on the one
+ * that exited see each other only. */
 typedef struct OnTarget {
 	Manager *m;
 	const Rule *r;
@@ -34,14 +36,14 @@ typedef struct OnTarget {
 static Rule *on_target_next(OnTarget *it) {
 	if (!it->rules_done) {
 		for (it->rule = it->rule ? it->rule->next : it->m->rules; it->rule; it->rule = it->rule->next)
-			if (it->rule != it->r && !it->rule->exited && same_target(it->rule, it->r))
+			if (it->rule != it->r && it->rule->exited == it->r->exited && same_target(it->rule, it->r))
 				return it->rule;
 		it->rules_done = true;
 		it->access = NULL;
 	}
 	for (it->access = it->access ? it->access->next : it->m->access_rules; it->access; it->access = it->access->next) {
 		Rule *q = it->access->carrier;
-		if (q && q != it->r && !q->exited && same_target(q, it->r))
+		if (q && q != it->r && q->exited == it->r->exited && same_target(q, it->r))
 			return q;
 	}
 	return NULL;
@@ -109,6 +111,12 @@ int grip_take(Manager *m, Rule *r) {
 	k = rule_bpf_set(m, r);
 	scope_target_sync(m, r);
 	return k;
+}
+
+void grip_exited(Manager *m, Rule *holder) {
+	FOREACH_ON_TARGET(q, m, holder)
+		if (q->leans)
+			q->exited = true;
 }
 
 void grip_end_leaners(Manager *m, Rule *holder) {

@@ -28,5 +28,8 @@ int grip_handover(Manager *m, Rule *r);
 /* r, an unscoped rule just made that leans, takes the grip (its maps
  * pointed at what it holds). */
 int grip_take(Manager *m, Rule *r);
+/* The process of a pid: holder exited (its children keep the rules): its
+ * leaners say so too, before the holder does. */
+void grip_exited(Manager *m, Rule *holder);
 /* The target of holder is gone: the rules that lean on it end. */
 void grip_end_leaners(Manager *m, Rule *holder);

@@ -742,7 +742,8 @@ static void exe_grip_move(Manager *m, Rule *from, Rule *to) {
 	to->n_cookies = from->n_cookies;
 	from->cookies = cookies;
 	from->n_cookies = n_cookies;
-	if (x->keyed)
+	/* An unscoped from's map_del() took the key out already. */
+	if (x->hooked)
 		(void)key_set(m, to);
 }
 

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "bpf.h"
+#include "grip.h"
 #include "kind.h"
 #include "cgroup-util.h"
 #include "log.h"
@@ -686,6 +687,7 @@ static int pidfd_cb(sd_event_source *s, int fd, uint32_t revents, void *userdata
 	Manager *m = rule->manager;
 
 	rule->pidfd_watch = sd_event_source_disable_unref(rule->pidfd_watch);
+	grip_exited(m, rule);
 	rule->exited = true;
 	if (rule->cgroup_abs && rule->made_cgroup && !rule->scope) {
 		_cleanup_free_ char *to = NULL;
