@@ -376,7 +376,7 @@ static bool same_target(const Rule *a, const Rule *b) {
 void scope_target_sync(Manager *m, const Rule *r) {
 	bool changed = false;
 
-	if (!m->skel || (!m->access_rules && !(m->skel->bss->nb_scope_kinds) && !r->remote))
+	if (!m->skel)
 		return;
 	for (Rule *q = m->rules; q; q = q->next)
 		if (q->remote && q->sid && same_target(q, r)) {
