@@ -631,6 +631,14 @@ static void access_restore(Manager *m) {
 		uid = strtoul(owner, &end, 10);
 		if (errno || *end || uid > UINT32_MAX || (!streq(action, "deny") && !streq(action, "allow")))
 			continue;
+		/* The PID may name another process by now; a limit's pid: rule
+		 * comes back by its cgroup (state.h), a deny has none of its
+		 * own to be found by. */
+		if (strncmp(target, "pid:", 4) == 0) {
+			log_notice("Not restoring %s %s --remote %s: after a restart the PID may be another process's.",
+				   action, target, scope);
+			continue;
+		}
 		if (access_set(m, target, scope, streq(action, "allow"), (uid_t)uid, &a, &error, &reason) < 0)
 			log_notice("Not restoring %s %s --remote %s: %s", action, target, scope, reason ?: "failed");
 		else

@@ -487,7 +487,8 @@ static const char *saved_origin(Manager *m, pid_t pid) {
 
 static bool saved_pid_rule(Manager *m, const char *dirname) {
 	for (size_t k = 0; k < m->n_saved; k++)
-		if (m->saved[k].target && strncmp(m->saved[k].target, "pid:", 4) == 0 && strncmp(dirname, "pid-", 4) == 0 &&
+		if (m->saved[k].target && !m->saved[k].remote && strncmp(m->saved[k].target, "pid:", 4) == 0 &&
+		    strncmp(dirname, "pid-", 4) == 0 &&
 		    streq(m->saved[k].target + 4, dirname + 4))
 			return true;
 	return false;

@@ -1327,7 +1327,12 @@ int manager_restore_rules(Manager *m) {
 
 		if (!target)
 			continue;
-		if (strncmp(target, "pid:", 4) == 0)
+		if (strncmp(target, "pid:", 4) == 0 && sr->remote) {
+			/* Its processes went back (manager_recover_cgroups()),
+			 * or stay with the target's unscoped rule. */
+			reason = strdup("a scoped pid: rule is not put back after a crash");
+			r = -EOPNOTSUPP;
+		} else if (strncmp(target, "pid:", 4) == 0)
 			r = restore_pid_rule(m, sr, target, &rule, &reason);
 		else {
 			RuleRequest req = {
