@@ -249,16 +249,24 @@ int access_set(Manager *m, const char *target, const char *remote, bool allow, u
 		return r;
 	}
 	a->carrier->access = a;
-	free(a->name);
-	target_done(&a->target);
-	a->name = strdup(a->carrier->name);
-	if (!a->name || target_parse(a->name, &a->target, &why) < 0) {
-		access_rule_free(m, a, true);
-		return -ENOMEM;
-	}
-	if (a->target.kind == TARGET_USER) {
-		a->target.uid = a->carrier->target.uid;
-		a->target.resolved = 1;
+	/* Named as the target resolved is (a user by uid, a socket by inode). */
+	{
+		char *name = strdup(a->carrier->name);
+		Target rt;
+
+		if (!name || target_parse(name, &rt, &why) < 0) {
+			free(name);
+			access_rule_free(m, a, true);
+			return -ENOMEM;
+		}
+		if (rt.kind == TARGET_USER) {
+			rt.uid = a->carrier->target.uid;
+			rt.resolved = 1;
+		}
+		free(a->name);
+		a->name = name;
+		target_done(&a->target);
+		a->target = rt;
 	}
 	/* A user may lift its own denies by unset, never another's: an allow
 	 * of a user's is refused while a deny of anyone else's exists. */
