@@ -147,7 +147,7 @@ static int run_iter(struct bpf_program *prog) {
 }
 
 /* Destroys the open sockets a deny now covers (scope-hooks.bpf.h). */
-static void reap(Manager *m) {
+void access_reap(Manager *m) {
 	uint64_t before = m->skel->bss->nb_scope_destroyed;
 	int r;
 
@@ -183,7 +183,7 @@ static int access_write(Manager *m, AccessRule *a, const char **ret_error, char 
 	r = rule_carrier_attach(m, a->carrier, ret_error, ret_reason);
 	manager_bpf_bump_gen(m);
 	if (r >= 0 && !a->allow)
-		reap(m);
+		access_reap(m);
 	return r;
 }
 
@@ -316,7 +316,7 @@ int access_set(Manager *m, const char *target, const char *remote, bool allow, u
 			}
 			manager_bpf_bump_gen(m);
 			if (!allow)
-				reap(m);
+				access_reap(m);
 		}
 		*ret = existing;
 		return 0;

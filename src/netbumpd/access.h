@@ -69,6 +69,8 @@ void access_recent_add_json(Manager *m, uid_t uid, json_object *connections);
  * attached at cgfd (the cgroup root), denial events read, the rules of
  * the state directory put back. Failures degrade (logged). */
 void access_start(Manager *m, int cgfd);
+/* Ends the open connections the denies cover now (their keys changed). */
+void access_reap(Manager *m);
 /* The target of a's is gone (a pid:'s cgroup emptied): a ends. */
 void access_expired(Manager *m, AccessRule *a);
 /* A socket closed: a deny or allow on it ends. */

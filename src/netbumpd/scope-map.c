@@ -250,6 +250,7 @@ static void kinds_sync(Manager *m) {
  * under the new ones, then taken from those it no longer has. */
 int scope_keys_update(Manager *m, Rule *r) {
 	_cleanup_free_ ScopeKey *old = NULL;
+	bool changed;
 	ScopeKey *keys = NULL;
 	size_t n = 0, n_old = r->n_scope_keys;
 	int k;
@@ -261,6 +262,7 @@ int scope_keys_update(Manager *m, Rule *r) {
 		free(keys);
 		return 0;
 	}
+	changed = true;
 	old = r->scope_keys;
 	r->scope_keys = keys;
 	r->n_scope_keys = n;
@@ -280,7 +282,7 @@ int scope_keys_update(Manager *m, Rule *r) {
 		if (!scope_keys_has(keys, n, old[i].kind, old[i].key))
 			(void)key_sync(m, old[i].kind, old[i].key);
 	kinds_sync(m);
-	return 0;
+	return changed;
 }
 
 int scope_keys_rewrite(Manager *m, const Rule *r) {
@@ -374,7 +376,7 @@ static bool same_target(const Rule *a, const Rule *b) {
 }
 
 void scope_target_sync(Manager *m, const Rule *r) {
-	bool changed = false;
+	bool changed = false, reap = false;
 
 	if (!m->skel)
 		return;
@@ -387,13 +389,21 @@ void scope_target_sync(Manager *m, const Rule *r) {
 		}
 	for (AccessRule *a = m->access_rules; a; a = a->next)
 		if (a->sid && a->carrier && same_target(a->carrier, r)) {
-			if (scope_keys_update(m, a->carrier) < 0)
+			int k = scope_keys_update(m, a->carrier);
+
+			if (k < 0)
 				log_warning("%s %s --remote %s: cannot follow its target's sockets and cgroups.",
 					    a->allow ? "allow" : "deny", a->name, a->remote);
 			changed = true;
+			/* A socket the target had before it was taken in (an
+			 * exe:'s process that connected right after its exec) is
+			 * ended as a deny ends those open when it is set. */
+			reap |= k > 0 && !a->allow;
 		}
 	if (changed)
 		manager_bpf_bump_gen(m);
+	if (reap)
+		access_reap(m);
 }
 
 int scope_map_add_scope(Manager *m, const Scope *sc, uint32_t *ret_sid) {

@@ -32,8 +32,9 @@ int scope_map_add_scope(Manager *m, const Scope *sc, uint32_t *ret_sid);
 void scope_map_del_scope(Manager *m, const Scope *sc, uint32_t sid);
 /* Writes the entries of r (a scoped rule or a deny/allow's carrier) under
  * its target's keys as they are now, and takes them from those it no
- * longer has; -E2BIG (nothing changed) where a key would hold more than
- * NB_SCOPES_PER_KEY. The caller bumps the generation. */
+ * longer has: 1 when they changed, 0 when not; -E2BIG (nothing changed)
+ * where a key would hold more than NB_SCOPES_PER_KEY. The caller bumps the
+ * generation. */
 int scope_keys_update(Manager *m, Rule *r);
 /* Writes the entries under r's keys again (a deny turned into an allow). */
 int scope_keys_rewrite(Manager *m, const Rule *r);
