@@ -957,8 +957,25 @@ int nb_sock_release(struct bpf_sock *ctx)
 	__u64 cookie = bpf_get_socket_cookie(ctx);
 	struct nb_event *ev;
 
-	if (!bpf_map_lookup_elem(&sock_rules, &cookie))
+	if (!bpf_map_lookup_elem(&sock_rules, &cookie)) {
+		struct nb_scope_key k = { .key = cookie, .kind = NB_SCOPE_KIND_SOCK };
+
+		/* A socket that is a key of scoped rules or deny/allow only (a
+		 * sock: target, a pid:'s or exe:'s earlier socket): reported,
+		 * user space takes the key out with the rules on it. */
+		if (!bpf_map_lookup_elem(&scope_keys, &k))
+			return 1;
+		ev = bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
+		if (!ev) {
+			__sync_fetch_and_add(&nb_events_lost, 1);
+			return 1;
+		}
+		ev->cookie = cookie;
+		ev->type = NB_EVENT_SOCK_RELEASED;
+		ev->pad = 0;
+		bpf_ringbuf_submit(ev, 0);
 		return 1;
+	}
 
 	/* Reserve first so that the event is queued only if our delete is the
 	 * one that removed the entry (user space may delete it concurrently). */

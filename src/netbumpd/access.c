@@ -20,6 +20,7 @@
 #include "netbump.skel.h"
 #include "netbump/netbump.h"
 #include "rule-index.h"
+#include "rule.h"
 #include "scope-map.h"
 
 /* At most this many denial lines per second in the journal; the rest are
@@ -56,9 +57,14 @@ static AccessRuntime *rt_of(Manager *m) {
 	return m->access_rt;
 }
 
-static void access_rule_free(AccessRule *a) {
+/* move_back: the target's processes go back where no other rule keeps
+ * them (grip.h); a target that is gone has none to move. */
+static void access_rule_free(Manager *m, AccessRule *a, bool move_back) {
 	if (!a)
 		return;
+	if (a->carrier)
+		a->carrier->access = NULL;
+	rule_carrier_free(m, a->carrier, move_back);
 	target_done(&a->target);
 	free(a->name);
 	free(a->remote);
@@ -142,10 +148,13 @@ static int run_iter(struct bpf_program *prog) {
 }
 
 /* Destroys the open sockets a deny now covers (scope-hooks.bpf.h). */
-static void reap(Manager *m) {
-	uint64_t before = m->skel->bss->nb_scope_destroyed;
+void access_reap(Manager *m) {
+	uint64_t before;
 	int r;
 
+	if (!m->skel)
+		return;
+	before = m->skel->bss->nb_scope_destroyed;
 	r = run_iter(m->skel->progs.nb_scope_reap_tcp);
 	if (r >= 0)
 		r = run_iter(m->skel->progs.nb_scope_reap_udp);
@@ -156,7 +165,7 @@ static void reap(Manager *m) {
 			 (unsigned long long)(m->skel->bss->nb_scope_destroyed - before));
 }
 
-static int access_write(Manager *m, AccessRule *a) {
+static int access_write(Manager *m, AccessRule *a, const char **ret_error, char **ret_reason) {
 	int r;
 
 	if (!m->skel)
@@ -164,18 +173,22 @@ static int access_write(Manager *m, AccessRule *a) {
 	r = scope_map_add_scope(m, &a->scope, &a->sid);
 	if (r < 0)
 		return r;
-	r = scope_map_key_sync(m, a->scope_kind, a->scope_key);
+	r = scope_keys_update(m, a->carrier);
 	if (r < 0) {
 		uint32_t sid = a->sid;
 		a->sid = 0;
-		(void)scope_map_key_sync(m, a->scope_kind, a->scope_key);
+		scope_access_drop(m, a->carrier);
 		scope_map_del_scope(m, &a->scope, sid);
 		return r;
 	}
+	/* A pid:'s or exe:'s processes move into their cgroups now: what
+	 * they make from here on is covered by the cgroup key, what they
+	 * have by the cookies (scope_target_sync()). */
+	r = rule_carrier_attach(m, a->carrier, ret_error, ret_reason);
 	manager_bpf_bump_gen(m);
-	if (!a->allow)
-		reap(m);
-	return 0;
+	if (r >= 0 && !a->allow)
+		access_reap(m);
+	return r;
 }
 
 static void access_unwrite(Manager *m, AccessRule *a) {
@@ -184,47 +197,17 @@ static void access_unwrite(Manager *m, AccessRule *a) {
 	if (!m->skel || !sid)
 		return;
 	a->sid = 0;
-	(void)scope_map_key_sync(m, a->scope_kind, a->scope_key);
+	scope_access_drop(m, a->carrier);
 	manager_bpf_bump_gen(m);
 	scope_map_del_scope(m, &a->scope, sid);
 }
 
-void access_reap(Manager *m) {
-	if (m->skel)
-		reap(m);
-}
-
 /* ---- set / unset ---- */
-
-/* The key of the target, and whose it is, through the kinds' own
- * resolve() and owner() on a rule made for the moment. */
-static int resolve_target(Manager *m, AccessRule *a, uid_t *ret_owner, const char **ret_error, char **ret_reason) {
-	Rule tmp = { .manager = m, .target = a->target, .name = a->name, .pidfd = -1, .nest_uid = (uid_t)-1 };
-	const KindOps *ops = kind_of(a->target.kind);
-	int r;
-
-	if (a->target.kind != TARGET_USER && a->target.kind != TARGET_ALL && a->target.kind != TARGET_CGROUP)
-		return rule_fail(ret_error, ret_reason, E_INVALID, -EOPNOTSUPP,
-				 "deny/allow on %s targets is not supported yet (user@, cgroup: and all are)",
-				 target_kind_to_string(a->target.kind));
-	r = ops->resolve(m, &tmp, ret_error, ret_reason);
-	if (r >= 0)
-		r = ops->owner(m, &tmp, ret_owner, ret_error, ret_reason);
-	a->target = tmp.target; /* resolve() may have filled it in (a user's uid) */
-	free(tmp.nest_path);
-	free(tmp.cgroup_abs);
-	if (r < 0)
-		return r;
-	if (scope_rule_key(&tmp, &a->scope_kind, &a->scope_key) < 0)
-		return -EOPNOTSUPP;
-	return 0;
-}
 
 int access_set(Manager *m, const char *target, const char *remote, bool allow, uid_t caller, AccessRule **ret,
 	       const char **ret_error, char **ret_reason) {
 	AccessRule *a, *existing;
 	const char *why = NULL, *bad = NULL;
-	uid_t owner = (uid_t)-1;
 	Target t;
 	int r;
 
@@ -243,12 +226,12 @@ int access_set(Manager *m, const char *target, const char *remote, bool allow, u
 	a->name = target_to_string(&a->target);
 	r = scope_parse(remote, &a->scope, &why, &bad);
 	if (r < 0) {
-		access_rule_free(a);
+		access_rule_free(m, a, true);
 		return rule_fail(ret_error, ret_reason, E_INVALID, r, "invalid scope '%s': %s", remote, why);
 	}
 	a->remote = scope_to_string(&a->scope);
 	if (!a->name || !a->remote) {
-		access_rule_free(a);
+		access_rule_free(m, a, true);
 		return -ENOMEM;
 	}
 	/* Loopback is the host talking to itself: local services and tools,
@@ -259,25 +242,35 @@ int access_set(Manager *m, const char *target, const char *remote, bool allow, u
 			      "scope '%s' covers loopback (127.0.0.0/8, ::1): netbump never denies the host's traffic "
 			      "with itself (local services, tools); name the ranges without it",
 			      a->remote);
-		access_rule_free(a);
+		access_rule_free(m, a, true);
 		return r;
 	}
-	r = resolve_target(m, a, &owner, ret_error, ret_reason);
+	/* Whose the target is (a non-root caller may name only its own) and
+	 * what it is now, as for a rule on it. */
+	r = rule_carrier_new(m, a->name, a->remote, caller, &a->carrier, ret_error, ret_reason);
 	if (r < 0) {
-		access_rule_free(a);
+		access_rule_free(m, a, true);
 		return r;
 	}
-	free(a->name);
-	a->name = target_to_string(&a->target);
-	if (!a->name) {
-		access_rule_free(a);
-		return -ENOMEM;
-	}
-	if (caller != 0 && owner != caller) {
-		r = rule_fail(ret_error, ret_reason, E_DENIED, -EPERM, "not-owner: %s is not yours (uid %u)", a->name,
-			      (unsigned)caller);
-		access_rule_free(a);
-		return r;
+	a->carrier->access = a;
+	/* Named as the target resolved is (a user by uid, a socket by inode). */
+	{
+		char *name = strdup(a->carrier->name);
+		Target rt;
+
+		if (!name || target_parse(name, &rt, &why) < 0) {
+			free(name);
+			access_rule_free(m, a, true);
+			return -ENOMEM;
+		}
+		if (rt.kind == TARGET_USER) {
+			rt.uid = a->carrier->target.uid;
+			rt.resolved = 1;
+		}
+		free(a->name);
+		a->name = name;
+		target_done(&a->target);
+		a->target = rt;
 	}
 	/* A user may lift its own denies by unset, never another's: an allow
 	 * of a user's is refused while a deny of anyone else's exists. */
@@ -288,14 +281,14 @@ int access_set(Manager *m, const char *target, const char *remote, bool allow, u
 					      "not-owner: %s --remote %s was denied by uid %u; only root may allow what "
 					      "another user denied",
 					      d->name, d->remote, (unsigned)d->owner);
-				access_rule_free(a);
+				access_rule_free(m, a, true);
 				return r;
 			}
 	if (rules_find_scoped(m, &a->target, a->remote)) {
 		r = rule_fail(ret_error, ret_reason, E_INVALID, -EEXIST,
 			      "%s --remote %s has a limit; a rule is one per target and scope: unset it first", a->name,
 			      a->remote);
-		access_rule_free(a);
+		access_rule_free(m, a, true);
 		return r;
 	}
 
@@ -304,55 +297,57 @@ int access_set(Manager *m, const char *target, const char *remote, bool allow, u
 		if (caller != 0 && existing->owner != caller) {
 			r = rule_fail(ret_error, ret_reason, E_DENIED, -EPERM, "not-owner: %s --remote %s was made by uid %u",
 				      existing->name, existing->remote, (unsigned)existing->owner);
-			access_rule_free(a);
+			access_rule_free(m, a, true);
 			return r;
 		}
-		access_rule_free(a);
+		access_rule_free(m, a, true);
 		if (existing->allow != allow || existing->owner != caller) {
 			bool old_allow = existing->allow;
 			uid_t old_owner = existing->owner;
 
 			existing->allow = allow;
 			existing->owner = caller;
-			r = scope_map_key_sync(m, existing->scope_kind, existing->scope_key);
+			r = m->skel ? scope_keys_rewrite(m, existing->carrier) : 0;
 			if (r >= 0)
 				r = access_save(m);
 			if (r < 0) {
 				existing->allow = old_allow;
 				existing->owner = old_owner;
-				(void)scope_map_key_sync(m, existing->scope_kind, existing->scope_key);
+				if (m->skel)
+					(void)scope_keys_rewrite(m, existing->carrier);
 				return rule_fail(ret_error, ret_reason, E_FAILED, r, "cannot change %s --remote %s: %s",
 						 existing->name, existing->remote, strerror(-r));
 			}
 			manager_bpf_bump_gen(m);
 			if (!allow)
-				reap(m);
+				access_reap(m);
 		}
 		*ret = existing;
 		return 0;
 	}
 
-	if (m->skel && scope_entries_at(m, a->scope_kind, a->scope_key) >= NB_SCOPES_PER_KEY) {
-		r = rule_fail(ret_error, ret_reason, E_FULL, -E2BIG,
-			      "%s already has %u scoped rules and deny/allow rules (the most one target may have)", a->name,
-			      (unsigned)NB_SCOPES_PER_KEY);
-		access_rule_free(a);
-		return r;
-	}
 	if (m->access_rt)
 		a->id = ++rt_of(m)->next_id;
 	a->next = m->access_rules;
 	m->access_rules = a;
 	r = access_save(m);
 	if (r >= 0)
-		r = access_write(m, a);
+		r = access_write(m, a, ret_error, ret_reason);
 	if (r < 0) {
 		m->access_rules = a->next;
 		access_unwrite(m, a);
 		(void)access_save(m);
-		r = rule_fail(ret_error, ret_reason, E_FAILED, r, "cannot put %s --remote %s in force: %s; nothing was changed",
-			      a->name, a->remote, strerror(-r));
-		access_rule_free(a);
+		if (*ret_reason)
+			; /* the target's own reason (its process exited) */
+		else if (r == -E2BIG)
+			r = rule_fail(ret_error, ret_reason, E_FULL, r,
+				      "%s already has %u scoped rules and deny/allow rules (the most one target may have)",
+				      a->name, (unsigned)NB_SCOPES_PER_KEY);
+		else
+			r = rule_fail(ret_error, ret_reason, E_FAILED, r,
+				      "cannot put %s --remote %s in force: %s; nothing was changed", a->name, a->remote,
+				      strerror(-r));
+		access_rule_free(m, a, true);
 		return r;
 	}
 	*ret = a;
@@ -384,7 +379,7 @@ int access_unset(Manager *m, const char *target, const char *remote, uid_t calle
 				 strerror(-r));
 	}
 	access_unwrite(m, a);
-	access_rule_free(a);
+	access_rule_free(m, a, true);
 	return 0;
 }
 
@@ -656,6 +651,14 @@ static void access_restore(Manager *m) {
 		uid = strtoul(owner, &end, 10);
 		if (errno || *end || uid > UINT32_MAX || (!streq(action, "deny") && !streq(action, "allow")))
 			continue;
+		/* The PID may name another process by now; a limit's pid: rule
+		 * comes back by its cgroup (state.h), a deny has none of its
+		 * own to be found by. */
+		if (strncmp(target, "pid:", 4) == 0) {
+			log_notice("Not restoring %s %s --remote %s: after a restart the PID may be another process's.",
+				   action, target, scope);
+			continue;
+		}
 		if (access_set(m, target, scope, streq(action, "allow"), (uid_t)uid, &a, &error, &reason) < 0)
 			log_notice("Not restoring %s %s --remote %s: %s", action, target, scope, reason ?: "failed");
 		else
@@ -698,13 +701,59 @@ void access_start(Manager *m, int cgfd) {
 	}
 }
 
+/* Takes a out of the list and the maps and frees it, the state file
+ * rewritten. */
+static void access_drop(Manager *m, AccessRule *a, bool move_back) {
+	for (AccessRule **p = &m->access_rules; *p; p = &(*p)->next)
+		if (*p == a) {
+			*p = a->next;
+			break;
+		}
+	(void)access_save(m);
+	access_unwrite(m, a);
+	access_rule_free(m, a, move_back);
+}
+
+void access_expired(Manager *m, AccessRule *a) {
+	log_struct(LOG_INFO, LOG_FIELDS({ "TARGET", a->name }, { "UID", LOG_UINT(a->owner) }),
+		   "%s %s --remote %s: its target is gone; it ends.", a->allow ? "allow" : "deny", a->name, a->remote);
+	access_drop(m, a, false);
+}
+
+void access_socket_released(Manager *m, uint64_t cookie) {
+	for (AccessRule *a = m->access_rules, *next; a; a = next) {
+		next = a->next;
+		if (a->carrier && a->carrier->target.kind == TARGET_SOCK && a->carrier->key == cookie)
+			access_expired(m, a);
+		else if (a->carrier && !a->carrier->leans && a->carrier->n_cookies > 0) {
+			Rule *c = a->carrier;
+			for (size_t k = 0; k < c->n_cookies; k++)
+				if (c->cookies[k] == cookie) {
+					c->cookies[k] = c->cookies[--c->n_cookies];
+					scope_target_sync(m, c);
+					break;
+				}
+		}
+	}
+}
+
+void access_release_targets(Manager *m) {
+	for (AccessRule *a = m->access_rules; a; a = a->next) {
+		if (a->carrier)
+			a->carrier->access = NULL;
+		rule_carrier_free(m, a->carrier, true);
+		a->carrier = NULL;
+	}
+}
+
 void access_stop(Manager *m) {
 	AccessRuntime *rt = rt_of(m);
 
+	access_release_targets(m);
 	while (m->access_rules) {
 		AccessRule *a = m->access_rules;
 		m->access_rules = a->next;
-		access_rule_free(a);
+		access_rule_free(m, a, true);
 	}
 	if (!rt)
 		return;

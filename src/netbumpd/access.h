@@ -10,7 +10,12 @@
  * either way. Each denial is counted per rule and reported, rate-limited,
  * to the journal.
  *
- * Targets: user@, cgroup: and all. Kept in STATE_DIR/access.
+ * Targets: any kind. The target is resolved and followed by a Rule of the
+ * access rule's own (its carrier, in no list of rules): a unit's cgroup as
+ * it restarts, a pid:'s or exe:'s processes moved into cgroups of
+ * netbump's (shared with the other rules on the same target, grip.h). A
+ * deny on a target that ends (a pid: whose processes all exited, a sock:
+ * closed) ends with it. Kept in STATE_DIR/access.
  */
 #pragma once
 
@@ -32,8 +37,9 @@ typedef struct AccessRule {
 	char *remote;    /* canonical scope */
 	Scope scope;
 	uint32_t sid;    /* its scope id in the maps, 0: not written */
-	uint32_t scope_kind;
-	uint64_t scope_key;
+	/* Its target resolved and followed (rule.h rule_carrier_new()): the
+	 * keys it is written under are this one's Rule.scope_keys. */
+	struct Rule *carrier;
 	char *persist_file; /* the rules file line that makes it (persist.h), NULL: none */
 	unsigned persist_line;
 	struct AccessRule *next;
@@ -65,6 +71,12 @@ void access_recent_add_json(Manager *m, uid_t uid, json_object *connections);
  * attached at cgfd (the cgroup root), denial events read, the rules of
  * the state directory put back. Failures degrade (logged). */
 void access_start(Manager *m, int cgfd);
-/* Ends the open connections a deny covers now (after "lan" changed). */
+/* Ends the open connections the denies cover now (their keys changed). */
 void access_reap(Manager *m);
+/* The target of a's is gone (a pid:'s cgroup emptied): a ends. */
+void access_expired(Manager *m, AccessRule *a);
+/* A socket closed: a deny or allow on it ends. */
+void access_socket_released(Manager *m, uint64_t cookie);
+/* Lets go of the targets (their processes go back), before the rules go. */
+void access_release_targets(Manager *m);
 void access_stop(Manager *m);

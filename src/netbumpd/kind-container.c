@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "cgroup-util.h"
+#include "access.h"
 #include "kind.h"
 #include "log.h"
 #include "macro.h"
@@ -97,7 +98,8 @@ static int container_resolve(Manager *m, Rule *rule, const char **ret_error, cha
 		return r;
 	/* Its cgroup has a rule already (the same container by another of
 	 * its names, or a cgroup: rule): that one applies, as for any cgroup. */
-	if (!rule->key && rule->named->cgroup && cg_get_id(rule->named->cgroup, &id) >= 0) {
+	/* One cgroup, one rule; a scoped rule or a deny/allow is extra. */
+	if (!rule->key && !rule->remote && rule->named->cgroup && cg_get_id(rule->named->cgroup, &id) >= 0) {
 		Rule *twin = rules_find_cgroup(m, id, rule);
 		if (twin)
 			return rule_fail(ret_error, ret_reason, E_INVALID, -EEXIST,
@@ -113,20 +115,27 @@ static int container_refresh(Manager *m, Rule *rule) {
 	return rule->named ? container_sync(m, rule, true, NULL) : 0;
 }
 
-void manager_containers_tick(Manager *m) {
-	if (m->n_units == 0)
-		return;
-	for (Rule *r = m->rules; r; r = r->next) {
-		_cleanup_free_ char *path = NULL;
+static void container_tick(Manager *m, Rule *r) {
+	_cleanup_free_ char *path = NULL;
 
-		if (r->target.kind != TARGET_CONTAINER || !r->named)
-			continue;
-		/* Still where it was: nothing to read. */
-		if (r->key && r->nest_path && asprintf(&path, "%s%s", m->cgroup_mount, r->nest_path) >= 0 &&
-		    access(path, F_OK) >= 0)
-			continue;
-		(void)container_sync(m, r, false, NULL);
-	}
+	if (r->target.kind != TARGET_CONTAINER || !r->named)
+		return;
+	/* Still where it was: nothing to read. */
+	if (r->key && r->nest_path && asprintf(&path, "%s%s", m->cgroup_mount, r->nest_path) >= 0 &&
+	    access(path, F_OK) >= 0)
+		return;
+	(void)container_sync(m, r, false, NULL);
+}
+
+void manager_containers_tick(Manager *m) {
+	if (m->n_units == 0 && !m->access_rules)
+		return;
+	for (Rule *r = m->rules; r; r = r->next)
+		container_tick(m, r);
+	/* the targets of deny/allow (access.h) */
+	for (AccessRule *a = m->access_rules; a; a = a->next)
+		if (a->carrier)
+			container_tick(m, a->carrier);
 }
 
 /* rule_follow_cgroup() keeps nest_path as the path it followed: looking

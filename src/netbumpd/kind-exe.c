@@ -51,7 +51,9 @@
 #include "proc-util.h"
 #include "process.h"
 #include "ramp.h"
+#include "scope-map.h"
 #include "sock-diag.h"
+#include "access.h"
 #include "unit.h"
 
 /* A cgroup of the rule's inside the cgroup its processes came from. */
@@ -143,8 +145,18 @@ static void key_del(Manager *m, Rule *rule) {
 
 /* ---- places ---- */
 
+/* An unscoped rule's class for the sockets made in the place; a scoped
+ * rule or a deny/allow has the place as a key of scope_keys instead
+ * (scope-map.h). */
+static bool place_in_rule_maps(const ExePlace *p) {
+	return !p->rule->remote && !p->rule->access && !p->rule->leans;
+}
+
 static int place_map_set(Manager *m, const ExePlace *p) {
 	struct nb_class v = { .minor = p->rule->minor, .flags = rule_flags(p->rule) };
+
+	if (!place_in_rule_maps(p))
+		return 0;
 
 	if (bpf_map__update_elem(m->skel->maps.cgroup_rules, &p->id, sizeof(p->id), &v, sizeof(v), BPF_ANY) < 0)
 		return negative_errno();
@@ -152,7 +164,7 @@ static int place_map_set(Manager *m, const ExePlace *p) {
 }
 
 static void place_map_del(Manager *m, const ExePlace *p) {
-	if (m->skel)
+	if (m->skel && place_in_rule_maps(p))
 		(void)bpf_map__delete_elem(m->skel->maps.cgroup_rules, &p->id, sizeof(p->id), 0);
 }
 
@@ -198,6 +210,7 @@ static void place_drop(Manager *m, Rule *rule, ExePlace *p) {
 			break;
 		}
 	place_free(m, p, true);
+	scope_target_sync(m, rule);
 }
 
 /* The place emptied (its processes and their children exited): it goes,
@@ -250,6 +263,7 @@ static int place_get(Manager *m, Rule *rule, const char *from, ExePlace **ret) {
 		return r;
 	}
 	x->places[x->n_places++] = p;
+	scope_target_sync(m, rule);
 	*ret = p;
 	return 0;
 }
@@ -410,9 +424,10 @@ static void mirror(Manager *m, Rule *rule, Inodes *set, bool land) {
 				 "Failed to list the sockets of %s's processes; their existing sockets stay unlimited: %m",
 				 rule->name);
 	if (set->added > 0) {
-		if (land)
+		if (land && !rule->remote && !rule->access)
 			(void)ramp_prepare(m, rule);
 		pid_rule_sync_cookies(m, rule);
+		scope_target_sync(m, rule);
 	}
 }
 
@@ -450,13 +465,27 @@ static int scan(Manager *m, Rule *rule, bool land) {
 	return r;
 }
 
+/* The rule (or deny/allow target) holding the grip on the file key
+ * names, from from on (NULL: the first). */
+static Rule *holder_of_key(Manager *m, const struct nb_exe_key *key) {
+	for (Rule *r = m->rules; r; r = r->next)
+		if (r->target.kind == TARGET_EXE && r->exe && r->exe->keyed && r->exe->key.ino == key->ino &&
+		    r->exe->key.dev == key->dev)
+			return r;
+	for (AccessRule *a = m->access_rules; a; a = a->next) {
+		Rule *r = a->carrier;
+		if (r && r->target.kind == TARGET_EXE && r->exe && r->exe->keyed && r->exe->key.ino == key->ino &&
+		    r->exe->key.dev == key->dev)
+			return r;
+	}
+	return NULL;
+}
+
 void exe_rules_on_exec(Manager *m, const struct nb_exe_event *ev) {
-	for (Rule *rule = m->rules; rule; rule = rule->next) {
+	for (Rule *rule = holder_of_key(m, &(struct nb_exe_key){ .ino = ev->ino, .dev = ev->dev }); rule; rule = NULL) {
 		ExeRule *x = exe_of(rule);
 		Inodes set = { .rule = rule };
 
-		if (rule->target.kind != TARGET_EXE || !x || !x->keyed || x->key.ino != ev->ino || x->key.dev != ev->dev)
-			continue;
 		if (rule->owner != 0 && ev->uid != rule->owner)
 			return;
 		if (take(m, rule, (pid_t)ev->pid, &set) > 0) {
@@ -488,6 +517,12 @@ static Rule *rule_of_key(Manager *m, const struct nb_exe_key *key, const Rule *e
 		if (r != except && r->target.kind == TARGET_EXE && r->exe && r->exe->key.ino == key->ino &&
 		    r->exe->key.dev == key->dev)
 			return r;
+	for (AccessRule *a = m->access_rules; a; a = a->next) {
+		Rule *r = a->carrier;
+		if (r && r != except && r->target.kind == TARGET_EXE && r->exe && r->exe->key.ino == key->ino &&
+		    r->exe->key.dev == key->dev)
+			return r;
+	}
 	return NULL;
 }
 
@@ -594,6 +629,8 @@ static int exe_map_set(Manager *m, Rule *rule) {
 	ExeRule *x = exe_of(rule);
 	int r;
 
+	if (!x)
+		return 0; /* it leans (grip.h) */
 	for (size_t k = 0; k < x->n_places; k++) {
 		r = place_map_set(m, x->places[k]);
 		if (r < 0)
@@ -654,13 +691,8 @@ static void exe_release(Manager *m, Rule *rule, bool move_back) {
 		return;
 	key_del(m, rule);
 	x->dir_watch = sd_event_source_disable_unref(x->dir_watch);
-	for (size_t k = 0; k < rule->n_cookies; k++) {
-		bool sock_rule = false;
-		for (Rule *s = m->rules; s && !sock_rule; s = s->next)
-			sock_rule = s->target.kind == TARGET_SOCK && s->key == rule->cookies[k];
-		if (!sock_rule)
-			(void)manager_bpf_del_sock(m, rule->cookies[k]);
-	}
+	if (!rule->remote && !rule->access)
+		pid_rule_forget_cookies(m, rule);
 	/* Processes always go back: a place must not outlive its rule. */
 	for (size_t k = 0; k < x->n_places; k++)
 		place_free(m, x->places[k], true);
@@ -680,6 +712,8 @@ static void exe_release(Manager *m, Rule *rule, bool move_back) {
 static int exe_refresh(Manager *m, Rule *rule) {
 	int r;
 
+	if (!rule->exe)
+		return 0; /* it leans (grip.h) */
 	exe_place(m, rule);
 	r = key_set(m, rule);
 	if (r < 0)
@@ -697,6 +731,53 @@ static bool exe_flows(Manager *m, const Rule *rule, FlowSet *fs) {
 	fs->cookies = rule->cookies;
 	fs->n_cookies = rule->n_cookies;
 	return true;
+}
+
+/* The places and sockets go to to (grip.h), with the exec hook's key,
+ * which says whose processes it takes (to's owner's). */
+static void exe_grip_move(Manager *m, Rule *from, Rule *to) {
+	ExeRule *x = exe_of(from);
+	uint64_t *cookies = to->cookies;
+	size_t n_cookies = to->n_cookies;
+
+	if (!x)
+		return;
+	if (!from->remote && !from->access) {
+		for (size_t k = 0; k < x->n_places; k++)
+			place_map_del(m, x->places[k]);
+		pid_rule_forget_cookies(m, from);
+	}
+	to->exe = x;
+	from->exe = NULL;
+	for (size_t k = 0; k < x->n_places; k++)
+		x->places[k]->rule = to;
+	if (x->dir_watch)
+		(void)sd_event_source_set_userdata(x->dir_watch, to);
+	to->cookies = from->cookies;
+	to->n_cookies = from->n_cookies;
+	from->cookies = cookies;
+	from->n_cookies = n_cookies;
+	/* An unscoped from's map_del() took the key out already. */
+	if (x->hooked)
+		(void)key_set(m, to);
+}
+
+static int exe_grip_cgroups(const Rule *rule, uint64_t **ret, size_t *ret_n) {
+	const ExeRule *x = exe_of(rule);
+	uint64_t *v;
+
+	*ret = NULL;
+	*ret_n = 0;
+	if (!x || x->n_places == 0)
+		return 0;
+	v = calloc(x->n_places, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	for (size_t k = 0; k < x->n_places; k++)
+		v[k] = x->places[k]->id;
+	*ret = v;
+	*ret_n = x->n_places;
+	return 0;
 }
 
 const char *exe_rule_place_for(Manager *m, const Rule *rule, const char *path) {
@@ -733,4 +814,6 @@ const KindOps kind_exe = {
 	.release = exe_release,
 	.refresh = exe_refresh,
 	.flows = exe_flows,
+	.grip_move = exe_grip_move,
+	.grip_cgroups = exe_grip_cgroups,
 };

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "bpf.h"
 #include "cgroup-util.h"
@@ -80,7 +81,11 @@ static bool pid_applies_to(Manager *m, const Rule *r, uid_t uid) {
 }
 
 static int pid_map_set(Manager *m, Rule *r) {
-	int k = manager_bpf_set_rule(m, r);
+	int k;
+
+	if (r->leans)
+		return 0; /* until it takes the grip (grip_take()) */
+	k = manager_bpf_set_rule(m, r);
 
 	if (k >= 0)
 		pid_rule_sync_cookies(m, r);
@@ -88,7 +93,47 @@ static int pid_map_set(Manager *m, Rule *r) {
 }
 
 static void pid_map_del(Manager *m, Rule *r) {
-	(void)manager_bpf_del_rule(m, r);
+	if (!r->leans)
+		(void)manager_bpf_del_rule(m, r);
+}
+
+#define SWAP(a, b)                  \
+	do {                        \
+		typeof(a) _t = (a); \
+		(a) = (b);          \
+		(b) = _t;           \
+	} while (0)
+
+/* The cgroup, processes, sockets and watches go to to (grip.h); from is
+ * left with none of them. */
+static void pid_grip_move(Manager *m, Rule *from, Rule *to) {
+	if (!from->remote && !from->access)
+		pid_rule_forget_cookies(m, from);
+	if (to->pidfd >= 0)
+		close(to->pidfd);
+	to->pidfd = from->pidfd;
+	from->pidfd = -1;
+	sd_event_source_disable_unref(to->pidfd_watch);
+	to->pidfd_watch = from->pidfd_watch;
+	from->pidfd_watch = NULL;
+	sd_event_source_disable_unref(to->events_watch);
+	to->events_watch = from->events_watch;
+	from->events_watch = NULL;
+	if (to->pidfd_watch)
+		(void)sd_event_source_set_userdata(to->pidfd_watch, to);
+	if (to->events_watch)
+		(void)sd_event_source_set_userdata(to->events_watch, to);
+	to->exited = from->exited;
+	to->made_cgroup = from->made_cgroup;
+	from->made_cgroup = false;
+	to->key = from->key;
+	from->key = 0;
+	SWAP(to->cgroup_abs, from->cgroup_abs);
+	SWAP(to->scope, from->scope);
+	SWAP(to->moved, from->moved);
+	SWAP(to->n_moved, from->n_moved);
+	SWAP(to->cookies, from->cookies);
+	SWAP(to->n_cookies, from->n_cookies);
 }
 
 static bool pid_flows(Manager *m, const Rule *rule, FlowSet *fs) {
@@ -141,4 +186,5 @@ const KindOps kind_pid = {
 	.map_del = pid_map_del,
 	.release = pid_rule_detach,
 	.flows = pid_flows,
+	.grip_move = pid_grip_move,
 };

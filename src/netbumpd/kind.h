@@ -80,6 +80,14 @@ typedef struct KindOps {
 	/* What its flows are (fs zeroed, uid -1 by the caller); false when it
 	 * cannot have any now, without a dump. */
 	bool (*flows)(Manager *m, const Rule *r, FlowSet *fs);
+	/* Kinds that act on processes (grip.h): hands what from holds of its
+	 * target (cgroups, moved processes, cookies, watches) to to, which
+	 * leans on it; an unscoped from's rule-map entries go first. NULL:
+	 * each rule resolves its target on its own. */
+	void (*grip_move)(Manager *m, Rule *from, Rule *to);
+	/* The cgroup ids the grip holds besides Rule.key (exe:'s cgroups), in
+	 * a new array; NULL: none. */
+	int (*grip_cgroups)(const Rule *r, uint64_t **ret, size_t *ret_n);
 } KindOps;
 
 const KindOps *kind_of(TargetKind kind);

@@ -377,6 +377,9 @@ void manager_stop(Manager *m) {
 
 	/* Classes go with the qdiscs; first stop classifying, then remove
 	 * the qdiscs, filters and IFBs. */
+	/* The targets of deny/allow first: their processes go back, or to a
+	 * rule on the same target, which then moves them back itself. */
+	access_release_targets(m);
 	manager_rules_stop(m);
 	saved_rules_free(m->saved, m->n_saved);
 	m->saved = NULL;

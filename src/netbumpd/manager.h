@@ -14,6 +14,7 @@
 
 #include "nest.h"
 #include "scope.h"
+#include "scope-keys.h"
 #include "rule-index.h"
 #include "netlink.h"
 #include "target.h"
@@ -165,8 +166,16 @@ typedef struct Rule {
 	char *remote;
 	Scope remote_scope;
 	uint32_t sid;
-	uint32_t scope_kind;
-	uint64_t scope_key;
+	/* The keys its entries are written under (scope-keys.h): those of its
+	 * target now, of the rule that holds it where it leans */
+	ScopeKey *scope_keys;
+	size_t n_scope_keys;
+	/* pid: and exe: (grip.h): another rule on the same target holds its
+	 * processes (their cgroups, sockets, watches); this one has none */
+	bool leans;
+	/* Not a rule of its own: the target of that deny or allow, resolved
+	 * and followed (grip.h); in no list of rules, no class */
+	struct AccessRule *access;
 
 	/* Soft landing of a download limit on flows already running (ramp.c):
 	 * the class rate steps down to down_bps instead of dropping there. */

@@ -24,6 +24,7 @@
 
 #include "bpf.h"
 #include "kind-exe.h"
+#include "grip.h"
 #include "kind.h"
 #include "cgroup-util.h"
 #include "log.h"
@@ -33,6 +34,7 @@
 #include "process.h"
 #include "ramp.h"
 #include "rule.h"
+#include "scope-map.h"
 #include "sock-diag.h"
 #include "sock-find.h"
 #include "state.h"
@@ -245,6 +247,10 @@ uint32_t rule_flags(const Rule *r) {
 /* Writes the class of the rule for every mirrored socket that no sock rule
  * claims (socket rules win over process rules). */
 void pid_rule_sync_cookies(Manager *m, Rule *rule) {
+	/* A scoped rule's or a deny's sockets are keys of scope_keys
+	 * (scope-map.h), never entries of the rule maps. */
+	if (rule->remote || rule->access || rule->leans)
+		return;
 	for (size_t k = 0; k < rule->n_cookies; k++)
 		if (!sock_rule_owns(m, rule->cookies[k]))
 			(void)manager_bpf_set_sock(m, rule->cookies[k], rule->minor, rule_flags(rule));
@@ -429,11 +435,13 @@ int pid_rule_attach(Manager *m, Rule *rule, const char **ret_reason) {
 					 rule->name);
 		else
 			mirror_unseen(m, rule, &set);
-		(void)ramp_prepare(m, rule);
+		if (!rule->remote && !rule->access)
+			(void)ramp_prepare(m, rule);
 		pid_rule_sync_cookies(m, rule);
 	}
 	free(set.v);
 	free(set.seen);
+	scope_target_sync(m, rule);
 	log_struct(LOG_INFO, RULE_FIELDS(rule), "%s: moved %zu process(es) into %s, %zu existing socket(s) mirrored.",
 		   rule->name, rule->n_moved, rule->cgroup_abs, rule->n_cookies);
 	return 0;
@@ -448,10 +456,17 @@ static const char *origin_of(const Rule *rule, pid_t pid) {
 	return rule->n_moved > 0 ? rule->moved[0].from : "/";
 }
 
-void pid_rule_detach(Manager *m, Rule *rule, bool move_back) {
+void pid_rule_forget_cookies(Manager *m, Rule *rule) {
 	for (size_t k = 0; k < rule->n_cookies; k++)
 		if (!sock_rule_owns(m, rule->cookies[k]))
 			(void)manager_bpf_del_sock(m, rule->cookies[k]);
+}
+
+void pid_rule_detach(Manager *m, Rule *rule, bool move_back) {
+	if (rule->leans)
+		return;
+	if (!rule->remote && !rule->access)
+		pid_rule_forget_cookies(m, rule);
 
 	if (rule->scope) {
 		_cleanup_free_ char *fn = NULL, *line = NULL;
@@ -519,7 +534,8 @@ static const char *saved_origin(Manager *m, pid_t pid) {
 
 static bool saved_pid_rule(Manager *m, const char *dirname) {
 	for (size_t k = 0; k < m->n_saved; k++)
-		if (m->saved[k].target && strncmp(m->saved[k].target, "pid:", 4) == 0 && strncmp(dirname, "pid-", 4) == 0 &&
+		if (m->saved[k].target && !m->saved[k].remote && strncmp(m->saved[k].target, "pid:", 4) == 0 &&
+		    strncmp(dirname, "pid-", 4) == 0 &&
 		    streq(m->saved[k].target + 4, dirname + 4))
 			return true;
 	return false;
@@ -738,6 +754,7 @@ static int pidfd_cb(sd_event_source *s, int fd, uint32_t revents, void *userdata
 	Manager *m = rule->manager;
 
 	rule->pidfd_watch = sd_event_source_disable_unref(rule->pidfd_watch);
+	grip_exited(m, rule);
 	rule->exited = true;
 	if (rule->cgroup_abs && rule->made_cgroup && !rule->scope) {
 		_cleanup_free_ char *to = NULL;

@@ -19,6 +19,9 @@ int pid_rule_collect(Manager *m, Rule *rule, const char **ret_reason);
 int pid_rule_attach(Manager *m, Rule *rule, const char **ret_reason);
 void pid_rule_detach(Manager *m, Rule *rule, bool move_back);
 void pid_rule_sync_cookies(Manager *m, Rule *rule);
+/* Takes the rule's mirrored sockets out of the rule maps (a sock: rule's
+ * stay). */
+void pid_rule_forget_cookies(Manager *m, Rule *rule);
 int rule_watch_cgroup(Manager *m, Rule *rule);
 int rule_watch_pid(Manager *m, Rule *rule);
 uint32_t rule_flags(const Rule *r);

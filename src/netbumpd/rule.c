@@ -18,6 +18,7 @@
 #include "access.h"
 #include "bpf.h"
 #include "cgroup-util.h"
+#include "grip.h"
 #include "iface.h"
 #include "kind-exe.h"
 #include "kind.h"
@@ -95,6 +96,7 @@ static void rule_free(Manager *m, Rule *r) {
 	free(r->scope);
 	free(r->remote);
 	scope_done(&r->remote_scope);
+	free(r->scope_keys);
 	free(r->cookies);
 	free(r->cgroup_abs);
 	free(r->nest_path);
@@ -108,14 +110,8 @@ static void rule_free(Manager *m, Rule *r) {
 /* A rule's scope from its canonical text (request.c checked it). */
 static int rule_scope_init(Rule *rule, const char *remote, const char **ret_error, char **ret_reason) {
 	const char *why = NULL, *bad = NULL;
-	uint32_t kind;
-	uint64_t key;
 	int r;
 
-	if (scope_rule_key(rule, &kind, &key) < 0)
-		return rule_fail(ret_error, ret_reason, E_INVALID, -EOPNOTSUPP,
-				 "--remote: %s rules cannot be scoped yet (user@, cgroup:, unit: and all can)",
-				 target_kind_to_string(rule->target.kind));
 	r = scope_parse(remote, &rule->remote_scope, &why, &bad);
 	if (r < 0)
 		return rule_fail(ret_error, ret_reason, E_INVALID, r, "invalid scope '%s': %s", remote, why ?: strerror(-r));
@@ -194,7 +190,9 @@ static void rule_remove(Manager *m, Rule *rule, bool move_back) {
 			scope_map_del(m, rule);
 		else
 			rule_kind(rule)->map_del(m, rule);
-		if (rule_kind(rule)->release)
+		/* Unset while other rules lean on it: they keep its processes
+		 * (grip.h). */
+		if (rule_kind(rule)->release && !rule->leans && !(move_back && grip_handover(m, rule) > 0))
 			rule_kind(rule)->release(m, rule, move_back);
 		manager_bpf_bump_gen(m);
 	}
@@ -309,7 +307,7 @@ static int rule_install(Manager *m, Rule *rule, const char **ret_error, char **r
 			r = rules_minor_alloc(m, &rule->minor);
 	}
 	if (r < 0) {
-		if (rule_kind(rule)->release)
+		if (rule_kind(rule)->release && !rule->leans)
 			rule_kind(rule)->release(m, rule, false);
 		rule_free(m, rule);
 		if (bad)
@@ -324,7 +322,7 @@ static int rule_install(Manager *m, Rule *rule, const char **ret_error, char **r
 	r = tree_make(m, rule, &why);
 	if (r < 0) {
 		nest_unlink(m, rule);
-		if (rule_kind(rule)->release)
+		if (rule_kind(rule)->release && !rule->leans)
 			rule_kind(rule)->release(m, rule, false);
 		rule_free(m, rule);
 		return rule_fail(ret_error, ret_reason, E_FAILED, r, "the kernel refused the class: %s", why ?: strerror(-r));
@@ -486,6 +484,112 @@ static int authorize_target(Manager *m, Rule *rule, uid_t caller, const char **r
 		return rule_fail(ret_error, ret_reason, E_DENIED, -EPERM, "not-owner: %s is not yours (uid %u)",
 				 rule->name, (unsigned)caller);
 	return 0;
+}
+
+/* The kind's resolve(), or, where another rule on the same pid: or exe:
+ * target holds its processes, leaning on that one (grip.h). */
+static int resolve_or_lean(Manager *m, Rule *rule, const char **ret_error, char **ret_reason) {
+	Rule *holder = grip_holder(m, rule);
+
+	if (holder)
+		return grip_lean(m, rule, holder);
+	return rule_kind(rule)->resolve(m, rule, ret_error, ret_reason);
+}
+
+/* ---- the targets of deny and allow ----
+ *
+ * A deny or allow has no class: its target is resolved and followed as a
+ * scoped rule's is, by a Rule of its own that is in no list of rules (a
+ * carrier): a unit's cgroup as it restarts, a pid:'s cgroup and sockets, an
+ * exe:'s cgroups (shared with the other rules on the target, grip.h). */
+
+int rule_carrier_new(Manager *m, const char *target, const char *remote, uid_t caller, Rule **ret,
+		     const char **ret_error, char **ret_reason) {
+	const char *why = NULL;
+	const KindOps *ops;
+	Rule *rule;
+	Target t;
+	int r;
+
+	r = target_parse(target, &t, &why);
+	if (r < 0)
+		return rule_fail(ret_error, ret_reason, E_INVALID, r, "invalid target '%s': %s", target, why);
+	r = resolve_sock_fd(&t, ret_error, ret_reason);
+	if (r >= 0 && t.kind == TARGET_EXE)
+		r = target_resolve(&t);
+	if (r >= 0 && t.kind == TARGET_USER) {
+		r = target_resolve(&t);
+		if (r == -ENOENT)
+			r = rule_fail(ret_error, ret_reason, E_NOTFOUND, r, "unknown user: %s", t.user_name);
+		else if (r < 0)
+			r = rule_fail(ret_error, ret_reason, E_FAILED, r, "cannot look up user %s: %s", t.user_name,
+				      strerror(-r));
+	}
+	if (r < 0) {
+		target_done(&t);
+		return r;
+	}
+	rule = calloc(1, sizeof(*rule));
+	if (!rule) {
+		target_done(&t);
+		return -ENOMEM;
+	}
+	rule->manager = m;
+	rule->pidfd = -1;
+	rule->nest_uid = (uid_t)-1;
+	rule->priority = PRIORITY_NORMAL;
+	rule->target = t;
+	rule->owner = caller;
+	rule->transient = kind_of(t.kind)->transient;
+	rule->name = target_to_string(&rule->target);
+	rule->remote = strdup(remote);
+	if (!rule->name || !rule->remote) {
+		rule_free(m, rule);
+		return -ENOMEM;
+	}
+	ops = rule_kind(rule);
+	if (caller != 0 && ops->owner_first)
+		r = authorize_target(m, rule, caller, ret_error, ret_reason);
+	if (r >= 0 && ops->owner_first && ops->in_root)
+		r = ops->in_root(m, rule, ret_error, ret_reason);
+	if (r >= 0)
+		r = resolve_or_lean(m, rule, ret_error, ret_reason);
+	if (r >= 0 && caller != 0 && !ops->owner_first)
+		r = authorize_target(m, rule, caller, ret_error, ret_reason);
+	if (r >= 0 && !ops->owner_first && ops->in_root)
+		r = ops->in_root(m, rule, ret_error, ret_reason);
+	if (r < 0) {
+		if (ops->release && !rule->leans)
+			ops->release(m, rule, false);
+		rule_free(m, rule);
+		return r;
+	}
+	*ret = rule;
+	return 0;
+}
+
+int rule_carrier_attach(Manager *m, Rule *rule, const char **ret_error, char **ret_reason) {
+	int r;
+
+	if (rule->leans || !rule_kind(rule)->attach)
+		return 0;
+	r = rule_kind(rule)->attach(m, rule, ret_error, ret_reason);
+	if (r >= 0 && rule->cgroup_abs) {
+		r = rule_watch_cgroup(m, rule);
+		if (r == -ESRCH)
+			r = rule_fail(ret_error, ret_reason, E_NOTFOUND, r, "%s has no process left", rule->name);
+		else if (r < 0)
+			r = rule_fail(ret_error, ret_reason, E_FAILED, r, "cannot watch %s: %s", rule->name, strerror(-r));
+	}
+	return r;
+}
+
+void rule_carrier_free(Manager *m, Rule *rule, bool move_back) {
+	if (!rule)
+		return;
+	if (m->skel && rule_kind(rule)->release && !rule->leans && !(move_back && grip_handover(m, rule) > 0))
+		rule_kind(rule)->release(m, rule, move_back);
+	rule_free(m, rule);
 }
 
 static unsigned rules_of(Manager *m, uid_t uid) {
@@ -708,7 +812,7 @@ int manager_set_rule(Manager *m, const RuleRequest *req, Rule **ret, const char 
 	if (r >= 0 && ops->owner_first && ops->in_root)
 		r = ops->in_root(m, rule, ret_error, ret_reason);
 	if (r >= 0)
-		r = ops->resolve(m, rule, ret_error, ret_reason);
+		r = resolve_or_lean(m, rule, ret_error, ret_reason);
 	if (r >= 0 && check && !ops->owner_first)
 		r = authorize_target(m, rule, req->caller, ret_error, ret_reason);
 	if (r >= 0 && !ops->owner_first && ops->in_root)
@@ -724,7 +828,7 @@ int manager_set_rule(Manager *m, const RuleRequest *req, Rule **ret, const char 
 				 twin->name, twin->name);
 	}
 	if (r < 0) {
-		if (rule_kind(rule)->release)
+		if (rule_kind(rule)->release && !rule->leans)
 			rule_kind(rule)->release(m, rule, false);
 		rule_free(m, rule);
 		return r;
@@ -733,14 +837,23 @@ int manager_set_rule(Manager *m, const RuleRequest *req, Rule **ret, const char 
 	if (r < 0)
 		return r;
 
-	if (ops->attach) {
+	if (ops->attach && !rule->leans) {
 		r = ops->attach(m, rule, ret_error, ret_reason);
 		if (r < 0) {
 			rule_remove(m, rule, true);
 			return r;
 		}
 	}
-	if (rule->cgroup_abs) {
+	/* An unscoped rule holds its target's processes where scoped rules or
+	 * a deny held them so far. */
+	if (rule->leans && !rule->remote) {
+		r = grip_take(m, rule);
+		if (r < 0) {
+			rule_remove(m, rule, true);
+			return rule_fail(ret_error, ret_reason, E_FAILED, r, "cannot update the BPF map: %s", strerror(-r));
+		}
+	}
+	if (rule->cgroup_abs && !rule->events_watch) { /* a grip taken over comes with its watch */
 		r = rule_watch_cgroup(m, rule);
 		if (r < 0) {
 			rule_remove(m, rule, true);
@@ -950,7 +1063,12 @@ int manager_rule_for(Manager *m, const char *target, Rule **ret, const char **re
 }
 
 void manager_rule_expired(Manager *m, Rule *rule) {
-	rule_remove(m, rule, false);
+	if (!rule->leans && grip_kind(rule))
+		grip_end_leaners(m, rule);
+	if (rule->access)
+		access_expired(m, rule->access);
+	else
+		rule_remove(m, rule, false);
 }
 
 void manager_socket_released(Manager *m, uint64_t cookie) {
@@ -964,8 +1082,10 @@ void manager_socket_released(Manager *m, uint64_t cookie) {
 				if (r->cookies[k] == cookie) {
 					r->cookies[k] = r->cookies[--r->n_cookies];
 					forgot = true;
+					scope_target_sync(m, r);
 					break;
 				}
+	access_socket_released(m, cookie);
 	/* Saved now, so that a later save of one rule alone
 	 * (manager_state_save_rule()) has nothing else pending. */
 	if (forgot && m->state_dir)
@@ -1209,7 +1329,12 @@ int manager_restore_rules(Manager *m) {
 
 		if (!target)
 			continue;
-		if (strncmp(target, "pid:", 4) == 0)
+		if (strncmp(target, "pid:", 4) == 0 && sr->remote) {
+			/* Its processes went back (manager_recover_cgroups()),
+			 * or stay with the target's unscoped rule. */
+			reason = strdup("a scoped pid: rule is not put back after a crash");
+			r = -EOPNOTSUPP;
+		} else if (strncmp(target, "pid:", 4) == 0)
 			r = restore_pid_rule(m, sr, target, &rule, &reason);
 		else {
 			RuleRequest req = {

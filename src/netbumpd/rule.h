@@ -48,3 +48,14 @@ Rule *manager_rule_for_socket(Manager *m, const struct sock_info *si);
 int manager_rule_for_target(Manager *m, const Target *t, Rule **ret, const char **ret_error, char **ret_reason);
 /* A transient rule's cgroup emptied: remove the rule. */
 void manager_rule_expired(Manager *m, Rule *rule);
+
+/* The target of a deny or allow (access.h) as a Rule in no list: parsed,
+ * checked as a rule's would be (whose it is, inside the cgroup root) and
+ * resolved, or leaning on the rule holding its processes (grip.h). */
+int rule_carrier_new(Manager *m, const char *target, const char *remote, uid_t caller, Rule **ret,
+		     const char **ret_error, char **ret_reason);
+/* Brings its processes in (pid:, exe:), once its deny/allow is written. */
+int rule_carrier_attach(Manager *m, Rule *rule, const char **ret_error, char **ret_reason);
+/* Lets go of it: its processes go back (move_back) unless another rule on
+ * the target takes them over. */
+void rule_carrier_free(Manager *m, Rule *rule, bool move_back);

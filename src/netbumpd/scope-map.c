@@ -12,6 +12,8 @@
 #include "netbump/netbump.h"
 #include "access.h"
 #include "bpf.h"
+#include "grip.h"
+#include "kind.h"
 #include "process.h"
 #include "rule-index.h"
 #include "scope-map.h"
@@ -56,21 +58,53 @@ static void sid_free(ScopeState *s, uint32_t sid) {
 		s->sid_used[sid / 8] &= (uint8_t)~(1u << (sid % 8));
 }
 
-int scope_rule_key(const Rule *r, uint32_t *ret_kind, uint64_t *ret_key) {
-	switch (r->target.kind) {
+int scope_rule_keys(Manager *m, const Rule *r, ScopeKey **ret, size_t *ret_n) {
+	const Rule *h = r->leans ? grip_holder(m, r) : r;
+	_cleanup_free_ uint64_t *cgroups = NULL;
+	ScopeKeySource src = {};
+	int k;
+
+	*ret = NULL;
+	*ret_n = 0;
+	if (!h)
+		return 0; /* nothing holds its target now */
+	switch (h->target.kind) {
 	case TARGET_USER:
 	case TARGET_ALL:
-		*ret_kind = NB_SCOPE_KIND_UID;
-		*ret_key = r->key; /* the uid, NB_UID_ALL for all */
-		return 0;
-	case TARGET_CGROUP:
-	case TARGET_UNIT:
-		*ret_kind = NB_SCOPE_KIND_CGROUP;
-		*ret_key = r->key; /* the cgroup id, 0: a unit not running */
-		return 0;
+		src.kind = NB_SCOPE_KIND_UID;
+		src.key = h->key; /* the uid, NB_UID_ALL for all */
+		/* 0 is root's uid, not "none": the one key a target may have 0 as */
+		if (h->key == 0) {
+			*ret = calloc(1, sizeof(ScopeKey));
+			if (!*ret)
+				return -ENOMEM;
+			**ret = (ScopeKey){ .kind = NB_SCOPE_KIND_UID, .key = 0 };
+			*ret_n = 1;
+			return 0;
+		}
+		break;
+	case TARGET_SOCK:
+		src.kind = NB_SCOPE_KIND_SOCK;
+		src.key = h->key; /* the cookie */
+		break;
 	default:
-		return -EOPNOTSUPP;
+		/* cgroup:, unit:, machine:, container:, pid:: the cgroup id, 0
+		 * while there is none (a unit not running); pid: and exe: add
+		 * their cgroups and the sockets they follow (grip.h). */
+		src.kind = NB_SCOPE_KIND_CGROUP;
+		src.key = h->key;
+		if (rule_kind(h)->grip_cgroups) {
+			k = rule_kind(h)->grip_cgroups(h, &cgroups, &src.n_cgroups);
+			if (k < 0)
+				return k;
+			src.cgroups = cgroups;
+		}
+		if (rule_kind(h)->grip_move) {
+			src.cookies = h->cookies;
+			src.n_cookies = h->n_cookies;
+		}
 	}
+	return scope_keys_build(&src, ret, ret_n);
 }
 
 static void lpm_key(struct nb_scope_lpm_key *k, uint32_t sid, const ScopeCidr *c) {
@@ -165,7 +199,7 @@ static int key_sync(Manager *m, uint32_t kind, uint64_t key) {
 	for (Rule *r = m->rules; r; r = r->next) {
 		struct nb_scope_ent *e;
 
-		if (!r->remote || !r->sid || r->scope_kind != kind || r->scope_key != key)
+		if (!r->remote || !r->sid || !scope_keys_has(r->scope_keys, r->n_scope_keys, kind, key))
 			continue;
 		if (set.n >= NB_SCOPES_PER_KEY)
 			return -E2BIG;
@@ -178,7 +212,8 @@ static int key_sync(Manager *m, uint32_t kind, uint64_t key) {
 	for (AccessRule *a = m->access_rules; a; a = a->next) {
 		struct nb_scope_ent *e;
 
-		if (!a->sid || a->scope_kind != kind || a->scope_key != key)
+		if (!a->sid || !a->carrier ||
+		    !scope_keys_has(a->carrier->scope_keys, a->carrier->n_scope_keys, kind, key))
 			continue;
 		if (set.n >= NB_SCOPES_PER_KEY)
 			return -E2BIG;
@@ -202,26 +237,85 @@ static void kinds_sync(Manager *m) {
 	uint32_t kinds = 0;
 
 	for (Rule *r = m->rules; r; r = r->next)
-		if (r->remote && r->sid && r->scope_key)
-			kinds |= 1u << r->scope_kind;
+		if (r->remote && r->sid)
+			kinds |= scope_keys_kinds(r->scope_keys, r->n_scope_keys);
 	for (AccessRule *a = m->access_rules; a; a = a->next)
-		if (a->sid && a->scope_key)
-			kinds |= 1u << a->scope_kind;
+		if (a->sid && a->carrier)
+			kinds |= scope_keys_kinds(a->carrier->scope_keys, a->carrier->n_scope_keys);
 	m->skel->bss->nb_scope_kinds = kinds;
+}
+
+/* Points the entries of r (a scoped rule, or the target of a deny/allow:
+ * its sid is written by key_sync()) at its keys as they are now: written
+ * under the new ones, then taken from those it no longer has. */
+int scope_keys_update(Manager *m, Rule *r) {
+	_cleanup_free_ ScopeKey *old = NULL;
+	bool changed;
+	ScopeKey *keys = NULL;
+	size_t n = 0, n_old = r->n_scope_keys;
+	int k;
+
+	k = scope_rule_keys(m, r, &keys, &n);
+	if (k < 0)
+		return k;
+	if (scope_keys_same(keys, n, r->scope_keys, r->n_scope_keys)) {
+		free(keys);
+		return 0;
+	}
+	changed = true;
+	old = r->scope_keys;
+	r->scope_keys = keys;
+	r->n_scope_keys = n;
+	for (size_t i = 0; i < n; i++) {
+		k = key_sync(m, keys[i].kind, keys[i].key);
+		if (k < 0) {
+			/* As it was: the old keys, the new ones without it. */
+			r->scope_keys = TAKE_PTR(old);
+			r->n_scope_keys = n_old;
+			for (size_t j = 0; j <= i; j++)
+				(void)key_sync(m, keys[j].kind, keys[j].key);
+			free(keys);
+			return k;
+		}
+	}
+	for (size_t i = 0; i < n_old; i++)
+		if (!scope_keys_has(keys, n, old[i].kind, old[i].key))
+			(void)key_sync(m, old[i].kind, old[i].key);
+	kinds_sync(m);
+	return changed;
+}
+
+int scope_keys_rewrite(Manager *m, const Rule *r) {
+	int k = 0;
+
+	for (size_t i = 0; i < r->n_scope_keys; i++) {
+		int q = key_sync(m, r->scope_keys[i].kind, r->scope_keys[i].key);
+		if (q < 0 && k == 0)
+			k = q;
+	}
+	kinds_sync(m);
+	return k;
+}
+
+/* The keys of r dropped: r->sid (or its deny/allow's) is 0 already. */
+static void keys_drop(Manager *m, Rule *r) {
+	_cleanup_free_ ScopeKey *old = r->scope_keys;
+	size_t n = r->n_scope_keys;
+
+	r->scope_keys = NULL;
+	r->n_scope_keys = 0;
+	for (size_t i = 0; i < n; i++)
+		(void)key_sync(m, old[i].kind, old[i].key);
+	kinds_sync(m);
 }
 
 int scope_map_set(Manager *m, Rule *r) {
 	ScopeState *s = state_get(m);
-	uint32_t kind, old_kind = r->scope_kind;
-	uint64_t key, old_key = r->scope_key;
 	bool fresh = r->sid == 0;
 	int k;
 
 	if (!s)
 		return -ENOMEM;
-	k = scope_rule_key(r, &kind, &key);
-	if (k < 0)
-		return k;
 	if (fresh) {
 		k = sid_alloc(s, &r->sid);
 		if (k < 0)
@@ -237,19 +331,13 @@ int scope_map_set(Manager *m, Rule *r) {
 		if (k < 0)
 			goto fail;
 	}
-	r->scope_kind = kind;
-	r->scope_key = key;
-	if (key != 0) {
-		k = key_sync(m, kind, key);
-		if (k < 0) {
-			r->scope_kind = old_kind;
-			r->scope_key = old_key;
-			(void)key_sync(m, kind, key);
-			goto fail;
-		}
-	}
-	if (old_key != 0 && (old_key != key || old_kind != kind))
-		(void)key_sync(m, old_kind, old_key);
+	/* Its class changed (a direction, the small-packet leaf): every
+	 * key's entry says it. */
+	if (!fresh)
+		(void)scope_keys_rewrite(m, r);
+	k = scope_keys_update(m, r);
+	if (k < 0)
+		goto fail;
 	kinds_sync(m);
 	return 0;
 fail:
@@ -258,6 +346,7 @@ fail:
 			cidr_del(m, r->sid, &r->remote_scope.cidrs[i]);
 		sid_free(s, r->sid);
 		r->sid = 0;
+		keys_drop(m, r);
 	}
 	return k;
 }
@@ -269,24 +358,52 @@ void scope_map_del(Manager *m, Rule *r) {
 	if (!sid)
 		return;
 	r->sid = 0; /* out of key_sync() and kinds_sync() */
-	if (r->scope_key)
-		(void)key_sync(m, r->scope_kind, r->scope_key);
-	kinds_sync(m);
+	keys_drop(m, r);
 	for (size_t i = 0; i < r->remote_scope.n_cidrs; i++)
 		cidr_del(m, sid, &r->remote_scope.cidrs[i]);
 	if (s)
 		sid_free(s, sid);
-	r->scope_key = 0;
 }
 
-unsigned scope_entries_at(Manager *m, uint32_t kind, uint64_t key) {
-	unsigned n = 0;
+void scope_access_drop(Manager *m, Rule *carrier) {
+	keys_drop(m, carrier);
+}
 
-	for (Rule *r = m->rules; r; r = r->next)
-		n += r->remote && r->sid && r->scope_kind == kind && r->scope_key == key;
+static bool same_target(const Rule *a, const Rule *b) {
+	RuleId x, y;
+
+	return rule_id_of(&a->target, &x) >= 0 && rule_id_of(&b->target, &y) >= 0 && rule_id_eq(&x, &y);
+}
+
+void scope_target_sync(Manager *m, const Rule *r) {
+	bool changed = false, reap = false;
+
+	if (!m->skel)
+		return;
+	for (Rule *q = m->rules; q; q = q->next)
+		if (q->remote && q->sid && same_target(q, r)) {
+			if (scope_keys_update(m, q) < 0)
+				log_struct(LOG_WARNING, RULE_FIELDS(q), "%s --remote %s: cannot follow its target's sockets and cgroups.",
+					   q->name, q->remote);
+			changed = true;
+		}
 	for (AccessRule *a = m->access_rules; a; a = a->next)
-		n += a->sid && a->scope_kind == kind && a->scope_key == key;
-	return n;
+		if (a->sid && a->carrier && same_target(a->carrier, r)) {
+			int k = scope_keys_update(m, a->carrier);
+
+			if (k < 0)
+				log_warning("%s %s --remote %s: cannot follow its target's sockets and cgroups.",
+					    a->allow ? "allow" : "deny", a->name, a->remote);
+			changed = true;
+			/* A socket the target had before it was taken in (an
+			 * exe:'s process that connected right after its exec) is
+			 * ended as a deny ends those open when it is set. */
+			reap |= k > 0 && !a->allow;
+		}
+	if (changed)
+		manager_bpf_bump_gen(m);
+	if (reap)
+		access_reap(m);
 }
 
 int scope_map_add_scope(Manager *m, const Scope *sc, uint32_t *ret_sid) {
@@ -316,13 +433,6 @@ void scope_map_del_scope(Manager *m, const Scope *sc, uint32_t sid) {
 		cidr_del(m, sid, &sc->cidrs[i]);
 	if (m->scopes)
 		sid_free(m->scopes, sid);
-}
-
-int scope_map_key_sync(Manager *m, uint32_t kind, uint64_t key) {
-	int k = key ? key_sync(m, kind, key) : 0;
-
-	kinds_sync(m);
-	return k;
 }
 
 void scope_map_lan_changed(Manager *m) {

@@ -31,6 +31,7 @@
 #include "kind-exe.h"
 #include "log.h"
 #include "access.h"
+#include "grip.h"
 #include "manager.h"
 #include "netbump/netbump.h"
 #include "persist.h"
@@ -266,9 +267,13 @@ json_object *rule_json(const Rule *r) {
 	json_object_object_add(o, "shaped_up", json_object_new_boolean(r->cls_up.on));
 	json_object_object_add(o, "shaped_down", json_object_new_boolean(r->cls_down.on));
 	if (r->target.kind == TARGET_PID) {
-		json_object_object_add(o, "cgroup", json_object_new_string(r->cgroup_abs + strlen(r->manager->cgroup_mount)));
-		json_object_object_add(o, "processes_moved", json_object_new_int64((int64_t)r->n_moved));
-		json_object_object_add(o, "sockets_mirrored", json_object_new_int64((int64_t)r->n_cookies));
+		/* A rule that leans on another on the same process (grip.h)
+		 * shows what that one holds. */
+		const Rule *h = r->leans ? grip_holder(r->manager, r) : r;
+
+		json_object_object_add(o, "cgroup", h && h->cgroup_abs ? json_object_new_string(h->cgroup_abs + strlen(r->manager->cgroup_mount)) : NULL);
+		json_object_object_add(o, "processes_moved", json_object_new_int64(h ? (int64_t)h->n_moved : 0));
+		json_object_object_add(o, "sockets_mirrored", json_object_new_int64(h ? (int64_t)h->n_cookies : 0));
 		json_object_object_add(o, "exited", json_object_new_boolean(r->exited));
 	}
 	if (r->target.kind == TARGET_SOCK)

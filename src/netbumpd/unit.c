@@ -18,10 +18,12 @@
 #include <stdio.h>
 #include <unistd.h>
 
+#include "access.h"
 #include "bpf.h"
 #include "cgroup-util.h"
 #include "log.h"
 #include "manager.h"
+#include "scope-map.h"
 #include "unit.h"
 
 #define SD_DEST "org.freedesktop.systemd1"
@@ -115,7 +117,9 @@ int rule_follow_cgroup(Manager *m, Rule *rule, const char *cg_in) {
 	}
 	/* One cgroup, one rule: where a cgroup: rule is on the unit's cgroup
 	 * already, that rule applies, and this one waits. */
-	Rule *twin = rules_find_cgroup(m, id, rule);
+	/* A scoped rule or a deny/allow is extra to the cgroup's one rule. */
+	bool scoped = rule->remote || rule->access;
+	Rule *twin = scoped ? NULL : rules_find_cgroup(m, id, rule);
 	bool waits = twin != NULL;
 	if (twin) {
 		log_struct(LOG_WARNING,
@@ -126,15 +130,20 @@ int rule_follow_cgroup(Manager *m, Rule *rule, const char *cg_in) {
 	if (id == rule->key)
 		return 0;
 
-	if (rule->key && rule->minor)
+	if (rule->key && rule->minor && !scoped)
 		(void)manager_bpf_del_rule(m, rule);
 	rules_rekey(m, rule, id);
 	/* Where it nests from now on (rules made later see it there). */
 	free(rule->nest_path);
 	rule->nest_path = id ? strdup(cg) : NULL;
-	if (rule->key && rule->minor)
+	if (rule->key && rule->minor && !scoped)
 		(void)manager_bpf_set_rule(m, rule);
-	if (rule->minor)
+	if (scoped && m->skel && (rule->sid || (rule->access && rule->access->sid)) &&
+	    scope_keys_update(m, rule) < 0)
+		log_struct(LOG_WARNING,
+			   LOG_FIELDS({ "RULE", rule->name }, { "TARGET", rule->name }, { "UID", LOG_UINT(rule->owner) }),
+			   "%s --remote %s: cannot follow it to cgroup %s.", rule->name, rule->remote, cg);
+	if (rule->minor || scoped)
 		manager_bpf_bump_gen(m);
 	/* The journal fields of the Set that made the rule, so that one
 	 * journalctl RULE=unit:NAME shows it and every cgroup it followed. */

@@ -84,8 +84,6 @@ bad "fd18::/129" "prefix length must be 0 to 128"
 bad "198.18.0.0/15,,lan" "empty word"
 bad "198.18.0.256" "not an IPv4 address"
 bad "lan;internet" "not an IPv4 address"
-out=$(nbctl set "pid:$$" --remote "$NB_B4/32" 1mbit 2>&1) && nb_record_failure "a scoped pid: rule was accepted: $out" ||
-        nb_say "scoped pid: refused: ok ($out)"
 after=$(nbctl --json list | jq -c '[.rules[] | [.target, .remote, .up, .down]] | sort')
 assert_true "nothing in force changed by the refusals" test "$before" = "$after"
 
