@@ -235,67 +235,23 @@ static int cmp_u64(const void *a, const void *b) {
 }
 
 int proc_socket_inodes(pid_t pid, uint64_t **ret, size_t *ret_n) {
-	_cleanup_close_ int pfd = -1;
-	_cleanup_(closedirp) DIR *dir = NULL;
+	_cleanup_free_ ProcSocketFd *v = NULL;
 	_cleanup_free_ uint64_t *inodes = NULL;
-	size_t n = 0, cap = 0, k;
-	int fd, r;
+	size_t n = 0, k;
+	int r;
 
 	if (!ret || !ret_n)
 		return -EINVAL;
-
-	pfd = proc_open_pid(pid);
-	if (pfd < 0)
-		return pfd;
-	fd = openat(pfd, "fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0 && errno == EACCES && proc_is_zombie(pfd)) {
-		*ret = NULL;
-		*ret_n = 0;
-		return 0;
-	}
-	if (fd < 0)
-		return proc_negative_errno();
-	dir = fdopendir(fd);
-	if (!dir) {
-		r = negative_errno();
-		close(fd);
+	r = proc_socket_fds(pid, &v, &n);
+	if (r < 0)
 		return r;
+	if (n > 0) {
+		inodes = calloc(n, sizeof(*inodes));
+		if (!inodes)
+			return -ENOMEM;
 	}
-
-	for (;;) {
-		struct dirent *de;
-		uint64_t inode;
-
-		errno = 0;
-		de = readdir(dir);
-		if (!de) {
-			/* proc_readfd_common() fails with ENOENT when the process
-			 * died while we listed it. */
-			if (errno != 0)
-				return proc_negative_errno();
-			break;
-		}
-		if (de->d_name[0] == '.')
-			continue;
-
-		r = read_socket_link(dirfd(dir), de->d_name, &inode);
-		/* ENOENT: that fd was closed since readdir() listed it. */
-		if (r == -ENOTSOCK || r == -ENOENT)
-			continue;
-		if (r < 0)
-			return r;
-
-		if (n == cap) {
-			size_t c = cap ? cap * 2 : 16;
-			uint64_t *p = reallocarray(inodes, c, sizeof(*inodes));
-
-			if (!p)
-				return -ENOMEM;
-			inodes = p;
-			cap = c;
-		}
-		inodes[n++] = inode;
-	}
+	for (size_t i = 0; i < n; i++)
+		inodes[i] = v[i].inode;
 
 	/* One entry per socket, however many fds (dup(), SCM_RIGHTS) hold it. */
 	if (n > 1) {
