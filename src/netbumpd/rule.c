@@ -496,6 +496,48 @@ static int resolve_or_lean(Manager *m, Rule *rule, const char **ret_error, char 
 	return rule_kind(rule)->resolve(m, rule, ret_error, ret_reason);
 }
 
+/* A rule's target from its text: parsed, a sock:PID:FD made its inode, an
+ * exe:'s link followed, a user's name looked up. */
+static int target_from_text(const char *text, Target *t, const char **ret_error, char **ret_reason) {
+	const char *why = NULL;
+	int r;
+
+	r = target_parse(text, t, &why);
+	if (r < 0)
+		return rule_fail(ret_error, ret_reason, E_INVALID, r,
+				 r == -EOPNOTSUPP ? "cannot limit '%s': %s" : "invalid target '%s': %s", text, why);
+	r = resolve_sock_fd(t, ret_error, ret_reason);
+	if (r >= 0 && t->kind == TARGET_EXE)
+		r = target_resolve(t); /* its real path: one rule whatever link names it */
+	if (r >= 0 && t->kind == TARGET_USER) {
+		r = target_resolve(t);
+		if (r == -ENOENT)
+			r = rule_fail(ret_error, ret_reason, E_NOTFOUND, r, "unknown user: %s", t->user_name);
+		else if (r < 0)
+			r = rule_fail(ret_error, ret_reason, E_FAILED, r, "cannot look up user %s: %s", t->user_name,
+				      strerror(-r));
+	}
+	if (r < 0)
+		target_done(t);
+	return r;
+}
+
+/* A new rule on t (taken), not in any list yet. */
+static Rule *rule_alloc(Manager *m, Target *t) {
+	Rule *rule = calloc(1, sizeof(*rule));
+
+	if (!rule) {
+		target_done(t);
+		return NULL;
+	}
+	rule->manager = m;
+	rule->pidfd = -1;
+	rule->nest_uid = (uid_t)-1;
+	rule->priority = PRIORITY_NORMAL;
+	rule->target = *t;
+	return rule;
+}
+
 /* ---- the targets of deny and allow ----
  *
  * A deny or allow has no class: its target is resolved and followed as a
@@ -505,40 +547,17 @@ static int resolve_or_lean(Manager *m, Rule *rule, const char **ret_error, char 
 
 int rule_carrier_new(Manager *m, const char *target, const char *remote, uid_t caller, Rule **ret,
 		     const char **ret_error, char **ret_reason) {
-	const char *why = NULL;
 	const KindOps *ops;
 	Rule *rule;
 	Target t;
 	int r;
 
-	r = target_parse(target, &t, &why);
+	r = target_from_text(target, &t, ret_error, ret_reason);
 	if (r < 0)
-		return rule_fail(ret_error, ret_reason, E_INVALID, r, "invalid target '%s': %s", target, why);
-	r = resolve_sock_fd(&t, ret_error, ret_reason);
-	if (r >= 0 && t.kind == TARGET_EXE)
-		r = target_resolve(&t);
-	if (r >= 0 && t.kind == TARGET_USER) {
-		r = target_resolve(&t);
-		if (r == -ENOENT)
-			r = rule_fail(ret_error, ret_reason, E_NOTFOUND, r, "unknown user: %s", t.user_name);
-		else if (r < 0)
-			r = rule_fail(ret_error, ret_reason, E_FAILED, r, "cannot look up user %s: %s", t.user_name,
-				      strerror(-r));
-	}
-	if (r < 0) {
-		target_done(&t);
 		return r;
-	}
-	rule = calloc(1, sizeof(*rule));
-	if (!rule) {
-		target_done(&t);
+	rule = rule_alloc(m, &t);
+	if (!rule)
 		return -ENOMEM;
-	}
-	rule->manager = m;
-	rule->pidfd = -1;
-	rule->nest_uid = (uid_t)-1;
-	rule->priority = PRIORITY_NORMAL;
-	rule->target = t;
 	rule->owner = caller;
 	rule->transient = kind_of(t.kind)->transient;
 	rule->name = target_to_string(&rule->target);
@@ -649,7 +668,6 @@ bool rule_visible_to(Manager *m, const Rule *r, uid_t uid) {
 
 int manager_set_rule(Manager *m, const RuleRequest *req, Rule **ret, const char **ret_error, char **ret_reason) {
 	Rule *rule, *existing;
-	const char *why = NULL;
 	Target t;
 	int r;
 
@@ -668,37 +686,12 @@ int manager_set_rule(Manager *m, const RuleRequest *req, Rule **ret, const char 
 	    (req->has_down && req->down_bps && (req->down_bps < RATE_MIN_BPS || req->down_bps > RATE_MAX_BPS)))
 		return rule_fail(ret_error, ret_reason, E_INVALID, -ERANGE, "rate out of range (8bit to 10tbit)");
 
-	r = target_parse(req->target, &t, &why);
+	r = target_from_text(req->target, &t, ret_error, ret_reason);
 	if (r < 0)
-		return rule_fail(ret_error, ret_reason, E_INVALID, r,
-				 r == -EOPNOTSUPP ? "cannot limit '%s': %s" : "invalid target '%s': %s", req->target,
-				 why);
-	r = resolve_sock_fd(&t, ret_error, ret_reason);
-	if (r >= 0 && t.kind == TARGET_EXE)
-		r = target_resolve(&t); /* its real path: one rule whatever link names it */
-	if (r >= 0 && t.kind == TARGET_USER) {
-		r = target_resolve(&t);
-		if (r == -ENOENT)
-			r = rule_fail(ret_error, ret_reason, E_NOTFOUND, r, "unknown user: %s", t.user_name);
-		else if (r < 0)
-			r = rule_fail(ret_error, ret_reason, E_FAILED, r, "cannot look up user %s: %s", t.user_name,
-				 strerror(-r));
-	}
-	if (r < 0) {
-		target_done(&t);
 		return r;
-	}
-
-	rule = calloc(1, sizeof(*rule));
-	if (!rule) {
-		target_done(&t);
+	rule = rule_alloc(m, &t);
+	if (!rule)
 		return -ENOMEM;
-	}
-	rule->manager = m;
-	rule->pidfd = -1;
-	rule->nest_uid = (uid_t)-1;
-	rule->priority = PRIORITY_NORMAL;
-	rule->target = t;
 	rule->transient = req->transient || kind_of(t.kind)->transient;
 	rule->name = target_to_string(&rule->target);
 	if (!rule->name) {
