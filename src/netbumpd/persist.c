@@ -612,9 +612,43 @@ static int persist_prepare(Manager *m, const Request *req, const char *verb, Rul
 	return 0;
 }
 
+/* The line of req's target and scope in the rules files (NULL: none),
+ * refused when it is in a file netbumpd does not write; then the text of
+ * netbumpd's own file (path), NULL when it does not exist yet. */
+static int own_line_find(const Request *req, const RuleSet *set, const char *path, const RuleLine **ret_found,
+			 char **ret_text, size_t *ret_len, const char **ret_error, char **ret_reason) {
+	_cleanup_free_ char *error = NULL;
+	const RuleLine *found = set_find(set, req->target, req->canonical, req->remote);
+	int r;
+
+	if (found && !streq(found->file, path))
+		return rule_fail(ret_error, ret_reason, E_INVALID, -EEXIST,
+				 "the persistent rule on %s%s%s is %s:%u, which netbumpd does not write: change that "
+				 "line and run 'netbumpctl reload'",
+				 req->target, req->remote ? " --remote " : "", req->remote ?: "", found->file, found->line);
+	r = rules_read_file(path, ret_text, ret_len, &error);
+	if (r < 0 && r != -ENOENT)
+		return rule_fail(ret_error, ret_reason, E_FAILED, r, "%s; nothing changed", error);
+	if (r == -ENOENT)
+		*ret_text = NULL;
+	*ret_found = found;
+	return 0;
+}
+
+/* A change whose line could not be written was put back: says so. */
+static void reason_nothing_changed(const char **ret_error, char **ret_reason) {
+	char *full = NULL;
+
+	*ret_error = E_FAILED;
+	if (*ret_reason && asprintf(&full, "%s; nothing changed", *ret_reason) >= 0) {
+		free(*ret_reason);
+		*ret_reason = full;
+	}
+}
+
 int persist_set(Manager *m, const Request *req, Rule **ret, const char **ret_error, char **ret_reason) {
 	_cleanup_(rule_set_done) RuleSet set = {};
-	_cleanup_free_ char *path = own_path(m), *text = NULL, *error = NULL, *line = NULL, *out = NULL;
+	_cleanup_free_ char *path = own_path(m), *text = NULL, *line = NULL, *out = NULL;
 	const RuleLine *found;
 	RuleRequest back = { .has_up = true, .has_down = true, .has_min_up = true, .has_min_down = true,
 			     .has_priority = true };
@@ -630,17 +664,9 @@ int persist_set(Manager *m, const Request *req, Rule **ret, const char **ret_err
 	r = persist_prepare(m, req, "make", &set, ret_error, ret_reason);
 	if (r < 0)
 		return r;
-	found = set_find(&set, req->target, req->canonical, req->remote);
-	if (found && !streq(found->file, path))
-		return rule_fail(ret_error, ret_reason, E_INVALID, -EEXIST,
-				 "the persistent rule on %s%s%s is %s:%u, which netbumpd does not write: change that "
-				 "line and run 'netbumpctl reload'",
-				 req->target, req->remote ? " --remote " : "", req->remote ?: "", found->file, found->line);
-	r = rules_read_file(path, &text, &len, &error);
-	if (r < 0 && r != -ENOENT)
-		return rule_fail(ret_error, ret_reason, E_FAILED, r, "%s; nothing changed", error);
-	if (r == -ENOENT)
-		text = NULL;
+	r = own_line_find(req, &set, path, &found, &text, &len, ret_error, ret_reason);
+	if (r < 0)
+		return r;
 
 	existing = rule_of_scoped(m, req->canonical, req->remote);
 	if (existing) {
@@ -677,14 +703,9 @@ int persist_set(Manager *m, const Request *req, Rule **ret, const char **ret_err
 			k = manager_unset_rule_scoped(m, rule->name, rule->remote, 0, &error2, &reason2);
 		if (k < 0)
 			log_warning("%s: cannot undo the change: %s", req->target, reason2 ?: strerror(-k));
-		*ret_error = E_FAILED;
 		if (!*ret_reason && asprintf(ret_reason, "out of memory") < 0)
 			*ret_reason = NULL;
-		char *full = NULL;
-		if (*ret_reason && asprintf(&full, "%s; nothing changed", *ret_reason) >= 0) {
-			free(*ret_reason);
-			*ret_reason = full;
-		}
+		reason_nothing_changed(ret_error, ret_reason);
 		return r;
 	}
 	r = rule_set_persist(rule, path, at, rule->up_bps, rule->down_bps, rule->min_up, rule->min_down,
@@ -700,7 +721,7 @@ int persist_set(Manager *m, const Request *req, Rule **ret, const char **ret_err
 
 int persist_access(Manager *m, const Request *req, AccessRule **ret, const char **ret_error, char **ret_reason) {
 	_cleanup_(rule_set_done) RuleSet set = {};
-	_cleanup_free_ char *path = own_path(m), *text = NULL, *error = NULL, *line = NULL, *out = NULL;
+	_cleanup_free_ char *path = own_path(m), *text = NULL, *line = NULL, *out = NULL;
 	bool allow = req->access == REQUEST_ALLOW, old_allow = false;
 	const char *verb = allow ? "allow" : "deny";
 	const RuleLine *found;
@@ -716,17 +737,9 @@ int persist_access(Manager *m, const Request *req, AccessRule **ret, const char 
 	r = persist_prepare(m, req, verb, &set, ret_error, ret_reason);
 	if (r < 0)
 		return r;
-	found = set_find(&set, req->target, req->canonical, req->remote);
-	if (found && !streq(found->file, path))
-		return rule_fail(ret_error, ret_reason, E_INVALID, -EEXIST,
-				 "the persistent rule on %s --remote %s is %s:%u, which netbumpd does not write: change "
-				 "that line and run 'netbumpctl reload'",
-				 req->target, req->remote, found->file, found->line);
-	r = rules_read_file(path, &text, &len, &error);
-	if (r < 0 && r != -ENOENT)
-		return rule_fail(ret_error, ret_reason, E_FAILED, r, "%s; nothing changed", error);
-	if (r == -ENOENT)
-		text = NULL;
+	r = own_line_find(req, &set, path, &found, &text, &len, ret_error, ret_reason);
+	if (r < 0)
+		return r;
 
 	existing = access_find(m, req->canonical, req->remote);
 	if (existing) {
@@ -754,12 +767,7 @@ int persist_access(Manager *m, const Request *req, AccessRule **ret, const char 
 		if (k < 0)
 			log_warning("%s --remote %s: cannot undo the change: %s", req->target, req->remote,
 				    reason2 ?: strerror(-k));
-		*ret_error = E_FAILED;
-		char *full = NULL;
-		if (*ret_reason && asprintf(&full, "%s; nothing changed", *ret_reason) >= 0) {
-			free(*ret_reason);
-			*ret_reason = full;
-		}
+		reason_nothing_changed(ret_error, ret_reason);
 		return r;
 	}
 	r = access_set_persist(a, path, at);
