@@ -195,3 +195,31 @@ ctr_iperf() {
         ctr_exec "$k" timeout -k 5 $((secs + 20)) iperf3 -c "${@: -1}" -p 5201 -t "$secs" -J --get-server-output --connect-timeout 3000 \
                 "${@:1:$#-1}" >"$json" 2>"$json.err"
 }
+
+# nsl_pid_measure P FIFO JSON DIR OMIT IN_FN WHERE WHAT FAM: P, an iperf3 client started in the
+# background that waits for "go" on FIFO and writes its JSON to JSON, is put under `pid:P $RATE`
+# once `IN_FN P` says it is WHERE, then released; its goodput and its rule's class (on $NB_IF_A, or
+# $IFB for DIR down) over the transfer's last $SECS - 1 s after OMIT go to the test's
+# `check WHAT FAM "BPS RATE"`. The rule ends with its process (the test's no_rules).
+# shellcheck disable=SC2153 # RATE, SECS: the test's
+nsl_pid_measure() {
+        local P=$1 fifo=$2 json=$3 dir=$4 omit=$5 in_fn=$6 where=$7 what=$8 fam=$9 cls dev bps rate t0 spid
+        nb_track_pid "$P"
+        nb_wait_until 5 "$in_fn" "$P" || nb_record_failure "pid: $P is not in $where"
+        nbctl_ok set "pid:$P" "$RATE"
+        nb_wait_complete "pid:$P"
+        cls=$(nbctl --json list | jq -r --arg t "pid:$P" '.rules[] | select(.target == $t) | .class')
+        dev=$NB_IF_A
+        [[ $dir == down ]] && dev=$IFB
+        tc_sampler_start spid "$NB_TMP/samples-pid" "$((SECS + 6))" "$dev"
+        t0=$(nb_now)
+        echo go >"$fifo"
+        wait "$P" || nb_say "pid: iperf3 failed: $(cat "$json.err")"
+        tc_sampler_stop "$spid"
+        bps=$(goodput_from_json "$json") || bps=0
+        tc_class_series "$NB_TMP/samples-pid" "$dev" "$cls" >"$NB_TMP/series-pid"
+        rate=$(series_rate "$NB_TMP/series-pid" "$(nb_at "$t0" "$omit.5")" "$(nb_at "$t0" "$((omit + SECS - 1))")") || rate=0
+        check "$what" "$fam" "$bps $rate"
+        nb_wait_until 5 no_rules ||
+                nbctl unset "pid:$P" >/dev/null 2>&1 || :
+}

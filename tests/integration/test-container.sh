@@ -141,25 +141,8 @@ for fam in 4 6; do
                         "$NB_CGROUP2${CTR_CG[1]}" "${CTR_INNER[1]}" sh -c 'read -r x <&9 && exec 9<&- && exec "$@"' sh \
                         timeout -k 5 $((SECS + 20)) iperf3 -c "$addr" -p 5201 -t "$SECS" -J "${opts[@]}" \
                         >"$json" 2>"$json.err" 9<>"$fifo" &
-                P=$!
-                nb_track_pid "$P"
-                nb_wait_until 5 in_payload "$P" || nb_record_failure "pid: $P is not in the container's cgroup"
-                nbctl_ok set "pid:$P" "$RATE"
-                nb_wait_complete "pid:$P"
-                cls=$(nbctl --json list | jq -r --arg t "pid:$P" '.rules[] | select(.target == $t) | .class')
-                dev=$NB_IF_A
-                [[ $dir == down ]] && dev=$IFB
-                tc_sampler_start spid "$NB_TMP/samples-pid" "$((SECS + 6))" "$dev"
-                t0=$(nb_now)
-                echo go >"$fifo"
-                wait "$P" || nb_say "pid: iperf3 failed: $(cat "$json.err")"
-                tc_sampler_stop "$spid"
-                bps=$(goodput_from_json "$json") || bps=0
-                tc_class_series "$NB_TMP/samples-pid" "$dev" "$cls" >"$NB_TMP/series-pid"
-                rate=$(series_rate "$NB_TMP/series-pid" "$(nb_at "$t0" "$omit.5")" "$(nb_at "$t0" "$((omit + SECS - 1))")") || rate=0
-                check "pid: container 1 $dir IPv$fam" "$fam" "$bps $rate"
-                nb_wait_until 5 no_rules ||
-                        nbctl unset "pid:$P" >/dev/null 2>&1 || :
+                nsl_pid_measure $! "$fifo" "$json" "$dir" "$omit" in_payload "the container's cgroup" \
+                        "pid: container 1 $dir IPv$fam" "$fam"
         done
 done
 

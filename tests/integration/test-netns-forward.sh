@@ -169,7 +169,7 @@ in_pidhome() { [[ $(nb_proc_cgroup "$1") == "$NB_CGROOT_REL/pidhome" ]]; }
 no_rules() { [[ -z $(nbctl --json list | jq -r '.rules[]?.target') ]]; }
 # pid_case WHAT FAM DIR ADDR: an iperf3 client in ns c under `pid:PID 8mbit`
 pid_case() {
-        local what=$1 fam=$2 dir=$3 addr=$4 fifo omit=1 opts=(-O 1) json P cls dev bps rate t0
+        local what=$1 fam=$2 dir=$3 addr=$4 fifo omit=1 opts=(-O 1) json
         fifo=$NB_TMP/go-${what//[^a-zA-Z]/}-$fam-$dir
         mkfifo "$fifo"
         [[ $dir == down ]] && { omit=2; opts=(-O 2 -R); }
@@ -180,27 +180,7 @@ pid_case() {
                 exec "$@"' "$(cgroup_dir pidhome)" "$fifo" \
                 timeout -k 5 $((SECS + 20)) iperf3 -c "$addr" -p 5201 -t "$SECS" -J "${opts[@]}" \
                 >"$json" 2>"$json.err" &
-        P=$!
-        nb_track_pid "$P"
-        nb_wait_until 5 in_pidhome "$P" ||
-                nb_record_failure "pid: $P is not in pidhome"
-        nbctl_ok set "pid:$P" "$RATE"
-        nb_wait_complete "pid:$P"
-        cls=$(nbctl --json list | jq -r --arg t "pid:$P" '.rules[] | select(.target == $t) | .class')
-        dev=$NB_IF_A
-        [[ $dir == down ]] && dev=$IFB
-        tc_sampler_start spid "$NB_TMP/samples-pid" "$((SECS + 6))" "$dev"
-        t0=$(nb_now)
-        echo go >"$fifo"
-        wait "$P" || nb_say "pid: iperf3 failed: $(cat "$json.err")"
-        tc_sampler_stop "$spid"
-        bps=$(goodput_from_json "$json") || bps=0
-        tc_class_series "$NB_TMP/samples-pid" "$dev" "$cls" >"$NB_TMP/series-pid"
-        rate=$(series_rate "$NB_TMP/series-pid" "$(nb_at "$t0" "$omit.5")" "$(nb_at "$t0" "$((omit + SECS - 1))")") || rate=0
-        check "$what ns c $dir IPv$fam" "$fam" "$bps $rate"
-        # the rule ends with its process
-        nb_wait_until 5 no_rules ||
-                nbctl unset "pid:$P" >/dev/null 2>&1 || :
+        nsl_pid_measure $! "$fifo" "$json" "$dir" "$omit" in_pidhome pidhome "$what ns c $dir IPv$fam" "$fam"
 }
 for fam in 4 6; do
         addr=$NB_B4
