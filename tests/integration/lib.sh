@@ -32,6 +32,7 @@ exec 3>&1
 NB_LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 NB_TEST_NAME=$(basename "$0" .sh)
 NB_FAILED=0
+NB_FAILURES=()                  # the message of each recorded failure, repeated by nb_finish
 NB_PIDS=()                      # every background process this run started (kill list)
 NB_DAEMON_PID=
 NB_DAEMON_STATUS=
@@ -52,11 +53,20 @@ nb_skip() { nb_say "SKIP: $*"; exit 77; }
 nb_fail() { nb_say "FAIL: $*"; exit 1; }
 
 # nb_record_failure MSG: non-fatal failure, the test goes on and exits 1 at the end
-nb_record_failure() { NB_FAILED=$((NB_FAILED + 1)); nb_say "FAIL: $*"; }
+nb_record_failure() {
+        NB_FAILED=$((NB_FAILED + 1))
+        NB_FAILURES+=("$*")
+        nb_say "FAIL: $*"
+}
 
 # nb_finish: the last line of a test
 nb_finish() {
         if ((NB_FAILED > 0)); then
+                # repeated here: a long test's log is often shown by its last lines only
+                local f
+                for f in "${NB_FAILURES[@]}"; do
+                        nb_say "FAILED: $f"
+                done
                 nb_say "$NB_TEST_NAME: $NB_FAILED assertion(s) failed"
                 exit 1
         fi
