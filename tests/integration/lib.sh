@@ -460,6 +460,23 @@ goodput_from_json() {
         jq -er '.end.sum_received.bits_per_second | floor' "$1"
 }
 
+# goodput_received JSON (of a client run with --get-server-output): the receiver's bits/s in its
+# own time. An upload's end.sum_received divides what the server got until the test ended by the
+# client's seconds, so a backlog that drains after the client's last second counts as if it had
+# come within them (a sender in another network namespace, which the shaper gives no
+# backpressure, showed up to 5% above its link that way): the server's intervals instead, the
+# omitted ones and any shorter than 0.5 s left out. A download's receiver is the client, whose
+# sum_received is its own (its per-interval seconds are not: iperf3 3.12 puts the omitted time in
+# the first counted interval of a -R run).
+goodput_received() {
+        jq -er 'if .start.test_start.reverse == 1 then .end.sum_received.bits_per_second | floor
+                else .server_output_json.intervals
+                     | map(.sum | select(.omitted != true and .seconds >= 0.5))
+                     | if length == 0 then error("no receiver interval")
+                       else (map(.bytes) | add) * 8 / (map(.seconds) | add) | floor end
+                end' "$1"
+}
+
 # receiver_intervals JSON: "start end bits/s" per interval as the receiver counted them (the
 # server's intervals for an upload, the client's for a download -R): the sender's count includes
 # what only reached its socket buffer

@@ -83,7 +83,8 @@ nsl_in() {
 }
 
 # nsl_goodput NETNS CG SECS [-O OMIT] [-R] ADDR PORT: an iperf3 client in NETNS and CG; prints the
-# receiver's bits/s (-O: seconds not counted at the start, slow start and the queue filling; 1)
+# receiver's bits/s, goodput_received (-O: seconds not counted at the start, slow start and the queue
+# filling; 1)
 nsl_goodput() {
         local netns=$1 cg=$2 secs=$3 json
         shift 3
@@ -93,12 +94,12 @@ nsl_goodput() {
         if [[ $1 == -O ]]; then omit=$2; shift 2; fi
         if [[ $1 == -R ]]; then args+=(-R); shift; fi
         addr=$1 port=$2
-        if ! nsl_in "$netns" "$cg" timeout -k 5 $((secs + 20)) iperf3 -c "$addr" -p "$port" -t "$secs" -O "$omit" -J \
+        if ! nsl_in "$netns" "$cg" timeout -k 5 $((secs + 20)) iperf3 -c "$addr" -p "$port" -t "$secs" -O "$omit" -J --get-server-output \
                 --connect-timeout 3000 "${args[@]}" >"$json" 2>"$json.err"; then
                 nb_say "iperf3 client in $netns failed: $(jq -r '.error // empty' "$json" 2>/dev/null) $(cat "$json.err")"
                 return 1
         fi
-        goodput_from_json "$json"
+        goodput_received "$json"
 }
 
 # nsl_snapshot FILE NETNS...: host_snapshot (ns a, the cgroups, pins, the host) plus, for every
@@ -196,7 +197,8 @@ ctr_iperf() {
                 "${@:1:$#-1}" >"$json" 2>"$json.err"
 }
 
-# nsl_pid_measure P FIFO JSON DIR OMIT IN_FN WHERE WHAT FAM: P, an iperf3 client started in the
+# nsl_pid_measure P FIFO JSON DIR OMIT IN_FN WHERE WHAT FAM: P, an iperf3 client (-J
+# --get-server-output: its goodput is the receiver's, goodput_received) started in the
 # background that waits for "go" on FIFO and writes its JSON to JSON, is put under `pid:P $RATE`
 # once `IN_FN P` says it is WHERE, then released; its goodput and its rule's class (on $NB_IF_A, or
 # $IFB for DIR down) over the transfer's last $SECS - 1 s after OMIT go to the test's
@@ -216,7 +218,7 @@ nsl_pid_measure() {
         echo go >"$fifo"
         wait "$P" || nb_say "pid: iperf3 failed: $(cat "$json.err")"
         tc_sampler_stop "$spid"
-        bps=$(goodput_from_json "$json") || bps=0
+        bps=$(goodput_received "$json") || bps=0
         tc_class_series "$NB_TMP/samples-pid" "$dev" "$cls" >"$NB_TMP/series-pid"
         rate=$(series_rate "$NB_TMP/series-pid" "$(nb_at "$t0" "$omit.5")" "$(nb_at "$t0" "$((omit + SECS - 1))")") || rate=0
         check "$what" "$fam" "$bps $rate"

@@ -53,7 +53,7 @@ measure() {
         t0=$(nb_now)
         ctr_iperf "$k" "$json" "$SECS" "${opts[@]}" "$addr" || nb_say "iperf3 in container $k failed: $(cat "$json.err")"
         tc_sampler_stop "$spid"
-        bps=$(goodput_from_json "$json") || bps=0
+        bps=$(goodput_received "$json") || bps=0
         tc_class_series "$NB_TMP/samples" "$dev" "$cls" >"$NB_TMP/series"
         rate=$(series_rate "$NB_TMP/series" "$(nb_at "$t0" "$omit.5")" "$(nb_at "$t0" "$((omit + SECS - 1))")") || rate=0
         echo "$bps $rate"
@@ -139,7 +139,7 @@ for fam in 4 6; do
                 # (ctr_exec spelt out: $! of a function is a subshell's)
                 sh -c 't=$1 && shift && echo $$ > "$0/cgroup.procs" && exec nsenter -t "$t" -n -m "$@"' \
                         "$NB_CGROUP2${CTR_CG[1]}" "${CTR_INNER[1]}" sh -c 'read -r x <&9 && exec 9<&- && exec "$@"' sh \
-                        timeout -k 5 $((SECS + 20)) iperf3 -c "$addr" -p 5201 -t "$SECS" -J "${opts[@]}" \
+                        timeout -k 5 $((SECS + 20)) iperf3 -c "$addr" -p 5201 -t "$SECS" -J --get-server-output "${opts[@]}" \
                         >"$json" 2>"$json.err" 9<>"$fifo" &
                 nsl_pid_measure $! "$fifo" "$json" "$dir" "$omit" in_payload "the container's cgroup" \
                         "pid: container 1 $dir IPv$fam" "$fam"
@@ -169,7 +169,7 @@ for dir in up down; do
         b0=$(class_bytes "$dev")
         ctr_iperf 2 "$json" $((SECS + 2)) "${opts[@]}" "$NB_B4" || nb_say "iperf3 in container 2 failed: $(cat "$json.err")"
         b1=$(class_bytes "$dev")
-        bps=$(goodput_from_json "$json") || bps=0
+        bps=$(goodput_received "$json") || bps=0
         assert_within "$bps" "$(expected_goodput "$RATE" 4)" "$TOL" \
                 "container 2 (started after its rule) $dir IPv4: goodput of the whole transfer, from its first byte"
         got=$(jq -r '.end.sum_received.bytes' "$json")

@@ -178,7 +178,7 @@ pid_case() {
         # shellcheck disable=SC2016
         nsenter --net="$NSL_NETNS_C" sh -c 'echo $$ > "$0/cgroup.procs" && read -r x < "$1" && shift &&
                 exec "$@"' "$(cgroup_dir pidhome)" "$fifo" \
-                timeout -k 5 $((SECS + 20)) iperf3 -c "$addr" -p 5201 -t "$SECS" -J "${opts[@]}" \
+                timeout -k 5 $((SECS + 20)) iperf3 -c "$addr" -p 5201 -t "$SECS" -J --get-server-output "${opts[@]}" \
                 >"$json" 2>"$json.err" &
         nsl_pid_measure $! "$fifo" "$json" "$dir" "$omit" in_pidhome pidhome "$what ns c $dir IPv$fam" "$fam"
 }
