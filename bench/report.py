@@ -20,8 +20,12 @@ FRAME = 1514
 
 
 def burst_bytes(rate_bps, mtu):
-    """src/netbumpd/iface.c htb_params(): about 1 ms at the rate, at least 4 full frames."""
-    return max(rate_bps // 8 // 1000, 4 * (mtu + 14))
+    """src/netbumpd/htb-params.c htb_params(): about 10 ms at the rate, at least 4 full frames,
+    a whole 64 KiB GSO packet from 50 Mbit/s on."""
+    b = max(rate_bps // 8 // 100, 4 * (mtu + 14))
+    if rate_bps >= 50_000_000:
+        b = max(b, 65536 + mtu + 14)
+    return b
 
 
 def percentile(values, p):
@@ -294,7 +298,7 @@ def render(res):
         "about 1.7% at most in 95% of cases. Goodput is iperf3's receiver count "
         "(first second omitted), compared with RATE × 1448/1514, the payload share of a full frame. "
         "First second: the class's bytes from its first byte to the first sample, against "
-        "RATE × that time + burst (burst = max(RATE/8/1000, 4 × 1514) bytes, as `htb_params()` sets "
+        "RATE × that time + burst (burst = max(RATE/8/100, 4 × 1514, 65536 + 1514 from 50 Mbit/s) bytes, as `htb_params()` sets "
         "it); above 1.00 is overshoot.",
         "",
         "| rate | dir | achieved Mbit/s | achieved / rate | goal | two samples / rate "

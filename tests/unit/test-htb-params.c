@@ -13,21 +13,30 @@
 static void test_rates(void) {
 	struct nl_htb_class c;
 
-	/* about 1 ms at the rate, never below four frames */
+	/* a bucket of about 10 ms at the rate, turns of about 1 ms, never
+	 * below four frames */
 	htb_params(8 * MBIT, MTU, &c);
 	ASSERT_EQ(c.rate, 1000000);
-	ASSERT_EQ(c.burst, 4 * FRAME);
+	ASSERT_EQ(c.burst, 10000);
 	ASSERT_EQ(c.quantum, 4 * FRAME);
-	/* from 50 Mbit/s on, a whole GSO packet */
-	htb_params(100 * MBIT, MTU, &c);
+	htb_params(24 * MBIT, MTU, &c);
+	ASSERT_EQ(c.burst, 30000);
+	ASSERT_EQ(c.quantum, 4 * FRAME);
+	/* from 50 Mbit/s on, both hold a whole GSO packet */
+	htb_params(50 * MBIT, MTU, &c);
 	ASSERT_EQ(c.burst, GSO);
-	/* 1 ms at 10 Gbit/s: within HTB's quantum warning */
+	ASSERT_EQ(c.quantum, GSO);
+	htb_params(100 * MBIT, MTU, &c);
+	ASSERT_EQ(c.burst, 125000);
+	ASSERT_EQ(c.quantum, GSO);
+	/* 10 Gbit/s: turns within HTB's quantum warning */
 	htb_params(10000 * MBIT, MTU, &c);
-	ASSERT_EQ(c.burst, 1250000);
+	ASSERT_EQ(c.burst, 12500000);
 	ASSERT_EQ(c.quantum, 200000);
 	/* a tiny rate still sends a frame */
 	htb_params(8, MTU, &c);
 	ASSERT_EQ(c.rate, 1);
+	ASSERT_EQ(c.burst, 4 * FRAME);
 	ASSERT_EQ(c.quantum, 4 * FRAME);
 }
 
@@ -39,7 +48,7 @@ static void test_top_level(void) {
 	rule_class_params(&s, MTU, &c);
 	ASSERT_EQ(c.rate, 1000000);
 	ASSERT_EQ(c.ceil, 1000000);
-	ASSERT_EQ(c.burst, 4 * FRAME);
+	ASSERT_EQ(c.burst, 10000);
 	leaf_class_params(&s, MTU, true, &small);
 	leaf_class_params(&s, MTU, false, &bulk);
 	/* the two leaves share the rule's rate, an eighth to small packets */
