@@ -410,15 +410,19 @@ run_as_uid() {
         "${_NB_ARGV[@]}" "$@"
 }
 
-# iperf_client_start PIDVAR JSONFILE [-g CG] [-u UID] [-R] [-t SECS] [-O SECS] [-i SECS] ADDR PORT
+# iperf_client_start PIDVAR JSONFILE [-g CG] [-u UID] [-R] [-t SECS] [-O SECS] [-i SECS] [-C CC]
+#   ADDR PORT
 #   starts an iperf3 client (JSON, --get-server-output) in ns a in the background, bounded by
-#   timeout(1); stores its PID in PIDVAR. Collect with iperf_client_wait.
+#   timeout(1); stores its PID in PIDVAR. Collect with iperf_client_wait. -C: the sender's TCP
+#   congestion control (the server's too with -R; one other than the machine's allowed ones takes
+#   a root client)
 iperf_client_start() {
         local __pidvar=$1 json=$2
         shift 2
-        local cg='' uid='' rev='' t=4 omit=1 interval='' OPTIND=1 opt
-        while getopts g:u:Rt:O:i: opt; do
+        local cg='' uid='' rev='' t=4 omit=1 interval='' cc='' OPTIND=1 opt
+        while getopts g:u:Rt:O:i:C: opt; do
                 case $opt in
+                C) cc=$OPTARG ;;
                 g) cg=$OPTARG ;;
                 u) uid=$OPTARG ;;
                 R) rev=-R ;;
@@ -437,6 +441,7 @@ iperf_client_start() {
                 --connect-timeout 3000)
         [[ -n $rev ]] && args+=("$rev")
         [[ -n $interval ]] && args+=(-i "$interval")
+        [[ -n $cc ]] && args+=(-C "$cc")
         (exec timeout -k 5 $((t + omit + 20)) "${_NB_ARGV[@]}" "${args[@]}" >"$json" 2>"$json.err") &
         nb_track_pid $!
         NB_BG_JSON[$!]=$json
