@@ -410,6 +410,14 @@ run_as_uid() {
         "${_NB_ARGV[@]}" "$@"
 }
 
+# nb_tcp_cc ALGO: prints ALGO if this kernel has that TCP congestion control (its module loaded if
+#   need be), else nothing; for `iperf_client_start -C` (iperf3 -C)
+nb_tcp_cc() {
+        local f=/proc/sys/net/ipv4/tcp_available_congestion_control
+        grep -qw "$1" "$f" || modprobe -q "tcp_$1" 2>/dev/null || :
+        if grep -qw "$1" "$f"; then echo "$1"; fi
+}
+
 # iperf_client_start PIDVAR JSONFILE [-g CG] [-u UID] [-R] [-t SECS] [-O SECS] [-i SECS] [-C CC]
 #   ADDR PORT
 #   starts an iperf3 client (JSON, --get-server-output) in ns a in the background, bounded by
@@ -419,10 +427,10 @@ run_as_uid() {
 iperf_client_start() {
         local __pidvar=$1 json=$2
         shift 2
-        local cg='' uid='' rev='' t=4 omit=1 interval='' cc='' OPTIND=1 opt
+        local cg='' uid='' rev='' t=4 omit=1 interval='' __cc='' OPTIND=1 opt
         while getopts g:u:Rt:O:i:C: opt; do
                 case $opt in
-                C) cc=$OPTARG ;;
+                C) __cc=$OPTARG ;;
                 g) cg=$OPTARG ;;
                 u) uid=$OPTARG ;;
                 R) rev=-R ;;
@@ -441,7 +449,7 @@ iperf_client_start() {
                 --connect-timeout 3000)
         [[ -n $rev ]] && args+=("$rev")
         [[ -n $interval ]] && args+=(-i "$interval")
-        [[ -n $cc ]] && args+=(-C "$cc")
+        [[ -n $__cc ]] && args+=(-C "$__cc")
         (exec timeout -k 5 $((t + omit + 20)) "${_NB_ARGV[@]}" "${args[@]}" >"$json" 2>"$json.err") &
         nb_track_pid $!
         NB_BG_JSON[$!]=$json

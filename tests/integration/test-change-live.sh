@@ -40,14 +40,8 @@ make_cgroup limited >/dev/null
 target="cgroup:$(cgroup_rel limited)"
 exp1=$(expected_goodput "$RATE1" 4)
 exp2=$(expected_goodput "$RATE2" 4)
-cc=cubic
-grep -qw "$cc" /proc/sys/net/ipv4/tcp_available_congestion_control || modprobe -q tcp_cubic || :
-if grep -qw "$cc" /proc/sys/net/ipv4/tcp_available_congestion_control; then
-        nb_say "senders' congestion control: $cc"
-else
-        nb_say "no $cc in this kernel: the senders use $(cat /proc/sys/net/ipv4/tcp_congestion_control)"
-        cc=
-fi
+cc=$(nb_tcp_cc cubic)
+nb_say "senders' congestion control: ${cc:-the default, $(cat /proc/sys/net/ipv4/tcp_congestion_control) (no cubic)}"
 
 nb_start_netbumpd
 IFB=$(nb_ifb_of "$NB_IF_A")
