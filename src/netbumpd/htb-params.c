@@ -19,17 +19,22 @@
  * same classes: about 1 ms at the rate (so that they take turns finely),
  * at least a full frame, or a 64 KiB GSO packet from 50 Mbit/s on, and
  * below HTB's 200000-byte warning. */
-#define BURST_DIV 100u   /* 1/100 s = 10 ms */
+#define BURST_DIV 100u    /* 1/100 s = 10 ms */
 #define QUANTUM_DIV 1000u /* 1/1000 s = 1 ms */
 #define GSO_BURST_MIN_BPS UINT64_C(50000000)
+
+/* A whole 64 KiB GSO packet as HTB charges it, with its frame's header. */
+static uint64_t gso_bytes(uint32_t mtu) {
+	return 65536 + (uint64_t)mtu + 14;
+}
 
 static uint64_t bucket(uint64_t bps, uint32_t mtu, unsigned div) {
 	uint64_t Bps = bps / 8 ?: 1, frame = (uint64_t)mtu + 14, b = Bps / div;
 
 	if (b < 4 * frame)
 		b = 4 * frame;
-	if (bps >= GSO_BURST_MIN_BPS && b < 65536 + frame)
-		b = 65536 + frame;
+	if (bps >= GSO_BURST_MIN_BPS && b < gso_bytes(mtu))
+		b = gso_bytes(mtu);
 	return b;
 }
 
@@ -70,7 +75,7 @@ uint32_t fifo_limit(uint64_t bps, uint32_t mtu, bool whole) {
  * parent serves a sibling are lost, and it falls short of its ceiling
  * (measured: 3.05 of 4 Mbit/s beside a sibling taking the rest of 10). */
 static uint32_t nested_burst(const ClassSpec *spec, uint32_t mtu, uint32_t burst) {
-	uint32_t gso = 65536 + mtu + 14;
+	uint32_t gso = (uint32_t)gso_bytes(mtu);
 	return spec->parent != NB_ROOT_CLASSID && burst < gso ? gso : burst;
 }
 
