@@ -20,8 +20,8 @@
 # millisecond like this one, BBR (some kernels' default, this test machine's among them) runs
 # near its smallest window, and on a loaded 2-CPU machine its downloads fell short in 5 of 26 runs
 # (the class carrying 66-94% of its rate in the second judged, once with 200+ drops a second);
-# cubic keeps a queue and carried 24mbit within 1.5% (10 of 10). What is checked here is the limiter's change, not how a
-# congestion control copes with a lab path.
+# cubic keeps a queue and carried 24mbit within 1.5% (10 of 10). What is checked here is the
+# limiter's change, not how a congestion control copes with a lab path.
 
 source "$(dirname "$0")/lib.sh"
 
