@@ -194,7 +194,7 @@ else
 fi
 assert_true "step 4: no rule listed after the refusal ($(rules))" test -z "$(rules)"
 assert_true "step 4: no class $cls left on $NB_IF_A or its IFB" \
-        eval '! { classes "$NB_IF_A"; classes "$(ifb_of_a)"; } | grep -q "^$cls "'
+        eval '! grep -q "^$cls " <<<"$(classes "$NB_IF_A"; classes "$(ifb_of_a)")"'
 tc -n "$NB_NS_A" class del dev "$NB_IF_A" classid 6e62:fff0
 nbctl_ok set "$limited" "$RATE"
 assert_classes "step 4: once the foreign qdisc is gone"
@@ -250,7 +250,7 @@ ingress_filters() {
                 awk '$1 == "filter" && / handle | fh / { for (i = 1; i < NF; i++) if ($i == "pref") { print $(i + 1), $(i + 2); break } }' |
                 sort -u | paste -sd' ' -
 }
-has_clsact() { tc -n "$NB_NS_A" qdisc show dev "$NB_IF_A" | grep -q '^qdisc clsact '; }
+has_clsact() { grep -q '^qdisc clsact ' <<<"$(tc -n "$NB_NS_A" qdisc show dev "$NB_IF_A")"; }
 nb_start_netbumpd
 tc -n "$NB_NS_A" filter add dev "$NB_IF_A" "${FOREIGN_FILTER[@]}"
 nb_kill_netbumpd

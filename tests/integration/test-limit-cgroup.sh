@@ -72,7 +72,7 @@ nbctl_ok set "cgroup:$(cgroup_rel limited)" "$RATE"
 ifb_a=$(nb_ifb_of "$NB_IF_A")
 ifb_a2=$(nb_ifb_of "$IF_A2")
 assert_true "--interface $NB_IF_A: $NB_IF_A has netbump's HTB root (6e62:)" \
-        eval 'tc -n "$NB_NS_A" qdisc show dev "$NB_IF_A" | grep -q "^qdisc htb 6e62: root"'
+        eval 'grep -q "^qdisc htb 6e62: root" <<<"$(tc -n "$NB_NS_A" qdisc show dev "$NB_IF_A")"'
 assert_true "--interface $NB_IF_A: $NB_IF_A's downloads go through $ifb_a" \
         ip -n "$NB_NS_A" link show dev "$ifb_a"
 qdiscs_a2=$(tc -n "$NB_NS_A" qdisc show dev "$IF_A2" | sed -E 's/ refcnt [0-9]+//')

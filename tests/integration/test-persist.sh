@@ -193,7 +193,7 @@ out=$(nsenter --net="$NB_NETNS_A" timeout 20 "$NB_NETBUMPD" --socket "$NB_SOCK" 
         --cgroup-root "$NB_CGROOT" --config-dir "$CONF" 2>&1) || rc=$?
 assert_true "a bad line stops the start: exit 1 naming $LOCAL:4 ($out)" \
         eval '((rc == 1)) && [[ $out == *"$LOCAL:4: --up needs a rate"* ]]'
-assert_true "no IFB made" eval '! ip -n "$NB_NS_A" -o link show | grep -q nbifb'
+assert_true "no IFB made" eval '! grep -q nbifb <<<"$(ip -n "$NB_NS_A" -o link show)"'
 rc=0
 out=$(nsenter --net="$NB_NETNS_A" timeout 20 "$NB_NETBUMPD" --socket "$NB_SOCK" --state-dir "$NB_STATE" \
         --cgroup-root "$NB_CGROOT" --config-dir etc 2>&1) || rc=$?
